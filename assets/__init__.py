@@ -1,0 +1,1 @@
+"""Dagster code location for orderflow-pipeline: thin assets over `orderflow_pipeline`."""

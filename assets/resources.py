@@ -1,0 +1,56 @@
+"""Resources chosen by deployment: the same env variables (SPEC §3) pick a local folder or S3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+from dagster import ConfigurableResource
+
+from orderflow_pipeline import duck
+from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.schema import ensure_schema
+
+# Every asset that writes DuckDB takes this pool; dagster.yaml limits every pool to 1.
+DUCKDB_POOL = "duckdb_writer"
+
+
+class LakeResource(ConfigurableResource):
+    root: str
+    endpoint_url: str | None = None
+
+    def get(self) -> Lake:
+        return Lake(self.root, endpoint_url=self.endpoint_url)
+
+
+class WarehouseResource(ConfigurableResource):
+    path: str
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with duck.writing(self.path) as con:
+            ensure_schema(con)
+            yield con
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with duck.reading(self.path) as con:
+            yield con
+
+
+class SettingsResource(ConfigurableResource):
+    """Thresholds and hooks that are settings rather than formulas."""
+
+    min_warehouse_tickers: int = 200
+    alert_webhook: str | None = None
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource]:
+    s = settings or get_settings()
+    return {
+        "lake": LakeResource(root=s.lake, endpoint_url=s.s3_endpoint_url),
+        "warehouse": WarehouseResource(path=s.duckdb_path),
+        "settings": SettingsResource(min_warehouse_tickers=s.min_warehouse_tickers, alert_webhook=s.alert_webhook),
+    }

@@ -1,0 +1,106 @@
+"""Lake object keys (SPEC §4), built in one place so every layer agrees on them.
+
+Keys are relative to the lake root and always use '/'.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+TICKER_RE = re.compile(r"^[A-Z0-9]{1,12}$")
+WIB = timezone(timedelta(hours=7))
+
+SUMMARY_LATEST = "features/footprint-summary.json"
+
+
+class InvalidTicker(ValueError):
+    pass
+
+
+def check_ticker(ticker: str) -> str:
+    """Validate a ticker before it reaches a key or a SQL parameter."""
+    if not isinstance(ticker, str) or not TICKER_RE.match(ticker):
+        raise InvalidTicker(f"invalid ticker {ticker!r}: expected ^[A-Z0-9]{{1,12}}$")
+    return ticker
+
+
+def as_date(d: date | str) -> date:
+    return d if isinstance(d, date) and not isinstance(d, datetime) else date.fromisoformat(str(d)[:10])
+
+
+def raw_lt_hour_prefix(hour_utc: datetime) -> str:
+    h = hour_utc.astimezone(timezone.utc)
+    return f"raw_lt/{h:%Y/%m/%d/%H}/"
+
+
+def raw_lt_prefixes_for_date(d: date | str) -> list[str]:
+    """The 24 UTC hour folders whose WIB date is `d` (trade date = WIB date of the hour folder, §5)."""
+    d = as_date(d)
+    start = datetime(d.year, d.month, d.day, tzinfo=WIB).astimezone(timezone.utc)
+    return [raw_lt_hour_prefix(start + timedelta(hours=i)) for i in range(24)]
+
+
+def trade_date_of_raw_key(key: str) -> date:
+    """WIB date of a raw_lt object's UTC hour folder."""
+    m = re.match(r"^raw_lt/(\d{4})/(\d{2})/(\d{2})/(\d{2})/", key)
+    if not m:
+        raise ValueError(f"not a raw_lt key: {key}")
+    y, mo, dd, hh = (int(x) for x in m.groups())
+    return datetime(y, mo, dd, hh, tzinfo=timezone.utc).astimezone(WIB).date()
+
+
+def footprint_key(ticker: str, hour_utc: datetime) -> str:
+    h = hour_utc.astimezone(timezone.utc)
+    return f"footprint/{check_ticker(ticker)}/1m/{h:%Y/%m/%d}/{h:%H}.jsonl"
+
+
+FOOTPRINT_KEY_RE = re.compile(r"^footprint/([A-Z0-9]{1,12})/1m/(\d{4})/(\d{2})/(\d{2})/(\d{2})\.jsonl$")
+
+
+def parse_footprint_key(key: str) -> tuple[str, datetime]:
+    """(ticker, UTC hour start) of a footprint key; ValueError when it is not one."""
+    m = FOOTPRINT_KEY_RE.match(key)
+    if not m:
+        raise ValueError(f"not a footprint key: {key}")
+    t, y, mo, dd, hh = m.groups()
+    return t, datetime(int(y), int(mo), int(dd), int(hh), tzinfo=timezone.utc)
+
+
+def footprint_hours_utc(d: date | str) -> list[datetime]:
+    """UTC hour starts whose WIB date is `d`."""
+    d = as_date(d)
+    start = datetime(d.year, d.month, d.day, tzinfo=WIB).astimezone(timezone.utc)
+    return [start + timedelta(hours=i) for i in range(24)]
+
+
+def footprint_day_globs(d: date | str) -> list[str]:
+    """Glob patterns (relative) matching every ticker's footprint files of WIB date `d`.
+
+    A WIB date spans two UTC dates (17:00 UTC the day before to 16:59 UTC), hence two globs;
+    callers filter hours with `footprint_hours_utc`.
+    """
+    hours = footprint_hours_utc(d)
+    days = sorted({f"{h:%Y/%m/%d}" for h in hours})
+    return [f"footprint/*/1m/{day}/*.jsonl" for day in days]
+
+
+def broksum_key(ticker: str, d: date | str) -> str:
+    return f"raw-broksum/{check_ticker(ticker)}/{as_date(d).isoformat()}.json"
+
+
+def zscore_emiten_key(ticker: str) -> str:
+    return f"features/z_score/emiten/{check_ticker(ticker)}.json"
+
+
+def zscore_daily_key(d: date | str) -> str:
+    return f"features/z_score/daily/{as_date(d).isoformat()}.json"
+
+
+def summary_key(d: date | str) -> str:
+    return f"features/footprint-summary/{as_date(d).isoformat()}.json"
+
+
+def quarantine_key(d: date | str, layer: str, name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+    return f"quarantine/{as_date(d).isoformat()}/{layer}/{safe}.jsonl"

@@ -1,0 +1,223 @@
+"""The object-store lake over fsspec: one API for a local folder and any S3-compatible store.
+
+Why a wrapper at all: every layer needs the same four guarantees and they are easy to get
+subtly wrong per call site — keys relative to one root, atomic writes (a killed run leaves the
+previous object, never a torn one), listings that are not served from a stale cache, and
+concurrent multi-get (one request at a time to S3 is what made the original give up past 950
+reads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+
+from .config import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    fingerprint: str  # S3 ETag or local mtime_ns: changes whenever the object is replaced
+
+
+def _fingerprint(info: Mapping[str, Any]) -> str:
+    for name in ("ETag", "etag"):
+        if info.get(name):
+            return str(info[name]).strip('"')
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
+
+
+class Lake:
+    """Keys are relative POSIX paths under `root` (a local folder or s3://bucket/prefix)."""
+
+    def __init__(self, root: str, endpoint_url: str | None = None, **storage_options: Any) -> None:
+        self.root = root.rstrip("/")
+        self.is_s3 = self.root.startswith("s3://")
+        if self.is_s3:
+            opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+            if endpoint_url:
+                opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint_url
+            self.fs = fsspec.filesystem("s3", **opts)
+            self._base = self.root[len("s3://"):]
+        else:
+            self.fs = fsspec.filesystem("file", auto_mkdir=True)
+            self._base = self.root[len("file://"):] if self.root.startswith("file://") else self.root
+            os.makedirs(self._base, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Lake:
+        s = settings or get_settings()
+        return cls(s.lake, endpoint_url=s.s3_endpoint_url, **s.storage_options)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    # -- paths ---------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        key = key.lstrip("/")
+        if ".." in key.split("/"):
+            raise ValueError(f"key escapes the lake: {key}")
+        return posixpath.join(self._base, key)
+
+    def url(self, key: str) -> str:
+        return ("s3://" if self.is_s3 else "") + self.path(key)
+
+    def key_of(self, path: str) -> str:
+        path = path[len("s3://"):] if path.startswith("s3://") else path
+        return posixpath.relpath(path, self._base) if not self.is_s3 else path[len(self._base) + 1:]
+
+    # -- reads ---------------------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.fs.cat_file(self.path(key))
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key))
+
+    def read_ndjson(self, key: str) -> list[Any]:
+        return [json.loads(line) for line in self.read_bytes(key).splitlines() if line.strip()]
+
+    def info(self, key: str) -> ObjectInfo:
+        info = self.fs.info(self.path(key))
+        return ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+
+    def list_info(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """Every object under `prefix` with size and fingerprint, from one listing."""
+        base = self.path(prefix).rstrip("/")
+        if self.is_s3:
+            self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        out: dict[str, ObjectInfo] = {}
+        for path, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            key = self.key_of(path)
+            if posixpath.basename(key).startswith(".tmp-"):
+                continue
+            out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+        return dict(sorted(out.items()))
+
+    def list(self, prefix: str = "") -> list[str]:
+        return list(self.list_info(prefix))
+
+    def glob(self, pattern: str) -> list[str]:
+        if self.is_s3:
+            self.fs.invalidate_cache()
+        return sorted(self.key_of(p) for p in self.fs.glob(self.path(pattern)))
+
+    def cat_many(self, keys: Iterable[str], max_workers: int = 32) -> dict[str, bytes]:
+        """Fetch many objects concurrently; a key that vanished is left out of the result."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        if self.is_s3:
+            paths = [self.path(k) for k in keys]
+            got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
+            if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
+                got = {paths[0]: got}
+            return {self.key_of(p): b for p, b in got.items() if isinstance(b, (bytes, bytearray))}
+
+        def one(key: str) -> tuple[str, bytes | None]:
+            try:
+                with open(self.path(key), "rb") as fh:
+                    return key, fh.read()
+            except FileNotFoundError:
+                return key, None
+
+        if len(keys) < 8:
+            pairs = [one(k) for k in keys]
+        else:
+            with ThreadPoolExecutor(max_workers=min(max_workers, 16)) as pool:
+                pairs = list(pool.map(one, keys))
+        return {k: b for k, b in pairs if b is not None}
+
+    # -- writes --------------------------------------------------------------------------
+    def write_bytes(self, key: str, data: bytes | Iterable[bytes]) -> None:
+        """Atomic write: readers see the old object or the new one, never a part.
+
+        Local: the bytes go to a temporary file in the same folder, fsynced, then `os.replace`.
+        S3: the object is assembled in memory first and sent as one PUT, which S3 applies
+        atomically; an exception while producing the chunks therefore never reaches the store.
+        """
+        chunks: Iterator[bytes] = iter([data]) if isinstance(data, (bytes, bytearray, memoryview)) else iter(data)
+        if self.is_s3:
+            body = b"".join(bytes(c) for c in chunks)
+            self.fs.pipe_file(self.path(key), body)
+            return
+        final = self.path(key)
+        folder = os.path.dirname(final)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def write_if_changed(self, key: str, data: bytes) -> bool:
+        """Write only when the content differs, so an unchanged re-run rewrites nothing."""
+        try:
+            if self.read_bytes(key) == data:
+                return False
+        except FileNotFoundError:
+            pass
+        self.write_bytes(key, data)
+        return True
+
+    def write_many(self, items: Mapping[str, bytes], max_workers: int = 16) -> None:
+        if len(items) < 8:
+            for k, v in items.items():
+                self.write_bytes(k, v)
+            return
+        if self.is_s3:
+            self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
+            return
+        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+            list(pool.map(lambda kv: self.write_bytes(*kv), items.items()))
+
+    def write_json(self, key: str, obj: Any, *, indent: int | None = None) -> None:
+        self.write_bytes(key, dumps(obj, indent=indent))
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.rm_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> bytes:
+    """Canonical JSON bytes: compact, key order as built, UTF-8. Same input -> same bytes."""
+    if indent is None:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(obj, indent=indent, ensure_ascii=False).encode()
+
+
+def tmp_name() -> str:
+    return f".tmp-{uuid.uuid4().hex}"
