@@ -13,7 +13,6 @@ import json
 import os
 import posixpath
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -219,5 +218,3 @@ def dumps(obj: Any, *, indent: int | None = None) -> bytes:
     return json.dumps(obj, indent=indent, ensure_ascii=False).encode()
 
 
-def tmp_name() -> str:
-    return f".tmp-{uuid.uuid4().hex}"
