@@ -6,13 +6,15 @@ import duckdb
 
 DDL = [
     # One row per ticker-minute. source_key = the lake object the row came from, so a changed
-    # object replaces exactly its own rows.
+    # object replaces exactly its own rows. (ticker, time_key) is unique by construction
+    # (warehouse.consolidate) and verified by the warehouse_unique_minutes check, not by a
+    # PRIMARY KEY: the ART index made a day's bulk insert ~2x and a reload ~4x slower and
+    # grows in memory with every day kept.
     """CREATE TABLE IF NOT EXISTS footprint_1m (
         ticker VARCHAR NOT NULL, date DATE NOT NULL, time_key BIGINT NOT NULL,
         open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL, close INTEGER NOT NULL,
         vol BIGINT NOT NULL, delta BIGINT NOT NULL, buy_vol BIGINT NOT NULL, sell_vol BIGINT NOT NULL,
-        source_key VARCHAR NOT NULL,
-        PRIMARY KEY (ticker, time_key))""",
+        source_key VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS footprint_levels (
         ticker VARCHAR NOT NULL, date DATE NOT NULL, time_key BIGINT NOT NULL,
         price INTEGER NOT NULL, bv BIGINT NOT NULL, av BIGINT NOT NULL, source_key VARCHAR NOT NULL)""",
@@ -23,6 +25,15 @@ DDL = [
         date DATE NOT NULL, ticker VARCHAR NOT NULL, state VARCHAR NOT NULL, score DOUBLE,
         z_effort DOUBLE, z_result DOUBLE, z_ngr DOUBLE, z_elas DOUBLE, metrics_json VARCHAR,
         created_at TIMESTAMP, PRIMARY KEY (date, ticker))""",
+    # Parsed broker summaries (smart_money.py): one row per ticker-date object; traded=false is a
+    # non-trading day ("0"/empty value) kept so it is not re-read. fingerprint + categories (digest
+    # of the broker-category table) decide whether an object must be parsed again.
+    """CREATE TABLE IF NOT EXISTS broker_daily (
+        ticker VARCHAR NOT NULL, date DATE NOT NULL, traded BOOLEAN NOT NULL,
+        value DOUBLE, vwap DOUBLE, volume DOUBLE, sm_buy DOUBLE, sm_sell DOUBLE, sm_net DOUBLE,
+        brokers INTEGER, source_key VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL,
+        categories VARCHAR NOT NULL, parsed_at TIMESTAMP,
+        PRIMARY KEY (ticker, date))""",
     """CREATE TABLE IF NOT EXISTS ingest_runs (
         run_id VARCHAR, layer VARCHAR, date DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
         objects_read INTEGER, rows_written BIGINT, quarantined INTEGER, metadata_json VARCHAR)""",

@@ -1,0 +1,71 @@
+"""The daily_features asset on a real Dagster instance: one run for a range of trading dates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import AssetKey, TimeWindowPartitionMapping
+from dagster._core.definitions.backfill_policy import BackfillPolicyType
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from assets import smart_money as sm_assets
+from assets.partitions import trading_days
+from assets.resources import DUCKDB_POOL
+from assets.runner import materialize_range
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.config import get_settings
+from orderflow_pipeline.lake import Lake
+
+
+def test_partition_mapping_counts_trading_days() -> None:
+    """start_offset=-19 on the exclusions-based partitions = the 19 previous TRADING days + the date
+    (2026-01-16 is an IDX holiday and weekends are not partitions)."""
+    mapping = TimeWindowPartitionMapping(start_offset=-19)
+    sub = trading_days.empty_subset().with_partition_keys(["2026-01-22"])
+    got = mapping.get_upstream_mapped_partitions_result_for_partitions(sub, trading_days, trading_days)
+    keys = sorted(got.partitions_subset.get_partition_keys())
+    expected = sorted(d.isoformat() for d in idx_calendar.previous_sessions("2026-01-22", 19)) + ["2026-01-22"]
+    assert keys == expected and len(keys) == 20 and "2026-01-16" not in keys
+    spec = sm_assets.daily_features
+    dep = spec.get_partition_mapping(AssetKey("raw_broksum"))
+    assert isinstance(dep, TimeWindowPartitionMapping) and dep.start_offset == -19
+    assert spec.backfill_policy is not None and spec.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
+    assert spec.op.pool == DUCKDB_POOL
+
+
+@pytest.mark.usefixtures("env")
+def test_materialize_range_one_run(real: Path, instance) -> None:  # noqa: ANN001
+    settings = get_settings()
+    lake = Lake(settings.lake)
+    for f in sorted((real / "raw-broksum").glob("*/*.json")):
+        lake.write_bytes(f"raw-broksum/{f.parent.name}/{f.name}", f.read_bytes())
+    # The project's path (CLI, demo): one run with the partition-range tags over the whole code location.
+    result = materialize_range("2026-01-19", "2026-01-22", instance=instance, asset_keys=["daily_features"])
+    assert result.success
+    assert result.dagster_run.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-01-19"
+    assert result.dagster_run.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-01-22"
+    runs = instance.get_runs()
+    assert len(runs) == 1
+    mats = result.asset_materializations_for_node("daily_features")
+    assert len(mats) == 4  # one materialization per partition, one run
+    assert {m.partition for m in mats} == {"2026-01-19", "2026-01-20", "2026-01-21", "2026-01-22"}
+    md = mats[-1].metadata
+    assert md["rows"].value == 11 and md["tickers"].value == 3 and md["quarantined"].value == 0
+    assert md["insufficient_history"].value == 11
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == set(sm_assets.CHECK_NAMES)
+    assert not checks["history_20_sessions"].passed  # 4 sessions of history in the fixtures
+    assert checks["z_finite"].passed and checks["states_allowed"].passed and checks["broksum_present"].passed
+    with duckdb.connect(settings.duckdb_path, read_only=True) as con:
+        rows = con.execute("SELECT date, count(*) FROM daily_features GROUP BY date ORDER BY date").fetchall()
+        assert [(d.isoformat(), n) for d, n in rows] == [
+            ("2026-01-19", 3), ("2026-01-20", 3), ("2026-01-21", 3), ("2026-01-22", 2)]
+        m = json.loads(con.execute(
+            "SELECT metrics_json FROM daily_features WHERE ticker='BBRI' AND date='2026-01-22'").fetchone()[0])
+        assert m["sm_net"] == -90_264_496_000 and m["value"] == 704_230_338_425
+    for d in ("2026-01-19", "2026-01-20", "2026-01-21", "2026-01-22"):
+        assert lake.exists(f"features/z_score/daily/{d}.json")
+    assert len(lake.read_json("features/z_score/emiten/BBCA.json")["history"]) == 4
