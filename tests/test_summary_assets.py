@@ -1,0 +1,89 @@
+"""The footprint_summary asset on a real Dagster instance, with pre-loaded warehouse tables."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+from dagster import AssetKey, DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from test_summary import day_files, insert_features, insert_warehouse, write_files
+
+from assets.resources import build_resources
+from assets.summary import footprint_summary
+from orderflow_pipeline import keys
+from orderflow_pipeline.config import get_settings
+from orderflow_pipeline.lake import Lake
+
+D1, D2 = date(2026, 2, 5), date(2026, 2, 6)
+
+
+def _preload(tickers: list[str], dates: list[date]) -> Lake:
+    s = get_settings()
+    lake = Lake.from_settings(s)
+    con = duckdb.connect(s.duckdb_path)
+    try:
+        for d in dates:
+            files = day_files(d, tickers, seed=d.toordinal())
+            write_files(lake, files)
+            insert_warehouse(con, files)
+        insert_features(con, [(date(2026, 2, 4), "T001", "ACCUMULATION", 1.1)])
+    finally:
+        con.close()
+    return lake
+
+
+def _run(instance: DagsterInstance, partition: str, run_config: dict | None = None):  # noqa: ANN202
+    return materialize([footprint_summary], partition_key=partition, resources=build_resources(),
+                       instance=instance, run_config=run_config or {})
+
+
+def test_materialize_newer_then_older(instance: DagsterInstance) -> None:
+    lake = _preload([f"T{i:03d}" for i in range(5)], [D1, D2])
+    cfg = {"ops": {"footprint_summary": {"config": {"source": None}}}}
+    res = _run(instance, D2.isoformat(), cfg)
+    assert res.success
+    mat = res.asset_materializations_for_node("footprint_summary")[0]
+    # 5 tickers < 200 (default setting): built from the lake; context 2026-02-04 (newest before D1/D2)
+    assert mat.metadata["items"].value == 5
+    assert mat.metadata["source"].value == "lake"
+    assert mat.metadata["ctx_date"].value == "2026-02-04"
+    assert sum(mat.metadata["signal_counts"].value.values()) == 5
+    checks = {c.check_name: c for c in res.get_asset_check_evaluations()}
+    assert checks["summary_has_items"].passed and checks["summary_has_items"].severity.value == "ERROR"
+    assert all(c.passed for c in checks.values()), {n: c.description for n, c in checks.items() if not c.passed}
+    # the older date afterwards: its own file is written, the latest copy stays on the newer date
+    assert _run(instance, D1.isoformat()).success
+    assert lake.read_json(keys.SUMMARY_LATEST)["date"] == D2.isoformat()
+    assert lake.read_json(keys.summary_key(D1))["date"] == D1.isoformat()
+    assert lake.read_json(keys.summary_key(D1))["ctx_date"] == "2026-02-04"
+    ev = instance.get_latest_materialization_event(AssetKey("footprint_summary"))
+    assert ev is not None and ev.dagster_event.partition == D1.isoformat()
+
+
+def test_single_run_range_and_source_lake(instance: DagsterInstance, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "1")  # 3 tickers count as a full warehouse
+    lake = _preload(["AAA", "BBB", "CCC"], [D1, D2])
+    res = materialize([footprint_summary], resources=build_resources(), instance=instance, tags={
+        ASSET_PARTITION_RANGE_START_TAG: D1.isoformat(), ASSET_PARTITION_RANGE_END_TAG: D2.isoformat()})
+    assert res.success
+    mat = res.asset_materializations_for_node("footprint_summary")
+    assert {m.partition for m in mat} == {D1.isoformat(), D2.isoformat()}
+    assert mat[0].metadata["items"].value == 6 and mat[0].metadata["source"].value == "warehouse"
+    assert lake.read_json(keys.SUMMARY_LATEST)["date"] == D2.isoformat()
+    # run config asks for the lake path
+    res = _run(instance, D2.isoformat(), {"ops": {"footprint_summary": {"config": {"source": "lake"}}}})
+    assert res.success
+    assert res.asset_materializations_for_node("footprint_summary")[0].metadata["source"].value == "lake"
+    assert lake.read_json(keys.summary_key(D2))["source"] == "lake"
+
+
+def test_empty_date_fails_blocking_check(instance: DagsterInstance) -> None:
+    res = materialize([footprint_summary], partition_key=D2.isoformat(), resources=build_resources(),
+                      instance=instance, raise_on_error=False)
+    checks = {c.check_name: c for c in res.get_asset_check_evaluations()}
+    assert checks["summary_has_items"].passed is False
+    assert checks["summary_has_items"].severity.value == "ERROR"
+    spec = next(s for s in footprint_summary.check_specs if s.name == "summary_has_items")
+    assert spec.blocking is True
+    assert all(not s.blocking for s in footprint_summary.check_specs if s.name != "summary_has_items")
