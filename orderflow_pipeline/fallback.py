@@ -1,0 +1,161 @@
+"""Read-side fallback chain for the summary (SPEC §11): L0 cache -> L1 recent sessions -> L2.
+
+The API and `orderflow summary` call `resolve_summary`; it never raises for missing data or a
+busy warehouse, because a trader's dashboard must degrade (FALLBACK, NO_DATA), not fail.
+
+L1 computes a previous session with formula B from the warehouse (`summary.compute_range`).
+DuckDB has one writer and a run may hold its lock for a while; then — or when the warehouse
+does not exist yet — L1 reads the per-date summary files the pipeline left in the lake instead.
+A date whose warehouse computation is empty also gets its lake file as a second chance (a date
+summarised from the lake while the warehouse was sparse).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from typing import Any
+
+import duckdb
+
+from . import duck, idx_calendar, keys
+from .config import Settings, get_settings
+from .lake import Lake
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_SESSIONS = 7
+# A reader waits about a second for a writer's lock, then reads the lake's summary files.
+READ_RETRIES = 6
+NO_DATA_MESSAGE = "No recent trading data found in last 7 days."
+
+RangeFn = Callable[[duckdb.DuckDBPyConnection, date, date], dict[str, Any]]
+
+
+def _iso_z(now: datetime) -> str:
+    return now.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _has_items(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("items"), list) and len(doc["items"]) > 0
+
+
+def _read_doc(lake: Lake, key: str) -> dict[str, Any] | None:
+    try:
+        doc = lake.read_json(key)
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        log.warning("summary file %s unreadable: %s", key, exc)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _default_range_fn(now: datetime) -> RangeFn | None:
+    try:
+        from .summary import compute_range
+    except ImportError as exc:  # the summary layer is not installed: L1 uses lake files only
+        log.warning("summary.compute_range unavailable (%s); L1 reads lake files", exc)
+        return None
+    return lambda con, a, b: compute_range(con, a, b, now=now)
+
+
+def resolve_summary(settings: Settings | None = None, date: date | str | None = None,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """The summary a reader should see now (SPEC §11), from the configured lake and warehouse."""
+    s = settings or get_settings()
+    return resolve_summary_from(Lake.from_settings(s), s.duckdb_path, date=date, now=now)
+
+
+def resolve_summary_from(
+    lake: Lake,
+    duckdb_path: str | None,
+    *,
+    date: date | str | None = None,
+    now: datetime | None = None,
+    range_fn: RangeFn | None = None,
+    lookback: int = LOOKBACK_SESSIONS,
+) -> dict[str, Any]:
+    """Same as `resolve_summary` with the lake and warehouse path injected (tests, API)."""
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    asked = keys.as_date(date) if date is not None else None
+    today = asked or idx_calendar.wib_date(now)
+
+    # L0: the cache (or the asked date's own file).
+    l0 = _read_doc(lake, keys.summary_key(asked) if asked else keys.SUMMARY_LATEST)
+    if _has_items(l0):
+        assert l0 is not None
+        return {**l0, "status": "OK"}
+
+    # L1: the previous trading sessions, newest first.
+    sessions = idx_calendar.previous_sessions(today, lookback)
+    found = _first_recent(lake, duckdb_path, sessions, range_fn or _default_range_fn(now))
+    if found is not None:
+        n, d, doc = found
+        return {
+            **doc,
+            "status": "FALLBACK",
+            "date": d.isoformat(),
+            "count": len(doc["items"]),
+            "reason": f"Using {d.isoformat()} ({n} trading day(s) ago)",
+            "message": doc.get("message"),
+        }
+
+    # L2: nothing usable.
+    return {
+        "status": "NO_DATA",
+        "date": today.isoformat(),
+        "generated_at": _iso_z(now),
+        "source": None,
+        "ctx_date": None,
+        "ctx_found": False,
+        "count": 0,
+        "reason": "NO_DATA" if idx_calendar.is_trading_day(today) else "WEEKEND_NO_DATA",
+        "message": NO_DATA_MESSAGE,
+        "items": [],
+    }
+
+
+def _first_recent(
+    lake: Lake, duckdb_path: str | None, sessions: list[date], range_fn: RangeFn | None
+) -> tuple[int, date, dict[str, Any]] | None:
+    """(sessions ago, date, document) of the newest session with items, or None."""
+    if not sessions:
+        return None
+    fn = range_fn
+    con = _open_reader(duckdb_path) if fn is not None else None
+    try:
+        for n, d in enumerate(sessions, start=1):
+            doc = None
+            if con is not None and fn is not None:
+                try:
+                    doc = fn(con, d, d)
+                except Exception as exc:  # noqa: BLE001 - no table yet, lock lost, a bug: use the lake
+                    log.warning("warehouse unusable for L1 (%s); reading lake summary files", exc)
+                    con.close()
+                    con = None
+            if not _has_items(doc):
+                doc = _read_doc(lake, keys.summary_key(d))
+            if _has_items(doc):
+                assert doc is not None
+                return n, d, doc
+        return None
+    finally:
+        if con is not None:
+            con.close()
+
+
+def _open_reader(duckdb_path: str | None) -> duckdb.DuckDBPyConnection | None:
+    if not duckdb_path:
+        return None
+    try:
+        return duck.connect(duckdb_path, read_only=True, retries=READ_RETRIES)
+    except (duck.WarehouseBusy, duck.WarehouseMissing) as exc:
+        log.info("warehouse not readable (%s); L1 reads lake summary files", exc)
+        return None
+    except duckdb.Error as exc:
+        log.warning("warehouse open failed (%s); L1 reads lake summary files", exc)
+        return None

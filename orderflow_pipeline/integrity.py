@@ -1,0 +1,316 @@
+"""Integrity report for one trading date (SPEC §11) and the freshness facts sensors need.
+
+Each layer module owns its checks (`<layer>.checks(lake, con, d)`); this module runs them all
+for `orderflow check` and `GET /integrity`, and adds the checks no single layer owns: context
+D−1 exists, the summary is fresh during market hours, the raw tape is not lagging.
+
+A layer that is not installed, or whose checks crash, must not take the whole report down: the
+on-call engineer needs the rest of it most exactly when something is broken. A crash is
+reported as a failed ERROR outcome (the integrity of that layer is unknown), a missing module
+is listed under `skipped`.
+
+The freshness helpers read lake objects only (object names and listing metadata), never the
+DuckDB file, because the sensors that call them run while a writer holds the warehouse lock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import posixpath
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import duckdb
+
+from . import duck, idx_calendar, keys
+from .checks import CheckOutcome, overall_status
+from .config import Settings, get_settings
+from .lake import Lake, ObjectInfo
+
+log = logging.getLogger(__name__)
+
+LAYER_MODULES = ("footprint", "warehouse", "smart_money", "summary")
+SUMMARY_MAX_AGE = timedelta(minutes=10)
+TAPE_MAX_LAG = timedelta(minutes=20)
+# The intraday schedule's first tick: before it there is no summary of today to be fresh.
+INTRADAY_START = time(9, 0)
+
+_EPOCH_MS_NAME = re.compile(r"^(\d{13})(?:\D|$)")
+
+
+# -- lake inventory (no DuckDB) -----------------------------------------------------------------
+
+
+def _utc_day_prefixes(d: date, root: str) -> list[str]:
+    """The UTC-date folders a WIB date spans (17:00 UTC the day before .. 16:59 UTC)."""
+    hours = keys.footprint_hours_utc(d)
+    return [f"{root}/{day}/" for day in sorted({f"{h:%Y/%m/%d}" for h in hours})]
+
+
+def raw_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
+    """Every raw_lt object whose hour folder belongs to WIB date d, with fingerprints."""
+    d = keys.as_date(d)
+    out: dict[str, ObjectInfo] = {}
+    for prefix in _utc_day_prefixes(d, "raw_lt"):
+        for key, info in lake.list_info(prefix).items():
+            try:
+                if keys.trade_date_of_raw_key(key) == d:
+                    out[key] = info
+            except ValueError:
+                continue
+    return out
+
+
+def footprint_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
+    """Every footprint hour file of WIB date d (all tickers), with fingerprints.
+
+    The warehouse layer's listing (one directory read per ticker and day, concurrent on S3) is
+    the one its manifest compares against, so sensors and consolidation agree on "changed";
+    a glob per UTC day is the stand-in when that layer is not installed."""
+    try:
+        from .warehouse import list_day
+    except ImportError:
+        return _glob_footprint(lake, keys.as_date(d))
+    return list_day(lake, d)
+
+
+def _glob_footprint(lake: Lake, d: date) -> dict[str, ObjectInfo]:
+    from .lake import _fingerprint  # same fingerprint rule as Lake.list_info
+
+    hours = set(keys.footprint_hours_utc(d))
+    out: dict[str, ObjectInfo] = {}
+    if lake.is_s3:
+        lake.fs.invalidate_cache()
+    for pattern in keys.footprint_day_globs(d):
+        try:
+            found = lake.fs.glob(lake.path(pattern), detail=True)
+        except FileNotFoundError:
+            continue
+        for path, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            key = lake.key_of(path)
+            if posixpath.basename(key).startswith(".tmp-"):
+                continue
+            try:
+                _, hour = keys.parse_footprint_key(key)
+            except ValueError:
+                continue
+            if hour in hours:
+                out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+    return dict(sorted(out.items()))
+
+
+def footprint_tickers(objects: dict[str, ObjectInfo]) -> set[str]:
+    return {keys.parse_footprint_key(k)[0] for k in objects}
+
+
+def _raw_object_time(lake: Lake, key: str) -> datetime:
+    """When a tape object was written: the epoch-ms prefix of its name (the feed's convention,
+    e.g. 1771380009443_386.jsonl) when it is plausible for its hour folder, else the object's
+    modification time."""
+    m = re.match(r"^raw_lt/(\d{4})/(\d{2})/(\d{2})/(\d{2})/", key)
+    folder = datetime(*(int(x) for x in m.groups()), tzinfo=timezone.utc) if m else None  # type: ignore[misc]
+    nm = _EPOCH_MS_NAME.match(posixpath.basename(key))
+    if nm and folder is not None:
+        t = datetime.fromtimestamp(int(nm.group(1)) / 1000, tz=timezone.utc)
+        if folder - timedelta(hours=1) <= t <= folder + timedelta(hours=2):
+            return t
+    try:
+        info = lake.fs.info(lake.path(key))
+        mtime = info.get("LastModified") or info.get("mtime")
+        if isinstance(mtime, datetime):
+            return mtime if mtime.tzinfo else mtime.replace(tzinfo=timezone.utc)
+        if mtime:
+            return datetime.fromtimestamp(float(mtime), tz=timezone.utc)
+    except (FileNotFoundError, OSError, ValueError):
+        pass
+    return folder or datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+def tape_latest(lake: Lake, d: date | str, raw: dict[str, ObjectInfo] | None = None) -> datetime | None:
+    """Time of the newest raw tape object of date d, or None without tape."""
+    raw = raw_objects(lake, d) if raw is None else raw
+    if not raw:
+        return None
+    newest_folder = max(k.rsplit("/", 1)[0] for k in raw)
+    in_folder = sorted(k for k in raw if k.startswith(newest_folder + "/"))
+    named = [k for k in in_folder if _EPOCH_MS_NAME.match(posixpath.basename(k))]
+    # Names carry the write time (no request); otherwise one info() on the newest-named object,
+    # never one per object (a live capture writes hundreds an hour).
+    return max(_raw_object_time(lake, k) for k in (named or in_folder[-1:]))
+
+
+def summary_generated_at(lake: Lake, d: date | str) -> datetime | None:
+    """`generated_at` of the per-date summary file, or None when missing or unreadable."""
+    try:
+        doc = lake.read_json(keys.summary_key(d))
+        return _parse_ts(doc.get("generated_at"))
+    except (FileNotFoundError, ValueError, AttributeError, OSError):
+        return None
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+# -- cross-cutting checks ---------------------------------------------------------------------
+
+
+def _current_window_start(now: datetime) -> datetime | None:
+    """Start of the continuous window the market is in (pre-closing counts as the afternoon's)."""
+    local = now.astimezone(idx_calendar.WIB)
+    d, t = local.date(), local.time()
+    wins = idx_calendar.continuous_windows(d)
+    for a, b in wins:
+        if a <= t < b:
+            return datetime.combine(d, a, idx_calendar.WIB)
+    if idx_calendar.PRE_CLOSE[0] <= t < idx_calendar.PRE_CLOSE[1]:
+        return datetime.combine(d, wins[-1][0], idx_calendar.WIB)
+    return None
+
+
+def freshness_outcomes(lake: Lake, d: date | str, now: datetime) -> list[CheckOutcome]:
+    """Summary age ≤ 10 min and tape lag ≤ 20 min, evaluated only while they mean something:
+    for today, during market hours (summary from the first intraday tick, tape while the market
+    is matching orders). Otherwise both pass with `applicable: false`."""
+    d = keys.as_date(d)
+    phase = idx_calendar.market_phase(now)
+    is_today = idx_calendar.wib_date(now) == d
+    day_start = datetime.combine(d, INTRADAY_START, idx_calendar.WIB)
+    out: list[CheckOutcome] = []
+
+    gen = summary_generated_at(lake, d)
+    applies = is_today and phase not in ("closed", "pre_open") and now >= day_start
+    meta: dict[str, Any] = {"date": d.isoformat(), "phase": phase, "applicable": applies,
+                            "generated_at": gen.isoformat() if gen else None}
+    if applies:
+        age = now - (gen or day_start)
+        meta["age_seconds"] = int(age.total_seconds())
+        ok = age <= SUMMARY_MAX_AGE
+        desc = (f"summary of {d} generated {int(age.total_seconds() // 60)} min ago"
+                if gen else f"no summary of {d} yet, {int(age.total_seconds() // 60)} min into the session")
+        desc += "" if ok else f" (> {int(SUMMARY_MAX_AGE.total_seconds() // 60)} min): the intraday schedule is not keeping up"
+    else:
+        ok, desc = True, f"summary freshness not applicable ({'not today' if not is_today else phase})"
+    out.append(CheckOutcome("summary_fresh", "footprint_summary", ok, "WARN", desc, meta))
+
+    window = _current_window_start(now) if is_today else None
+    latest = tape_latest(lake, d) if window is not None else None
+    meta = {"date": d.isoformat(), "phase": phase, "applicable": window is not None,
+            "tape_latest": latest.isoformat() if latest else None}
+    if window is not None:
+        ref = max(latest, window) if latest else window
+        lag = now - ref
+        meta["lag_seconds"] = int(lag.total_seconds())
+        ok = lag <= TAPE_MAX_LAG
+        desc = f"raw tape lag {int(lag.total_seconds() // 60)} min"
+        desc += "" if ok else f" (> {int(TAPE_MAX_LAG.total_seconds() // 60)} min): is the capture running?"
+    else:
+        ok, desc = True, f"raw tape lag not applicable ({'not today' if not is_today else phase})"
+    out.append(CheckOutcome("raw_tape_lag", "footprint_ndjson", ok, "WARN", desc, meta))
+    return out
+
+
+def context_outcome(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> CheckOutcome:
+    """daily_features of the previous session exists (the summary's context; WARN)."""
+    d = keys.as_date(d)
+    prev = idx_calendar.previous_sessions(d, 1)
+    if not prev:
+        return CheckOutcome("context_prev_session", "footprint_summary", True, "WARN",
+                            "no previous session in the calendar", {"date": d.isoformat()})
+    p = prev[0]
+    rows = 0
+    if con is not None:
+        try:
+            row = con.execute("SELECT count(*) FROM daily_features WHERE date = ?", [p]).fetchone()
+            rows = int(row[0]) if row else 0
+        except duckdb.Error:
+            rows = 0
+    in_lake = lake.exists(keys.zscore_daily_key(p))
+    ok = rows > 0 or in_lake
+    return CheckOutcome(
+        "context_prev_session", "footprint_summary", ok, "WARN",
+        f"daily_features of the previous session {p} exist" if ok
+        else f"no daily_features for the previous session {p}: the summary of {d} scores with older or no context",
+        {"date": d.isoformat(), "prev_session": p.isoformat(), "warehouse_rows": rows, "lake_file": in_lake},
+    )
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _layer_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date,
+                    skipped: list[str]) -> list[CheckOutcome]:
+    out: list[CheckOutcome] = []
+    for name in LAYER_MODULES:
+        try:
+            module = importlib.import_module(f"orderflow_pipeline.{name}")
+        except ImportError as exc:
+            log.info("layer %s not installed: %s", name, exc)
+            skipped.append(name)
+            continue
+        fn = getattr(module, "checks", None)
+        if not callable(fn):
+            skipped.append(name)
+            continue
+        try:
+            n_params = len(inspect.signature(fn).parameters)
+            got = fn(lake, d) if n_params == 2 else fn(lake, con, d)
+            out.extend(o for o in got if isinstance(o, CheckOutcome))
+        except Exception as exc:  # noqa: BLE001 - one broken layer must not hide the others
+            log.exception("checks of %s failed", name)
+            out.append(CheckOutcome(
+                f"{name}_checks_ran", name, False, "ERROR",
+                f"the {name} checks crashed: {type(exc).__name__}: {exc}", {"date": d.isoformat()},
+            ))
+    return out
+
+
+def integrity_report(
+    settings: Settings | None = None,
+    d: date | str | None = None,
+    *,
+    now: datetime | None = None,
+    lake: Lake | None = None,
+) -> dict[str, Any]:
+    """All checks of SPEC §11 for date d as JSON-ready data; status ERROR/WARN/OK."""
+    s = settings or get_settings()
+    now = now or datetime.now(timezone.utc)
+    d = keys.as_date(d) if d is not None else idx_calendar.wib_date(now)
+    lake = lake or Lake.from_settings(s)
+    skipped: list[str] = []
+    warehouse = "ok"
+    try:
+        con: duckdb.DuckDBPyConnection | None = duck.connect(s.duckdb_path, read_only=True)
+    except duck.WarehouseBusy:
+        con, warehouse = None, "busy"
+    except duck.WarehouseMissing:
+        con, warehouse = None, "missing"
+    try:
+        outcomes = _layer_outcomes(lake, con, d, skipped)
+        seen = {(o.asset, o.name) for o in outcomes}
+        try:
+            extras = [context_outcome(lake, con, d), *freshness_outcomes(lake, d, now)]
+        except Exception as exc:  # noqa: BLE001 - e.g. the object store is unreachable
+            log.exception("cross-cutting checks failed")
+            extras = [CheckOutcome("operations_checks_ran", "footprint_summary", False, "ERROR",
+                                   f"context/freshness checks crashed: {type(exc).__name__}: {exc}",
+                                   {"date": d.isoformat()})]
+        outcomes.extend(o for o in extras if (o.asset, o.name) not in seen)
+    finally:
+        if con is not None:
+            con.close()
+    return {
+        "date": d.isoformat(),
+        "status": overall_status(outcomes),
+        "warehouse": warehouse,
+        "skipped": skipped,
+        "checks": [o.as_json() for o in outcomes],
+    }
