@@ -1,0 +1,373 @@
+/* Orderflow scanner dashboard (SPEC §13): bubble chart + table from /footprint/summary, a status
+ * banner for the read-side chain (OK / FALLBACK / NO_DATA), the seed's prediction labels, a signal
+ * filter, auto-refresh every 60 s and a minute chart per ticker from /footprint-raw-hist.
+ * No build step and no CDN: plain ES2017 plus the vendored ECharts. */
+"use strict";
+
+(function () {
+  const REFRESH_MS = 60000;
+  const COLORS = { BREAKOUT: "#22c55e", FALLING: "#ef4444", "HEAVY SELL": "#b91c1c", WATCHING: "#3b82f6" };
+  const GREY = "#9ca3af";
+  const WIB_OFFSET_MS = 7 * 3600 * 1000;
+  const COLUMNS = [
+    { key: "t", title: "Ticker", cls: "t" },
+    { key: "label", title: "Label", cls: "label" },
+    { key: "sig", title: "Signal", cls: "sig" },
+    { key: "sc", title: "Score", dp: 3 },
+    { key: "d", title: "Delta %", dp: 2, signed: true },
+    { key: "p", title: "Price %", dp: 2, signed: true },
+    { key: "div", title: "Div", dp: 2 },
+    { key: "v", title: "Vol (lots)", int: true },
+    { key: "h", title: "High", int: true },
+    { key: "l", title: "Low", int: true },
+    { key: "r", title: "Range", int: true },
+    { key: "f", title: "Fluct %", dp: 2 },
+    { key: "ctx_net", title: "Ctx z_ngr", dp: 2, signed: true },
+    { key: "ctx_st", title: "Ctx state", cls: "ctx_st" },
+    { key: "vel", title: "Vel", dp: 2, signed: true },
+    { key: "vel_accel", title: "Vel accel", dp: 2, signed: true },
+  ];
+
+  // ---- JavaScript errors are shown, never swallowed (the browser test reads them too) ----
+  window.__jsErrors = [];
+  function reportError(msg) {
+    window.__jsErrors.push(String(msg));
+    const box = document.getElementById("js-errors");
+    if (box) { box.hidden = false; box.textContent = "JavaScript error: " + window.__jsErrors.join(" | "); }
+  }
+  window.addEventListener("error", (e) => reportError(e.message || e));
+  window.addEventListener("unhandledrejection", (e) => reportError((e.reason && e.reason.message) || e.reason));
+
+  // ---- the seed's prediction labels: first that holds ----
+  function labelOf(it) {
+    if (it.div > 5 && it.d > 2 && it.p >= -3) return "BREAKOUT";
+    if (it.p < -5) return "FALLING";
+    if (it.div > 5 && it.d < -2) return "HEAVY SELL";
+    if (it.div > 3 && it.p >= -3) return "WATCHING";
+    return it.sig || "NEUTRAL";
+  }
+  const colorOf = (label) => COLORS[label] || GREY;
+  window.__labelOf = labelOf;
+
+  const state = { doc: null, items: [], filter: "", search: "", sortKey: null, sortDir: -1, nextRefresh: 0 };
+  const $ = (id) => document.getElementById(id);
+  const bubbleEl = $("bubble-chart");
+  const bubbleChart = echarts.init(bubbleEl, null, { renderer: "canvas" });
+  let minuteChart = null;
+
+  function fmt(v, col) {
+    if (v === null || v === undefined) return "–";
+    if (col.int) return Number(v).toLocaleString("en-US");
+    if (col.dp !== undefined && typeof v === "number") return (col.signed && v > 0 ? "+" : "") + v.toFixed(col.dp);
+    return String(v);
+  }
+
+  function ageText(iso) {
+    if (!iso) return "unknown age";
+    const t = Date.parse(iso);
+    if (isNaN(t)) return "unknown age";
+    let s = Math.max(0, Math.round((Date.now() - t) / 1000));
+    if (s < 90) return s + " s ago";
+    if (s < 5400) return Math.round(s / 60) + " min ago";
+    if (s < 172800) return (s / 3600).toFixed(1) + " h ago";
+    return Math.round(s / 86400) + " days ago";
+  }
+
+  // ---- status banner ----
+  function renderBanner() {
+    const el = $("status-banner");
+    const doc = state.doc;
+    if (!doc) return;
+    const status = doc.status || "UNKNOWN";
+    el.dataset.status = status;
+    el.className = "banner " + ({ OK: "ok", FALLBACK: "fallback", NO_DATA: "nodata" }[status] || "error");
+    el.textContent = "";
+    const head = document.createElement("span");
+    head.className = "status-word";
+    head.textContent = status;
+    el.appendChild(head);
+    const parts = [];
+    if (status === "FALLBACK" && doc.reason) parts.push(doc.reason);
+    if (status === "NO_DATA") { parts.push(doc.reason || "NO_DATA"); if (doc.message) parts.push(doc.message); }
+    if (doc.date) parts.push("date " + doc.date);
+    if (doc.generated_at) parts.push("generated " + doc.generated_at + " (" + ageText(doc.generated_at) + ")");
+    if (status !== "NO_DATA") {
+      parts.push(doc.ctx_found ? "context " + (doc.ctx_date || "?") + " (ctx_found)" : "no smart-money context (ctx_found=false)");
+      parts.push((doc.count !== undefined ? doc.count : state.items.length) + " tickers");
+      if (doc.source) parts.push("source " + doc.source);
+    }
+    const detail = document.createElement("span");
+    detail.className = "detail";
+    detail.textContent = parts.join(" · ");
+    el.appendChild(detail);
+  }
+
+  function showFetchError(msg) {
+    const el = $("status-banner");
+    el.dataset.status = "ERROR";
+    el.className = "banner error";
+    el.textContent = "ERROR · " + msg;
+  }
+
+  // ---- filter ----
+  function filtered() {
+    return state.items.filter((it) => {
+      if (state.search && it.t.indexOf(state.search) !== 0) return false;
+      if (!state.filter) return true;
+      const [kind, val] = state.filter.split(":");
+      return kind === "sig" ? it.sig === val : it.label === val;
+    });
+  }
+
+  function renderFilterOptions() {
+    const sel = $("signal-filter");
+    const keep = sel.value;
+    const sigs = Array.from(new Set(state.items.map((it) => it.sig))).sort();
+    const labels = ["BREAKOUT", "FALLING", "HEAVY SELL", "WATCHING"];
+    sel.textContent = "";
+    const all = document.createElement("option");
+    all.value = ""; all.textContent = "all";
+    sel.appendChild(all);
+    for (const [name, values, kind] of [["label", labels, "label"], ["signal", sigs, "sig"]]) {
+      const g = document.createElement("optgroup");
+      g.label = name;
+      for (const v of values) {
+        const o = document.createElement("option");
+        o.value = kind + ":" + v;
+        o.textContent = v + " (" + state.items.filter((it) => (kind === "sig" ? it.sig : it.label) === v).length + ")";
+        g.appendChild(o);
+      }
+      sel.appendChild(g);
+    }
+    sel.value = Array.from(sel.options).some((o) => o.value === keep) ? keep : "";
+    state.filter = sel.value;
+  }
+
+  // ---- bubble chart ----
+  function renderBubbles() {
+    const items = filtered();
+    let maxS = 0;
+    for (const it of items) maxS = Math.max(maxS, Math.sqrt(Math.abs(it.d * it.v)));
+    const data = items.map((it) => {
+      const s = maxS > 0 ? Math.sqrt(Math.abs(it.d * it.v)) / maxS : 0;
+      return {
+        name: it.t, t: it.t, value: [it.d, it.div], size: Math.max(4, 56 * s), item: it,
+        itemStyle: { color: colorOf(it.label), opacity: 0.75, borderColor: "#0f1419", borderWidth: 0.5 },
+        label: { show: s > 0.45 },
+      };
+    });
+    bubbleChart.setOption({
+      animation: false,
+      grid: { left: 56, right: 24, top: 20, bottom: 48 },
+      tooltip: {
+        trigger: "item",
+        formatter: (p) => {
+          const it = p.data.item;
+          return "<b>" + it.t + "</b> " + it.label + (it.label !== it.sig ? " · " + it.sig : "") +
+            "<br>delta " + it.d + " % · price " + it.p + " % · div " + it.div +
+            "<br>vol " + Number(it.v).toLocaleString("en-US") + " lots · score " + it.sc;
+        },
+      },
+      xAxis: { name: "delta %", nameLocation: "middle", nameGap: 28, type: "value", scale: true,
+               splitLine: { lineStyle: { color: "#2a333d" } } },
+      yAxis: { name: "div", type: "value", scale: true, splitLine: { lineStyle: { color: "#2a333d" } } },
+      graphic: items.length ? [] : [{ type: "text", left: "center", top: "middle",
+                                       style: { text: "No data", fill: "#8a96a3", fontSize: 20 } }],
+      series: [{
+        type: "scatter", data: data, symbolSize: (v, p) => p.data.size,
+        label: { position: "top", formatter: "{b}", color: "#e6e9ed", fontSize: 10 },
+        emphasis: { focus: "self", itemStyle: { opacity: 1, borderColor: "#fff", borderWidth: 1 } },
+        markLine: { silent: true, symbol: "none", lineStyle: { color: "#4b5563", type: "dashed" },
+                    data: [{ xAxis: 0 }], label: { show: false } },
+      }],
+    }, { notMerge: true });
+    bubbleEl.dataset.bubbleCount = String(data.length);
+    window.__bubbleCount = data.length;
+  }
+  bubbleChart.on("click", (p) => { if (p.data && p.data.t) openMinute(p.data.t); });
+  // Pixel position of a ticker's bubble, so the browser test can click a real bubble.
+  window.__bubblePixel = (t) => {
+    const it = filtered().find((x) => x.t === t);
+    if (!it) return null;
+    const [x, y] = bubbleChart.convertToPixel({ seriesIndex: 0 }, [it.d, it.div]);
+    const r = bubbleEl.getBoundingClientRect();
+    return { x: r.left + x, y: r.top + y };
+  };
+
+  // ---- table ----
+  function renderHeader() {
+    const tr = document.querySelector("#summary-table thead tr");
+    tr.textContent = "";
+    for (const col of COLUMNS) {
+      const th = document.createElement("th");
+      th.textContent = col.title;
+      th.dataset.key = col.key;
+      if (col.cls) th.className = col.cls;
+      th.addEventListener("click", () => {
+        if (state.sortKey === col.key) state.sortDir = -state.sortDir;
+        else { state.sortKey = col.key; state.sortDir = col.cls ? 1 : -1; }
+        renderTable();
+      });
+      tr.appendChild(th);
+    }
+  }
+
+  function renderTable() {
+    let rows = filtered();
+    if (state.sortKey) {
+      const k = state.sortKey, dir = state.sortDir;
+      rows = rows.slice().sort((a, b) => {
+        const x = a[k], y = b[k];
+        if (x === y) return 0;
+        if (x === null || x === undefined) return 1;
+        if (y === null || y === undefined) return -1;
+        return (x < y ? -1 : 1) * dir;
+      });
+    }
+    for (const th of document.querySelectorAll("#summary-table th")) {
+      th.classList.remove("sorted-asc", "sorted-desc");
+      if (th.dataset.key === state.sortKey) th.classList.add(state.sortDir > 0 ? "sorted-asc" : "sorted-desc");
+    }
+    const body = document.querySelector("#summary-table tbody");
+    const frag = document.createDocumentFragment();
+    for (const it of rows) {
+      const tr = document.createElement("tr");
+      tr.dataset.ticker = it.t;
+      for (const col of COLUMNS) {
+        const td = document.createElement("td");
+        const v = it[col.key];
+        td.textContent = fmt(v, col);
+        td.className = (col.cls || "") + (col.signed && typeof v === "number" ? (v > 0 ? " pos" : v < 0 ? " neg" : "") : "");
+        if (col.key === "label") td.style.color = colorOf(it.label);
+        tr.appendChild(td);
+      }
+      tr.addEventListener("click", () => openMinute(it.t));
+      frag.appendChild(tr);
+    }
+    body.textContent = "";
+    body.appendChild(frag);
+    $("row-count").textContent = "(" + rows.length + " of " + state.items.length + ")";
+  }
+
+  function renderAll() {
+    renderBubbles();
+    renderTable();
+  }
+
+  // ---- data ----
+  async function loadSummary() {
+    const d = $("date-input").value;
+    const url = "/footprint/summary" + (d ? "?date=" + encodeURIComponent(d) : "");
+    state.nextRefresh = Date.now() + REFRESH_MS;
+    let res;
+    try {
+      res = await fetch(url, { headers: { Accept: "application/json" } });
+    } catch (err) {
+      showFetchError("cannot reach the API (" + err.message + ")");
+      return;
+    }
+    if (!res.ok) {
+      let detail = res.statusText;
+      try { detail = (await res.json()).detail || detail; } catch (e) { /* body was not JSON */ }
+      showFetchError("HTTP " + res.status + " · " + detail);
+      return;
+    }
+    const doc = await res.json();
+    state.doc = doc;
+    state.items = (doc.items || []).map((it) => Object.assign({}, it, { label: labelOf(it) }));
+    window.__summary = doc;
+    renderBanner();
+    renderFilterOptions();
+    renderAll();
+    document.body.dataset.loaded = String((Number(document.body.dataset.loaded) || 0) + 1);
+  }
+
+  // ---- minute chart ----
+  function hhmm(t0) {
+    const d = new Date(t0 + WIB_OFFSET_MS);
+    return String(d.getUTCHours()).padStart(2, "0") + ":" + String(d.getUTCMinutes()).padStart(2, "0");
+  }
+
+  async function openMinute(ticker) {
+    const doc = state.doc;
+    if (!doc || !doc.date) return;
+    const panel = $("minute-panel");
+    const el = $("minute-chart");
+    panel.hidden = false;
+    $("minute-title").textContent = ticker + " · " + doc.date + " · 1-minute footprint (WIB)";
+    $("minute-status").textContent = "loading…";
+    el.dataset.ticker = ticker;
+    el.dataset.candles = "0";
+    if (!minuteChart) minuteChart = echarts.init(el, null, { renderer: "canvas" });
+    panel.scrollIntoView({ block: "nearest" });
+    let body;
+    try {
+      const res = await fetch("/footprint-raw-hist?kode=" + encodeURIComponent(ticker) + "&date=" + doc.date);
+      body = await res.json();
+      if (!res.ok) { $("minute-status").textContent = "HTTP " + res.status + " · " + (body.detail || ""); return; }
+    } catch (err) {
+      $("minute-status").textContent = "cannot load minutes: " + err.message;
+      return;
+    }
+    const candles = body.candles || [];
+    const x = candles.map((c) => hhmm(c.t0));
+    const k = candles.map((c) => [c.ohlc.o, c.ohlc.c, c.ohlc.l, c.ohlc.h]);
+    let cum = 0;
+    const deltas = candles.map((c) => ({ value: c.delta, itemStyle: { color: c.delta >= 0 ? "#22c55e" : "#ef4444" } }));
+    const cvd = candles.map((c) => (cum += c.delta));
+    const vol = candles.reduce((s, c) => s + c.vol, 0);
+    $("minute-status").textContent = candles.length + " minutes · " + vol.toLocaleString("en-US") +
+      " lots · cumulative delta " + cum.toLocaleString("en-US") + " · source " + body.source +
+      (body.warehouse !== "ok" ? " (warehouse " + body.warehouse + ")" : "");
+    minuteChart.setOption({
+      animation: false,
+      tooltip: {
+        trigger: "axis", axisPointer: { type: "cross" },
+        formatter: (ps) => {
+          const i = ps[0].dataIndex, c = candles[i];
+          return "<b>" + x[i] + " WIB</b><br>O " + c.ohlc.o + " H " + c.ohlc.h + " L " + c.ohlc.l + " C " + c.ohlc.c +
+            "<br>vol " + c.vol + " · delta " + c.delta + " · cum " + cvd[i] + "<br>" + (c.levels || []).length + " price levels";
+        },
+      },
+      axisPointer: { link: [{ xAxisIndex: "all" }] },
+      grid: [{ left: 60, right: 60, top: 16, height: "52%" }, { left: 60, right: 60, top: "66%", height: "24%" }],
+      xAxis: [
+        { type: "category", data: x, gridIndex: 0, axisLabel: { show: false } },
+        { type: "category", data: x, gridIndex: 1 },
+      ],
+      yAxis: [
+        { type: "value", scale: true, gridIndex: 0, name: "price", splitLine: { lineStyle: { color: "#2a333d" } } },
+        { type: "value", gridIndex: 1, name: "delta", splitLine: { lineStyle: { color: "#2a333d" } } },
+        { type: "value", gridIndex: 1, name: "cum Δ", position: "right", splitLine: { show: false } },
+      ],
+      dataZoom: [{ type: "inside", xAxisIndex: [0, 1] }, { type: "slider", xAxisIndex: [0, 1], bottom: 4, height: 16 }],
+      series: [
+        { name: "price", type: "candlestick", data: k, xAxisIndex: 0, yAxisIndex: 0,
+          itemStyle: { color: "#22c55e", color0: "#ef4444", borderColor: "#22c55e", borderColor0: "#ef4444" } },
+        { name: "delta", type: "bar", data: deltas, xAxisIndex: 1, yAxisIndex: 1 },
+        { name: "cumulative delta", type: "line", data: cvd, xAxisIndex: 1, yAxisIndex: 2, showSymbol: false,
+          lineStyle: { color: "#f59e0b", width: 1.5 } },
+      ],
+    }, { notMerge: true });
+    el.dataset.candles = String(candles.length);
+    window.__minute = { ticker: ticker, candles: candles.length, cumDelta: cum };
+  }
+  window.__openMinute = openMinute;
+
+  // ---- wiring ----
+  $("signal-filter").addEventListener("change", (e) => { state.filter = e.target.value; renderAll(); });
+  $("ticker-search").addEventListener("input", (e) => { state.search = e.target.value.trim().toUpperCase(); renderAll(); });
+  $("date-input").addEventListener("change", loadSummary);
+  $("refresh-btn").addEventListener("click", loadSummary);
+  $("minute-close").addEventListener("click", () => { $("minute-panel").hidden = true; });
+  window.addEventListener("resize", () => { bubbleChart.resize(); if (minuteChart) minuteChart.resize(); });
+  setInterval(() => {
+    const s = Math.max(0, Math.round((state.nextRefresh - Date.now()) / 1000));
+    $("refresh-info").textContent = "auto-refresh in " + s + " s";
+    if (state.nextRefresh && Date.now() >= state.nextRefresh) loadSummary();
+  }, 1000);
+  setInterval(renderBanner, 15000); // keep "generated … ago" honest between refreshes
+
+  renderHeader();
+  loadSummary();
+})();
