@@ -1,5 +1,107 @@
-"""Dagster definitions for the footprint domain (filled by its issue)."""
+"""footprint_ndjson: trade tape -> 1-minute footprint hour files in the lake (SPEC §5, §6).
 
-from dagster import Definitions
+Thin on purpose: for each trading date of the run it calls `footprint.build_footprint` (which is
+incremental via its own manifest, so the 5-minute schedule stays cheap) and reports metadata and
+the layer's integrity checks from `footprint.checks`. It writes no DuckDB, so it takes no pool.
+"""
 
-defs = Definitions()
+
+from datetime import date
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.partitions import trading_days
+from assets.resources import LakeResource
+from orderflow_pipeline import footprint
+from orderflow_pipeline.checks import CheckOutcome
+
+raw_lt = AssetSpec(
+    "raw_lt",
+    partitions_def=trading_days,
+    description="Trade tape raw_lt/{Y}/{M}/{D}/{HH}/*.jsonl (UTC hour folders), written by the upstream feed.",
+    group_name="sources",
+)
+
+# (name, blocking): "no footprint files" is the ERROR of SPEC §11 that stops downstream layers.
+CHECKS = (("footprint_files_exist", True), ("footprint_quarantine_empty", False), ("footprint_completeness", False))
+
+
+def _combine(per_date: dict[date, list[CheckOutcome]]) -> list[AssetCheckResult]:
+    """One result per check for the run: failed if it failed on any of the run's dates."""
+    results = []
+    for name, _ in CHECKS:
+        outs = [(d, o) for d, lst in per_date.items() for o in lst if o.name == name]
+        if not outs:
+            continue
+        failed = [(d, o) for d, o in outs if not o.passed]
+        _, shown = (failed or outs)[-1]
+        results.append(AssetCheckResult(
+            check_name=name,
+            asset_key="footprint_ndjson",
+            passed=not failed,
+            severity=AssetCheckSeverity.ERROR if shown.severity == "ERROR" else AssetCheckSeverity.WARN,
+            description=shown.description,
+            metadata={
+                "dates_checked": len(outs),
+                "dates_failed": [d.isoformat() for d, _ in failed][:100],
+                "detail": MetadataValue.json(shown.metadata),
+            },
+        ))
+    return results
+
+
+@asset(
+    partitions_def=trading_days,
+    deps=[raw_lt],
+    backfill_policy=BackfillPolicy.single_run(),
+    check_specs=[AssetCheckSpec(name, asset="footprint_ndjson", blocking=blocking) for name, blocking in CHECKS],
+    group_name="footprint",
+    description="1-minute footprint candles with price levels, footprint/{T}/1m/{Y}/{M}/{D}/{HH}.jsonl "
+    "(built from the trade tape; upstream-landed hour files are validated and kept).",
+)
+def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    lk = lake.get()
+    dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    per_date: dict[date, list[CheckOutcome]] = {}
+    totals = {"tape_objects_read": 0, "trades": 0, "candles_written": 0, "hour_files_written": 0,
+              "quarantined": 0, "neutral_lots": 0, "total_lots": 0}
+    tickers = 0
+    seconds = 0.0
+    for d in dates:
+        r = footprint.build_footprint(lk, d)
+        context.log.info(f"footprint {d}: {r.as_metadata()}")
+        totals["tape_objects_read"] += r.tape_objects_read
+        totals["trades"] += r.trades
+        totals["candles_written"] += r.candles
+        totals["hour_files_written"] += r.hour_files_written
+        totals["quarantined"] += r.quarantined
+        totals["neutral_lots"] += r.neutral_lots
+        totals["total_lots"] += r.total_lots
+        tickers = max(tickers, r.tickers)
+        seconds += r.seconds
+        per_date[d] = footprint.checks(lk, None, d)
+    share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
+    return MaterializeResult(
+        metadata={
+            "dates": len(dates),
+            **totals,
+            "tickers": tickers,
+            "neutral_share": round(share, 4),
+            "seconds": round(seconds, 3),
+        },
+        check_results=_combine(per_date),
+    )
+
+
+defs = Definitions(assets=[raw_lt, footprint_ndjson])

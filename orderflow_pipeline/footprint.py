@@ -1,0 +1,564 @@
+"""Footprint layer (SPEC §6): trade tape -> 1-minute candles with price levels, one NDJSON file
+per ticker and UTC hour.
+
+Why a manifest (`_state/footprint/{date}.json`): the intraday schedule runs every five minutes,
+so a run reads only tape objects it has not seen; the (ticker, hour) files they touch are rebuilt
+from ALL of that date's trades for those ticker-hours (the earlier objects that touched them are
+re-read, per the manifest) — never merged minute-by-minute with a partial earlier build. The
+manifest also records each file this layer wrote (content hash), which is how an upstream-landed
+file (not ours) is told apart: it is kept, validated, and its minutes are replaced only where the
+tape has the same minute. Per ticker-hour it keeps the tick-rule carry (last continuous price and
+side) so rebuilding only later hours classifies exactly like a full rebuild.
+
+Everything heavy (parse, classify, aggregate, serialise) runs in DuckDB; Python only moves bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+import duckdb
+
+from . import idx_calendar, keys, tape
+from .checks import CheckOutcome
+from .lake import Lake, dumps
+from .quarantine import QuarantineBatch, Rejected, count_quarantined
+
+LAYER = "footprint"
+ASSET = "footprint_ndjson"
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class FootprintResult:
+    date: str
+    tape_objects: int = 0  # tape objects of the date in the lake
+    tape_objects_read: int = 0
+    tape_objects_skipped: int = 0  # unchanged since the last run: not read
+    lines: int = 0
+    trades: int = 0  # distinct regular-board trades in the rebuilt ticker-hours
+    duplicates: int = 0
+    non_regular: int = 0
+    tickers: int = 0
+    candles: int = 0  # candles in the files (re)built this run
+    hour_files: int = 0  # hour files (re)built this run
+    hour_files_written: int = 0
+    hour_files_unchanged: int = 0
+    hour_files_deleted: int = 0
+    upstream_files_validated: int = 0
+    neutral_lots: int = 0
+    total_lots: int = 0
+    quarantined: int = 0
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    write_seconds: float = 0.0  # of `seconds`: writing hour files (file creation dominates locally)
+
+    @property
+    def neutral_share(self) -> float:
+        """Auction / unclassified lots as a share of all lots (0 when nothing traded)."""
+        return self.neutral_lots / self.total_lots if self.total_lots else 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["neutral_share"] = round(self.neutral_share, 4)
+        out["seconds"] = round(self.seconds, 3)
+        out["write_seconds"] = round(self.write_seconds, 3)
+        return out
+
+
+# -- serialisation and validation ------------------------------------------------------------
+
+def candle_line(c: Mapping[str, Any]) -> str:
+    """One candle in the SPEC §6 layout (compact, fixed key order, integers)."""
+    o = c["ohlc"]
+    lv = ",".join(
+        f'{{"p":{int(x["p"])},"bv":{int(x["bv"])},"av":{int(x["av"])}}}'
+        for x in sorted(c["levels"], key=lambda x: x["p"])
+        if int(x["bv"]) + int(x["av"]) > 0
+    )
+    return (
+        f'{{"t0":{int(c["t0"])},"ohlc":{{"o":{int(o["o"])},"h":{int(o["h"])},"l":{int(o["l"])},"c":{int(o["c"])}}},'
+        f'"vol":{int(c["vol"])},"delta":{int(c["delta"])},"levels":[{lv}]}}'
+    )
+
+
+def serialize_candles(candles: Iterable[Mapping[str, Any]]) -> bytes:
+    """Hour-file bytes: candles sorted by t0, one line each, trailing newline (byte-stable)."""
+    rows = sorted(candles, key=lambda c: int(c["t0"]))
+    return "".join(candle_line(c) + "\n" for c in rows).encode()
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate_candle(obj: Any, hour_ms: int | None) -> str | None:
+    """Reason a parsed candle is invalid, or None. The rules of SPEC §6."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    t0, ohlc, vol, delta, levels = (obj.get(k) for k in ("t0", "ohlc", "vol", "delta", "levels"))
+    if not _is_int(t0) or t0 % 60000:
+        return f"bad t0: {t0!r}"
+    if hour_ms is not None and not (hour_ms <= t0 < hour_ms + 3600000):
+        return f"t0 outside the file's hour: {t0}"
+    if not isinstance(ohlc, dict) or not all(_is_int(ohlc.get(k)) for k in "ohlc"):
+        return "bad ohlc"
+    o, h, lo, c = ohlc["o"], ohlc["h"], ohlc["l"], ohlc["c"]
+    if min(o, h, lo, c) <= 0:
+        return "non-positive price"
+    if not lo <= min(o, c) <= max(o, c) <= h:
+        return f"broken OHLC: o={o} h={h} l={lo} c={c}"
+    if not _is_int(vol) or vol < 0 or not _is_int(delta):
+        return "bad vol/delta"
+    if not isinstance(levels, list):
+        return "bad levels"
+    for lv in levels:
+        if not isinstance(lv, dict) or not all(_is_int(lv.get(k)) for k in ("p", "bv", "av")):
+            return "bad level"
+        if lv["p"] <= 0 or lv["bv"] < 0 or lv["av"] < 0:
+            return "bad level values"
+    return None
+
+
+def _local_validate(key: str, body: bytes) -> list[Rejected]:
+    try:
+        _, hour = keys.parse_footprint_key(key)
+        hour_ms: int | None = int(hour.timestamp() * 1000)
+    except ValueError:
+        hour_ms = None
+    out: list[Rejected] = []
+    for i, raw in enumerate(body.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        text = raw.decode("utf-8", "replace")
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            out.append(Rejected(key, i, f"bad JSON: {exc.msg}", text))
+            continue
+        reason = validate_candle(obj, hour_ms)
+        if reason:
+            out.append(Rejected(key, i, reason, text))
+    return out
+
+
+def validate_hour_files(objects: Mapping[str, bytes]) -> list[Rejected]:
+    """Rejected lines of candle files: the shared validator (candles.validate_objects) when present."""
+    try:
+        from .candles import validate_objects  # owned by the warehouse layer
+    except ImportError:
+        validate_objects = None
+    if validate_objects is not None:
+        return list(validate_objects(dict(objects)).rejects)
+    out: list[Rejected] = []
+    for key, body in objects.items():
+        out.extend(_local_validate(key, body))
+    return out
+
+
+def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, bytes]:
+    """Valid candle lines keyed by t0; a later duplicate t0 wins."""
+    out: dict[int, bytes] = {}
+    for i, raw in enumerate(body.split(b"\n"), start=1):
+        if not raw.strip() or i in rejected_line_nos:
+            continue
+        obj = json.loads(raw)
+        out[int(obj["t0"])] = raw.strip()
+    return out
+
+
+# -- manifest ------------------------------------------------------------------------------
+
+def manifest_key(d: date | str) -> str:
+    return f"_state/footprint/{keys.as_date(d).isoformat()}.json"
+
+
+def upstream_copy_key(key: str) -> str:
+    return f"_state/footprint/upstream/{key}"
+
+
+def _empty_manifest(d: date) -> dict[str, Any]:
+    return {"version": MANIFEST_VERSION, "date": d.isoformat(), "objects": {}, "files": {}, "pending": {},
+            "carry": {}, "upstream": {}, "upstream_saved": []}
+
+
+def load_manifest(lake: Lake, d: date) -> dict[str, Any]:
+    try:
+        man = lake.read_json(manifest_key(d))
+    except FileNotFoundError:
+        return _empty_manifest(d)
+    if not isinstance(man, dict) or man.get("version") != MANIFEST_VERSION:
+        return _empty_manifest(d)
+    base = _empty_manifest(d)
+    base.update(man)
+    return base
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha1(b).hexdigest()
+
+
+def _is_ours(man: Mapping[str, Any], key: str, body: bytes) -> bool:
+    """Whether this layer wrote `body` at `key` (a finished or an interrupted run's write)."""
+    h = _sha(body)
+    return h == man["files"].get(key) or h == man["pending"].get(key)
+
+
+def _hour_code(hour_ms: int) -> str:
+    return datetime.fromtimestamp(hour_ms / 1000, tz=timezone.utc).strftime("%H")
+
+
+def _obj_hours(entry: Mapping[str, Any], d: date) -> set[tuple[str, int]]:
+    """(ticker, hour_ms) pairs a manifest object entry touched (stored as {"HH": [tickers]})."""
+    by_code = {_hour_code(int(h.timestamp() * 1000)): int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)}
+    return {(t, by_code[hh]) for hh, tickers in entry.get("hours", {}).items() for t in tickers}
+
+
+def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t, h in pairs:
+        out.setdefault(_hour_code(h), []).append(t)
+    return {hh: sorted(ts) for hh, ts in sorted(out.items())}
+
+
+# -- listing -------------------------------------------------------------------------------
+
+def tape_objects(lake: Lake, d: date) -> dict[str, Any]:
+    """Tape objects whose hour folder's WIB date is d (two UTC date folders, filtered)."""
+    out: dict[str, Any] = {}
+    for day in sorted({f"{h:%Y/%m/%d}" for h in keys.footprint_hours_utc(d)}):
+        for key, info in lake.list_info(f"raw_lt/{day}/").items():
+            if key.endswith(".jsonl") and keys.trade_date_of_raw_key(key) == d:
+                out[key] = info
+    return dict(sorted(out.items()))
+
+
+def footprint_files(lake: Lake, d: date) -> list[str]:
+    hours = {f"{h:%Y/%m/%d/%H}" for h in keys.footprint_hours_utc(d)}
+    out = []
+    for pattern in keys.footprint_day_globs(d):
+        for key in lake.glob(pattern):
+            m = keys.FOOTPRINT_KEY_RE.match(key)
+            if m and "/".join(m.groups()[1:]) in hours:
+                out.append(key)
+    return sorted(set(out))
+
+
+# -- aggregation ---------------------------------------------------------------------------
+
+# Candle lines are serialised by DuckDB's to_json of a struct built in the SPEC §6 key order:
+# compact, integers only (sums cast back to BIGINT), levels sorted by price — byte-stable.
+_AGG_SQL = """
+WITH p AS (  -- one pass over the trades: per price level, then per candle over the levels
+  SELECT ticker, t0, price, any_value(hour_ms) AS hour_ms,
+         min(secs * 1000000000000 + trade_no) AS k_first, max(secs * 1000000000000 + trade_no) AS k_last,
+         sum(vol)::BIGINT AS vol,
+         coalesce(sum(vol) FILTER (WHERE side = 1), 0)::BIGINT AS bv,
+         coalesce(sum(vol) FILTER (WHERE side = -1), 0)::BIGINT AS av
+  FROM fp_trades GROUP BY ticker, t0, price
+), c AS (
+  SELECT ticker, t0, any_value(hour_ms) AS hour_ms,
+    to_json({'t0': t0, 'ohlc': {'o': arg_min(price, k_first), 'h': max(price), 'l': min(price),
+                                'c': arg_max(price, k_last)},
+             'vol': sum(vol)::BIGINT, 'delta': (sum(bv) - sum(av))::BIGINT,
+             'levels': coalesce(list({'p': price, 'bv': bv, 'av': av} ORDER BY price) FILTER (WHERE bv + av > 0), [])
+            })::VARCHAR AS line
+  FROM p GROUP BY ticker, t0
+)
+SELECT ticker, hour_ms, count(*) AS n, string_agg(line, chr(10) ORDER BY t0) || chr(10) AS body
+FROM c GROUP BY ticker, hour_ms
+"""
+
+_CARRY_SQL = """
+SELECT ticker, hour_ms, arg_max(price, secs * 1000000000000 + trade_no),
+       arg_max(side, secs * 1000000000000 + trade_no)
+FROM fp_trades WHERE cont GROUP BY ticker, hour_ms
+"""
+
+
+def _seeds(carry: Mapping[str, Mapping[str, list[int]]], keep: set[tuple[str, int]]) -> dict[str, tuple[int, int]]:
+    """Per ticker, the carry of its newest hour before the first rebuilt hour."""
+    first: dict[str, int] = {}
+    for t, h in keep:
+        first[t] = min(h, first.get(t, h))
+    out: dict[str, tuple[int, int]] = {}
+    for t, hmin in first.items():
+        earlier = [(int(h), v) for h, v in carry.get(t, {}).items() if int(h) < hmin]
+        if earlier:
+            _, (price, side) = max(earlier)
+            out[t] = (int(price), int(side))
+    return out
+
+
+def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> FootprintResult:
+    """Build (or incrementally refresh) the footprint hour files of trading date d."""
+    t_start = time.perf_counter()
+    d = keys.as_date(d)
+    res = FootprintResult(date=d.isoformat())
+    q = QuarantineBatch(LAYER)
+    man = load_manifest(lake, d)
+    if force:
+        man = {**_empty_manifest(d), "files": man["files"], "pending": man["pending"],
+               "upstream_saved": man["upstream_saved"]}
+
+    before = json.loads(dumps(man))  # what a killed run must leave behind (plus pending hashes)
+    listing = tape_objects(lake, d)
+    res.tape_objects = len(listing)
+    objects: dict[str, Any] = man["objects"]
+    new_keys = [k for k, info in listing.items() if objects.get(k, {}).get("fp") != info.fingerprint]
+    gone = [k for k in objects if k not in listing]
+    res.tape_objects_skipped = len(listing) - len(new_keys)
+
+    outputs: dict[str, bytes | None] = {}  # footprint key -> new body (None: no candles left)
+    existing: dict[str, bytes] = {}
+    present = set(footprint_files(lake, d))  # one listing instead of a GET per possible file
+    if new_keys or gone:
+        con = duckdb.connect()
+        try:
+            outputs, existing = _rebuild(lake, con, d, man, listing, new_keys, gone, present, q, res)
+        finally:
+            con.close()
+
+    _validate_upstream(lake, man, present - set(outputs), q, res)
+    _write_outputs(lake, d, man, before, outputs, existing, res)
+
+    if len(q):
+        q.write(lake, d)
+    res.quarantined = len(q)
+    res.quarantine_by_reason = q.by_reason()
+    lake.write_if_changed(manifest_key(d), dumps(man))
+    res.seconds = time.perf_counter() - t_start
+    return res
+
+
+def _rebuild(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    d: date,
+    man: dict[str, Any],
+    listing: Mapping[str, Any],
+    new_keys: list[str],
+    gone: list[str],
+    present: set[str],
+    q: QuarantineBatch,
+    res: FootprintResult,
+) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
+    objects: dict[str, Any] = man["objects"]
+    bodies = lake.cat_many(new_keys)
+    new_keys = [k for k in new_keys if k in bodies]  # vanished between list and read
+    first = tape.load_tape(con, d, [bodies[k] for k in new_keys], sources=new_keys, quarantine=q)
+    new_hours = tape.hours_by_object(con, d)
+    touched: set[tuple[str, int]] = set()
+    for hs in new_hours.values():
+        touched |= hs
+    for k in [*new_keys, *gone]:  # a replaced or removed object's old hours change too
+        if k in objects:
+            touched |= _obj_hours(objects[k], d)
+    old_keys = [k for k in objects if k not in gone and k not in new_keys]
+    load = first
+    read_keys = list(new_keys)
+    if old_keys:
+        known: dict[str, set[int]] = {}
+        old_hours = {k: _obj_hours(objects[k], d) for k in old_keys}
+        for hs in old_hours.values():
+            for t, h in hs:
+                known.setdefault(t, set()).add(h)
+        # rebuild every later hour of a touched ticker too: the tick-rule carry flows forward
+        hmin: dict[str, int] = {}
+        for t, h in touched:
+            hmin[t] = min(h, hmin.get(t, h))
+        for t, h0 in hmin.items():
+            touched |= {(t, h) for h in known.get(t, ()) if h >= h0}
+        related = [k for k in old_keys if old_hours[k] & touched]
+        rel_bodies = lake.cat_many(related)
+        related = [k for k in related if k in rel_bodies]
+        read_keys = new_keys + related
+        all_bodies = [bodies[k] for k in new_keys] + [rel_bodies[k] for k in related]
+        load = tape.load_tape(
+            con, d, all_bodies, sources=read_keys, quarantine=None,
+            keep=touched, seeds=_seeds(man["carry"], touched),
+        )
+        load.rejected = first.rejected
+    res.tape_objects_read = len(read_keys)
+    res.lines, res.trades, res.duplicates, res.non_regular = load.lines, load.trades, load.duplicates, load.non_regular
+
+    # manifest: objects and carry
+    for k in gone:
+        objects.pop(k, None)
+    for i, k in enumerate(new_keys):
+        objects[k] = {"fp": listing[k].fingerprint, "size": listing[k].size,
+                      "hours": _encode_hours(new_hours.get(i, ())), "rejected": first.rejects_by_object.get(i, 0)}
+    carry: dict[str, dict[str, list[int]]] = man["carry"]
+    for t, h in touched:
+        carry.get(t, {}).pop(str(h), None)
+    for t, h, price, side in con.execute(_CARRY_SQL).fetchall():
+        carry.setdefault(t, {})[str(int(h))] = [int(price), int(side)]
+    man["carry"] = {t: dict(sorted(v.items())) for t, v in sorted(carry.items()) if v}
+
+    lots = con.execute(
+        f"SELECT coalesce(sum(vol), 0), coalesce(sum(vol) FILTER (WHERE side = 0), 0), count(DISTINCT ticker) "
+        f"FROM {tape.TRADES_TABLE}"
+    ).fetchone()
+    assert lots is not None
+    res.total_lots, res.neutral_lots, res.tickers = int(lots[0]), int(lots[1]), int(lots[2])
+
+    outputs: dict[str, bytes | None] = {}
+    for t, h, n, body in con.execute(_AGG_SQL).fetchall():
+        outputs[keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc))] = body.encode()
+        res.candles += int(n)
+    for t, h in touched:
+        outputs.setdefault(keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc)), None)
+
+    existing = lake.cat_many([k for k in outputs if k in present])
+    saved = set(man["upstream_saved"])
+    base_bodies: dict[str, bytes] = {}
+    for key in outputs:
+        if key in saved:
+            try:
+                base_bodies[key] = lake.read_bytes(upstream_copy_key(key))
+            except FileNotFoundError:
+                saved.discard(key)
+        elif key in existing and not _is_ours(man, key, existing[key]):
+            # landed by an upstream: keep a copy so later rebuilds still merge its minutes
+            lake.write_bytes(upstream_copy_key(key), existing[key])
+            saved.add(key)
+            base_bodies[key] = existing[key]
+    man["upstream_saved"] = sorted(saved)
+    if base_bodies:
+        rejects = validate_hour_files(base_bodies)
+        by_key: dict[str, set[int]] = {}
+        for r in rejects:
+            q.items.append(r)
+            by_key.setdefault(r.source, set()).add(r.line_no)
+        for key, base in base_bodies.items():
+            lines = valid_lines_by_t0(base, by_key.get(key, set()))
+            tape_body = outputs.get(key)
+            if tape_body:
+                for raw in tape_body.split(b"\n"):
+                    if raw:
+                        lines[int(json.loads(raw)["t0"])] = raw
+            outputs[key] = b"".join(lines[t] + b"\n" for t in sorted(lines)) or None
+            res.upstream_files_validated += 1
+    res.hour_files = sum(1 for v in outputs.values() if v is not None)
+    return outputs, existing
+
+
+def _validate_upstream(
+    lake: Lake, man: dict[str, Any], files: set[str], q: QuarantineBatch, res: FootprintResult
+) -> None:
+    """Inventory and validate hour files this layer did not write (upstream-landed), once per content."""
+    ours = set(man["files"]) | set(man["pending"])
+    cands = sorted(k for k in files if k not in ours or k in man["upstream"])
+    if not cands:
+        return
+    bodies = lake.cat_many(cands)
+    todo = {k: b for k, b in bodies.items()
+            if man["upstream"].get(k, {}).get("sha") != _sha(b) and not _is_ours(man, k, b)}
+    if not todo:
+        return
+    rejects = validate_hour_files(todo)
+    counts: dict[str, int] = {}
+    for r in rejects:
+        q.items.append(r)
+        counts[r.source] = counts.get(r.source, 0) + 1
+    for k, b in todo.items():
+        man["upstream"][k] = {"sha": _sha(b), "rejected": counts.get(k, 0),
+                              "candles": sum(1 for ln in b.split(b"\n") if ln.strip()) - counts.get(k, 0)}
+    man["upstream"] = dict(sorted(man["upstream"].items()))
+    res.upstream_files_validated += len(todo)
+
+
+def _write_all(lake: Lake, items: Mapping[str, bytes], workers: int = 8) -> None:
+    """Concurrent atomic writes. S3: one batched pipe (each PUT atomic). Local: one thread per
+    slice of keys rather than a future per file, whose overhead rivals a small file's write."""
+    if lake.is_s3 or len(items) < 64:
+        lake.write_many(items)
+        return
+    pairs = sorted(items.items())
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda part: [lake.write_bytes(k, v) for k, v in part],
+                      [pairs[i::workers] for i in range(workers)]))
+
+
+def _write_outputs(
+    lake: Lake, d: date, man: dict[str, Any], before: dict[str, Any], outputs: Mapping[str, bytes | None],
+    existing: Mapping[str, bytes], res: FootprintResult,
+) -> None:
+    """Atomic writes of changed files only. The manifest learns their hashes BEFORE they land
+    (in the previous manifest, whose objects still count as unprocessed), so a run killed between
+    writes is simply redone by the next run and never mistakes its own files for upstream ones."""
+    t_start = time.perf_counter()
+    to_write = {k: v for k, v in outputs.items() if v is not None and existing.get(k) != v}
+    # a ticker-hour whose trades all vanished (object replaced or removed): drop our file, but
+    # never an upstream one (its minutes were merged into `outputs` when it had valid lines)
+    to_delete = [k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])]
+    res.hour_files_unchanged = sum(1 for k, v in outputs.items() if v is not None and k not in to_write)
+    if to_write:
+        pending = {**before["pending"], **{k: _sha(v) for k, v in sorted(to_write.items())}}
+        lake.write_bytes(manifest_key(d), dumps({**before, "pending": pending, "upstream_saved": man["upstream_saved"]}))
+        _write_all(lake, to_write)
+    for k in to_delete:
+        lake.delete(k)
+        man["files"].pop(k, None)
+    for k, v in outputs.items():
+        if v is not None:
+            man["files"][k] = _sha(v)
+    man["pending"] = {k: h for k, h in man["pending"].items() if k not in outputs}
+    man["files"] = dict(sorted(man["files"].items()))
+    res.hour_files_written = len(to_write)
+    res.hour_files_deleted = len(to_delete)
+    res.write_seconds = time.perf_counter() - t_start
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+_T0_RE = re.compile(rb'"t0":(\d+)')
+
+
+def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
+    """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
+    d = keys.as_date(d)
+    files = footprint_files(lake, d)
+    out = [CheckOutcome(
+        "footprint_files_exist", ASSET, bool(files), "ERROR",
+        f"{len(files)} footprint hour files for {d}" if files else f"the lake has no footprint files for {d}",
+        {"files": len(files)},
+    )]
+    n_q = count_quarantined(lake, d, LAYER).get(LAYER, 0)
+    out.append(CheckOutcome(
+        "footprint_quarantine_empty", ASSET, n_q == 0, "WARN",
+        f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
+        {"quarantined": n_q},
+    ))
+    minutes = idx_calendar.session_minute_starts_ms(d)
+    session = set(minutes)
+    expected = idx_calendar.expected_minutes(d)
+    per_ticker: dict[str, set[int]] = {}
+    for key, body in lake.cat_many(files).items():
+        t, _ = keys.parse_footprint_key(key)
+        per_ticker.setdefault(t, set()).update(int(x) for x in _T0_RE.findall(body))
+    # "traded all session": a continuous candle in the first and in the last 30 minutes
+    head, tail = set(minutes[:30]), set(minutes[-30:])
+    low: dict[str, float] = {}
+    full = 0
+    for t, t0s in sorted(per_ticker.items()):
+        if t0s & head and t0s & tail:
+            full += 1
+            share = len(t0s & session) / expected
+            if share < 0.5:
+                low[t] = round(share, 3)
+    out.append(CheckOutcome(
+        "footprint_completeness", ASSET, not low, "WARN",
+        f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
+        + (": " + ", ".join(sorted(low)[:50]) if low else ""),
+        {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},
+    ))
+    return out

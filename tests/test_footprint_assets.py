@@ -1,0 +1,73 @@
+"""The footprint_ndjson asset on a real Dagster instance: metadata and asset-check results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, materialize
+
+from assets.footprint import footprint_ndjson
+from assets.resources import LakeResource
+from orderflow_pipeline.lake import Lake
+
+TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
+
+
+def _checks(result) -> dict[str, object]:  # noqa: ANN001 - ExecuteInProcessResult
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_materialize_partition_with_metadata_and_checks(
+    env: dict[str, str], instance: DagsterInstance, real: Path
+) -> None:
+    lake = Lake(env["ORDERFLOW_LAKE"])
+    lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
+    resources = {"lake": LakeResource(root=env["ORDERFLOW_LAKE"])}
+    result = materialize([footprint_ndjson], partition_key="2026-02-18", resources=resources, instance=instance)
+    assert result.success
+    mat = result.asset_materializations_for_node("footprint_ndjson")[0]
+    md = {k: v.value for k, v in mat.metadata.items()}
+    # 386 lines: 385 trades in 93 ticker candles, 1 quarantined (ticker PJHB-W); nothing neutral
+    assert (md["tape_objects_read"], md["trades"], md["tickers"], md["candles_written"]) == (1, 385, 93, 93)
+    assert (md["quarantined"], md["neutral_share"]) == (1, 0.0)
+    assert mat.partition == "2026-02-18"
+    checks = _checks(result)
+    assert checks["footprint_files_exist"].passed
+    assert not checks["footprint_quarantine_empty"].passed  # WARN: the warrant line
+    assert checks["footprint_completeness"].passed  # one minute of tape: nobody traded all session
+    ev = instance.get_latest_materialization_event(AssetKey("footprint_ndjson"))
+    assert ev is not None and ev.asset_materialization is not None
+
+    again = materialize([footprint_ndjson], partition_key="2026-02-18", resources=resources, instance=instance)
+    md2 = {k: v.value for k, v in again.asset_materializations_for_node("footprint_ndjson")[0].metadata.items()}
+    assert (md2["tape_objects_read"], md2["hour_files_written"], md2["quarantined"]) == (0, 0, 0)
+
+
+def test_no_files_fails_the_blocking_error_check(env: dict[str, str], instance: DagsterInstance) -> None:
+    resources = {"lake": LakeResource(root=env["ORDERFLOW_LAKE"])}
+    result = materialize([footprint_ndjson], partition_key="2026-02-19",
+                         resources=resources, instance=instance, raise_on_error=False)
+    checks = _checks(result)
+    assert not checks["footprint_files_exist"].passed
+    assert checks["footprint_files_exist"].severity.value == "ERROR"
+    assert not result.success  # blocking: the step fails so downstream layers do not run
+
+
+def test_single_run_backfill_over_two_dates(env: dict[str, str], instance: DagsterInstance, real: Path) -> None:
+    # BackfillPolicy.single_run(): one run, the asset loops over both partition keys
+    from assets.runner import materialize_range
+
+    lake = Lake(env["ORDERFLOW_LAKE"])
+    body = (real / TAPE_KEY).read_bytes()
+    lake.write_bytes(TAPE_KEY, body)
+    lake.write_bytes(TAPE_KEY.replace("2026/02/18", "2026/02/19"), body)  # same minute, next day
+    result = materialize_range("2026-02-18", "2026-02-19", instance=instance, asset_keys=["footprint_ndjson"])
+    assert result.success
+    mats = result.asset_materializations_for_node("footprint_ndjson")
+    assert sorted(m.partition for m in mats) == ["2026-02-18", "2026-02-19"]
+    md = {k: v.value for k, v in mats[0].metadata.items()}
+    assert (md["dates"], md["trades"], md["candles_written"]) == (2, 2 * 385, 2 * 93)
+    assert lake.exists("footprint/BBCA/1m/2026/02/19/02.jsonl")
+    checks = _checks(result)
+    assert checks["footprint_files_exist"].passed
+    assert checks["footprint_quarantine_empty"].metadata["dates_failed"].value == ["2026-02-18", "2026-02-19"]
