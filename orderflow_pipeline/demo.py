@@ -33,9 +33,9 @@ def _print_summary(doc: dict, top: int = 15) -> None:
     for it in items:
         counts[it["sig"]] = counts.get(it["sig"], 0) + 1
     print("signals:", json.dumps(dict(sorted(counts.items(), key=lambda kv: -kv[1]))))
-    print(f"{'ticker':<8}{'sig':<14}{'sc':>7}{'d%':>8}{'p%':>8}{'div':>8}{'vol':>12}{'ctx_st':>14}{'vel':>8}")
+    print(f"{'ticker':<12}{'sig':<14}{'sc':>7}{'d%':>8}{'p%':>8}{'div':>8}{'vol':>12}{'ctx_st':>14}{'vel':>8}")
     for it in items[:top]:
-        print(f"{it['t']:<8}{it['sig']:<14}{it['sc']:>7.3f}{it['d']:>8.2f}{it['p']:>8.2f}{it['div']:>8.2f}"
+        print(f"{it['t']:<12}{it['sig']:<14}{it['sc']:>7.3f}{it['d']:>8.2f}{it['p']:>8.2f}{it['div']:>8.2f}"
               f"{it['v']:>12}{str(it.get('ctx_st') or '-'):>14}{it.get('vel', 0):>8.2f}")
 
 
@@ -56,14 +56,14 @@ def run_demo(days: int = 30, tickers: int = 150, seed: int = 7) -> int:
     print(f"simulated: {json.dumps(stats, default=str)} in {time.perf_counter() - t0:.1f}s")
 
     t0 = time.perf_counter()
-    result = materialize_range(dates[0], dates[-1], raise_on_error=False)
+    result = materialize_range(dates[0], dates[-1], raise_on_error=False, log_level="WARNING")
     status = "succeeded" if result.success else "FAILED"
     print(f"dagster run {result.run_id} {status} in {time.perf_counter() - t0:.1f}s "
           f"(one run for {len(dates)} partitions; see it in the Dagster UI)")
     last: dict[str, object] = {}
     per_asset: dict[str, int] = {}
     for ev in result.get_asset_materialization_events():
-        mat = ev.asset_materialization
+        mat = ev.materialization
         if mat is not None:
             name = mat.asset_key.to_user_string()
             per_asset[name] = per_asset.get(name, 0) + 1
