@@ -3,17 +3,10 @@ resources chosen from the environment (local folder or S3, SPEC §3)."""
 
 from __future__ import annotations
 
-import warnings
-
-from dagster import BetaWarning, Definitions, PreviewWarning
+from dagster import Definitions
 
 from assets import footprint, operations, smart_money, summary, warehouse
 from assets.resources import build_resources
-
-# backfill_policy and partitioned asset checks are deliberate choices (SPEC §12); their beta/preview
-# labels would otherwise repeat on every load and run.
-warnings.filterwarnings("ignore", category=BetaWarning)
-warnings.filterwarnings("ignore", category=PreviewWarning)
 
 
 def build_defs() -> Definitions:
