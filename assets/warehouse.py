@@ -1,5 +1,116 @@
-"""Dagster definitions for the warehouse domain (filled by its issue)."""
+"""The `footprint_1m` asset (SPEC §7): thin, calls `warehouse.consolidate` for each date of the run.
 
-from dagster import Definitions
+Incremental by the warehouse's own manifest, so the 5-minute schedule reads only new hour files;
+a backfill of many dates is one run (BackfillPolicy.single_run) looping over its partition keys
+inside one DuckDB write connection. Checks come from `warehouse.checks` (the same code
+`GET /integrity` runs), folded over the run's dates: a check passes only when every date passes.
+All of them are WARN (SPEC §11): a thin warehouse date is healed by the summary, not blocked.
+"""
 
-defs = Definitions()
+# no `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
+    Config,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.partitions import trading_days
+from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
+from orderflow_pipeline import warehouse as wh
+from orderflow_pipeline.checks import CheckOutcome
+from orderflow_pipeline.config import get_settings
+
+ASSET = "footprint_1m"
+CHECKS: tuple[tuple[str, str], ...] = (
+    ("warehouse_min_tickers", "Distinct tickers for the date >= 50 (WARN)."),
+    ("warehouse_fast_path_tickers", "Distinct tickers >= 200; below it the summary builds from the lake and heals."),
+    ("warehouse_manifest_rows", "Rows the manifest recorded = rows in footprint_1m."),
+    ("warehouse_unique_minutes", "(ticker, time_key) is unique."),
+    ("warehouse_ohlc_valid", "l <= min(o, c) <= max(o, c) <= h and prices > 0 for every candle."),
+    ("warehouse_objects_loaded", "Every lake footprint object of the date is loaded or quarantined."),
+    ("warehouse_quarantine", "No footprint line was quarantined by the warehouse (WARN with counts)."),
+)
+_COUNTERS = ("objects_listed", "objects_read", "objects_skipped", "objects_removed", "rows", "levels", "quarantined")
+
+
+class WarehouseConfig(Config):
+    """Operator controls: `force` re-reads every object; `retention_days` prunes older dates
+    (default None: keep everything — the original's 3-day limit was a D1 size limit)."""
+
+    force: bool = False
+    retention_days: int | None = None
+
+
+def _fold(per_date: dict[str, list[CheckOutcome]]) -> list[AssetCheckResult]:
+    results = []
+    for name, _ in CHECKS:
+        outs = [(d, o) for d, lst in sorted(per_date.items()) for o in lst if o.name == name]
+        failed = [(d, o) for d, o in outs if not o.passed]
+        shown = (failed or outs)[-1][1] if outs else None
+        results.append(AssetCheckResult(
+            check_name=name,
+            asset_key=AssetKey(ASSET),
+            passed=bool(outs) and not failed,
+            severity=AssetCheckSeverity.WARN,
+            description=shown.description if shown else "warehouse not readable: check not evaluated",
+            metadata={
+                "dates_checked": len(outs),
+                "dates_failed": MetadataValue.json([d for d, _ in failed][:100]),
+                "detail": MetadataValue.json(shown.metadata if shown else {}),
+            },
+        ))
+    return results
+
+
+@asset(
+    deps=[AssetKey("footprint_ndjson")],
+    partitions_def=trading_days,
+    backfill_policy=BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+    check_specs=[AssetCheckSpec(name, asset=ASSET, blocking=False, description=desc) for name, desc in CHECKS],
+    group_name="warehouse",
+    description="DuckDB footprint_1m + footprint_levels: the date's footprint hour files, validated, "
+    "loaded incrementally by manifest (ingest_manifest).",
+)
+def footprint_1m(
+    context: AssetExecutionContext,
+    config: WarehouseConfig,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+    settings: SettingsResource,
+) -> MaterializeResult:
+    the_lake = lake.get()
+    floor = get_settings().min_warehouse_tickers_warn
+    per_date: dict[str, dict[str, object]] = {}
+    outcomes: dict[str, list[CheckOutcome]] = {}
+    with warehouse.write() as con:
+        for key in sorted(context.partition_keys):
+            res = wh.consolidate(the_lake, con, key, force=config.force, retention_days=config.retention_days)
+            per_date[key] = res.as_metadata()
+            outcomes[key] = wh.checks(the_lake, con, key, min_tickers=floor,
+                                      fast_path_tickers=settings.min_warehouse_tickers)
+            context.log.info(f"footprint_1m {key}: {per_date[key]}")
+    totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}  # type: ignore[call-overload]
+    last = per_date[max(per_date)]
+    return MaterializeResult(
+        metadata={
+            **totals,
+            "tickers": int(last["tickers"]),  # type: ignore[call-overload]
+            "seconds": round(sum(float(v["seconds"]) for v in per_date.values()), 3),  # type: ignore[arg-type]
+            "dates": len(per_date),
+            "per_date": MetadataValue.json(per_date),
+        },
+        check_results=_fold(outcomes),
+    )
+
+
+defs = Definitions(assets=[footprint_1m])

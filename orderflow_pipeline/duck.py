@@ -24,7 +24,10 @@ class WarehouseMissing(RuntimeError):
     """The warehouse file does not exist yet (nothing materialized)."""
 
 
-_LOCK_MARKERS = ("lock", "Conflicting lock", "being used by another process", "Could not set lock")
+# "different configuration": this process already holds the file read-write (e.g. an in-process
+# run) and DuckDB refuses a read-only handle until that connection closes — also retryable.
+_LOCK_MARKERS = ("lock", "Conflicting lock", "being used by another process", "Could not set lock",
+                 "different configuration")
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -45,7 +48,7 @@ def connect(path: str, *, read_only: bool = False, retries: int = 20, wait_s: fl
     for attempt in range(retries + 1):
         try:
             return duckdb.connect(path, read_only=read_only)
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc) or attempt == retries:
                 if _is_lock_error(exc):
                     raise WarehouseBusy(f"warehouse {path} is locked by a writer; retry shortly") from exc

@@ -142,11 +142,18 @@ class Lake:
             except FileNotFoundError:
                 return key, None
 
+        def some(chunk: list[str]) -> list[tuple[str, bytes | None]]:
+            return [one(k) for k in chunk]
+
         if len(keys) < 8:
-            pairs = [one(k) for k in keys]
+            pairs = some(keys)
         else:
-            with ThreadPoolExecutor(max_workers=min(max_workers, 16)) as pool:
-                pairs = list(pool.map(one, keys))
+            # One task per slice of keys, not per key: a future per small file cost more than the
+            # read itself (a 6,300-object day read 2x slower); slices keep cold-disk reads parallel.
+            n = min(max_workers, 16)
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                got = dict(p for part in pool.map(some, [keys[i::n] for i in range(n)]) for p in part)
+            pairs = [(k, got[k]) for k in keys]  # in the order asked, as before
         return {k: b for k, b in pairs if b is not None}
 
     # -- writes --------------------------------------------------------------------------

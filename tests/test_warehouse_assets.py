@@ -1,0 +1,75 @@
+"""The footprint_1m asset on a real Dagster instance: one date, and a 20-day backfill in one run."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+from dagster import AssetKey, DagsterInstance, Definitions, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from assets import warehouse as wh_assets
+from assets.resources import DUCKDB_POOL, build_resources
+from orderflow_pipeline import idx_calendar, keys
+from orderflow_pipeline.config import get_settings
+from orderflow_pipeline.lake import Lake
+
+
+def put_day(lake: Lake, d: date, tickers: list[str], minutes: int = 3) -> None:
+    """One hour file (02 UTC = 09 WIB) per ticker with `minutes` valid candles."""
+    hour = datetime(d.year, d.month, d.day, 2, tzinfo=timezone.utc)
+    for t in tickers:
+        lines = [json.dumps({"t0": int(hour.timestamp() * 1000) + 60_000 * i,
+                             "ohlc": {"o": 100, "h": 101, "l": 99, "c": 100}, "vol": 7, "delta": 1,
+                             "levels": [{"p": 100, "bv": 4, "av": 3}]}) for i in range(minutes)]
+        lake.write_bytes(keys.footprint_key(t, hour), ("\n".join(lines) + "\n").encode())
+
+
+def test_materialize_one_date_reports_metadata_and_warn_checks(instance: DagsterInstance) -> None:
+    lake = Lake.from_settings()
+    d = date(2026, 2, 6)
+    put_day(lake, d, ["BBRI", "TLKM", "ASII"])
+    res = materialize([wh_assets.footprint_1m], partition_key=d.isoformat(), resources=build_resources(),
+                      instance=instance)
+    assert res.success
+    md = res.asset_materializations_for_node("footprint_1m")[0].metadata
+    # 3 tickers x 3 minutes = 9 candles from 3 objects
+    assert (md["objects_read"].value, md["rows"].value, md["tickers"].value, md["quarantined"].value) == (3, 9, 3, 0)
+    checks = {c.check_name: c for c in res.get_asset_check_evaluations()}
+    assert set(checks) == {name for name, _ in wh_assets.CHECKS}
+    assert {c.severity.value for c in checks.values()} == {"WARN"}
+    assert not checks["warehouse_min_tickers"].passed  # 3 < 50: an alert, not a block
+    assert checks["warehouse_manifest_rows"].passed and checks["warehouse_objects_loaded"].passed
+
+    again = materialize([wh_assets.footprint_1m], partition_key=d.isoformat(), resources=build_resources(),
+                        instance=instance)
+    md2 = again.asset_materializations_for_node("footprint_1m")[0].metadata
+    assert (md2["objects_read"].value, md2["objects_skipped"].value, md2["rows"].value) == (0, 3, 0)
+    assert wh_assets.footprint_1m.op.pool == DUCKDB_POOL
+    assert wh_assets.footprint_1m.backfill_policy is not None
+    assert wh_assets.footprint_1m.backfill_policy.max_partitions_per_run is None  # single run
+
+
+def test_twenty_day_backfill_is_one_run(instance: DagsterInstance) -> None:
+    lake = Lake.from_settings()
+    days = idx_calendar.trading_days(date(2026, 2, 2), date(2026, 3, 10))[:20]
+    assert len(days) == 20
+    for i, d in enumerate(days):
+        put_day(lake, d, [f"T{j:02d}" for j in range(1 + i % 3)], minutes=2)
+    defs = Definitions.merge(wh_assets.defs, Definitions(resources=build_resources()))
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, tags={
+        ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(), ASSET_PARTITION_RANGE_END_TAG: days[-1].isoformat()})
+    assert result.success
+    assert len(instance.get_runs()) == 1
+    done = instance.get_materialized_partitions(AssetKey("footprint_1m"))
+    assert done == {d.isoformat() for d in days}
+    md = result.asset_materializations_for_node("footprint_1m")[-1].metadata
+    # tickers per day cycle 1, 2, 3: six full cycles (18 days) = 36 objects, then 1 + 2 = 39
+    assert md["objects_read"].value == 39 and md["rows"].value == 39 * 2 and md["dates"].value == 20
+    with duckdb.connect(get_settings().duckdb_path, read_only=True) as con:
+        per_day = con.execute("SELECT date, count(DISTINCT ticker) FROM footprint_1m GROUP BY 1 ORDER BY 1").fetchall()
+    assert [n for _, n in per_day] == [1 + i % 3 for i in range(20)]
+    assert [d for d, _ in per_day] == days
+    assert (days[-1] - days[0]) < timedelta(days=40)
