@@ -9,18 +9,16 @@ the layer's integrity checks from `footprint.checks`. It writes no DuckDB, so it
 from datetime import date
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
     Definitions,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 
+from assets.check_results import fold_checks
 from assets.partitions import trading_days
 from assets.resources import LakeResource
 from orderflow_pipeline import footprint
@@ -35,30 +33,6 @@ raw_lt = AssetSpec(
 
 # (name, blocking): "no footprint files" is the ERROR of SPEC §11 that stops downstream layers.
 CHECKS = (("footprint_files_exist", True), ("footprint_quarantine_empty", False), ("footprint_completeness", False))
-
-
-def _combine(per_date: dict[date, list[CheckOutcome]]) -> list[AssetCheckResult]:
-    """One result per check for the run: failed if it failed on any of the run's dates."""
-    results = []
-    for name, _ in CHECKS:
-        outs = [(d, o) for d, lst in per_date.items() for o in lst if o.name == name]
-        if not outs:
-            continue
-        failed = [(d, o) for d, o in outs if not o.passed]
-        _, shown = (failed or outs)[-1]
-        results.append(AssetCheckResult(
-            check_name=name,
-            asset_key="footprint_ndjson",
-            passed=not failed,
-            severity=AssetCheckSeverity.ERROR if shown.severity == "ERROR" else AssetCheckSeverity.WARN,
-            description=shown.description,
-            metadata={
-                "dates_checked": len(outs),
-                "dates_failed": [d.isoformat() for d, _ in failed][:100],
-                "detail": MetadataValue.json(shown.metadata),
-            },
-        ))
-    return results
 
 
 @asset(
@@ -100,7 +74,7 @@ def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> Mate
             "neutral_share": round(share, 4),
             "seconds": round(seconds, 3),
         },
-        check_results=_combine(per_date),
+        check_results=fold_checks("footprint_ndjson", (n for n, _ in CHECKS), per_date),
     )
 
 

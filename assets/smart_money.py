@@ -9,8 +9,6 @@ integrity checks computed by `smart_money.checks`.
 from datetime import date
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -22,10 +20,10 @@ from dagster import (
     asset,
 )
 
+from assets.check_results import fold_checks
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
 from orderflow_pipeline import smart_money
-from orderflow_pipeline.checks import CheckOutcome
 
 # Broker summaries land upstream (IPOT), one object per ticker and trading date.
 raw_broksum = AssetSpec(
@@ -36,30 +34,6 @@ raw_broksum = AssetSpec(
 )
 
 CHECK_NAMES = ("broksum_present", "broksum_quarantined", "history_20_sessions", "z_finite", "states_allowed")
-
-
-def _combine(per_date: dict[date, list[CheckOutcome]]) -> list[AssetCheckResult]:
-    """One result per check for the run: failed if it failed on any of the run's dates."""
-    results = []
-    for name in CHECK_NAMES:
-        outs = [(d, o) for d, lst in per_date.items() for o in lst if o.name == name]
-        if not outs:
-            continue
-        failed = [(d, o) for d, o in outs if not o.passed]
-        d_last, o_last = (failed or outs)[-1]
-        results.append(AssetCheckResult(
-            check_name=name,
-            asset_key="daily_features",
-            passed=not failed,
-            severity=AssetCheckSeverity.WARN,
-            description=o_last.description,
-            metadata={
-                "dates_checked": len(outs),
-                "dates_failed": [d.isoformat() for d, _ in failed][:100],
-                "newest_failed_detail": o_last.metadata if failed else {},
-            },
-        ))
-    return results
 
 
 @asset(
@@ -81,7 +55,7 @@ def daily_features(
         res = smart_money.build_daily_features(lk, con, dates)
         per_date = {d: smart_money.checks(lk, con, d) for d in dates}
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")
-    return MaterializeResult(metadata=res.metadata(), check_results=_combine(per_date))
+    return MaterializeResult(metadata=res.metadata(), check_results=fold_checks("daily_features", CHECK_NAMES, per_date))
 
 
 defs = Definitions(assets=[raw_broksum, daily_features])

@@ -10,8 +10,6 @@ a backfill of many dates passes a check only when every date passes it.
 import time
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -23,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from assets.check_results import fold_checks
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import summary
@@ -43,29 +42,6 @@ class SummaryConfig(Config):
     """Run config: `source: lake` rebuilds straight from the lake's footprint files (and heals)."""
 
     source: str | None = None
-
-
-def _fold(outcomes: dict[str, list[CheckOutcome]]) -> list[AssetCheckResult]:
-    results = []
-    for name, _, _ in CHECKS:
-        per_date = {d: o for d, outs in outcomes.items() for o in outs if o.name == name}
-        failed = {d: o for d, o in per_date.items() if not o.passed}
-        severity = next(iter(per_date.values())).severity if per_date else "WARN"
-        last = per_date[max(per_date)] if per_date else None
-        results.append(AssetCheckResult(
-            check_name=name,
-            passed=not failed,
-            severity=AssetCheckSeverity.ERROR if severity == "ERROR" else AssetCheckSeverity.WARN,
-            description=(next(iter(failed.values())).description if failed else (last.description if last else None)),
-            metadata={
-                "dates_checked": len(per_date),
-                "failed_dates": MetadataValue.json({d: o.description for d, o in failed.items()}),
-                "detail": MetadataValue.json(
-                    (next(iter(failed.values())) if failed else last).metadata if per_date else {}
-                ),
-            },
-        ))
-    return results
 
 
 @asset(
@@ -110,7 +86,7 @@ def footprint_summary(
             "seconds": sum(float(v["seconds"]) for v in per_date.values()),  # type: ignore[arg-type]
             "dates": MetadataValue.json(per_date),
         },
-        check_results=_fold(outcomes),
+        check_results=fold_checks("footprint_summary", (n for n, _, _ in CHECKS), outcomes),
     )
 
 

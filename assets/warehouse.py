@@ -10,8 +10,6 @@ All of them are WARN (SPEC §11): a thin warehouse date is healed by the summary
 # no `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -23,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from assets.check_results import fold_checks
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import warehouse as wh
@@ -48,27 +47,6 @@ class WarehouseConfig(Config):
 
     force: bool = False
     retention_days: int | None = None
-
-
-def _fold(per_date: dict[str, list[CheckOutcome]]) -> list[AssetCheckResult]:
-    results = []
-    for name, _ in CHECKS:
-        outs = [(d, o) for d, lst in sorted(per_date.items()) for o in lst if o.name == name]
-        failed = [(d, o) for d, o in outs if not o.passed]
-        shown = (failed or outs)[-1][1] if outs else None
-        results.append(AssetCheckResult(
-            check_name=name,
-            asset_key=AssetKey(ASSET),
-            passed=bool(outs) and not failed,
-            severity=AssetCheckSeverity.WARN,
-            description=shown.description if shown else "warehouse not readable: check not evaluated",
-            metadata={
-                "dates_checked": len(outs),
-                "dates_failed": MetadataValue.json([d for d, _ in failed][:100]),
-                "detail": MetadataValue.json(shown.metadata if shown else {}),
-            },
-        ))
-    return results
 
 
 @asset(
@@ -109,7 +87,7 @@ def footprint_1m(
             "dates": len(per_date),
             "per_date": MetadataValue.json(per_date),
         },
-        check_results=_fold(outcomes),
+        check_results=fold_checks(ASSET, (n for n, _ in CHECKS), outcomes),
     )
 
 
