@@ -20,7 +20,6 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -476,18 +475,6 @@ def _validate_upstream(
     res.upstream_files_validated += len(todo)
 
 
-def _write_all(lake: Lake, items: Mapping[str, bytes], workers: int = 8) -> None:
-    """Concurrent atomic writes. S3: one batched pipe (each PUT atomic). Local: one thread per
-    slice of keys rather than a future per file, whose overhead rivals a small file's write."""
-    if lake.is_s3 or len(items) < 64:
-        lake.write_many(items)
-        return
-    pairs = sorted(items.items())
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda part: [lake.write_bytes(k, v) for k, v in part],
-                      [pairs[i::workers] for i in range(workers)]))
-
-
 def _write_outputs(
     lake: Lake, d: date, man: dict[str, Any], before: dict[str, Any], outputs: Mapping[str, bytes | None],
     existing: Mapping[str, bytes], res: FootprintResult,
@@ -504,7 +491,7 @@ def _write_outputs(
     if to_write:
         pending = {**before["pending"], **{k: _sha(v) for k, v in sorted(to_write.items())}}
         lake.write_bytes(manifest_key(d), dumps({**before, "pending": pending, "upstream_saved": man["upstream_saved"]}))
-        _write_all(lake, to_write)
+        lake.write_many(to_write)
     for k in to_delete:
         lake.delete(k)
         man["files"].pop(k, None)

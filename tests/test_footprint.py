@@ -238,12 +238,12 @@ class FailingLake(Lake):
         super().__init__(root)
         self.left = n
 
-    def write_bytes(self, key: str, data: bytes) -> None:  # type: ignore[override]
+    def write_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:  # type: ignore[override]
         if key.startswith("footprint/"):
             if self.left <= 0:
                 raise KeyboardInterrupt("killed")
             self.left -= 1
-        super().write_bytes(key, data)
+        super().write_bytes(key, data, durable=durable)
 
 
 def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> None:
@@ -393,12 +393,12 @@ from orderflow_pipeline.lake import Lake
 
 class Dying(Lake):
     left = int(sys.argv[2])
-    def write_bytes(self, key, data):
+    def write_bytes(self, key, data, *, durable=True):
         if key.startswith("footprint/"):
             if Dying.left <= 0:
                 os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a hard kill
             Dying.left -= 1
-        super().write_bytes(key, data)
+        super().write_bytes(key, data, durable=durable)
 
 footprint.build_footprint(Dying(sys.argv[1]), sys.argv[3])
 """
