@@ -56,7 +56,7 @@ from dagster import (
 
 from assets.partitions import TIMEZONE, trading_days
 from assets.resources import LakeResource, SettingsResource
-from orderflow_pipeline import alerts, idx_calendar, integrity, keys
+from orderflow_pipeline import alerts, idx_calendar, integrity, inventory, keys
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.lake import Lake, ObjectInfo
 
@@ -253,7 +253,7 @@ def build_lake_sensor(clock: Clock = _utc_now, lookback: int = LAKE_LOOKBACK_SES
         cursor: dict[str, Any] = {}
         requests: list[RunRequest] = []
         for d in watched_dates(today, lookback):
-            raw, fp = integrity.raw_objects(lk, d), integrity.footprint_objects(lk, d)
+            raw, fp = inventory.tape_objects(lk, d), inventory.footprint_objects(lk, d)
             if not raw and not fp:
                 continue
             day = d.isoformat()
@@ -294,8 +294,8 @@ def build_coverage_sensor(clock: Clock = _utc_now) -> SensorDefinition:
         d = idx_calendar.wib_date(clock())
         if not idx_calendar.is_trading_day(d):
             return SkipReason(f"{d} is not a trading day")
-        fp = integrity.footprint_objects(lake.get(), d)
-        lake_tickers = len(integrity.footprint_tickers(fp))
+        fp = inventory.footprint_objects(lake.get(), d)
+        lake_tickers = len(inventory.footprint_tickers(fp))
         if lake_tickers == 0:
             return SkipReason(f"no footprint files for {d} yet")
         if runs_in_flight(context.instance, d):
@@ -350,7 +350,7 @@ def build_summary_fallback_sensor(clock: Clock = _utc_now,
         # as a failed run); the fallback is the newest earlier session with data.
         first = [] if in_intraday_window(now) else [today]
         for d in [*first, *idx_calendar.previous_sessions(today, lookback)]:
-            objects = {**integrity.raw_objects(lk, d), **integrity.footprint_objects(lk, d)}
+            objects = {**inventory.tape_objects(lk, d), **inventory.footprint_objects(lk, d)}
             if not objects:
                 continue
             if runs_in_flight(context.instance, d):

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import duck, idx_calendar, keys
 from .config import Settings, get_settings
+from .inventory import footprint_objects
 from .lake import Lake
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -381,14 +382,10 @@ class Api:
         hours = keys.footprint_hours_utc(d)
         wanted = {h: i for i, h in enumerate(hours)}
         lake_by_hour: dict[datetime, set[str]] = {h: set() for h in hours}
-        for pattern in keys.footprint_day_globs(d):
-            for key in self.lake.glob(pattern):
-                try:
-                    t, h = keys.parse_footprint_key(key)
-                except ValueError:
-                    continue
-                if h in wanted:
-                    lake_by_hour[h].add(t)
+        for key in footprint_objects(self.lake, d):
+            t, h = keys.parse_footprint_key(key)
+            if h in wanted:
+                lake_by_hour[h].add(t)
         state: Literal["ok", "busy", "missing"] = "ok"
         wh_by_hour: dict[datetime, set[str]] | None = {h: set() for h in hours}
         try:

@@ -28,6 +28,7 @@ import duckdb
 
 from . import idx_calendar, keys, tape
 from .checks import CheckOutcome
+from .inventory import footprint_objects, tape_objects
 from .lake import Lake, dumps
 from .quarantine import QuarantineBatch, Rejected, count_quarantined
 
@@ -230,25 +231,8 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
 
 # -- listing -------------------------------------------------------------------------------
 
-def tape_objects(lake: Lake, d: date) -> dict[str, Any]:
-    """Tape objects whose hour folder's WIB date is d (two UTC date folders, filtered)."""
-    out: dict[str, Any] = {}
-    for day in sorted({f"{h:%Y/%m/%d}" for h in keys.footprint_hours_utc(d)}):
-        for key, info in lake.list_info(f"raw_lt/{day}/").items():
-            if key.endswith(".jsonl") and keys.trade_date_of_raw_key(key) == d:
-                out[key] = info
-    return dict(sorted(out.items()))
-
-
 def footprint_files(lake: Lake, d: date) -> list[str]:
-    hours = {f"{h:%Y/%m/%d/%H}" for h in keys.footprint_hours_utc(d)}
-    out = []
-    for pattern in keys.footprint_day_globs(d):
-        for key in lake.glob(pattern):
-            m = keys.FOOTPRINT_KEY_RE.match(key)
-            if m and "/".join(m.groups()[1:]) in hours:
-                out.append(key)
-    return sorted(set(out))
+    return sorted(footprint_objects(lake, d))
 
 
 # -- aggregation ---------------------------------------------------------------------------

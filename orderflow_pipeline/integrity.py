@@ -28,6 +28,7 @@ import duckdb
 from . import duck, idx_calendar, keys
 from .checks import CheckOutcome, overall_status
 from .config import Settings, get_settings
+from .inventory import tape_objects as raw_objects
 from .lake import Lake, ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -42,70 +43,6 @@ _EPOCH_MS_NAME = re.compile(r"^(\d{13})(?:\D|$)")
 
 
 # -- lake inventory (no DuckDB) -----------------------------------------------------------------
-
-
-def _utc_day_prefixes(d: date, root: str) -> list[str]:
-    """The UTC-date folders a WIB date spans (17:00 UTC the day before .. 16:59 UTC)."""
-    hours = keys.footprint_hours_utc(d)
-    return [f"{root}/{day}/" for day in sorted({f"{h:%Y/%m/%d}" for h in hours})]
-
-
-def raw_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
-    """Every raw_lt object whose hour folder belongs to WIB date d, with fingerprints."""
-    d = keys.as_date(d)
-    out: dict[str, ObjectInfo] = {}
-    for prefix in _utc_day_prefixes(d, "raw_lt"):
-        for key, info in lake.list_info(prefix).items():
-            try:
-                if keys.trade_date_of_raw_key(key) == d:
-                    out[key] = info
-            except ValueError:
-                continue
-    return out
-
-
-def footprint_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
-    """Every footprint hour file of WIB date d (all tickers), with fingerprints.
-
-    The warehouse layer's listing (one directory read per ticker and day, concurrent on S3) is
-    the one its manifest compares against, so sensors and consolidation agree on "changed";
-    a glob per UTC day is the stand-in when that layer is not installed."""
-    try:
-        from .warehouse import list_day
-    except ImportError:
-        return _glob_footprint(lake, keys.as_date(d))
-    return list_day(lake, d)
-
-
-def _glob_footprint(lake: Lake, d: date) -> dict[str, ObjectInfo]:
-    from .lake import _fingerprint  # same fingerprint rule as Lake.list_info
-
-    hours = set(keys.footprint_hours_utc(d))
-    out: dict[str, ObjectInfo] = {}
-    if lake.is_s3:
-        lake.fs.invalidate_cache()
-    for pattern in keys.footprint_day_globs(d):
-        try:
-            found = lake.fs.glob(lake.path(pattern), detail=True)
-        except FileNotFoundError:
-            continue
-        for path, info in found.items():
-            if info.get("type") == "directory":
-                continue
-            key = lake.key_of(path)
-            if posixpath.basename(key).startswith(".tmp-"):
-                continue
-            try:
-                _, hour = keys.parse_footprint_key(key)
-            except ValueError:
-                continue
-            if hour in hours:
-                out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
-    return dict(sorted(out.items()))
-
-
-def footprint_tickers(objects: dict[str, ObjectInfo]) -> set[str]:
-    return {keys.parse_footprint_key(k)[0] for k in objects}
 
 
 def _raw_object_time(lake: Lake, key: str) -> datetime:

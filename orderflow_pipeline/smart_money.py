@@ -45,12 +45,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import idx_calendar
 from .checks import CheckOutcome
+from .inventory import footprint_objects, footprint_tickers
 from .keys import (
     as_date,
     check_ticker,
-    footprint_day_globs,
-    footprint_hours_utc,
-    parse_footprint_key,
     zscore_daily_key,
     zscore_emiten_key,
 )
@@ -715,17 +713,7 @@ def features_from_table(
 
 def traded_tickers(lake: Lake, d: date | str) -> set[str]:
     """Tickers with at least one footprint file in an hour of WIB date d."""
-    hours = set(footprint_hours_utc(d))
-    out: set[str] = set()
-    for pattern in footprint_day_globs(d):
-        for key in lake.glob(pattern):
-            try:
-                t, h = parse_footprint_key(key)
-            except ValueError:
-                continue
-            if h in hours:
-                out.add(t)
-    return out
+    return footprint_tickers(footprint_objects(lake, d))
 
 
 def broksum_tickers(lake: Lake, d: date | str) -> set[str]:

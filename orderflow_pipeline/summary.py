@@ -28,13 +28,14 @@ from . import idx_calendar, scoring
 from .candles import validate_objects
 from .checks import CheckOutcome
 from .context import Context, load_context
+from .inventory import footprint_objects
 from .keys import (
     SUMMARY_LATEST,
     as_date,
     summary_key,
 )
 from .lake import Lake, dumps
-from .warehouse import consolidate, list_day
+from .warehouse import consolidate
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def aggregate_warehouse(con: duckdb.DuckDBPyConnection, d: date | str) -> scorin
 
 def footprint_keys(lake: Lake, d: date | str) -> list[str]:
     """Every footprint file of WIB date `d`: the warehouse layer's listing, so both read the same set."""
-    return sorted(list_day(lake, d))
+    return sorted(footprint_objects(lake, d))
 
 
 def _parse_objects(objects: Mapping[str, bytes]) -> pa.Table:

@@ -19,8 +19,6 @@ request limits and left it sparse. Here one function owns the table and keeps it
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,12 +27,12 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from fsspec.asyn import sync
 
 from . import keys as K
 from .candles import ValidatedCandles, validate_objects
 from .checks import CheckOutcome
-from .lake import Lake, ObjectInfo, _fingerprint
+from .inventory import footprint_objects
+from .lake import Lake, ObjectInfo
 from .quarantine import QuarantineBatch
 
 ASSET = "footprint_1m"
@@ -80,92 +78,6 @@ class LoadResult:
 
 
 # ------------------------------------------------------------------------------------- listing
-def list_day(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
-    """Every footprint object of WIB date `d` (its 24 UTC hours) with size and fingerprint.
-
-    The date sits below the ticker in the key, so no single prefix holds a date. Local: one
-    directory read per ticker and UTC day. S3: one paginated listing of `footprint/` while it
-    holds fewer than S3_FLAT_LISTING_MAX objects (a young lake), else one listing per ticker and
-    month run concurrently — never one request per object, never a walk that grows with history.
-    """
-    d = K.as_date(d)
-    hours = {(f"{h:%Y/%m/%d}", f"{h:%H}") for h in K.footprint_hours_utc(d)}
-    days = sorted({day for day, _ in hours})
-    return _list_s3(lake, days, hours) if lake.is_s3 else _list_local(lake, days, hours)
-
-
-def _list_local(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
-    root = lake.path("footprint")
-    out: dict[str, ObjectInfo] = {}
-    try:
-        tickers = sorted(e.name for e in os.scandir(root) if e.is_dir() and K.TICKER_RE.match(e.name))
-    except FileNotFoundError:
-        return out
-    for t in tickers:
-        for day in days:
-            try:
-                entries = list(os.scandir(os.path.join(root, t, "1m", day)))
-            except FileNotFoundError:
-                continue
-            for e in entries:
-                name = e.name
-                if not name.endswith(".jsonl") or name.startswith(".") or (day, name[:-6]) not in hours:
-                    continue
-                st = e.stat()
-                key = f"footprint/{t}/1m/{day}/{name}"
-                out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
-    return dict(sorted(out.items()))
-
-
-# A lake whose footprint/ holds fewer objects than this is listed in one paginated request
-# stream (1,000 keys a page); beyond it one listing per ticker and month, run concurrently,
-# keeps the cost flat as history grows.
-S3_FLAT_LISTING_MAX = 20_000
-
-
-def _list_s3(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
-    fs = lake.fs
-    fs.invalidate_cache()
-    root = lake.path("footprint")
-    bucket, prefix, _ = fs.split_path(root)
-
-    async def flat() -> list[dict[str, Any]] | None:
-        found: list[dict[str, Any]] = []
-        async for info in fs._iterdir(bucket, prefix=prefix + "/", delimiter=""):
-            found.append(info)
-            if len(found) > S3_FLAT_LISTING_MAX:
-                return None
-        return found
-
-    async def per_ticker() -> list[dict[str, Any]]:
-        top = await fs._lsdir(root, refresh=True)
-        tickers = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in top if e.get("type") == "directory"]
-        # One request per ticker and month: the date's two UTC days share a month except on the 1st.
-        months = sorted({day[:8] for day in days})
-        prefixes = [f"{prefix}/{t}/1m/{m}" for t in tickers if K.TICKER_RE.match(t) for m in months]
-        sem = asyncio.Semaphore(64)
-
-        async def one(pfx: str) -> list[dict[str, Any]]:
-            async with sem:
-                return [i async for i in fs._iterdir(bucket, prefix=pfx, delimiter="")]
-
-        return [i for part in await asyncio.gather(*(one(p) for p in prefixes)) for i in part]
-
-    entries = sync(fs.loop, flat)
-    if entries is None:
-        entries = sync(fs.loop, per_ticker)
-    out: dict[str, ObjectInfo] = {}
-    for info in entries:
-        if info.get("type") == "directory":
-            continue
-        key = lake.key_of(info["name"])
-        m = K.FOOTPRINT_KEY_RE.match(key)
-        if m and ("/".join(m.groups()[1:4]), m.group(5)) in hours:
-            out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
-    fs.invalidate_cache()
-    return dict(sorted(out.items()))
-
-
 # -------------------------------------------------------------------------------------- loading
 def manifest_for(con: duckdb.DuckDBPyConnection, d: date | str) -> dict[str, tuple[int, str, int, int]]:
     """key -> (size, fingerprint, rows, quarantined) of the objects loaded for date `d`."""
@@ -269,7 +181,7 @@ def consolidate(
     started = time.perf_counter()
     d = K.as_date(d)
     res = ConsolidateResult(date=d.isoformat())
-    listed = list_day(lake, d)
+    listed = footprint_objects(lake, d)
     known = manifest_for(con, d)
     res.objects_listed = len(listed)
     todo = [k for k, info in listed.items()
@@ -390,7 +302,7 @@ def checks(
         "warehouse_ohlc_valid", ASSET, bad_ohlc == 0, "WARN",
         f"{bad_ohlc} candles with broken OHLC", {"broken": int(bad_ohlc)}))
     known = manifest_for(con, d)
-    listed = list_day(lake, d)
+    listed = footprint_objects(lake, d)
     missing = sorted(k for k, info in listed.items() if known.get(k, (None, None))[:2] != (info.size, info.fingerprint))
     out.append(CheckOutcome(
         "warehouse_objects_loaded", ASSET, not missing, "WARN",

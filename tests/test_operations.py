@@ -420,7 +420,7 @@ def test_sensor_requests_run_through_the_real_layers(env: dict[str, str], instan
     (req,) = requests_of(ops.build_lake_sensor(clock=clock(at(WED, 18)))(
         build_sensor_context(instance=instance, resources=res)))
     run(req)
-    lake_tickers = len(ops.integrity.footprint_tickers(ops.integrity.footprint_objects(lake, WED)))
+    lake_tickers = len(ops.inventory.footprint_tickers(ops.inventory.footprint_objects(lake, WED)))
     assert ops.warehouse_tickers_reported(instance, WED) == lake_tickers > 50
 
     coverage = ops.build_coverage_sensor(clock=clock(at(WED, 10)))
@@ -474,8 +474,15 @@ def test_tape_time_from_the_name_or_else_the_object_mtime(local_lake: Lake) -> N
 
 
 def test_glob_listing_agrees_with_the_warehouse_listing(any_lake: Lake) -> None:
-    """The stand-in listing (no warehouse layer) sees the same objects and fingerprints."""
-    from orderflow_pipeline.integrity import _glob_footprint, footprint_objects
+    """A plain glob of the date's two UTC day folders (an independent oracle) sees the same
+    objects and fingerprints as the shared listing every layer uses."""
+    from orderflow_pipeline.inventory import footprint_objects
+
+    def glob_listing(lake: Lake, d: date) -> dict[str, object]:
+        hours = set(keys.footprint_hours_utc(d))
+        found = [k for p in keys.footprint_day_globs(d) for k in lake.glob(p)]
+        return {k: lake.info(k) for k in sorted(found)
+                if keys.FOOTPRINT_KEY_RE.match(k) and keys.parse_footprint_key(k)[1] in hours}
 
     for t in ("BBRI", "TLKM"):
         put_footprint(any_lake, t, WED, 9)
@@ -485,5 +492,5 @@ def test_glob_listing_agrees_with_the_warehouse_listing(any_lake: Lake) -> None:
     put_footprint(any_lake, "ASII", WED, 6)
     assert any(k.startswith("footprint/ASII/1m/2026/02/17/23") for k in any_lake.list("footprint/ASII/"))
     listed = footprint_objects(any_lake, WED)
-    assert listed == _glob_footprint(any_lake, WED)
+    assert listed == glob_listing(any_lake, WED)
     assert len(listed) == 5 and {keys.parse_footprint_key(k)[0] for k in listed} == {"BBRI", "TLKM", "ASII"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderflow_pipeline import duck, warehouse
+from orderflow_pipeline import duck, inventory, warehouse
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.quarantine import count_quarantined
 from orderflow_pipeline.schema import ensure_schema
@@ -116,14 +116,14 @@ def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
 @pytest.mark.parametrize("flat_max", [20_000, 1])  # S3: one flat listing, or one per ticker and month
 def test_other_dates_are_neither_read_nor_touched(any_lake: Lake, con: duckdb.DuckDBPyConnection, flat_max: int,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(warehouse, "S3_FLAT_LISTING_MAX", flat_max)
+    monkeypatch.setattr(inventory, "S3_FLAT_LISTING_MAX", flat_max)
     local_lake = any_lake
     # 2026-02-05 17:00 UTC is already 00:00 WIB on the 6th; 16:00 UTC on the 5th is still the 5th.
     local_lake.write_bytes("footprint/ASII/1m/2026/02/05/17.jsonl", hour_file(2, base=HOUR4_MS - 11 * 3_600_000))
     local_lake.write_bytes("footprint/ASII/1m/2026/02/05/16.jsonl", hour_file(2, base=HOUR4_MS - 12 * 3_600_000))
     local_lake.write_bytes("footprint/BBCA/1m/2026/02/06/02.jsonl", hour_file(1, base=HOUR4_MS - 2 * 3_600_000))
     local_lake.write_bytes("footprint/BBCA/1m/2026/02/07/02.jsonl", hour_file(1, base=HOUR4_MS + 22 * 3_600_000))
-    assert list(warehouse.list_day(local_lake, D)) == [
+    assert list(inventory.footprint_objects(local_lake, D)) == [
         "footprint/ASII/1m/2026/02/05/17.jsonl", "footprint/BBCA/1m/2026/02/06/02.jsonl"]
     local_lake.delete("footprint/BBCA/1m/2026/02/06/02.jsonl")
     assert warehouse.consolidate(local_lake, con, "2026-02-05").rows == 2

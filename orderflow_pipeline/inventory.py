@@ -1,0 +1,125 @@
+"""Which lake objects belong to a WIB trading date: one listing rule for every layer.
+
+The footprint layer, the warehouse manifest, the sensors, the integrity report and the API must
+agree on "the date's objects", or a sensor sees a change the warehouse never loads. A WIB date
+spans two UTC date folders (17:00 UTC the day before .. 16:59 UTC), and in footprint keys the
+date sits below the ticker, so no single prefix holds a date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import date
+from typing import Any
+
+from fsspec.asyn import sync
+
+from . import keys as K
+from .lake import Lake, ObjectInfo, _fingerprint
+
+
+def tape_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
+    """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5)."""
+    d = K.as_date(d)
+    out: dict[str, ObjectInfo] = {}
+    for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(d)}):
+        for key, info in lake.list_info(f"raw_lt/{day}/").items():
+            try:
+                if key.endswith(".jsonl") and K.trade_date_of_raw_key(key) == d:
+                    out[key] = info
+            except ValueError:  # not under an hour folder: not tape
+                continue
+    return dict(sorted(out.items()))
+
+
+def footprint_tickers(objects: dict[str, ObjectInfo] | list[str]) -> set[str]:
+    return {K.parse_footprint_key(k)[0] for k in objects}
+
+
+def footprint_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
+    """Every footprint object of WIB date `d` (its 24 UTC hours) with size and fingerprint.
+
+    The date sits below the ticker in the key, so no single prefix holds a date. Local: one
+    directory read per ticker and UTC day. S3: one paginated listing of `footprint/` while it
+    holds fewer than S3_FLAT_LISTING_MAX objects (a young lake), else one listing per ticker and
+    month run concurrently — never one request per object, never a walk that grows with history.
+    """
+    d = K.as_date(d)
+    hours = {(f"{h:%Y/%m/%d}", f"{h:%H}") for h in K.footprint_hours_utc(d)}
+    days = sorted({day for day, _ in hours})
+    return _list_s3(lake, days, hours) if lake.is_s3 else _list_local(lake, days, hours)
+
+
+def _list_local(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
+    root = lake.path("footprint")
+    out: dict[str, ObjectInfo] = {}
+    try:
+        tickers = sorted(e.name for e in os.scandir(root) if e.is_dir() and K.TICKER_RE.match(e.name))
+    except FileNotFoundError:
+        return out
+    for t in tickers:
+        for day in days:
+            try:
+                entries = list(os.scandir(os.path.join(root, t, "1m", day)))
+            except FileNotFoundError:
+                continue
+            for e in entries:
+                name = e.name
+                if not name.endswith(".jsonl") or name.startswith(".") or (day, name[:-6]) not in hours:
+                    continue
+                st = e.stat()
+                key = f"footprint/{t}/1m/{day}/{name}"
+                out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
+    return dict(sorted(out.items()))
+
+
+# A lake whose footprint/ holds fewer objects than this is listed in one paginated request
+# stream (1,000 keys a page); beyond it one listing per ticker and month, run concurrently,
+# keeps the cost flat as history grows.
+S3_FLAT_LISTING_MAX = 20_000
+
+
+def _list_s3(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
+    fs = lake.fs
+    fs.invalidate_cache()
+    root = lake.path("footprint")
+    bucket, prefix, _ = fs.split_path(root)
+
+    async def flat() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = []
+        async for info in fs._iterdir(bucket, prefix=prefix + "/", delimiter=""):
+            found.append(info)
+            if len(found) > S3_FLAT_LISTING_MAX:
+                return None
+        return found
+
+    async def per_ticker() -> list[dict[str, Any]]:
+        top = await fs._lsdir(root, refresh=True)
+        tickers = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in top if e.get("type") == "directory"]
+        # One request per ticker and month: the date's two UTC days share a month except on the 1st.
+        months = sorted({day[:8] for day in days})
+        prefixes = [f"{prefix}/{t}/1m/{m}" for t in tickers if K.TICKER_RE.match(t) for m in months]
+        sem = asyncio.Semaphore(64)
+
+        async def one(pfx: str) -> list[dict[str, Any]]:
+            async with sem:
+                return [i async for i in fs._iterdir(bucket, prefix=pfx, delimiter="")]
+
+        return [i for part in await asyncio.gather(*(one(p) for p in prefixes)) for i in part]
+
+    entries = sync(fs.loop, flat)
+    if entries is None:
+        entries = sync(fs.loop, per_ticker)
+    out: dict[str, ObjectInfo] = {}
+    for info in entries:
+        if info.get("type") == "directory":
+            continue
+        key = lake.key_of(info["name"])
+        m = K.FOOTPRINT_KEY_RE.match(key)
+        if m and ("/".join(m.groups()[1:4]), m.group(5)) in hours:
+            out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+    fs.invalidate_cache()
+    return dict(sorted(out.items()))
+
+
