@@ -4,10 +4,9 @@ Each layer module owns its checks (`<layer>.checks(lake, con, d)`); this module 
 for `orderflow check` and `GET /integrity`, and adds the checks no single layer owns: context
 D−1 exists, the summary is fresh during market hours, the raw tape is not lagging.
 
-A layer that is not installed, or whose checks crash, must not take the whole report down: the
-on-call engineer needs the rest of it most exactly when something is broken. A crash is
-reported as a failed ERROR outcome (the integrity of that layer is unknown), a missing module
-is listed under `skipped`.
+A layer whose checks crash must not take the whole report down: the on-call engineer needs the
+rest of it most exactly when something is broken. A crash is reported as a failed ERROR outcome
+(the integrity of that layer is unknown).
 
 The freshness helpers read lake objects only (object names and listing metadata), never the
 DuckDB file, because the sensors that call them run while a writer holds the warehouse lock.
@@ -15,8 +14,6 @@ DuckDB file, because the sensors that call them run while a writer holds the war
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import posixpath
 import re
@@ -25,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from . import duck, idx_calendar, keys
+from . import duck, footprint, idx_calendar, keys, smart_money, summary, warehouse
 from .checks import CheckOutcome, overall_status
 from .config import Settings, get_settings
 from .inventory import tape_objects as raw_objects
@@ -33,7 +30,8 @@ from .lake import Lake, ObjectInfo
 
 log = logging.getLogger(__name__)
 
-LAYER_MODULES = ("footprint", "warehouse", "smart_money", "summary")
+# Every layer module exposes checks(lake, con, d) (docs/contracts.md).
+LAYERS = (footprint, warehouse, smart_money, summary)
 SUMMARY_MAX_AGE = timedelta(minutes=10)
 TAPE_MAX_LAG = timedelta(minutes=20)
 # The intraday schedule's first tick: before it there is no summary of today to be fresh.
@@ -183,24 +181,12 @@ def context_outcome(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date |
 # -- the report ---------------------------------------------------------------------------------
 
 
-def _layer_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date,
-                    skipped: list[str]) -> list[CheckOutcome]:
+def _layer_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date) -> list[CheckOutcome]:
     out: list[CheckOutcome] = []
-    for name in LAYER_MODULES:
+    for module in LAYERS:
+        name = module.__name__.rsplit(".", 1)[-1]
         try:
-            module = importlib.import_module(f"orderflow_pipeline.{name}")
-        except ImportError as exc:
-            log.info("layer %s not installed: %s", name, exc)
-            skipped.append(name)
-            continue
-        fn = getattr(module, "checks", None)
-        if not callable(fn):
-            skipped.append(name)
-            continue
-        try:
-            n_params = len(inspect.signature(fn).parameters)
-            got = fn(lake, d) if n_params == 2 else fn(lake, con, d)
-            out.extend(o for o in got if isinstance(o, CheckOutcome))
+            out.extend(module.checks(lake, con, d))
         except Exception as exc:  # noqa: BLE001 - one broken layer must not hide the others
             log.exception("checks of %s failed", name)
             out.append(CheckOutcome(
@@ -222,7 +208,6 @@ def integrity_report(
     now = now or datetime.now(timezone.utc)
     d = keys.as_date(d) if d is not None else idx_calendar.wib_date(now)
     lake = lake or Lake.from_settings(s)
-    skipped: list[str] = []
     warehouse = "ok"
     try:
         con: duckdb.DuckDBPyConnection | None = duck.connect(s.duckdb_path, read_only=True)
@@ -231,7 +216,7 @@ def integrity_report(
     except duck.WarehouseMissing:
         con, warehouse = None, "missing"
     try:
-        outcomes = _layer_outcomes(lake, con, d, skipped)
+        outcomes = _layer_outcomes(lake, con, d)
         seen = {(o.asset, o.name) for o in outcomes}
         try:
             extras = [context_outcome(lake, con, d), *freshness_outcomes(lake, d, now)]
@@ -248,6 +233,5 @@ def integrity_report(
         "date": d.isoformat(),
         "status": overall_status(outcomes),
         "warehouse": warehouse,
-        "skipped": skipped,
         "checks": [o.as_json() for o in outcomes],
     }
