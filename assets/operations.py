@@ -56,8 +56,9 @@ from dagster import (
 
 from assets.partitions import TIMEZONE, trading_days
 from assets.resources import LakeResource, SettingsResource
-from orderflow_pipeline import alerts, idx_calendar, integrity, inventory, keys
+from orderflow_pipeline import alerts, idx_calendar, integrity, inventory
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.fallback import l0_summary
 from orderflow_pipeline.lake import Lake, ObjectInfo
 
 Clock = Callable[[], datetime]
@@ -324,14 +325,6 @@ def build_coverage_sensor(clock: Clock = _utc_now) -> SensorDefinition:
     return coverage_sensor
 
 
-def _summary_usable(lake: Lake) -> bool:
-    try:
-        doc = lake.read_json(keys.SUMMARY_LATEST)
-    except (FileNotFoundError, ValueError, OSError):
-        return False
-    return isinstance(doc, dict) and bool(doc.get("items")) and doc.get("status") != "NO_DATA"
-
-
 def build_summary_fallback_sensor(clock: Clock = _utc_now,
                                   lookback: int = FALLBACK_LOOKBACK_SESSIONS) -> SensorDefinition:
     @sensor(name="summary_fallback_sensor", job=intraday_job, minimum_interval_seconds=120,
@@ -344,7 +337,7 @@ def build_summary_fallback_sensor(clock: Clock = _utc_now,
         if not idx_calendar.is_trading_day(today):
             return SkipReason(f"{today} is not a trading day")
         lk = lake.get()
-        if _summary_usable(lk):
+        if l0_summary(lk) is not None:
             return SkipReason("the newest summary has items")
         # In the intraday window today belongs to the schedule (a failing summary there alerts
         # as a failed run); the fallback is the newest earlier session with data.

@@ -22,6 +22,7 @@ import duckdb
 from . import duck, idx_calendar, keys
 from .config import Settings, get_settings
 from .lake import Lake
+from .summary import compute_range
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,15 @@ def _read_doc(lake: Lake, key: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _default_range_fn(now: datetime) -> RangeFn | None:
-    try:
-        from .summary import compute_range
-    except ImportError as exc:  # the summary layer is not installed: L1 uses lake files only
-        log.warning("summary.compute_range unavailable (%s); L1 reads lake files", exc)
-        return None
+def l0_summary(lake: Lake, d: date | None = None) -> dict[str, Any] | None:
+    """L0: the newest summary (or date d's own file) when it exists with items, else None.
+
+    The summary fallback sensor asks the same question to decide whether to rebuild."""
+    doc = _read_doc(lake, keys.summary_key(d) if d else keys.SUMMARY_LATEST)
+    return doc if _has_items(doc) else None
+
+
+def _default_range_fn(now: datetime) -> RangeFn:
     return lambda con, a, b: compute_range(con, a, b, now=now)
 
 
@@ -85,9 +89,8 @@ def resolve_summary_from(
     today = asked or idx_calendar.wib_date(now)
 
     # L0: the cache (or the asked date's own file).
-    l0 = _read_doc(lake, keys.summary_key(asked) if asked else keys.SUMMARY_LATEST)
-    if _has_items(l0):
-        assert l0 is not None
+    l0 = l0_summary(lake, asked)
+    if l0 is not None:
         return {**l0, "status": "OK"}
 
     # L1: the previous trading sessions, newest first.
@@ -120,19 +123,18 @@ def resolve_summary_from(
 
 
 def _first_recent(
-    lake: Lake, duckdb_path: str | None, sessions: list[date], range_fn: RangeFn | None
+    lake: Lake, duckdb_path: str | None, sessions: list[date], range_fn: RangeFn
 ) -> tuple[int, date, dict[str, Any]] | None:
     """(sessions ago, date, document) of the newest session with items, or None."""
     if not sessions:
         return None
-    fn = range_fn
-    con = _open_reader(duckdb_path) if fn is not None else None
+    con = _open_reader(duckdb_path)
     try:
         for n, d in enumerate(sessions, start=1):
             doc = None
-            if con is not None and fn is not None:
+            if con is not None:
                 try:
-                    doc = fn(con, d, d)
+                    doc = range_fn(con, d, d)
                 except Exception as exc:  # noqa: BLE001 - no table yet, lock lost, a bug: use the lake
                     log.warning("warehouse unusable for L1 (%s); reading lake summary files", exc)
                     con.close()

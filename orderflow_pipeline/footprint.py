@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from . import idx_calendar, keys, tape
+from .candles import validate_objects
 from .checks import CheckOutcome
 from .inventory import footprint_objects, tape_objects
 from .lake import Lake, dumps
@@ -96,72 +97,9 @@ def serialize_candles(candles: Iterable[Mapping[str, Any]]) -> bytes:
     return "".join(candle_line(c) + "\n" for c in rows).encode()
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def validate_candle(obj: Any, hour_ms: int | None) -> str | None:
-    """Reason a parsed candle is invalid, or None. The rules of SPEC §6."""
-    if not isinstance(obj, dict):
-        return "not a JSON object"
-    t0, ohlc, vol, delta, levels = (obj.get(k) for k in ("t0", "ohlc", "vol", "delta", "levels"))
-    if not _is_int(t0) or t0 % 60000:
-        return f"bad t0: {t0!r}"
-    if hour_ms is not None and not (hour_ms <= t0 < hour_ms + 3600000):
-        return f"t0 outside the file's hour: {t0}"
-    if not isinstance(ohlc, dict) or not all(_is_int(ohlc.get(k)) for k in "ohlc"):
-        return "bad ohlc"
-    o, h, lo, c = ohlc["o"], ohlc["h"], ohlc["l"], ohlc["c"]
-    if min(o, h, lo, c) <= 0:
-        return "non-positive price"
-    if not lo <= min(o, c) <= max(o, c) <= h:
-        return f"broken OHLC: o={o} h={h} l={lo} c={c}"
-    if not _is_int(vol) or vol < 0 or not _is_int(delta):
-        return "bad vol/delta"
-    if not isinstance(levels, list):
-        return "bad levels"
-    for lv in levels:
-        if not isinstance(lv, dict) or not all(_is_int(lv.get(k)) for k in ("p", "bv", "av")):
-            return "bad level"
-        if lv["p"] <= 0 or lv["bv"] < 0 or lv["av"] < 0:
-            return "bad level values"
-    return None
-
-
-def _local_validate(key: str, body: bytes) -> list[Rejected]:
-    try:
-        _, hour = keys.parse_footprint_key(key)
-        hour_ms: int | None = int(hour.timestamp() * 1000)
-    except ValueError:
-        hour_ms = None
-    out: list[Rejected] = []
-    for i, raw in enumerate(body.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        text = raw.decode("utf-8", "replace")
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            out.append(Rejected(key, i, f"bad JSON: {exc.msg}", text))
-            continue
-        reason = validate_candle(obj, hour_ms)
-        if reason:
-            out.append(Rejected(key, i, reason, text))
-    return out
-
-
 def validate_hour_files(objects: Mapping[str, bytes]) -> list[Rejected]:
-    """Rejected lines of candle files: the shared validator (candles.validate_objects) when present."""
-    try:
-        from .candles import validate_objects  # owned by the warehouse layer
-    except ImportError:
-        validate_objects = None
-    if validate_objects is not None:
-        return list(validate_objects(dict(objects)).rejects)
-    out: list[Rejected] = []
-    for key, body in objects.items():
-        out.extend(_local_validate(key, body))
-    return out
+    """Rejected lines of candle files, by the one SPEC §6 validator the warehouse also uses."""
+    return list(validate_objects(dict(objects)).rejects)
 
 
 def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, bytes]:
