@@ -9,15 +9,14 @@ for both classification and the completeness check.
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from .keys import as_date
+from .keys import WIB, as_date  # WIB: fixed UTC+7 (no DST in Indonesia)
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
-WIB = timezone(timedelta(hours=7))  # Indonesia has no DST; a fixed offset is exact and faster
 
 PRE_OPEN = (time(8, 45), time(9, 0))
 PRE_CLOSE = (time(15, 50), time(16, 0))

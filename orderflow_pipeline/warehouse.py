@@ -90,12 +90,11 @@ def manifest_for(con: duckdb.DuckDBPyConnection, d: date | str) -> dict[str, tup
 
 def _key_meta(key: str) -> tuple[str, date, int] | None:
     """(ticker, WIB date, UTC hour) of a footprint key; None for any other key."""
-    m = K.FOOTPRINT_KEY_RE.match(key)
-    if not m:
+    try:
+        t, hour = K.parse_footprint_key(key)
+    except ValueError:
         return None
-    t, y, mo, dd, hh = m.groups()
-    wib = datetime(int(y), int(mo), int(dd), int(hh)) + timedelta(hours=7)
-    return t, wib.date(), int(hh)
+    return t, hour.astimezone(K.WIB).date(), hour.hour
 
 
 def _manifest_table(validated: ValidatedCandles, infos: Mapping[str, ObjectInfo], objects: Mapping[str, bytes],
