@@ -252,7 +252,8 @@ def load_tape(
     con.execute(_parse_sql())
     con.unregister("fp_lines")
     slow = con.execute("SELECT i FROM fp_parsed WHERE NOT fast ORDER BY i").fetchnumpy()["i"]
-    con.register("fp_slow_lines", table.take(pa.array(slow, pa.int64())))
+    # usually none: slicing nothing out of a 180 MB table still costs a pass over its chunks
+    con.register("fp_slow_lines", table.take(pa.array(slow, pa.int64())) if len(slow) else table.slice(0, 0))
     con.execute(_slow_sql())
     con.unregister("fp_slow_lines")
     con.execute("CREATE OR REPLACE TEMP TABLE fp_seeds (ticker VARCHAR, price BIGINT, side INTEGER)")
