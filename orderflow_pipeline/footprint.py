@@ -288,7 +288,7 @@ def _rebuild(
     res: FootprintResult,
 ) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
     objects: dict[str, Any] = man["objects"]
-    bodies = lake.cat_many(new_keys)
+    bodies = lake.map_many(new_keys)
     new_keys = [k for k in new_keys if k in bodies]  # vanished between list and read
     first = tape.load_tape(con, d, [bodies[k] for k in new_keys], sources=new_keys, quarantine=q)
     new_hours = tape.hours_by_object(con, d)
@@ -314,7 +314,7 @@ def _rebuild(
         for t, h0 in hmin.items():
             touched |= {(t, h) for h in known.get(t, ()) if h >= h0}
         related = [k for k in old_keys if old_hours[k] & touched]
-        rel_bodies = lake.cat_many(related)
+        rel_bodies = lake.map_many(related)
         related = [k for k in related if k in rel_bodies]
         read_keys = new_keys + related
         all_bodies = [bodies[k] for k in new_keys] + [rel_bodies[k] for k in related]

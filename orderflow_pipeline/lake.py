@@ -10,6 +10,7 @@ reads).
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import posixpath
 import threading
@@ -21,6 +22,8 @@ from typing import Any
 import fsspec
 
 from .config import Settings, get_settings
+
+Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,29 @@ class Lake:
                 got = dict(p for part in pool.map(some, [keys[i::n] for i in range(n)]) for p in part)
             pairs = [(k, got[k]) for k in keys]  # in the order asked, as before
         return {k: b for k, b in pairs if b is not None}
+
+    def map_many(self, keys: Iterable[str]) -> dict[str, Blob]:
+        """Like `cat_many`, but a local object comes back memory-mapped instead of copied.
+
+        Why: the tape of a full-market day is ~180 MB; copying it into `bytes` costs a page fault
+        per 4 KiB (44k per day), which on a virtualised 2-core box is most of the read. A mapping
+        populated in one call (MAP_POPULATE) shares the page cache. Safe because lake objects are
+        only ever replaced by rename (a new inode), never rewritten in place: a mapping keeps the
+        version it opened. S3 objects are fetched as bytes (`cat_many`).
+        """
+        keys = list(keys)
+        if self.is_s3:
+            return dict(self.cat_many(keys))
+        out: dict[str, Blob] = {}
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        for key in keys:
+            try:
+                with open(self.path(key), "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    out[key] = mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ) if size else b""
+            except FileNotFoundError:
+                continue
+        return out
 
     # -- writes --------------------------------------------------------------------------
     def write_bytes(self, key: str, data: bytes | Iterable[bytes], *, durable: bool = True) -> None:

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from . import idx_calendar
 from .keys import WIB, as_date
+from .lake import Blob
 from .quarantine import QuarantineBatch
 
 N_FIELDS = 20
@@ -52,7 +53,7 @@ def day_start_ms(d: date | str) -> int:
     return int(datetime(d.year, d.month, d.day, tzinfo=WIB).timestamp() * 1000)
 
 
-def lines_table(objects: Sequence[bytes]) -> pa.Table:
+def lines_table(objects: Sequence[Blob]) -> pa.Table:
     """(i, obj, line_no, blank, line) for every line of every object, without a Python loop per line.
 
     Each object's bytes become one Arrow chunk zero-copy: newline positions (numpy) are the
@@ -66,8 +67,8 @@ def lines_table(objects: Sequence[bytes]) -> pa.Table:
     for k, body in enumerate(objects):
         if not body:
             continue
-        if not body.endswith(b"\n"):
-            body = body + b"\n"
+        if body[-1:] != b"\n":  # a final line without its newline (works on bytes and mmaps)
+            body = bytes(body) + b"\n"
         arr = np.frombuffer(body, dtype=np.uint8)
         ends = np.flatnonzero(arr == 10)
         offsets = np.empty(len(ends) + 1, dtype=np.int64)
@@ -231,7 +232,7 @@ FROM x;
 def load_tape(
     con: duckdb.DuckDBPyConnection,
     d: date | str,
-    objects: Sequence[bytes],
+    objects: Sequence[Blob],
     *,
     sources: Sequence[str] | None = None,
     quarantine: QuarantineBatch | None = None,

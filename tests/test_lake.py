@@ -41,6 +41,18 @@ def test_cat_many_is_concurrent_and_skips_missing(any_lake: Lake) -> None:
     assert got == payload
 
 
+def test_map_many_matches_cat_many_and_survives_replacement(any_lake: Lake) -> None:
+    any_lake.write_bytes("t/a.jsonl", b"line 1\nline 2\n")
+    any_lake.write_bytes("t/empty.jsonl", b"")
+    got = any_lake.map_many(["t/a.jsonl", "t/empty.jsonl", "t/missing.jsonl"])
+    assert set(got) == {"t/a.jsonl", "t/empty.jsonl"}  # a vanished key is left out, like cat_many
+    assert bytes(got["t/a.jsonl"]) == b"line 1\nline 2\n" and bytes(got["t/empty.jsonl"]) == b""
+    # an atomic replace (new object) does not change what an open mapping reads
+    any_lake.write_bytes("t/a.jsonl", b"replaced\n")
+    assert bytes(got["t/a.jsonl"]) == b"line 1\nline 2\n"
+    assert bytes(any_lake.map_many(["t/a.jsonl"])["t/a.jsonl"]) == b"replaced\n"
+
+
 def test_write_if_changed_leaves_identical_objects_alone(any_lake: Lake) -> None:
     assert any_lake.write_if_changed("x.json", b"same") is True
     fp = any_lake.info("x.json").fingerprint

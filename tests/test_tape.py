@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from orderflow_pipeline import tape
+from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.quarantine import QuarantineBatch
 
 WED = "2026-02-18"  # a Wednesday: continuous 09:00-12:00 and 13:30-15:50 WIB
@@ -111,6 +113,16 @@ def test_lines_table_keeps_object_and_line_numbers() -> None:
     assert t.column("obj").to_pylist() == [0, 0, 2, 3, 3]
     assert t.column("line_no").to_pylist() == [1, 2, 1, 1, 2]
     assert [s.rstrip("\n") for s in t.column("line").to_pylist()] == ["a", "b", "c", "d", "e"]
+
+
+def test_lines_table_reads_memory_mapped_objects_like_bytes(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    bodies = {"o/1.jsonl": b"a\nb", "o/2.jsonl": b"c\n"}  # the first lacks its final newline
+    for k, v in bodies.items():
+        lake.write_bytes(k, v)
+    mapped = lake.map_many(sorted(bodies))
+    assert tape.lines_table([mapped[k] for k in sorted(bodies)]).equals(
+        tape.lines_table([bodies[k] for k in sorted(bodies)]))
 
 
 def test_invalid_utf8_still_reaches_quarantine() -> None:
