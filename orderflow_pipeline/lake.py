@@ -14,7 +14,7 @@ import mmap
 import os
 import posixpath
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -193,19 +193,20 @@ class Lake:
         S3: the object is assembled in memory first and sent as one PUT, which S3 applies
         atomically; an exception while producing the chunks therefore never reaches the store.
         """
-        chunks: Iterator[bytes] = iter([data]) if isinstance(data, (bytes, bytearray, memoryview)) else iter(data)
+        chunks: Iterable[bytes] = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
         if self.is_s3:
-            body = b"".join(bytes(c) for c in chunks)
-            self.fs.pipe_file(self.path(key), body)
+            self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
             return
-        final = self.path(key)
-        folder, name = os.path.split(final)
+        self._write_local(self.path(key), chunks, durable)
+
+    def _write_local(self, final: str, chunks: Iterable[bytes], durable: bool) -> None:
+        folder, _, name = final.rpartition("/")
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
         # Unique per process and thread, so concurrent writers never share a temp file; the
         # ".tmp-" prefix keeps it out of listings until the rename.
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{name}")
+        tmp = f"{folder}/.tmp-{os.getpid()}-{threading.get_ident()}-{name}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
             fd = os.open(tmp, flags, 0o644)
@@ -243,12 +244,17 @@ class Lake:
     def write_many(self, items: Mapping[str, bytes], max_workers: int = 4) -> None:
         """Many atomic writes, concurrently.
 
-        S3: one batched pipe (each PUT atomic). Local: one thread per slice of keys rather than a
-        future per file (whose overhead rivals a small file's write), and no fsync per file: each
-        file is still atomic against a killed process (temp + rename), and batches hold derived,
-        rebuildable objects whose callers record intent first (the footprint manifest's `pending`
-        set), so the next run redoes an interrupted batch. A global `os.sync()` was tried and
-        dropped: it flushes every dirty page on the machine, not just ours.
+        S3: one batched pipe (each PUT atomic). Local: no fsync per file: each file is still
+        atomic against a killed process (temp + rename), and batches hold derived, rebuildable
+        objects whose callers record intent first (the footprint manifest's `pending` set), so
+        the next run redoes an interrupted batch. A global `os.sync()` was tried and dropped: it
+        flushes every dirty page on the machine, not just ours.
+
+        Local threads: page-cache writes do not wait for the device, so threads beyond the cores
+        only contend for the GIL and for directory locks. On 2 cores, 6,876 hour files took 0.37 s
+        with 1 thread, 0.39 s with 2 and 0.43 s with 4 when the VM was quiet, and 7.8 / 4.4 / 4.8 s
+        while its disk stalled — so one thread per core, at least two, each on a contiguous run
+        of sorted keys (its own folders) rather than interleaved keys.
         """
         if len(items) < 8:
             for k, v in items.items():
@@ -257,13 +263,16 @@ class Lake:
         if self.is_s3:
             self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
             return
-        # contiguous runs of sorted keys: each thread fills its own folders, instead of all
-        # threads contending for the same directory lock (measured ~1.5x faster on ext4)
-        pairs = sorted(items.items())
-        step = -(-len(pairs) // max_workers)
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
-            list(pool.map(lambda part: [self.write_bytes(k, v, durable=False) for k, v in part],
-                          [pairs[i:i + step] for i in range(0, len(pairs), step)]))
+        pairs = sorted((self.path(k), v) for k, v in items.items())
+        workers = max(2, min(max_workers, os.cpu_count() or 2))
+        step = -(-len(pairs) // workers)
+
+        def part(chunk: list[tuple[str, bytes]]) -> None:
+            for path, data in chunk:
+                self._write_local(path, (data,), False)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(part, [pairs[i:i + step] for i in range(0, len(pairs), step)]))
 
     def write_json(self, key: str, obj: Any, *, indent: int | None = None) -> None:
         self.write_bytes(key, dumps(obj, indent=indent))

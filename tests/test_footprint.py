@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -238,12 +239,13 @@ class FailingLake(Lake):
         super().__init__(root)
         self.left = n
 
-    def write_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:  # type: ignore[override]
-        if key.startswith("footprint/"):
+    def _write_local(self, final: str, chunks: Iterable[bytes], durable: bool) -> None:
+        # the one per-file primitive under write_bytes and write_many
+        if final.startswith(f"{self.root}/footprint/"):
             if self.left <= 0:
                 raise KeyboardInterrupt("killed")
             self.left -= 1
-        super().write_bytes(key, data, durable=durable)
+        super()._write_local(final, chunks, durable)
 
 
 def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> None:
@@ -393,12 +395,12 @@ from orderflow_pipeline.lake import Lake
 
 class Dying(Lake):
     left = int(sys.argv[2])
-    def write_bytes(self, key, data, *, durable=True):
-        if key.startswith("footprint/"):
+    def _write_local(self, final, chunks, durable):  # under write_bytes and write_many
+        if final.startswith(self.root + "/footprint/"):
             if Dying.left <= 0:
                 os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a hard kill
             Dying.left -= 1
-        super().write_bytes(key, data, durable=durable)
+        super()._write_local(final, chunks, durable)
 
 footprint.build_footprint(Dying(sys.argv[1]), sys.argv[3])
 """
