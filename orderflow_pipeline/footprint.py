@@ -161,19 +161,6 @@ def _obj_hours(entry: Mapping[str, Any], d: date) -> set[tuple[str, int]]:
     return {(t, by_code[hh]) for hh, tickers in entry.get("hours", {}).items() for t in tickers}
 
 
-class _HourKeys:
-    """footprint_key(ticker, hour) for many ticker-hours: the hour's datetime is built once."""
-
-    def __init__(self) -> None:
-        self._hours: dict[int, datetime] = {}
-
-    def __call__(self, ticker: str, hour_ms: int) -> str:
-        h = self._hours.get(hour_ms)
-        if h is None:
-            h = self._hours[hour_ms] = datetime.fromtimestamp(hour_ms / 1000, tz=timezone.utc)
-        return keys.footprint_key(ticker, h)
-
-
 def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for t, h in pairs:
@@ -350,8 +337,10 @@ def _rebuild(
     for t, h, n, body in con.execute(_AGG_SQL).fetchall():
         built[(t, h)] = body.encode()
         res.candles += int(n)
-    hour_key = _HourKeys()
-    outputs: dict[str, bytes | None] = {hour_key(t, h): body for (t, h), body in sorted(built.items())}
+    # one datetime per hour, not per ticker-hour (6,876 keys a full-market day)
+    hours = {h: datetime.fromtimestamp(h / 1000, tz=timezone.utc) for h in {h for _, h in built}}
+    outputs: dict[str, bytes | None] = {
+        keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())}
 
     existing = lake.cat_many([k for k in outputs if k in present])
     saved = set(man["upstream_saved"])
@@ -425,16 +414,15 @@ def _write_outputs(
     # never an upstream one (its minutes were merged into `outputs` when it had valid lines)
     to_delete = [k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])]
     res.hour_files_unchanged = sum(1 for k, v in outputs.items() if v is not None and k not in to_write)
+    hashes = {k: _sha(v) for k, v in outputs.items() if v is not None}  # once per file, used twice
     if to_write:
-        pending = {**before["pending"], **{k: _sha(v) for k, v in sorted(to_write.items())}}
+        pending = {**before["pending"], **{k: hashes[k] for k in sorted(to_write)}}
         lake.write_bytes(manifest_key(d), dumps({**before, "pending": pending, "upstream_saved": man["upstream_saved"]}))
         lake.write_many(to_write)
     for k in to_delete:
         lake.delete(k)
         man["files"].pop(k, None)
-    for k, v in outputs.items():
-        if v is not None:
-            man["files"][k] = _sha(v)
+    man["files"].update(hashes)
     man["pending"] = {k: h for k, h in man["pending"].items() if k not in outputs}
     man["files"] = dict(sorted(man["files"].items()))
     res.hour_files_written = len(to_write)
