@@ -253,7 +253,7 @@ class Lake:
         Local threads: page-cache writes do not wait for the device, so threads beyond the cores
         only contend for the GIL and for directory locks. On 2 cores, 6,876 hour files took 0.37 s
         with 1 thread, 0.39 s with 2 and 0.43 s with 4 when the VM was quiet, and 7.8 / 4.4 / 4.8 s
-        while its disk stalled — so one thread per core, at least two, each on a contiguous run
+        in its slow spells (kernel time, not I/O wait) — so one thread per core, at least two, each on a contiguous run
         of sorted keys (its own folders) rather than interleaved keys.
         """
         if len(items) < 8:

@@ -154,8 +154,9 @@ def test_bench_footprint_full_market_day(tmp_path: Path) -> None:
     sim = simulate.simulate_range(lake, D, D, n_tickers=N_TICKERS, trade_scale=1.0)
     tape_bytes = sum(i.size for i in footprint.tape_objects(lake, D).values())
 
-    # Interleaved repeats, best of each: this VM's disk stalls for seconds at a time (the same
-    # 5,000 mkdirs measured 0.15 s and 1.9 s minutes apart), so one sample says little. Each
+    # Interleaved repeats, best of each: on this VM, file creation has slow spells of seconds
+    # (kernel time, not I/O wait: the same 5,000 mkdirs measured 0.15 s and 1.9 s minutes apart),
+    # so one sample says little. Each
     # repeat builds from scratch into fresh folders: the previous output is renamed aside (O(1))
     # and deleted only after the timings, so no repeat pays for the last one's deletes.
     floors, builds = [], []
