@@ -59,6 +59,19 @@ def connect(path: str, *, read_only: bool = False, retries: int = 20, wait_s: fl
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one BEGIN/COMMIT/ROLLBACK of the project: a layer's write is all or nothing, so a run
+    killed or failing half-way leaves the previous good state for readers and the next run."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
 def reading(path: str, **kw: object) -> Iterator[duckdb.DuckDBPyConnection]:
     con = connect(path, read_only=True, **kw)  # type: ignore[arg-type]
     try:
