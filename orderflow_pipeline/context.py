@@ -15,7 +15,11 @@ import duckdb
 
 from . import idx_calendar
 from .keys import as_date
+from .warehouse import has_table
 
+# Context older than this many trading sessions counts as missing (§10 ctx_found). Not the same
+# rule as `fallback.LOOKBACK_SESSIONS` (how far the reader looks back for a day with data), though
+# the SPEC sets both to 7.
 MAX_CTX_AGE_SESSIONS = 7
 
 
@@ -36,17 +40,10 @@ class Context:
         return cls(None, False, {})
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def load_context(con: duckdb.DuckDBPyConnection | None, d: date | str) -> Context:
     """Context for date `d`: the newest daily_features date < d, its usable rows (non-null z_ngr)."""
     d = as_date(d)
-    if con is None or not _has_table(con, "daily_features"):
+    if con is None or not has_table(con, "daily_features"):
         return Context.none()
     row = con.execute("SELECT max(date) FROM daily_features WHERE date < ?", [d]).fetchone()
     ctx_date = row[0] if row else None

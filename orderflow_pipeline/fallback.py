@@ -14,35 +14,44 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
 import duckdb
 
-from . import duck, idx_calendar, keys
+from . import duck, idx_calendar, keys, warehouse
 from .config import Settings, get_settings
+from .documents import SummaryDocument, fallback_document, iso_utc, no_data_document
 from .lake import Lake
 from .summary import compute_range
 
 log = logging.getLogger(__name__)
 
+# L1 looks back this many previous *trading sessions* for a date with data (§11). Not the same
+# rule as `context.MAX_CTX_AGE_SESSIONS` (how old smart-money context may be), though the SPEC
+# sets both to 7: changing one does not change the other.
 LOOKBACK_SESSIONS = 7
-# A reader waits about a second for a writer's lock, then reads the lake's summary files.
-READ_RETRIES = 6
+# SPEC §11 L2, word for word.
 NO_DATA_MESSAGE = "No recent trading data found in last 7 days."
 
-RangeFn = Callable[[duckdb.DuckDBPyConnection, date, date], dict[str, Any]]
+RangeFn = Callable[[duckdb.DuckDBPyConnection, date, date], Any]
 
 
-def _iso_z(now: datetime) -> str:
-    return now.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+@dataclass(frozen=True)
+class Resolved:
+    """What the chain answered, and whether a writer held the warehouse while it looked (then a
+    NO_DATA may only mean "busy": the API keeps serving its last good body instead)."""
+
+    doc: SummaryDocument
+    warehouse_busy: bool = False
 
 
 def _has_items(doc: Any) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("items"), list) and len(doc["items"]) > 0
 
 
-def _read_doc(lake: Lake, key: str) -> dict[str, Any] | None:
+def _read_doc(lake: Lake, key: str) -> SummaryDocument | None:
     try:
         doc = lake.read_json(key)
     except FileNotFoundError:
@@ -50,10 +59,10 @@ def _read_doc(lake: Lake, key: str) -> dict[str, Any] | None:
     except (ValueError, OSError) as exc:
         log.warning("summary file %s unreadable: %s", key, exc)
         return None
-    return doc if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else None  # type: ignore[return-value]
 
 
-def l0_summary(lake: Lake, d: date | None = None) -> dict[str, Any] | None:
+def l0_summary(lake: Lake, d: date | None = None) -> SummaryDocument | None:
     """L0: the newest summary (or date d's own file) when it exists with items, else None.
 
     The summary fallback sensor asks the same question to decide whether to rebuild."""
@@ -66,10 +75,16 @@ def _default_range_fn(now: datetime) -> RangeFn:
 
 
 def resolve_summary(settings: Settings | None = None, date: date | str | None = None,
-                    now: datetime | None = None) -> dict[str, Any]:
+                    now: datetime | None = None) -> SummaryDocument:
     """The summary a reader should see now (SPEC §11), from the configured lake and warehouse."""
+    return resolve(settings, date=date, now=now).doc
+
+
+def resolve(settings: Settings | None = None, *, date: date | str | None = None,
+            now: datetime | None = None) -> Resolved:
+    """`resolve_summary` that also says whether the warehouse was busy (the API's cache uses it)."""
     s = settings or get_settings()
-    return resolve_summary_from(Lake.from_settings(s), s.duckdb_path, date=date, now=now)
+    return resolve_from(Lake.from_settings(s), s.duckdb_path, date=date, now=now)
 
 
 def resolve_summary_from(
@@ -80,8 +95,20 @@ def resolve_summary_from(
     now: datetime | None = None,
     range_fn: RangeFn | None = None,
     lookback: int = LOOKBACK_SESSIONS,
-) -> dict[str, Any]:
+) -> SummaryDocument:
     """Same as `resolve_summary` with the lake and warehouse path injected (tests, API)."""
+    return resolve_from(lake, duckdb_path, date=date, now=now, range_fn=range_fn, lookback=lookback).doc
+
+
+def resolve_from(
+    lake: Lake,
+    duckdb_path: str | None,
+    *,
+    date: date | str | None = None,
+    now: datetime | None = None,
+    range_fn: RangeFn | None = None,
+    lookback: int = LOOKBACK_SESSIONS,
+) -> Resolved:
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -91,44 +118,27 @@ def resolve_summary_from(
     # L0: the cache (or the asked date's own file).
     l0 = l0_summary(lake, asked)
     if l0 is not None:
-        return {**l0, "status": "OK"}
+        return Resolved({**l0, "status": "OK"})
 
     # L1: the previous trading sessions, newest first.
     sessions = idx_calendar.previous_sessions(today, lookback)
-    found = _first_recent(lake, duckdb_path, sessions, range_fn or _default_range_fn(now))
+    found, busy = _first_recent(lake, duckdb_path, sessions, range_fn or _default_range_fn(now))
     if found is not None:
         n, d, doc = found
-        return {
-            **doc,
-            "status": "FALLBACK",
-            "date": d.isoformat(),
-            "count": len(doc["items"]),
-            "reason": f"Using {d.isoformat()} ({n} trading day(s) ago)",
-            "message": doc.get("message"),
-        }
+        return Resolved(fallback_document(doc, d, n), busy)
 
     # L2: nothing usable.
-    return {
-        "status": "NO_DATA",
-        "date": today.isoformat(),
-        "generated_at": _iso_z(now),
-        "source": None,
-        "ctx_date": None,
-        "ctx_found": False,
-        "count": 0,
-        "reason": "NO_DATA" if idx_calendar.is_trading_day(today) else "WEEKEND_NO_DATA",
-        "message": NO_DATA_MESSAGE,
-        "items": [],
-    }
+    reason = "NO_DATA" if idx_calendar.is_trading_day(today) else "WEEKEND_NO_DATA"
+    return Resolved(no_data_document(today, reason=reason, message=NO_DATA_MESSAGE, generated_at=iso_utc(now)), busy)
 
 
 def _first_recent(
     lake: Lake, duckdb_path: str | None, sessions: list[date], range_fn: RangeFn
-) -> tuple[int, date, dict[str, Any]] | None:
-    """(sessions ago, date, document) of the newest session with items, or None."""
+) -> tuple[tuple[int, date, SummaryDocument] | None, bool]:
+    """((sessions ago, date, document) of the newest session with items, or None; warehouse busy)."""
     if not sessions:
-        return None
-    con = _open_reader(duckdb_path)
+        return None, False
+    con, busy = _open_reader(duckdb_path)
     try:
         for n, d in enumerate(sessions, start=1):
             doc = None
@@ -143,21 +153,25 @@ def _first_recent(
                 doc = _read_doc(lake, keys.summary_key(d))
             if _has_items(doc):
                 assert doc is not None
-                return n, d, doc
-        return None
+                return (n, d, doc), busy
+        return None, busy
     finally:
         if con is not None:
             con.close()
 
 
-def _open_reader(duckdb_path: str | None) -> duckdb.DuckDBPyConnection | None:
+def _open_reader(duckdb_path: str | None) -> tuple[duckdb.DuckDBPyConnection | None, bool]:
+    """(read-only connection or None, whether a writer held the lock)."""
     if not duckdb_path:
-        return None
+        return None, False
     try:
-        return duck.connect(duckdb_path, read_only=True, retries=READ_RETRIES)
-    except (duck.WarehouseBusy, duck.WarehouseMissing) as exc:
+        return duck.connect(duckdb_path, read_only=True, retries=warehouse.READER_RETRIES), False
+    except duck.WarehouseBusy as exc:
+        log.info("warehouse busy (%s); L1 reads lake summary files", exc)
+        return None, True
+    except duck.WarehouseMissing as exc:
         log.info("warehouse not readable (%s); L1 reads lake summary files", exc)
-        return None
+        return None, False
     except duckdb.Error as exc:
         log.warning("warehouse open failed (%s); L1 reads lake summary files", exc)
-        return None
+        return None, False

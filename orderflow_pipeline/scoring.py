@@ -11,13 +11,15 @@ written out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from .documents import SummaryItem, summary_item
 
 ArrayLike = float | int | npt.NDArray[Any]
 
@@ -47,43 +49,6 @@ def normalize(v: ArrayLike, a: float, b: float) -> Any:
 
 
 # -- per-ticker metrics ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Agg:
-    """One ticker's candles folded together (§9), plus its velocity-window sums."""
-
-    open: int
-    high: int
-    low: int
-    close: int
-    vol: int
-    delta: int
-    vol_w: int = 0  # Σvol of candles with t0 > cutoff − 60 min
-    delta_w: int = 0
-
-
-def aggregate_candles(candles: Iterable[Mapping[str, Any]], cutoff: int | None = None) -> Agg:
-    """Fold candles (the §6 NDJSON shape) the §9 way: open/close by t0, extremes, sums.
-
-    `cutoff` (the newest t0 of any ticker on the date) sets the velocity window; None uses this
-    ticker's own newest t0.
-    """
-    rows = sorted(candles, key=lambda c: c["t0"])
-    if not rows:
-        raise ValueError("aggregate_candles needs at least one candle")
-    cut = rows[-1]["t0"] if cutoff is None else cutoff
-    win = [c for c in rows if c["t0"] > cut - VELOCITY_WINDOW_MS]
-    return Agg(
-        open=int(rows[0]["ohlc"]["o"]),
-        high=int(max(c["ohlc"]["h"] for c in rows)),
-        low=int(min(c["ohlc"]["l"] for c in rows)),
-        close=int(rows[-1]["ohlc"]["c"]),
-        vol=int(sum(c["vol"] for c in rows)),
-        delta=int(sum(c["delta"] for c in rows)),
-        vol_w=int(sum(c["vol"] for c in win)),
-        delta_w=int(sum(c["delta"] for c in win)),
-    )
 
 
 def delta_pct(delta: ArrayLike, vol: ArrayLike) -> Any:
@@ -120,11 +85,6 @@ def divergence(dp: ArrayLike, pp: ArrayLike) -> Any:
 def velocity(delta_w: ArrayLike, vol_w: ArrayLike) -> Any:
     """vel = Σdelta/Σvol·100 over the last hour before the cut-off; 0 when that volume is 0."""
     return delta_pct(delta_w, vol_w)
-
-
-def velocity_cutoff(t0s: Iterable[int]) -> int:
-    """The summary's cut-off: the newest t0 of any ticker on the date."""
-    return max(t0s)
 
 
 # -- scores ---------------------------------------------------------------------------------------
@@ -206,6 +166,11 @@ def round_js(x: float, dp: int) -> float:
     return float(q) + 0.0  # + 0.0 turns -0.0 into 0.0, as JSON.stringify(-0) gives "0"
 
 
+# The per-ticker aggregate columns (warehouse.aggregate_* computes them in SQL, from either source).
+# vol_w / delta_w are the sums over the velocity window: candles with t0 > cutoff − 60 min.
+AGGREGATE_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w")
+
+
 @dataclass
 class Aggregates:
     """Column arrays of per-ticker aggregates (one row per ticker), from either source."""
@@ -225,22 +190,17 @@ class Aggregates:
 
     @classmethod
     def from_columns(cls, cols: Mapping[str, Sequence[Any] | npt.NDArray[Any]]) -> Aggregates:
-        ints = ("open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w")
         return cls(
             ticker=np.asarray(cols["ticker"], dtype=object),
-            **{k: np.asarray(cols[k], dtype=np.int64) for k in ints},  # type: ignore[arg-type]
+            **{k: np.asarray(cols[k], dtype=np.int64) for k in AGGREGATE_COLUMNS[1:]},  # type: ignore[arg-type]
         )
 
     @classmethod
-    def from_aggs(cls, aggs: Mapping[str, Agg]) -> Aggregates:
-        names = sorted(aggs)
-        cols: dict[str, list[Any]] = {"ticker": names}
-        for k in ("open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w"):
-            cols[k] = [getattr(aggs[t], k) for t in names]
-        return cls.from_columns(cols)
+    def empty(cls) -> Aggregates:
+        return cls.from_columns({k: [] for k in AGGREGATE_COLUMNS})
 
 
-def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = "A") -> list[dict[str, Any]]:
+def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = "A") -> list[SummaryItem]:
     """Score every ticker and shape the §10 items, sorted by unrounded score desc, then ticker.
 
     `ctx_rows` maps ticker -> object with `z_ngr` and `state` (context.CtxRow); a ticker missing
@@ -271,24 +231,26 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
     t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
         np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel))
     v_l, h_l, lo_l, r_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng))
-    items = []
+    items: list[SummaryItem] = []
     for i in sorted(range(n), key=lambda i: (-sc_l[i], t_l[i])):
         ctx = rows[i]
-        items.append({
-            "t": str(t_l[i]),
-            "d": round_js(dp_l[i], 2),
-            "p": round_js(pp_l[i], 2),
-            "v": int(v_l[i]),
-            "h": int(h_l[i]),
-            "l": int(lo_l[i]),
-            "r": int(r_l[i]),
-            "f": round_js(fl_l[i], 2),
-            "div": round_js(dv_l[i], 2),
-            "ctx_net": round_js(ctx.z_ngr, 2) if ctx is not None else None,
-            "ctx_st": ctx.state if ctx is not None else None,
-            "sc": round_js(sc_l[i], 3),
-            "sig": str(sig[i]),
-            "vel": round_js(vel_l[i], 2),
-            "vel_accel": round_js(acc_l[i], 2),
-        })
+        items.append(
+            summary_item(
+                t=str(t_l[i]),
+                d=round_js(dp_l[i], 2),
+                p=round_js(pp_l[i], 2),
+                v=int(v_l[i]),
+                h=int(h_l[i]),
+                low=int(lo_l[i]),
+                r=int(r_l[i]),
+                f=round_js(fl_l[i], 2),
+                div=round_js(dv_l[i], 2),
+                ctx_net=round_js(ctx.z_ngr, 2) if ctx is not None else None,
+                ctx_st=ctx.state if ctx is not None else None,
+                sc=round_js(sc_l[i], 3),
+                sig=str(sig[i]),
+                vel=round_js(vel_l[i], 2),
+                vel_accel=round_js(acc_l[i], 2),
+            )
+        )
     return items

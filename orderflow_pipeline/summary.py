@@ -1,22 +1,30 @@
 """The footprint summary (SPEC §10, §11 writer side): one scored, signalled line per ticker.
 
-Two ways to the same per-ticker aggregates, one SQL statement for both:
+Two ways to the same per-ticker aggregates, one SQL statement for both (`warehouse.aggregate_*`):
 - warehouse: the date's `footprint_1m` rows, aggregated in one DuckDB query (the fast path);
 - lake: every footprint file of the date fetched concurrently, parsed in bulk into Arrow and run
   through the same query on an in-memory DuckDB. Used when the warehouse has fewer than
   `min_tickers` tickers for the date (or none, or `source="lake"` is asked for); afterwards the
   warehouse is consolidated from the lake ("self-heal") so the next run takes the fast path.
 
-Scoring is `scoring.score_items`; context is `context.load_context`. Nothing here re-states a
-formula.
+Scoring is `scoring.score_items`; context is `context.load_context`; the document's shape is
+`documents.summary_document`. Nothing here re-states a formula, a shape or a query.
+
+Unchanged summaries are not rewritten (issue 16): a re-run whose document differs from the file
+only in `generated_at` keeps the file, so its bytes, its ETag in the API and its `generated_at`
+(= when this content was first produced) stay put. For today's date the run still records that it
+looked, as `checked_at` under `_state/`, because the freshness check (§11: the summary is ≤ 10
+minutes old during market hours) asks "is the pipeline keeping up?", not "did the numbers move?";
+`last_built_at` gives it the newer of the two.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -24,68 +32,29 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from . import idx_calendar, scoring
+from . import idx_calendar, scoring, warehouse
 from .candles import validate_objects
 from .checks import CheckOutcome
+from .config import Settings
 from .context import Context, load_context
+from .documents import RangeDocument, Source, SummaryDocument, iso_utc, range_document, summary_document
 from .inventory import footprint_objects
-from .keys import (
-    SUMMARY_LATEST,
-    as_date,
-    summary_key,
-)
+from .keys import SUMMARY_LATEST, as_date, summary_key
 from .lake import Lake, dumps
-from .warehouse import consolidate
 
 log = logging.getLogger(__name__)
 
 ASSET = "footprint_summary"
 SOURCES = ("warehouse", "lake")
-_AGG_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w")
-
-# §9: open/close by t0, extremes, sums; velocity window = t0 > cutoff − 60 min, cutoff = newest t0
-# of any ticker in the set. `{rows}` is a relation with ticker, time_key, open, high, low, close,
-# vol, delta (one row per ticker-minute).
-_AGG_SQL = """
-WITH c AS ({rows}),
-cut AS (SELECT max(time_key) AS cutoff FROM c)
-SELECT ticker,
-       arg_min(open, time_key) AS open, max(high) AS high, min(low) AS low,
-       arg_max(close, time_key) AS close,
-       sum(vol)::BIGINT AS vol, sum(delta)::BIGINT AS delta,
-       coalesce(sum(vol) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS vol_w,
-       coalesce(sum(delta) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS delta_w
-FROM c, cut
-GROUP BY ticker
-ORDER BY ticker
-"""
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, rows_sql: str, params: Sequence[Any]) -> scoring.Aggregates:
-    sql = _AGG_SQL.format(rows=rows_sql, window=scoring.VELOCITY_WINDOW_MS)
-    cols = con.execute(sql, list(params)).fetchnumpy()
-    return scoring.Aggregates.from_columns({k: np.asarray(cols[k]) for k in _AGG_COLUMNS})
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
-    return bool(row and row[0])
-
-
-def warehouse_tickers(con: duckdb.DuckDBPyConnection | None, d: date | str) -> int:
-    """Distinct tickers the warehouse holds for `d` (0 when there is no warehouse or table)."""
-    if con is None or not _has_table(con, "footprint_1m"):
-        return 0
-    row = con.execute("SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [as_date(d)]).fetchone()
-    return int(row[0]) if row else 0
-
-
-def aggregate_warehouse(con: duckdb.DuckDBPyConnection, d: date | str) -> scoring.Aggregates:
-    rows = "SELECT ticker, time_key, open, high, low, close, vol, delta FROM footprint_1m WHERE date = ?"
-    return _aggregate(con, rows, [as_date(d)])
+def checked_key(d: date | str) -> str:
+    """`_state/` record of the last run that re-derived date d's summary unchanged."""
+    return f"_state/footprint-summary/{as_date(d).isoformat()}.json"
 
 
 # -- lake path ------------------------------------------------------------------------------------
+
 
 def footprint_keys(lake: Lake, d: date | str) -> list[str]:
     """Every footprint file of WIB date `d`: the warehouse layer's listing, so both read the same set."""
@@ -102,88 +71,116 @@ def _parse_objects(objects: Mapping[str, bytes]) -> pa.Table:
         **{k: tbl.column(k).cast(pa.int64()) for k in ("time_key", "open", "high", "low", "close", "vol", "delta")},
         # validate_objects keeps object order then time_key; a later duplicate line is already resolved
         "seq": pa.array(np.arange(tbl.num_rows, dtype=np.int64)),
-    })
+    })  # fmt: skip
 
 
 def aggregate_lake(lake: Lake, d: date | str) -> tuple[scoring.Aggregates, int]:
     """Per-ticker aggregates straight from the date's footprint files; also the object count."""
     keys = footprint_keys(lake, d)
     objects = lake.cat_many(keys, max_workers=64)
-    candles = _parse_objects(objects)
-    mem = duckdb.connect()
-    try:
-        mem.register("lake_candles", candles)
-        # Duplicate t0 of one ticker (a repeated line): the later line wins (§6).
-        rows = (
-            "SELECT ticker, time_key, open, high, low, close, vol, delta FROM lake_candles "
-            "QUALIFY row_number() OVER (PARTITION BY ticker, time_key ORDER BY seq DESC) = 1"
-        )
-        return _aggregate(mem, rows, []), len(objects)
-    finally:
-        mem.close()
+    return warehouse.aggregate_candle_table(_parse_objects(objects)), len(objects)
+
+
+def aggregate_warehouse(con: duckdb.DuckDBPyConnection, d: date | str) -> scoring.Aggregates:
+    """Per-ticker aggregates of the date from `footprint_1m` (empty without the table)."""
+    return warehouse.aggregate_date(con, d) or scoring.Aggregates.empty()
 
 
 # -- documents ------------------------------------------------------------------------------------
 
 
-def _iso_now(now: datetime | None) -> str:
-    now = now or datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _document(d: date, items: list[dict[str, Any]], ctx: Context, source: str, now: datetime | None) -> dict[str, Any]:
-    empty = not items
-    return {
-        "status": "NO_DATA" if empty else "OK",
-        "date": d.isoformat(),
-        "generated_at": _iso_now(now),
-        "source": source,
-        "ctx_date": ctx.ctx_date.isoformat() if ctx.found and ctx.ctx_date else None,
-        "ctx_found": bool(ctx.found),
-        "count": len(items),
-        "reason": "NO_DATA" if empty else None,
-        "message": f"No footprint candles for {d.isoformat()}." if empty else None,
-        "items": items,
-    }
+def _document(d: date, agg: scoring.Aggregates, ctx: Context, source: Source, now: datetime | None,
+              *, formula: str = "A") -> SummaryDocument:
+    items = scoring.score_items(agg, ctx.rows, formula=formula)
+    return summary_document(
+        d, items, generated_at=iso_utc(now), source=source,
+        ctx_date=ctx.ctx_date if ctx.found else None, ctx_found=ctx.found,
+        reason=None if items else "NO_DATA",
+        message=None if items else f"No footprint candles for {d.isoformat()}.",
+    )  # fmt: skip
 
 
 def summary_from_lake(
     lake: Lake, d: date | str, con: duckdb.DuckDBPyConnection | None = None, *, now: datetime | None = None
-) -> dict[str, Any]:
+) -> SummaryDocument:
     """The §10 document built from the lake's footprint files only (no writes, no self-heal)."""
     d = as_date(d)
     agg, _ = aggregate_lake(lake, d)
-    ctx = load_context(con, d)
-    return _document(d, scoring.score_items(agg, ctx.rows), ctx, "lake", now)
+    return _document(d, agg, load_context(con, d), "lake", now)
 
 
 def summary_from_warehouse(
     con: duckdb.DuckDBPyConnection, d: date | str, *, now: datetime | None = None
-) -> dict[str, Any]:
+) -> SummaryDocument:
     d = as_date(d)
-    ctx = load_context(con, d)
-    return _document(d, scoring.score_items(aggregate_warehouse(con, d), ctx.rows), ctx, "warehouse", now)
+    return _document(d, aggregate_warehouse(con, d), load_context(con, d), "warehouse", now)
 
 
 def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> None:
     """Load what the warehouse missed, so the next run takes the fast path (§11)."""
     try:
-        result = consolidate(lake, con, d)
+        result = warehouse.consolidate(lake, con, d)
     except Exception:  # noqa: BLE001 - best effort: the summary is already written; the next run retries
         log.exception("summary %s: self-heal of the warehouse failed", d)
         return
     log.info("summary %s: warehouse healed from the lake: %s", d, result)
 
 
-def write_summary(lake: Lake, doc: Mapping[str, Any]) -> bool:
-    """Write the per-date file; also the latest copy when this date is the newest. True if latest."""
+# -- writing (unchanged content is not rewritten) -------------------------------------------------------
+
+
+def _content(doc: Any) -> Any:
+    """The document as JSON would give it back, without `generated_at` (what "unchanged" compares)."""
+    if not isinstance(doc, dict):
+        return None
+    return {k: v for k, v in doc.items() if k != "generated_at"}
+
+
+def _read_bytes(lake: Lake, key: str) -> bytes | None:
+    try:
+        return lake.read_bytes(key)
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _kept_body(lake: Lake, key: str, body: bytes) -> bytes | None:
+    """The existing file's bytes when they hold the same content as `body` but for generated_at."""
+    old = _read_bytes(lake, key)
+    if old is None:
+        return None
+    if old == body:
+        return old
+    try:
+        same = _content(json.loads(old)) == _content(json.loads(body))
+    except ValueError:  # an unreadable old file is replaced
+        return None
+    return old if same else None
+
+
+def write_summary(lake: Lake, doc: Mapping[str, Any], *, now: datetime | None = None) -> bool:
+    """Write the per-date file; also the latest copy when this date is the newest. True if latest.
+
+    A file whose content (all but `generated_at`) equals `doc` is kept as it is; for today's date
+    the time of this check goes to `checked_key(d)` instead (see the module docstring).
+    """
+    return _store(lake, doc, now)[0]
+
+
+def _store(lake: Lake, doc: Mapping[str, Any], now: datetime | None) -> tuple[bool, bytes | None]:
+    """`write_summary`, also returning the kept file's bytes (None when `doc` was written)."""
     d = as_date(doc["date"])
+    key = summary_key(d)
     body = dumps(doc)
-    lake.write_bytes(summary_key(d), body)
+    kept = _kept_body(lake, key, body)
+    if kept is None:
+        lake.write_bytes(key, body)
+    else:
+        body = kept
+        now = now or datetime.now(timezone.utc)
+        if idx_calendar.wib_date(now) == d:  # only today's freshness is ever checked
+            lake.write_json(checked_key(d), {"date": d.isoformat(), "checked_at": iso_utc(now)})
     if not doc.get("items"):
-        return False  # an empty summary never shadows a good latest copy (L0 needs items)
+        return False, kept  # an empty summary never shadows a good latest copy (L0 needs items)
     try:
         current = as_date(lake.read_json(SUMMARY_LATEST)["date"])
     except FileNotFoundError:
@@ -191,9 +188,38 @@ def write_summary(lake: Lake, doc: Mapping[str, Any]) -> bool:
     except (ValueError, KeyError, TypeError):  # unreadable latest copy: replace it
         current = None
     if current is not None and d < current:
-        return False  # backfilling an older date never replaces a newer one
-    lake.write_bytes(SUMMARY_LATEST, body)
-    return True
+        return False, kept  # backfilling an older date never replaces a newer one
+    if current != d or _read_bytes(lake, SUMMARY_LATEST) != body:
+        lake.write_bytes(SUMMARY_LATEST, body)
+    return True, kept
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def last_built_at(lake: Lake, d: date | str) -> datetime | None:
+    """When a run last produced date d's summary: the file's `generated_at`, or the newer
+    `checked_at` of a run that re-derived the same content and kept the file. None without a file."""
+    try:
+        doc = lake.read_json(summary_key(d))
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    gen = _parse_ts(doc.get("generated_at")) if isinstance(doc, dict) else None
+    if gen is None:
+        return None
+    try:
+        state = lake.read_json(checked_key(d))
+    except (FileNotFoundError, ValueError, OSError):
+        return gen
+    checked = _parse_ts(state.get("checked_at")) if isinstance(state, dict) else None
+    return max(gen, checked) if checked is not None else gen
 
 
 def build_summary(
@@ -202,32 +228,33 @@ def build_summary(
     d: date | str,
     *,
     source: str | None = None,
-    min_tickers: int = 200,
+    min_tickers: int = Settings.min_warehouse_tickers,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> SummaryDocument:
     """Build, write and return the summary of date `d` (§10, §11 writer side).
 
     `con` is a write connection when the lake path may run (it self-heals the warehouse); with a
-    read-only connection or None the summary is still built, only the heal is skipped.
+    read-only connection or None the summary is still built, only the heal is skipped. The
+    returned document is the one a reader sees (when the content is unchanged, that is the kept
+    file with its original `generated_at`).
     """
     d = as_date(d)
     if source not in (None, *SOURCES):
         raise ValueError(f"source must be one of {SOURCES} or None, got {source!r}")
+    now = now or datetime.now(timezone.utc)
     agg = None
-    if con is not None and source != "lake" and _has_table(con, "footprint_1m"):
-        agg = aggregate_warehouse(con, d)  # one query: its row count is the warehouse's ticker count
+    if con is not None and source != "lake":
+        agg = warehouse.aggregate_date(con, d)  # its row count is the warehouse's ticker count
     use_lake = agg is None or (source is None and len(agg) < min_tickers)
     if use_lake:
         doc = summary_from_lake(lake, d, con, now=now)
-        write_summary(lake, doc)
-        if con is not None and doc["items"]:
-            _heal(lake, con, d)
-        return doc
-    assert con is not None and agg is not None
-    ctx = load_context(con, d)
-    doc = _document(d, scoring.score_items(agg, ctx.rows), ctx, "warehouse", now)
-    write_summary(lake, doc)
-    return doc
+    else:
+        assert con is not None and agg is not None
+        doc = _document(d, agg, load_context(con, d), "warehouse", now)
+    _, kept = _store(lake, doc, now)
+    if use_lake and con is not None and doc["items"]:
+        _heal(lake, con, d)
+    return doc if kept is None else json.loads(kept)  # type: ignore[no-any-return]
 
 
 def signal_counts(doc: Mapping[str, Any]) -> dict[str, int]:
@@ -239,7 +266,7 @@ def signal_counts(doc: Mapping[str, Any]) -> dict[str, int]:
 
 def compute_range(
     con: duckdb.DuckDBPyConnection, start: date | str, end: date | str, *, now: datetime | None = None
-) -> dict[str, Any]:
+) -> RangeDocument:
     """Formula B over the trading days start..end (§9, §10 item shape), from the warehouse.
 
     Context = the newest daily_features before `start` (same staleness rule as the summary).
@@ -248,21 +275,11 @@ def compute_range(
     a, b = as_date(start), as_date(end)
     if b < a:
         raise ValueError(f"range end {b} is before its start {a}")
-    days = idx_calendar.trading_days(a, b)
-    ctx = load_context(con, a)
-    if days and _has_table(con, "footprint_1m"):
-        rows = (
-            "SELECT ticker, time_key, open, high, low, close, vol, delta FROM footprint_1m "
-            "WHERE date BETWEEN ? AND ? AND date IN (SELECT unnest(?::DATE[]))"
-        )
-        agg = _aggregate(con, rows, [a, b, days])
-    else:
-        agg = scoring.Aggregates.from_columns({k: [] for k in _AGG_COLUMNS})
-    doc = _document(b, scoring.score_items(agg, ctx.rows, formula="B"), ctx, "warehouse", now)
-    doc["from"], doc["to"] = a.isoformat(), b.isoformat()
+    agg = warehouse.aggregate_days(con, idx_calendar.trading_days(a, b))
+    doc = _document(b, agg, load_context(con, a), "warehouse", now, formula="B")
     if not doc["items"]:
         doc["message"] = f"No footprint candles between {a.isoformat()} and {b.isoformat()}."
-    return doc
+    return range_document(doc, a, b)
 
 
 # -- integrity checks (§11) -----------------------------------------------------------------------
@@ -297,12 +314,12 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
         "every sig in the signal table" if not bad_sig else f"{len(bad_sig)} items with an unknown sig",
         {"tickers": bad_sig[:50]},
     ))
-    if con is None or not _has_table(con, "footprint_1m"):
+    if con is None or not warehouse.has_table(con, warehouse.ASSET):
         out.append(CheckOutcome(
             "summary_count_within_warehouse", ASSET, True, "WARN", "warehouse not readable: skipped", {}
         ))
         return out
-    n_wh = warehouse_tickers(con, d)
+    n_wh = warehouse.tickers_for(con, d)
     out.append(CheckOutcome(
         "summary_count_within_warehouse", ASSET, len(items) <= n_wh, "WARN",
         f"summary lists {len(items)} tickers, warehouse holds {n_wh} for {d}",
@@ -311,11 +328,7 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     sample = random.Random(d.toordinal()).sample(items, min(5, len(items)))
     mismatched: list[dict[str, Any]] = []
     for item in sample:
-        row = con.execute(
-            "SELECT sum(vol), sum(delta), max(high), min(low) FROM footprint_1m WHERE date = ? AND ticker = ?",
-            [d, item["t"]],
-        ).fetchone()
-        vol, delta, high, low = row if row else (None, None, None, None)
+        vol, delta, high, low = warehouse.ticker_totals(con, d, item["t"])
         d_pct = scoring.round_js(scoring.delta_pct(delta, vol), 2) if vol is not None else None
         got = {"v": vol, "h": high, "l": low, "d": d_pct}
         want = {k: item.get(k) for k in got}

@@ -20,20 +20,26 @@ request limits and left it sparse. Here one function owns the table and keeps it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
+from . import duck
 from . import keys as K
 from .candles import ValidatedCandles, validate_objects
 from .checks import CheckOutcome
+from .config import Settings
+from .documents import Candle, candle
 from .inventory import footprint_objects
 from .lake import Lake, ObjectInfo
 from .quarantine import QuarantineBatch
+from .scoring import AGGREGATE_COLUMNS, VELOCITY_WINDOW_MS, Aggregates
 
 ASSET = "footprint_1m"
 LAYER = "warehouse"
@@ -143,8 +149,7 @@ def load_objects(
     con.register("_wh_levels", levels)
     con.register("_wh_manifest", manifest)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with duck.transaction(con):
             if dates:
                 date_list = ", ".join("?" for _ in dates)
                 for table in ("footprint_1m", "footprint_levels"):
@@ -157,10 +162,6 @@ def load_objects(
             con.execute(f"INSERT INTO footprint_levels ({_LEVEL_COLS}) SELECT {_LEVEL_COLS} FROM _wh_levels")
             con.execute("DELETE FROM ingest_manifest WHERE key IN (SELECT key FROM _wh_touched)")
             con.execute("INSERT INTO ingest_manifest SELECT * FROM _wh_manifest")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for name in ("_wh_touched", "_wh_candles", "_wh_levels", "_wh_manifest"):
             con.unregister(name)
@@ -219,26 +220,46 @@ def consolidate(
 
 def prune(con: duckdb.DuckDBPyConnection, keep_from: date) -> int:
     """Delete every row older than `keep_from` (retention is a setting; default keep everything)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        n = con.execute("SELECT count(*) FROM footprint_1m WHERE date < ?", [keep_from]).fetchone()[0]
+    with duck.transaction(con):
+        row = con.execute("SELECT count(*) FROM footprint_1m WHERE date < ?", [keep_from]).fetchone()
+        n = row[0] if row else 0
         for table in ("footprint_1m", "footprint_levels", "ingest_manifest"):
             con.execute(f"DELETE FROM {table} WHERE date < ?", [keep_from])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return int(n)
 
 
 # -------------------------------------------------------------------------------------- reading
-def tickers_for(con: duckdb.DuckDBPyConnection, d: date | str) -> int:
-    """Distinct tickers with at least one candle on date `d` (the summary's fast-path test)."""
+# Every read of footprint_1m / footprint_levels lives below (one owner per table): the summary,
+# the range endpoint, the API's history, coverage and health views, and the checks call these.
+
+# A reader waits about a second (duck.connect's backoff) for a writer's lock, then falls back
+# (lake files or the last summary) instead of failing: the API and the read-side fallback share it.
+READER_RETRIES = 6
+
+
+@contextmanager
+def reading(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Read-only warehouse connection for readers; raises duck.WarehouseBusy / WarehouseMissing."""
+    with duck.reading(path, retries=READER_RETRIES) as con:
+        yield con
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether `name` exists (a warehouse file created but never consolidated has no tables)."""
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def tickers_for(con: duckdb.DuckDBPyConnection | None, d: date | str) -> int:
+    """Distinct tickers with at least one candle on date `d` (the summary's fast-path test);
+    0 without a connection or table."""
+    if con is None or not has_table(con, ASSET):
+        return 0
     row = con.execute("SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [K.as_date(d)]).fetchone()
     return int(row[0]) if row else 0
 
 
-def candles_for(con: duckdb.DuckDBPyConnection, ticker: str, d: date | str) -> list[dict[str, Any]]:
+def candles_for(con: duckdb.DuckDBPyConnection, ticker: str, d: date | str) -> list[Candle]:
     """One ticker's minute candles of date `d` in the §6 shape, levels sorted by price."""
     K.check_ticker(ticker)
     rows = con.execute(
@@ -252,10 +273,96 @@ def candles_for(con: duckdb.DuckDBPyConnection, ticker: str, d: date | str) -> l
         [ticker, K.as_date(d)],
     ).fetchall()
     return [
-        {"t0": int(t0), "ohlc": {"o": o, "h": h, "l": lo, "c": c}, "vol": int(vol), "delta": int(delta),
-         "levels": [{"p": int(x["p"]), "bv": int(x["bv"]), "av": int(x["av"])} for x in levels]}
+        candle(t0, o, h, lo, c, vol, delta, ((x["p"], x["bv"], x["av"]) for x in levels))
         for t0, o, h, lo, c, vol, delta, levels in rows
     ]
+
+
+def tickers_by_hour(con: duckdb.DuckDBPyConnection, d: date | str) -> list[tuple[str, datetime]]:
+    """(ticker, UTC hour start) for every hour of date `d` with at least one candle (coverage view)."""
+    rows = con.execute(
+        "SELECT DISTINCT ticker, time_key // 3600000 AS hr FROM footprint_1m WHERE date = ?", [K.as_date(d)]
+    ).fetchall()
+    return [(str(t), datetime.fromtimestamp(int(hr) * 3600, tz=timezone.utc)) for t, hr in rows]
+
+
+def newest_date(con: duckdb.DuckDBPyConnection) -> tuple[date | None, int | None]:
+    """(newest date with candles, its distinct ticker count); (None, None) for an empty table."""
+    row = con.execute("SELECT max(date) FROM footprint_1m").fetchone()
+    newest = row[0] if row else None
+    if newest is None:
+        return None, None
+    return newest, tickers_for(con, newest)
+
+
+def ticker_totals(con: duckdb.DuckDBPyConnection, d: date | str, ticker: str) -> tuple[Any, Any, Any, Any]:
+    """(Σvol, Σdelta, max high, min low) of one ticker-day; all None when it has no rows."""
+    row = con.execute(
+        "SELECT sum(vol), sum(delta), max(high), min(low) FROM footprint_1m WHERE date = ? AND ticker = ?",
+        [K.as_date(d), ticker],
+    ).fetchone()
+    return (row[0], row[1], row[2], row[3]) if row else (None, None, None, None)
+
+
+# §9 per-ticker aggregation, the one definition for every source: open/close by t0, extremes,
+# sums; velocity window = t0 > cutoff − 60 min, cutoff = newest t0 of any ticker in the set.
+# `{rows}` is a relation with ticker, time_key, open, high, low, close, vol, delta (one row per
+# ticker-minute).
+_AGG_SQL = """
+WITH c AS ({rows}),
+cut AS (SELECT max(time_key) AS cutoff FROM c)
+SELECT ticker,
+       arg_min(open, time_key) AS open, max(high) AS high, min(low) AS low,
+       arg_max(close, time_key) AS close,
+       sum(vol)::BIGINT AS vol, sum(delta)::BIGINT AS delta,
+       coalesce(sum(vol) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS vol_w,
+       coalesce(sum(delta) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS delta_w
+FROM c, cut
+GROUP BY ticker
+ORDER BY ticker
+"""
+_ROW_COLS = "ticker, time_key, open, high, low, close, vol, delta"
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, rows_sql: str, params: Sequence[Any]) -> Aggregates:
+    sql = _AGG_SQL.format(rows=rows_sql, window=VELOCITY_WINDOW_MS)
+    cols = con.execute(sql, list(params)).fetchnumpy()
+    return Aggregates.from_columns({k: np.asarray(cols[k]) for k in AGGREGATE_COLUMNS})
+
+
+def aggregate_date(con: duckdb.DuckDBPyConnection, d: date | str) -> Aggregates | None:
+    """§9 aggregates of every ticker of date `d`; None when the table does not exist. One query:
+    its row count is the date's ticker count."""
+    if not has_table(con, ASSET):
+        return None
+    return _aggregate(con, f"SELECT {_ROW_COLS} FROM footprint_1m WHERE date = ?", [K.as_date(d)])
+
+
+def aggregate_days(con: duckdb.DuckDBPyConnection, days: Sequence[date]) -> Aggregates:
+    """§9 aggregates over several trading days at once (the range endpoint, formula B)."""
+    if not days or not has_table(con, ASSET):
+        return Aggregates.empty()
+    rows = (
+        f"SELECT {_ROW_COLS} FROM footprint_1m "
+        "WHERE date BETWEEN ? AND ? AND date IN (SELECT unnest(?::DATE[]))"
+    )
+    return _aggregate(con, rows, [min(days), max(days), list(days)])
+
+
+def aggregate_candle_table(candles: pa.Table) -> Aggregates:
+    """§9 aggregates of validated candles held in memory (the summary's lake path), through the
+    same query on an in-memory DuckDB. `candles` carries the validator's columns plus `seq`
+    (load order): of duplicate t0 lines of one ticker the later one wins (§6)."""
+    mem = duckdb.connect()
+    try:
+        mem.register("lake_candles", candles)
+        rows = (
+            f"SELECT {_ROW_COLS} FROM lake_candles "
+            "QUALIFY row_number() OVER (PARTITION BY ticker, time_key ORDER BY seq DESC) = 1"
+        )
+        return _aggregate(mem, rows, [])
+    finally:
+        mem.close()
 
 
 # --------------------------------------------------------------------------------------- checks
@@ -264,8 +371,8 @@ def checks(
     con: duckdb.DuckDBPyConnection | None,
     d: date | str,
     *,
-    min_tickers: int = 50,
-    fast_path_tickers: int = 200,
+    min_tickers: int = Settings.min_warehouse_tickers_warn,
+    fast_path_tickers: int = Settings.min_warehouse_tickers,
 ) -> list[CheckOutcome]:
     """Integrity of the date's warehouse rows (SPEC §11; every one is WARN, none blocks)."""
     d = K.as_date(d)

@@ -209,8 +209,8 @@ def test_summary_cache_is_bounded(tmp_path: Path) -> None:
     for d in days:
         assert c.get("/footprint/summary", params={"date": d.isoformat()}).status_code == 200
     # Client-chosen dates cannot grow the in-process cache past its bound; the newest ask stays.
-    assert len(app.state.api.cache) == MAX_CACHED_DATES
-    assert days[-1].isoformat() in app.state.api.cache
+    assert len(app.state.summary_cache.entries) == MAX_CACHED_DATES
+    assert days[-1].isoformat() in app.state.summary_cache.entries
 
 
 def test_summary_for_a_date_reads_that_dates_file(world: World, client: TestClient) -> None:

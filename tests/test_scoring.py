@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from orderflow_pipeline import scoring
+from orderflow_pipeline import scoring, warehouse
 from orderflow_pipeline.context import CtxRow
 from orderflow_pipeline.scoring import (
-    Agg,
     Aggregates,
-    aggregate_candles,
     divergence,
     fluct,
     formula_a,
@@ -243,36 +242,60 @@ def test_round_js(x: float, dp: int, expected: float) -> None:
 # -- aggregation, velocity, items ---------------------------------------------------------------------
 
 
-def _c(t0: int, o: int, h: int, lo: int, c: int, vol: int, delta: int) -> dict:
-    return {"t0": t0, "ohlc": {"o": o, "h": h, "l": lo, "c": c}, "vol": vol, "delta": delta}
+def _aggs(rows: dict[str, tuple[int, int, int, int, int, int]]) -> Aggregates:
+    """Aggregates of tickers given as (open, high, low, close, vol, delta), no velocity window."""
+    names = sorted(rows)
+    cols: dict[str, list[object]] = {"ticker": list(names)}
+    for i, k in enumerate(("open", "high", "low", "close", "vol", "delta")):
+        cols[k] = [rows[t][i] for t in names]
+    cols["vol_w"] = cols["delta_w"] = [0] * len(names)
+    return Aggregates.from_columns(cols)
+
+
+def _candle_table(rows: list[tuple[str, int, int, int, int, int, int, int]]) -> pa.Table:
+    """Validated-candle columns (ticker, time_key, o, h, l, c, vol, delta) plus load order `seq`."""
+    names = ("ticker", "time_key", "open", "high", "low", "close", "vol", "delta")
+    cols = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+    return pa.table({**cols, "seq": list(range(len(rows)))})
 
 
 def test_aggregate_and_velocity_window() -> None:
+    """The §9 fold as the summary runs it (warehouse.aggregate_candle_table: the one SQL)."""
     m = 60_000
     base = 1_770_346_800_000
-    # given out of order: open/close follow t0, not list order
-    candles = [
-        _c(base + 70 * m, 105, 110, 104, 108, 50, -10),
-        _c(base, 100, 102, 99, 101, 100, 40),
-        _c(base + 10 * m, 101, 106, 100, 105, 30, 30),
+    # given out of order: open/close follow t0, not row order
+    rows = [
+        ("AAA", base + 70 * m, 105, 110, 104, 108, 50, -10),
+        ("AAA", base, 100, 102, 99, 101, 100, 40),
+        ("AAA", base + 10 * m, 101, 106, 100, 105, 30, 30),
     ]
-    a = aggregate_candles(candles)
+    agg = warehouse.aggregate_candle_table(_candle_table(rows))
+    # open = o at base = 100, close = c at base+70m = 108, high 110, low 99, vol 180, delta 60;
     # cutoff = base+70m; window t0 > base+10m: only the last candle (t0 = base+10m is NOT inside)
-    assert a == Agg(open=100, high=110, low=99, close=108, vol=180, delta=60, vol_w=50, delta_w=-10)
+    got = {k: getattr(agg, k).tolist() for k in scoring.AGGREGATE_COLUMNS}
+    assert got == {"ticker": ["AAA"], "open": [100], "high": [110], "low": [99], "close": [108], "vol": [180],
+                   "delta": [60], "vol_w": [50], "delta_w": [-10]}
     # vel = −10/50·100 = −20; deltaPct = 60/180·100 = 33.33; vel_accel = −53.33
-    agg = Aggregates.from_aggs({"AAA": a})
     (item,) = score_items(agg, {})
     assert item["vel"] == -20.0 and item["d"] == 33.33 and item["vel_accel"] == -53.33
-    # a cut-off later than the ticker's last candle by more than an hour: no volume in the window -> 0
-    b = aggregate_candles(candles, cutoff=base + 200 * m)
-    assert (b.vol_w, b.delta_w) == (0, 0)
-    (item,) = score_items(Aggregates.from_aggs({"AAA": b}), {})
-    assert item["vel"] == 0.0 and item["vel_accel"] == -33.33
+    # The cut-off is the newest t0 of ANY ticker: ZZZ trades at base+200m, so AAA has no volume in
+    # (base+140m, base+200m] -> vel 0, vel_accel = 0 − 33.33
+    agg2 = warehouse.aggregate_candle_table(_candle_table([*rows, ("ZZZ", base + 200 * m, 50, 50, 50, 50, 10, 10)]))
+    assert (agg2.vol_w.tolist(), agg2.delta_w.tolist()) == ([0, 10], [0, 10])
+    item_a = next(i for i in score_items(agg2, {}) if i["t"] == "AAA")
+    assert item_a["vel"] == 0.0 and item_a["vel_accel"] == -33.33
+
+
+def test_duplicate_minute_the_later_line_wins() -> None:
+    # Two lines for one t0 (§6): the later one (higher seq) is the candle; vol 7 not 5 + 7.
+    base = 1_770_346_800_000
+    agg = warehouse.aggregate_candle_table(
+        _candle_table([("AAA", base, 10, 12, 9, 11, 5, 1), ("AAA", base, 10, 13, 9, 12, 7, -3)]))
+    assert (agg.vol.tolist(), agg.delta.tolist(), agg.high.tolist(), agg.close.tolist()) == ([7], [-3], [13], [12])
 
 
 def test_zero_volume_delta_pct_is_zero() -> None:
-    a = Agg(open=100, high=100, low=100, close=100, vol=0, delta=0)
-    (item,) = score_items(Aggregates.from_aggs({"ZZZ": a}), {})
+    (item,) = score_items(_aggs({"ZZZ": (100, 100, 100, 100, 0, 0)}), {})
     # dp 0, pp 0 -> (0.15 + 0.35)·1.1 = 0.55, NEUTRAL
     assert item["d"] == 0.0 and item["sc"] == 0.55 and item["sig"] == "NEUTRAL"
 
@@ -280,14 +303,14 @@ def test_zero_volume_delta_pct_is_zero() -> None:
 def test_score_items_order_context_and_shape() -> None:
     aggs = {
         # dp 10, pp 0.5 -> 0.589 (no context)
-        "BBB": Agg(open=1000, high=1010, low=995, close=1005, vol=1000, delta=100),
+        "BBB": (1000, 1010, 995, 1005, 1000, 100),
         # same numbers, another ticker: tie on sc -> ordered by t
-        "AAA": Agg(open=1000, high=1010, low=995, close=1005, vol=1000, delta=100),
+        "AAA": (1000, 1010, 995, 1005, 1000, 100),
         # dp 10, pp 0.5, z 1.2 ACCUMULATION -> (0.21 + 0.385)·1.1 = 0.6545, in binary
         # 0.65449999999999997… -> sc 0.654 (below the tie, like toFixed); HIDDEN_ACCUM
-        "CCC": Agg(open=1000, high=1010, low=995, close=1005, vol=1000, delta=100),
+        "CCC": (1000, 1010, 995, 1005, 1000, 100),
     }
-    items = score_items(Aggregates.from_aggs(aggs), {"CCC": CtxRow(1.2, "ACCUMULATION")})
+    items = score_items(_aggs(aggs), {"CCC": CtxRow(1.2, "ACCUMULATION")})
     assert [i["t"] for i in items] == ["CCC", "AAA", "BBB"]
     assert list(items[0]) == ["t", "d", "p", "v", "h", "l", "r", "f", "div", "ctx_net", "ctx_st", "sc",
                               "sig", "vel", "vel_accel"]
@@ -318,9 +341,9 @@ def test_order_uses_unrounded_score() -> None:
     # AAA: dp 10.000, pp 0.5 -> 0.5885;  BBB: dp 10.001 -> (0.15 + 0.7·0.550005)·1.1 = 0.58850385.
     # Both publish sc 0.589, but BBB's unrounded score is higher, so it comes first despite its name.
     aggs = {
-        "AAA": Agg(open=1000, high=1005, low=1000, close=1005, vol=100_000, delta=10_000),
-        "BBB": Agg(open=1000, high=1005, low=1000, close=1005, vol=100_000, delta=10_001),
+        "AAA": (1000, 1005, 1000, 1005, 100_000, 10_000),
+        "BBB": (1000, 1005, 1000, 1005, 100_000, 10_001),
     }
-    items = score_items(Aggregates.from_aggs(aggs), {})
+    items = score_items(_aggs(aggs), {})
     assert [i["t"] for i in items] == ["BBB", "AAA"]
     assert [i["sc"] for i in items] == [0.589, 0.589]

@@ -315,8 +315,9 @@ def test_latest_only_for_newest_date(any_lake: Lake) -> None:
     write_files(any_lake, day_files(d3, ["AAA"]))
     build_summary(any_lake, None, d3, now=NOW)
     assert any_lake.read_json(keys.SUMMARY_LATEST)["date"] == "2026-02-06"
-    # re-running the newest date replaces it (same date is not older)
-    assert write_summary(any_lake, {**any_lake.read_json(keys.summary_key(d3)), "generated_at": "x"})
+    # re-running the newest date with new content replaces it (same date is not older)
+    changed = {**any_lake.read_json(keys.summary_key(d3)), "generated_at": "x", "message": "new content"}
+    assert write_summary(any_lake, changed, now=NOW)
     assert any_lake.read_json(keys.SUMMARY_LATEST)["generated_at"] == "x"
 
 
