@@ -80,12 +80,9 @@ def tape_latest(lake: Lake, d: date | str, raw: dict[str, ObjectInfo] | None = N
 
 
 def summary_generated_at(lake: Lake, d: date | str) -> datetime | None:
-    """`generated_at` of the per-date summary file, or None when missing or unreadable."""
-    try:
-        doc = lake.read_json(keys.summary_key(d))
-        return _parse_ts(doc.get("generated_at"))
-    except (FileNotFoundError, ValueError, AttributeError, OSError):
-        return None
+    """When a run last produced the per-date summary (its `generated_at`, or the newer `checked_at`
+    of a run that found the content unchanged and kept the file), None when missing or unreadable."""
+    return summary.last_built_at(lake, d)
 
 
 def _parse_ts(value: Any) -> datetime | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -129,8 +130,11 @@ def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> None:
 # -- writing (unchanged content is not rewritten) -------------------------------------------------------
 
 
+_GENERATED_AT = re.compile(rb'"generated_at":(null|"[^"\\]*")')
+
+
 def _content(doc: Any) -> Any:
-    """The document as JSON would give it back, without `generated_at` (what "unchanged" compares)."""
+    """The document as JSON gives it back, without `generated_at` (what "unchanged" compares)."""
     if not isinstance(doc, dict):
         return None
     return {k: v for k, v in doc.items() if k != "generated_at"}
@@ -144,11 +148,15 @@ def _read_bytes(lake: Lake, key: str) -> bytes | None:
 
 
 def _kept_body(lake: Lake, key: str, body: bytes) -> bytes | None:
-    """The existing file's bytes when they hold the same content as `body` but for generated_at."""
+    """The existing file's bytes when they hold the same content as `body` but for generated_at.
+
+    Both are `lake.dumps` output with one key order, so blanking `generated_at` and comparing bytes
+    decides the common case without parsing a full-market document; anything else is compared
+    parsed (a file written by an older version, say)."""
     old = _read_bytes(lake, key)
     if old is None:
         return None
-    if old == body:
+    if _GENERATED_AT.sub(b"", old, count=1) == _GENERATED_AT.sub(b"", body, count=1):
         return old
     try:
         same = _content(json.loads(old)) == _content(json.loads(body))
@@ -254,7 +262,11 @@ def build_summary(
     _, kept = _store(lake, doc, now)
     if use_lake and con is not None and doc["items"]:
         _heal(lake, con, d)
-    return doc if kept is None else json.loads(kept)  # type: ignore[no-any-return]
+    if kept is None:
+        return doc
+    # Same content as `doc`: the kept file is `doc` with its own (older) generated_at.
+    m = _GENERATED_AT.search(kept)
+    return {**doc, "generated_at": json.loads(m.group(1)) if m else None}
 
 
 def signal_counts(doc: Mapping[str, Any]) -> dict[str, int]:

@@ -259,6 +259,68 @@ def test_summary_survives_a_concurrent_writer(tmp_path: Path) -> None:
     assert doc["status"] == "FALLBACK" and doc["date"] == "2026-02-10" and doc["count"] == 5
 
 
+def test_summary_serves_the_last_good_body_while_the_warehouse_is_busy(tmp_path: Path) -> None:
+    """Issue 17: a writer (a real second process) holds DuckDB's lock and the lake has no summary
+    file to fall back on: the reader keeps serving the last body it served, 200 + X-Stale, never
+    a 5xx and never a NO_DATA that would blank the dashboard."""
+    w = build_world(tmp_path, n_tickers=5)
+    client = TestClient(w.app(summary_ttl=0))  # no TTL: every request walks the chain again
+    first = client.get("/footprint/summary")
+    assert first.status_code == 200 and first.json()["status"] == "OK" and "x-stale" not in first.headers
+    for k in [keys.SUMMARY_LATEST, *(keys.summary_key(d) for d in DATES)]:
+        w.lake.delete(k)
+    proc = busy_writer(w.settings.duckdb_path)
+    try:
+        during = client.get("/footprint/summary")
+    finally:
+        release(proc)
+    assert during.status_code == 200 and during.headers["x-stale"] == "1"
+    assert during.content == first.content and during.headers["etag"] == first.headers["etag"]
+    # Writer gone: L1 computes 2026-02-10 from the warehouse (2 sessions before Thu 12 Feb).
+    after = client.get("/footprint/summary")
+    assert after.status_code == 200 and "x-stale" not in after.headers
+    assert after.json()["status"] == "FALLBACK" and after.json()["reason"] == "Using 2026-02-10 (2 trading day(s) ago)"
+
+
+def test_api_models_agree_with_the_document_shapes() -> None:
+    """The OpenAPI models (api.models) accept exactly the fields the builders (documents) produce,
+    with compatible types; the only looser fields are listed (older summary files lack them)."""
+    import types
+    import typing
+
+    from orderflow_pipeline import documents
+    from orderflow_pipeline.api import models
+
+    pairs = {models.Ohlc: documents.Ohlc, models.Level: documents.Level, models.Candle: documents.Candle,
+             models.SummaryItem: documents.SummaryItem, models.SummaryDoc: documents.SummaryDocument}
+
+    def members(tp: Any) -> set[Any]:
+        """A type as the set of what it admits: union members, list[...] and Literal values normalised,
+        pydantic models replaced by the TypedDict they mirror."""
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            return set().union(*(members(a) for a in typing.get_args(tp)))
+        if typing.get_origin(tp) is typing.Literal:
+            return {("literal", v) for v in typing.get_args(tp)}
+        if typing.get_origin(tp) is list:
+            (arg,) = typing.get_args(tp)
+            return {("list", frozenset(members(arg)))}
+        return {pairs.get(tp, tp)}
+
+    looser = set()
+    for model, shape in pairs.items():
+        hints = typing.get_type_hints(shape)
+        assert set(model.model_fields) == set(hints), model.__name__
+        for name, field in model.model_fields.items():
+            want, got = members(hints[name]), members(field.annotation)
+            assert want <= got, (model.__name__, name, want, got)  # the model accepts every built value
+            if got != want:
+                looser.add((model.__name__, name, frozenset(got - want)))
+    assert looser == {
+        ("SummaryItem", "vel", frozenset({type(None)})), ("SummaryItem", "vel_accel", frozenset({type(None)})),
+        ("SummaryDoc", "date", frozenset({type(None)})), ("SummaryDoc", "ctx_found", frozenset({type(None)})),
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # /footprint/range
 # --------------------------------------------------------------------------------------------

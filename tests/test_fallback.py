@@ -15,7 +15,7 @@ import pytest
 
 from orderflow_pipeline import duck, keys
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.fallback import NO_DATA_MESSAGE, resolve_summary, resolve_summary_from
+from orderflow_pipeline.fallback import NO_DATA_MESSAGE, resolve_from, resolve_summary, resolve_summary_from
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
 
@@ -127,13 +127,23 @@ def test_l1_survives_a_writer_holding_the_warehouse_lock(local_lake: Lake, tmp_p
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(duck.WarehouseBusy):
             duck.connect(str(db), read_only=True, retries=0)
-        doc = resolve_summary_from(local_lake, str(db), now=WED_1000)
+        res = resolve_from(local_lake, str(db), now=WED_1000)
+        local_lake.delete(keys.summary_key("2026-02-13"))
+        blank = resolve_from(local_lake, str(db), now=WED_1000)
     finally:
         holder.kill()
         holder.wait(timeout=10)
+    # The last good body the pipeline left (the per-date file) answers, and the chain says the
+    # warehouse was busy, so the API may prefer its last served body over a NO_DATA.
+    doc = res.doc
+    assert res.warehouse_busy is True
     assert doc["status"] == "FALLBACK"
     assert doc["reason"] == "Using 2026-02-13 (1 trading day(s) ago)"
     assert [i["t"] for i in doc["items"]] == ["FROMLAKE"]
+    assert blank.doc["status"] == "NO_DATA" and blank.warehouse_busy is True
+    # Writer gone: the warehouse answers for 13 Feb (formula B), and nobody is called busy.
+    after = resolve_from(local_lake, str(db), now=WED_1000)
+    assert after.warehouse_busy is False and [i["t"] for i in after.doc["items"]] == ["AAAA"]
 
 
 @pytest.mark.parametrize(("now", "reason"), [

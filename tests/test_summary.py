@@ -386,3 +386,70 @@ def test_checks(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
     # without a warehouse connection only the lake checks run
     assert {o.name for o in checks(local_lake, None, D) if not o.passed} == {"summary_scores_in_range",
                                                                            "summary_signals_in_table"}
+
+
+# -- unchanged summaries are not rewritten (issue 16) ---------------------------------------------------
+
+
+def _stat(lake: Lake, key: str) -> tuple[bytes, int]:
+    p = Path(lake.path(key))
+    return p.read_bytes(), p.stat().st_mtime_ns
+
+
+def test_rerun_of_an_unchanged_date_rewrites_nothing(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    files = day_files(D, ["AAA", "BBB"])
+    write_files(local_lake, files)
+    insert_warehouse(con, files)
+    first = build_summary(local_lake, con, D, min_tickers=1, now=NOW)
+    before = {k: _stat(local_lake, k) for k in (keys.summary_key(D), keys.SUMMARY_LATEST)}
+    later = NOW + timedelta(minutes=30)
+    again = build_summary(local_lake, con, D, min_tickers=1, now=later)
+    # Same bytes, same mtime: neither the per-date file nor the latest copy was written again, and the
+    # document returned is the kept one (generated_at = when the content was first produced).
+    assert {k: _stat(local_lake, k) for k in before} == before
+    assert again == first and again["generated_at"] == "2026-02-06T09:00:05Z"
+    # NOW is 16:00 WIB on D itself: the run's check time is recorded beside the file, not in it.
+    from orderflow_pipeline.summary import checked_key, last_built_at
+
+    assert local_lake.read_json(checked_key(D))["checked_at"] == "2026-02-06T09:30:05Z"
+    assert last_built_at(local_lake, D) == later
+
+    # Changed input (one more minute for AAA): both files are rewritten with the new generated_at.
+    t_new = int(datetime(2026, 2, 6, 4, 59, tzinfo=timezone.utc).timestamp() * 1000)
+    insert_warehouse(con, {"footprint/AAA/1m/2026/02/06/04.jsonl": [candle(t_new, 100, 101, 99, 100, 10, 10)]})
+    changed = build_summary(local_lake, con, D, min_tickers=1, now=later)
+    assert changed["generated_at"] == "2026-02-06T09:30:05Z" and changed["items"] != first["items"]
+    for k, (body, _) in before.items():
+        assert _stat(local_lake, k)[0] != body and local_lake.read_json(k)["generated_at"] == changed["generated_at"]
+
+
+def test_rerun_of_an_older_date_writes_no_state(local_lake: Lake) -> None:
+    d_old = date(2026, 2, 5)
+    write_files(local_lake, day_files(d_old, ["AAA"]))
+    build_summary(local_lake, None, d_old, now=NOW)
+    build_summary(local_lake, None, d_old, now=NOW + timedelta(hours=1))
+    from orderflow_pipeline.summary import checked_key
+
+    # Freshness is only ever checked for today, so a backfill re-run leaves no trace at all.
+    assert not local_lake.exists(checked_key(d_old))
+
+
+def test_unchanged_rerun_during_market_hours_is_not_stale(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    from orderflow_pipeline.integrity import freshness_outcomes
+
+    files = day_files(D, ["AAA"], utc_hours=(2,))
+    write_files(local_lake, files)
+    insert_warehouse(con, files)
+    wib = keys.WIB
+    build_summary(local_lake, con, D, min_tickers=1, now=datetime(2026, 2, 6, 9, 55, tzinfo=wib))
+    # Quiet market: the 10:20 run finds the same content and keeps the 09:55 file ...
+    build_summary(local_lake, con, D, min_tickers=1, now=datetime(2026, 2, 6, 10, 20, tzinfo=wib))
+    assert local_lake.read_json(keys.summary_key(D))["generated_at"] == "2026-02-06T02:55:00Z"
+    # ... and at 10:25 the summary was last produced 5 min ago (≤ 10): fresh, not 30 min stale.
+    (fresh,) = [o for o in freshness_outcomes(local_lake, D, datetime(2026, 2, 6, 10, 25, tzinfo=wib))
+                if o.name == "summary_fresh"]
+    assert fresh.passed and fresh.metadata["age_seconds"] == 300
+    # Without a run for 11 more minutes it does go stale (the check can still fail).
+    (stale,) = [o for o in freshness_outcomes(local_lake, D, datetime(2026, 2, 6, 10, 31, tzinfo=wib))
+                if o.name == "summary_fresh"]
+    assert not stale.passed and stale.metadata["age_seconds"] == 660

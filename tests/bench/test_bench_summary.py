@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from orderflow_pipeline import idx_calendar, keys, summary
+from orderflow_pipeline import idx_calendar, keys, summary, warehouse
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
 
@@ -112,7 +112,7 @@ def test_bench_summary_warehouse_and_local(day: tuple[dict[str, bytes], pa.Table
     con.register("day_rows", table)
     con.execute(f"INSERT INTO footprint_1m ({names}) SELECT {names} FROM day_rows")
     con.unregister("day_rows")
-    assert summary.warehouse_tickers(con, D) == N_TICKERS
+    assert warehouse.tickers_for(con, D) == N_TICKERS
 
     wh_s, doc = timed(lambda: summary.build_summary(lake, con, D), 7)
     assert doc["source"] == "warehouse" and doc["count"] == N_TICKERS
