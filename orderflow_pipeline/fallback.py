@@ -74,14 +74,16 @@ def _default_range_fn(now: datetime) -> RangeFn:
     return lambda con, a, b: compute_range(con, a, b, now=now)
 
 
-def resolve_summary(settings: Settings | None = None, date: date | str | None = None,
-                    now: datetime | None = None) -> SummaryDocument:
+def resolve_summary(
+    settings: Settings | None = None, date: date | str | None = None, now: datetime | None = None
+) -> SummaryDocument:
     """The summary a reader should see now (SPEC §11), from the configured lake and warehouse."""
     return resolve(settings, date=date, now=now).doc
 
 
-def resolve(settings: Settings | None = None, *, date: date | str | None = None,
-            now: datetime | None = None) -> Resolved:
+def resolve(
+    settings: Settings | None = None, *, date: date | str | None = None, now: datetime | None = None
+) -> Resolved:
     """`resolve_summary` that also says whether the warehouse was busy (the API's cache uses it)."""
     s = settings or get_settings()
     return resolve_from(Lake.from_settings(s), s.duckdb_path, date=date, now=now)
@@ -129,7 +131,9 @@ def resolve_from(
 
     # L2: nothing usable.
     reason = "NO_DATA" if idx_calendar.is_trading_day(today) else "WEEKEND_NO_DATA"
-    return Resolved(no_data_document(today, reason=reason, message=NO_DATA_MESSAGE, generated_at=iso_utc(now)), busy)
+    return Resolved(
+        no_data_document(today, reason=reason, message=NO_DATA_MESSAGE, generated_at=iso_utc(now)), busy
+    )
 
 
 def _first_recent(

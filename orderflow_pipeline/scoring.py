@@ -150,8 +150,9 @@ def signals(
 
 def signal(score: float, dp: float, pp: float, z: float | None = None, state: str | None = None) -> str:
     """Scalar face of `signals`; context present when `z` is not None."""
-    has = z is not None
-    return str(signals(score, dp, pp, z if has else 0.0, state if has else None, has)[0])
+    if z is None:
+        return str(signals(score, dp, pp, 0.0, None, False)[0])
+    return str(signals(score, dp, pp, z, state, True)[0])
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ class Aggregates:
     def from_columns(cls, cols: Mapping[str, Sequence[Any] | npt.NDArray[Any]]) -> Aggregates:
         return cls(
             ticker=np.asarray(cols["ticker"], dtype=object),
-            **{k: np.asarray(cols[k], dtype=np.int64) for k in AGGREGATE_COLUMNS[1:]},  # type: ignore[arg-type]
+            **{k: np.asarray(cols[k], dtype=np.int64) for k in AGGREGATE_COLUMNS[1:]},
         )
 
     @classmethod
@@ -229,7 +230,8 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
     sig = signals(sc, dp, pp, z, st, has).tolist()
     # plain Python lists for the per-item loop (numpy scalar indexing is ~10x slower)
     t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
-        np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel))
+        np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel)
+    )
     v_l, h_l, lo_l, r_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng))
     items: list[SummaryItem] = []
     for i in sorted(range(n), key=lambda i: (-sc_l[i], t_l[i])):

@@ -47,11 +47,19 @@ DEFAULT_BATCH_OBJECTS = 10_000  # a full-market day (~6,300 objects) is one tran
 
 _CANDLE_COLS = "ticker, date, time_key, open, high, low, close, vol, delta, buy_vol, sell_vol, source_key"
 _LEVEL_COLS = "ticker, date, time_key, price, bv, av, source_key"
-_MANIFEST_SCHEMA = pa.schema([
-    ("key", pa.string()), ("size", pa.int64()), ("etag_or_mtime", pa.string()), ("date", pa.date32()),
-    ("ticker", pa.string()), ("hour", pa.int32()), ("rows", pa.int32()), ("quarantined", pa.int32()),
-    ("loaded_at", pa.timestamp("us")),
-])
+_MANIFEST_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("size", pa.int64()),
+        ("etag_or_mtime", pa.string()),
+        ("date", pa.date32()),
+        ("ticker", pa.string()),
+        ("hour", pa.int32()),
+        ("rows", pa.int32()),
+        ("quarantined", pa.int32()),
+        ("loaded_at", pa.timestamp("us")),
+    ]
+)
 
 
 @dataclass
@@ -103,8 +111,13 @@ def _key_meta(key: str) -> tuple[str, date, int] | None:
     return t, hour.astimezone(K.WIB).date(), hour.hour
 
 
-def _manifest_table(validated: ValidatedCandles, infos: Mapping[str, ObjectInfo], objects: Mapping[str, bytes],
-                    meta: Mapping[str, tuple[str, date, int] | None], now: datetime) -> pa.Table:
+def _manifest_table(
+    validated: ValidatedCandles,
+    infos: Mapping[str, ObjectInfo],
+    objects: Mapping[str, bytes],
+    meta: Mapping[str, tuple[str, date, int] | None],
+    now: datetime,
+) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in _MANIFEST_SCHEMA.names}
     for key in objects:
         m = meta.get(key)
@@ -142,7 +155,9 @@ def load_objects(
     touched = pa.table({"key": pa.array(touched_keys, pa.string())})
     meta = {k: _key_meta(k) for k in touched_keys}
     dates = sorted({m[1] for m in meta.values() if m is not None})
-    manifest = _manifest_table(validated, infos or {}, objects, meta, datetime.now(timezone.utc).replace(tzinfo=None))
+    manifest = _manifest_table(
+        validated, infos or {}, objects, meta, datetime.now(timezone.utc).replace(tzinfo=None)
+    )
     candles, levels = validated.candles, validated.levels
     con.register("_wh_touched", touched)
     con.register("_wh_candles", candles)
@@ -184,15 +199,18 @@ def consolidate(
     listed = footprint_objects(lake, d)
     known = manifest_for(con, d)
     res.objects_listed = len(listed)
-    todo = [k for k, info in listed.items()
-            if force or k not in known or known[k][:2] != (info.size, info.fingerprint)]
+    todo = [
+        k
+        for k, info in listed.items()
+        if force or k not in known or known[k][:2] != (info.size, info.fingerprint)
+    ]
     removed = sorted(set(known) - set(listed))
     res.objects_skipped = len(listed) - len(todo)
     quarantine = QuarantineBatch(LAYER)
     cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
 
     for start in range(0, max(len(todo), 1 if removed else 0), max(batch_objects, 1)):
-        batch = todo[start:start + batch_objects]
+        batch = todo[start : start + batch_objects]
         objects = lake.cat_many(batch)
         vanished = [k for k in batch if k not in objects]
         drop = (removed if start == 0 else []) + vanished
@@ -203,8 +221,11 @@ def consolidate(
         res.levels += loaded.levels
         res.superseded += loaded.validated.superseded
         quarantine.items.extend(loaded.validated.rejects)
-        cleared += [k for k in list(objects) + drop
-                    if k in known and known[k][3] and not loaded.validated.rejects_by_source.get(k)]
+        cleared += [
+            k
+            for k in list(objects) + drop
+            if k in known and known[k][3] and not loaded.validated.rejects_by_source.get(k)
+        ]
 
     res.quarantined = len(quarantine)
     if quarantine.items:
@@ -244,9 +265,17 @@ def reading(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> int:
+    """The single integer a count/sum query returns (0 for no row or NULL)."""
+    row = con.execute(sql, list(params)).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether `name` exists (a warehouse file created but never consolidated has no tables)."""
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -255,7 +284,9 @@ def tickers_for(con: duckdb.DuckDBPyConnection | None, d: date | str) -> int:
     0 without a connection or table."""
     if con is None or not has_table(con, ASSET):
         return 0
-    row = con.execute("SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [K.as_date(d)]).fetchone()
+    row = con.execute(
+        "SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [K.as_date(d)]
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -377,47 +408,110 @@ def checks(
     """Integrity of the date's warehouse rows (SPEC §11; every one is WARN, none blocks)."""
     d = K.as_date(d)
     if con is None:
-        return [CheckOutcome("warehouse_readable", ASSET, False, "WARN",
-                             "warehouse busy or missing: warehouse checks skipped")]
+        return [
+            CheckOutcome(
+                "warehouse_readable",
+                ASSET,
+                False,
+                "WARN",
+                "warehouse busy or missing: warehouse checks skipped",
+            )
+        ]
     out: list[CheckOutcome] = []
     n = tickers_for(con, d)
-    out.append(CheckOutcome(
-        "warehouse_min_tickers", ASSET, n >= min_tickers, "WARN",
-        f"{n} distinct tickers in footprint_1m for {d} (floor {min_tickers})", {"tickers": n}))
-    out.append(CheckOutcome(
-        "warehouse_fast_path_tickers", ASSET, n >= fast_path_tickers, "WARN",
-        f"{n} distinct tickers for {d}; below {fast_path_tickers} the summary builds from the lake and heals",
-        {"tickers": n}))
-    table_rows, manifest_rows = con.execute(
-        "SELECT (SELECT count(*) FROM footprint_1m WHERE date = $d),"
-        " (SELECT coalesce(sum(rows), 0) FROM ingest_manifest WHERE date = $d)", {"d": d}).fetchone()
-    out.append(CheckOutcome(
-        "warehouse_manifest_rows", ASSET, int(table_rows) == int(manifest_rows), "WARN",
-        f"manifest says {manifest_rows} candles, table holds {table_rows}",
-        {"table_rows": int(table_rows), "manifest_rows": int(manifest_rows)}))
-    dupes = con.execute(
+    out.append(
+        CheckOutcome(
+            "warehouse_min_tickers",
+            ASSET,
+            n >= min_tickers,
+            "WARN",
+            f"{n} distinct tickers in footprint_1m for {d} (floor {min_tickers})",
+            {"tickers": n},
+        )
+    )
+    out.append(
+        CheckOutcome(
+            "warehouse_fast_path_tickers",
+            ASSET,
+            n >= fast_path_tickers,
+            "WARN",
+            f"{n} distinct tickers for {d}; below {fast_path_tickers} the summary builds from the lake and heals",
+            {"tickers": n},
+        )
+    )
+    table_rows = _scalar(con, "SELECT count(*) FROM footprint_1m WHERE date = ?", [d])
+    manifest_rows = _scalar(con, "SELECT coalesce(sum(rows), 0) FROM ingest_manifest WHERE date = ?", [d])
+    out.append(
+        CheckOutcome(
+            "warehouse_manifest_rows",
+            ASSET,
+            int(table_rows) == int(manifest_rows),
+            "WARN",
+            f"manifest says {manifest_rows} candles, table holds {table_rows}",
+            {"table_rows": int(table_rows), "manifest_rows": int(manifest_rows)},
+        )
+    )
+    dupes = _scalar(
+        con,
         "SELECT count(*) FROM (SELECT ticker, time_key FROM footprint_1m WHERE date = ?"
-        " GROUP BY ALL HAVING count(*) > 1)", [d]).fetchone()[0]
-    out.append(CheckOutcome(
-        "warehouse_unique_minutes", ASSET, dupes == 0, "WARN",
-        f"{dupes} duplicated (ticker, time_key) pairs", {"duplicates": int(dupes)}))
-    bad_ohlc = con.execute(
+        " GROUP BY ALL HAVING count(*) > 1)",
+        [d],
+    )
+    out.append(
+        CheckOutcome(
+            "warehouse_unique_minutes",
+            ASSET,
+            dupes == 0,
+            "WARN",
+            f"{dupes} duplicated (ticker, time_key) pairs",
+            {"duplicates": int(dupes)},
+        )
+    )
+    bad_ohlc = _scalar(
+        con,
         "SELECT count(*) FROM footprint_1m WHERE date = ? AND NOT (low <= least(open, close)"
-        " AND greatest(open, close) <= high AND low > 0)", [d]).fetchone()[0]
-    out.append(CheckOutcome(
-        "warehouse_ohlc_valid", ASSET, bad_ohlc == 0, "WARN",
-        f"{bad_ohlc} candles with broken OHLC", {"broken": int(bad_ohlc)}))
+        " AND greatest(open, close) <= high AND low > 0)",
+        [d],
+    )
+    out.append(
+        CheckOutcome(
+            "warehouse_ohlc_valid",
+            ASSET,
+            bad_ohlc == 0,
+            "WARN",
+            f"{bad_ohlc} candles with broken OHLC",
+            {"broken": int(bad_ohlc)},
+        )
+    )
     known = manifest_for(con, d)
     listed = footprint_objects(lake, d)
-    missing = sorted(k for k, info in listed.items() if known.get(k, (None, None))[:2] != (info.size, info.fingerprint))
-    out.append(CheckOutcome(
-        "warehouse_objects_loaded", ASSET, not missing, "WARN",
-        f"{len(listed) - len(missing)} of {len(listed)} lake objects loaded or quarantined",
-        {"objects": len(listed), "not_loaded": len(missing), "examples": missing[:10]}))
+    missing = sorted(
+        k for k, info in listed.items() if known.get(k, (None, None))[:2] != (info.size, info.fingerprint)
+    )
+    out.append(
+        CheckOutcome(
+            "warehouse_objects_loaded",
+            ASSET,
+            not missing,
+            "WARN",
+            f"{len(listed) - len(missing)} of {len(listed)} lake objects loaded or quarantined",
+            {"objects": len(listed), "not_loaded": len(missing), "examples": missing[:10]},
+        )
+    )
     quarantined = sum(v[3] for v in known.values())
     by_object = {k: v[3] for k, v in sorted(known.items()) if v[3]}
-    out.append(CheckOutcome(
-        "warehouse_quarantine", ASSET, quarantined == 0, "WARN",
-        f"{quarantined} footprint lines quarantined by the warehouse for {d}",
-        {"quarantined": quarantined, "objects": len(by_object), "examples": dict(list(by_object.items())[:10])}))
+    out.append(
+        CheckOutcome(
+            "warehouse_quarantine",
+            ASSET,
+            quarantined == 0,
+            "WARN",
+            f"{quarantined} footprint lines quarantined by the warehouse for {d}",
+            {
+                "quarantined": quarantined,
+                "objects": len(by_object),
+                "examples": dict(list(by_object.items())[:10]),
+            },
+        )
+    )
     return out

@@ -65,12 +65,24 @@ def make_candles(ticker: str, d: date, seed: int) -> list[dict[str, Any]]:
         vol = rng.randrange(10, 600)
         bv = max(0, min(vol, round(vol * (1 + delta_share + rng.uniform(-0.1, 0.1)) / 2)))
         av = vol - bv
-        levels = [{"p": c, "bv": bv, "av": av}] if o == c else sorted(
-            [{"p": o, "bv": bv // 2, "av": av // 2}, {"p": c, "bv": bv - bv // 2, "av": av - av // 2}],
-            key=lambda lv: lv["p"])
+        levels = (
+            [{"p": c, "bv": bv, "av": av}]
+            if o == c
+            else sorted(
+                [{"p": o, "bv": bv // 2, "av": av // 2}, {"p": c, "bv": bv - bv // 2, "av": av - av // 2}],
+                key=lambda lv: lv["p"],
+            )
+        )
         t0 = int(datetime(d.year, d.month, d.day, hh, mm, tzinfo=WIB).timestamp() * 1000)
-        out.append({"t0": t0, "ohlc": {"o": o, "h": h, "l": low, "c": c}, "vol": vol, "delta": bv - av,
-                    "levels": levels})
+        out.append(
+            {
+                "t0": t0,
+                "ohlc": {"o": o, "h": h, "l": low, "c": c},
+                "vol": vol,
+                "delta": bv - av,
+                "levels": levels,
+            }
+        )
         prev = c
     return out
 
@@ -105,8 +117,16 @@ def load_warehouse(lake: Lake, con: duckdb.DuckDBPyConnection, dates: list[date]
         assert res.objects_listed > 0
 
 
-def build_world(root: Path, n_tickers: int = 40, *, seed: int = 7, summary: bool = True,
-                dates: list[date] = DATES, lake: Lake | None = None, endpoint: str | None = None) -> World:
+def build_world(
+    root: Path,
+    n_tickers: int = 40,
+    *,
+    seed: int = 7,
+    summary: bool = True,
+    dates: list[date] = DATES,
+    lake: Lake | None = None,
+    endpoint: str | None = None,
+) -> World:
     lake = lake or Lake(str(root / "lake"))
     settings = Settings(lake=lake.root, s3_endpoint_url=endpoint, duckdb_path=str(root / "warehouse.duckdb"))
     tickers = ticker_names(n_tickers)
@@ -144,9 +164,16 @@ def client(world: World) -> TestClient:
 def busy_writer(path: str) -> subprocess.Popen[str]:
     """Another process holding DuckDB's write lock (a pipeline run), until we stop it."""
     proc = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb,sys; c=duckdb.connect(sys.argv[1]); print('locked', flush=True); sys.stdin.read()", path],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb,sys; c=duckdb.connect(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
+            path,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -279,7 +306,10 @@ def test_summary_serves_the_last_good_body_while_the_warehouse_is_busy(tmp_path:
     # Writer gone: L1 computes 2026-02-10 from the warehouse (2 sessions before Thu 12 Feb).
     after = client.get("/footprint/summary")
     assert after.status_code == 200 and "x-stale" not in after.headers
-    assert after.json()["status"] == "FALLBACK" and after.json()["reason"] == "Using 2026-02-10 (2 trading day(s) ago)"
+    assert (
+        after.json()["status"] == "FALLBACK"
+        and after.json()["reason"] == "Using 2026-02-10 (2 trading day(s) ago)"
+    )
 
 
 def test_api_models_agree_with_the_document_shapes() -> None:
@@ -291,8 +321,13 @@ def test_api_models_agree_with_the_document_shapes() -> None:
     from orderflow_pipeline import documents
     from orderflow_pipeline.api import models
 
-    pairs = {models.Ohlc: documents.Ohlc, models.Level: documents.Level, models.Candle: documents.Candle,
-             models.SummaryItem: documents.SummaryItem, models.SummaryDoc: documents.SummaryDocument}
+    pairs = {
+        models.Ohlc: documents.Ohlc,
+        models.Level: documents.Level,
+        models.Candle: documents.Candle,
+        models.SummaryItem: documents.SummaryItem,
+        models.SummaryDoc: documents.SummaryDocument,
+    }
 
     def members(tp: Any) -> set[Any]:
         """A type as the set of what it admits: union members, list[...] and Literal values normalised,
@@ -316,8 +351,10 @@ def test_api_models_agree_with_the_document_shapes() -> None:
             if got != want:
                 looser.add((model.__name__, name, frozenset(got - want)))
     assert looser == {
-        ("SummaryItem", "vel", frozenset({type(None)})), ("SummaryItem", "vel_accel", frozenset({type(None)})),
-        ("SummaryDoc", "date", frozenset({type(None)})), ("SummaryDoc", "ctx_found", frozenset({type(None)})),
+        ("SummaryItem", "vel", frozenset({type(None)})),
+        ("SummaryItem", "vel_accel", frozenset({type(None)})),
+        ("SummaryDoc", "date", frozenset({type(None)})),
+        ("SummaryDoc", "ctx_found", frozenset({type(None)})),
     }
 
 
@@ -340,7 +377,9 @@ def test_range_is_formula_b_from_the_warehouse(world: World, client: TestClient)
 
 def test_range_without_a_warehouse_is_no_data(tmp_path: Path) -> None:
     settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb"))
-    r = TestClient(create_app(settings)).get("/footprint/range", params={"from": "2026-02-06", "to": "2026-02-10"})
+    r = TestClient(create_app(settings)).get(
+        "/footprint/range", params={"from": "2026-02-06", "to": "2026-02-10"}
+    )
     assert r.status_code == 200 and r.json()["status"] == "NO_DATA" and r.json()["items"] == []
 
 
@@ -359,7 +398,11 @@ def test_raw_hist_from_the_warehouse(world: World, client: TestClient) -> None:
 def test_raw_hist_falls_back_to_the_lake_while_a_writer_holds_the_warehouse(world: World) -> None:
     proc = busy_writer(world.settings.duckdb_path)
     try:
-        body = TestClient(world.app()).get("/footprint-raw-hist", params={"kode": "T011", "date": "2026-02-10"}).json()
+        body = (
+            TestClient(world.app())
+            .get("/footprint-raw-hist", params={"kode": "T011", "date": "2026-02-10"})
+            .json()
+        )
     finally:
         release(proc)
     assert body["source"] == "lake" and body["warehouse"] == "busy"
@@ -386,7 +429,13 @@ def test_coverage_names_what_the_warehouse_misses(tmp_path: Path) -> None:
     hours = {h["hour_utc"]: h for h in body["hours"]}
     assert sorted(hours) == [2, 3]  # 09:xx and 10:xx WIB
     assert hours[2] == {"hour_utc": 2, "hour_wib": 9, "lake": 6, "warehouse": 6, "missing_in_warehouse": []}
-    assert hours[3] == {"hour_utc": 3, "hour_wib": 10, "lake": 6, "warehouse": 5, "missing_in_warehouse": ["T002"]}
+    assert hours[3] == {
+        "hour_utc": 3,
+        "hour_wib": 10,
+        "lake": 6,
+        "warehouse": 5,
+        "missing_in_warehouse": ["T002"],
+    }
 
 
 def test_readers_while_a_writer_holds_the_warehouse(world: World) -> None:
@@ -420,8 +469,13 @@ def test_integrity_is_the_core_report(world: World, client: TestClient) -> None:
 def test_health(world: World, client: TestClient) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok"
-    assert body["warehouse"] == {"reachable": True, "state": "ok", "newest_date": "2026-02-10",
-                                 "tickers_on_newest": 40, "detail": None}
+    assert body["warehouse"] == {
+        "reachable": True,
+        "state": "ok",
+        "newest_date": "2026-02-10",
+        "tickers_on_newest": 40,
+        "detail": None,
+    }
     assert body["summary"]["exists"] and body["summary"]["date"] == "2026-02-10"
     assert body["summary"]["newest_dated_summary"] == "2026-02-10"
     gen = datetime.fromisoformat(body["summary"]["generated_at"].replace("Z", "+00:00"))
@@ -438,7 +492,9 @@ def test_health_degraded_without_a_warehouse(tmp_path: Path) -> None:
 def test_endpoints_over_an_s3_lake(moto_server: str, tmp_path: Path) -> None:
     from conftest import make_s3_lake
 
-    w = build_world(tmp_path, n_tickers=5, dates=DATES[-1:], lake=make_s3_lake(moto_server), endpoint=moto_server)
+    w = build_world(
+        tmp_path, n_tickers=5, dates=DATES[-1:], lake=make_s3_lake(moto_server), endpoint=moto_server
+    )
     Path(w.settings.duckdb_path).unlink()  # no warehouse: everything below comes from S3
     c = TestClient(w.app())
     doc = c.get("/footprint/summary").json()
@@ -447,7 +503,11 @@ def test_endpoints_over_an_s3_lake(moto_server: str, tmp_path: Path) -> None:
     assert body["source"] == "lake" and body["warehouse"] == "missing"
     assert body["candles"] == w.candles[("T003", NEWEST)]
     cov = c.get("/diag/coverage", params={"date": "2026-02-10"}).json()
-    assert cov["warehouse"] == "missing" and cov["lake_tickers"] == 5 and [h["lake"] for h in cov["hours"]] == [5, 5]
+    assert (
+        cov["warehouse"] == "missing"
+        and cov["lake_tickers"] == 5
+        and [h["lake"] for h in cov["hours"]] == [5, 5]
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,7 +537,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("path", "params", "needle"), BAD, ids=[f"{p}-{q}" for p, q, _ in BAD])
-def test_bad_input_is_400_with_a_message(client: TestClient, path: str, params: dict[str, str], needle: str) -> None:
+def test_bad_input_is_400_with_a_message(
+    client: TestClient, path: str, params: dict[str, str], needle: str
+) -> None:
     r = client.get(path, params=params)
     assert r.status_code == 400, r.text
     body = r.json()
@@ -487,7 +549,9 @@ def test_bad_input_is_400_with_a_message(client: TestClient, path: str, params: 
 def test_range_of_exactly_90_days_is_allowed(client: TestClient) -> None:
     # 2025-11-12 + 90 days = 2026-02-10: the longest range accepted.
     assert (date(2026, 2, 10) - date(2025, 11, 12)).days == MAX_RANGE_DAYS
-    assert client.get("/footprint/range", params={"from": "2025-11-12", "to": "2026-02-10"}).status_code == 200
+    assert (
+        client.get("/footprint/range", params={"from": "2025-11-12", "to": "2026-02-10"}).status_code == 200
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,8 +568,14 @@ def test_dashboard_and_vendored_chart_library_are_served(client: TestClient) -> 
 
 def test_openapi_lists_every_endpoint(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/footprint/summary", "/footprint/range", "/footprint-raw-hist", "/diag/coverage", "/integrity",
-            "/health"} <= set(paths)
+    assert {
+        "/footprint/summary",
+        "/footprint/range",
+        "/footprint-raw-hist",
+        "/diag/coverage",
+        "/integrity",
+        "/health",
+    } <= set(paths)
     assert client.get("/docs").status_code == 200
 
 
@@ -513,8 +583,11 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
 # work with this pytest), so the app is created now on an empty temp root and the world is built
 # into that root by a fixture just before the generated cases run.
 _SCHEMA_ROOT = Path(tempfile.mkdtemp(prefix="api_schema_"))
-_SCHEMA_APP = create_app(Settings(lake=str(_SCHEMA_ROOT / "lake"), duckdb_path=str(_SCHEMA_ROOT / "warehouse.duckdb")),
-                         summary_ttl=0, clock=lambda: NOW)
+_SCHEMA_APP = create_app(
+    Settings(lake=str(_SCHEMA_ROOT / "lake"), duckdb_path=str(_SCHEMA_ROOT / "warehouse.duckdb")),
+    summary_ttl=0,
+    clock=lambda: NOW,
+)
 
 
 @pytest.fixture(scope="module")
@@ -545,7 +618,9 @@ if schemathesis is not None:
             status_code_conformance,
         )
 
-        case.call_and_validate(checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
+        case.call_and_validate(
+            checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+        )
 
 
 def test_json_bodies_are_compact_utf8(client: TestClient) -> None:

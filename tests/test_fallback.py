@@ -41,9 +41,18 @@ def make_warehouse(path: Path, rows: list[tuple[str, date, int, int, int, int, i
 
 
 def summary_doc(d: str, tickers: list[str]) -> dict:
-    return {"status": "OK", "date": d, "generated_at": f"{d}T09:00:00Z", "source": "lake", "ctx_date": None,
-            "ctx_found": False, "count": len(tickers), "reason": None, "message": None,
-            "items": [{"t": t, "d": 1.0, "p": 0.5, "sc": 0.5, "sig": "NEUTRAL"} for t in tickers]}
+    return {
+        "status": "OK",
+        "date": d,
+        "generated_at": f"{d}T09:00:00Z",
+        "source": "lake",
+        "ctx_date": None,
+        "ctx_found": False,
+        "count": len(tickers),
+        "reason": None,
+        "message": None,
+        "items": [{"t": t, "d": 1.0, "p": 0.5, "sc": 0.5, "sig": "NEUTRAL"} for t in tickers],
+    }
 
 
 def test_l0_hit_returns_the_cache(local_lake: Lake, tmp_path: Path) -> None:
@@ -67,14 +76,17 @@ def test_l0_without_items_falls_through_to_l1_from_the_warehouse_skipping_the_ho
     # The cache exists but is empty: it is not an L0 hit.
     local_lake.write_json(keys.SUMMARY_LATEST, {**summary_doc("2026-02-18", []), "status": "NO_DATA"})
     db = tmp_path / "wh.duckdb"
-    make_warehouse(db, [
-        # 2026-02-13 (Friday): the previous session of Wed 18 Feb (16 and 17 Feb are closed).
-        # Two minutes: open 100 (first by t0), close 102 (last), high 103, low 99, vol 60+40, delta 30+20.
-        ("AAAA", date(2026, 2, 13), 1, 100, 101, 99, 101, 60, 30),
-        ("AAAA", date(2026, 2, 13), 2, 101, 103, 100, 102, 40, 20),
-        # An older session must not win over the newest one.
-        ("ZZZZ", date(2026, 2, 12), 0, 50, 50, 50, 50, 10, 0),
-    ])
+    make_warehouse(
+        db,
+        [
+            # 2026-02-13 (Friday): the previous session of Wed 18 Feb (16 and 17 Feb are closed).
+            # Two minutes: open 100 (first by t0), close 102 (last), high 103, low 99, vol 60+40, delta 30+20.
+            ("AAAA", date(2026, 2, 13), 1, 100, 101, 99, 101, 60, 30),
+            ("AAAA", date(2026, 2, 13), 2, 101, 103, 100, 102, 40, 20),
+            # An older session must not win over the newest one.
+            ("ZZZZ", date(2026, 2, 12), 0, 50, 50, 50, 50, 10, 0),
+        ],
+    )
     doc = resolve_summary_from(local_lake, str(db), now=WED_1000)
     assert doc["status"] == "FALLBACK"
     assert doc["reason"] == "Using 2026-02-13 (1 trading day(s) ago)"
@@ -84,13 +96,22 @@ def test_l0_without_items_falls_through_to_l1_from_the_warehouse_skipping_the_ho
     # Formula B: rt = 0.7*norm(50,-25,25)=0.7*1 + 0.3*norm(2,-5,5)=0.3*0.7 -> 0.91;
     # h = norm(0,-3,3) = 0.5; score = 0.7*0.91 + 0.3*0.5 = 0.787 -> BUY (score > 0.6, p >= -3;
     # WATCH_ACCUM needs norm(50,-100,100) = 0.75 > 0.8, which fails).
-    assert (item["t"], item["d"], item["p"], item["v"], item["h"], item["l"]) == ("AAAA", 50.0, 2.0, 100, 103, 99)
+    assert (item["t"], item["d"], item["p"], item["v"], item["h"], item["l"]) == (
+        "AAAA",
+        50.0,
+        2.0,
+        100,
+        103,
+        99,
+    )
     assert item["sc"] == pytest.approx(0.787)
     assert item["sig"] == "BUY"
 
 
 @pytest.mark.parametrize(("day", "n"), [(date(2026, 2, 11), 3), (date(2026, 2, 5), 7)])
-def test_l1_counts_trading_days_not_calendar_days(local_lake: Lake, tmp_path: Path, day: date, n: int) -> None:
+def test_l1_counts_trading_days_not_calendar_days(
+    local_lake: Lake, tmp_path: Path, day: date, n: int
+) -> None:
     db = tmp_path / "wh.duckdb"
     make_warehouse(db, [("AAAA", day, 0, 100, 100, 100, 100, 10, 0)])
     doc = resolve_summary_from(local_lake, str(db), now=WED_1000)
@@ -118,10 +139,14 @@ def test_l1_survives_a_writer_holding_the_warehouse_lock(local_lake: Lake, tmp_p
     make_warehouse(db, [("AAAA", date(2026, 2, 13), 0, 100, 100, 100, 100, 10, 0)])
     local_lake.write_json(keys.summary_key("2026-02-13"), summary_doc("2026-02-13", ["FROMLAKE"]))
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
-         str(db)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -146,11 +171,14 @@ def test_l1_survives_a_writer_holding_the_warehouse_lock(local_lake: Lake, tmp_p
     assert after.warehouse_busy is False and [i["t"] for i in after.doc["items"]] == ["AAAA"]
 
 
-@pytest.mark.parametrize(("now", "reason"), [
-    (SAT_1000, "WEEKEND_NO_DATA"),
-    (datetime(2026, 2, 16, 10, 0, tzinfo=WIB), "WEEKEND_NO_DATA"),  # a holiday Monday: not a trading day
-    (WED_1000, "NO_DATA"),
-])
+@pytest.mark.parametrize(
+    ("now", "reason"),
+    [
+        (SAT_1000, "WEEKEND_NO_DATA"),
+        (datetime(2026, 2, 16, 10, 0, tzinfo=WIB), "WEEKEND_NO_DATA"),  # a holiday Monday: not a trading day
+        (WED_1000, "NO_DATA"),
+    ],
+)
 def test_l2_no_data(local_lake: Lake, tmp_path: Path, now: datetime, reason: str) -> None:
     db = tmp_path / "wh.duckdb"
     # 4 Feb is the 8th session before 18 Feb (13, 12, 11, 10, 9, 6, 5, 4) — and further back
@@ -170,5 +198,9 @@ def test_resolve_summary_reads_the_configured_settings(tmp_path: Path) -> None:
     Lake(str(lake_root)).write_json(keys.SUMMARY_LATEST, summary_doc("2026-02-18", ["BBCA"]))
     s = Settings(lake=str(lake_root), duckdb_path=str(tmp_path / "wh.duckdb"))
     assert resolve_summary(s, now=WED_1000)["items"][0]["t"] == "BBCA"
-    assert resolve_summary(Settings(lake=str(tmp_path / "empty"), duckdb_path=str(tmp_path / "x.duckdb")),
-                           now=WED_1000)["status"] == "NO_DATA"
+    assert (
+        resolve_summary(
+            Settings(lake=str(tmp_path / "empty"), duckdb_path=str(tmp_path / "x.duckdb")), now=WED_1000
+        )["status"]
+        == "NO_DATA"
+    )

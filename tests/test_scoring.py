@@ -175,7 +175,9 @@ def test_sell_rule0_beats_everything() -> None:
 
 def test_no_context_disables_rules_1_to_4_in_vector_form() -> None:
     # has_ctx False with stray z/state must not fire HIDDEN_ACCUM / STRONG_BUY
-    out = signals([0.8, 0.2], [10, -50], [0, 0], [1.0, -1.0], ["ACCUMULATION", "DISTRIBUTION"], [False, False])
+    out = signals(
+        [0.8, 0.2], [10, -50], [0, 0], [1.0, -1.0], ["ACCUMULATION", "DISTRIBUTION"], [False, False]
+    )
     assert list(out) == ["BUY", "SELL"]
 
 
@@ -216,23 +218,30 @@ def test_formula_b_clamping() -> None:
     # z −3 DISTRIBUTION: h = 0 − 0.1 clamped to 0; dp −40, pp −9: rt 0 -> 0.0
     assert formula_b(-40, -9, -3.0, "DISTRIBUTION") == 0.0
     # vector form agrees element-wise
-    v = formula_b(np.array([40.0, -40.0, 10.0]), np.array([9.0, -9.0, 1.0]), np.array([3.0, -3.0, 1.0]),
-                  np.array(["ACCUMULATION", "DISTRIBUTION", "DISTRIBUTION"], dtype=object))
+    v = formula_b(
+        np.array([40.0, -40.0, 10.0]),
+        np.array([9.0, -9.0, 1.0]),
+        np.array([3.0, -3.0, 1.0]),
+        np.array(["ACCUMULATION", "DISTRIBUTION", "DISTRIBUTION"], dtype=object),
+    )
     assert v == pytest.approx([1.0, 0.0, 0.639])
 
 
 # -- rounding ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("x,dp,expected", [
-    (0.125, 2, 0.13),  # exact binary tie -> away from zero
-    (-0.125, 2, -0.13),
-    (0.0625, 3, 0.063),
-    (2.675, 2, 2.67),  # binary 2.67499999… -> below the tie, as JS toFixed
-    (1.005, 2, 1.0),  # binary 1.00499999…
-    (0.5885000000000001, 3, 0.589),
-    (-0.001, 2, 0.0),  # never -0.0 in JSON
-])
+@pytest.mark.parametrize(
+    "x,dp,expected",
+    [
+        (0.125, 2, 0.13),  # exact binary tie -> away from zero
+        (-0.125, 2, -0.13),
+        (0.0625, 3, 0.063),
+        (2.675, 2, 2.67),  # binary 2.67499999… -> below the tie, as JS toFixed
+        (1.005, 2, 1.0),  # binary 1.00499999…
+        (0.5885000000000001, 3, 0.589),
+        (-0.001, 2, 0.0),  # never -0.0 in JSON
+    ],
+)
 def test_round_js(x: float, dp: int, expected: float) -> None:
     got = round_js(x, dp)
     assert got == expected
@@ -273,14 +282,25 @@ def test_aggregate_and_velocity_window() -> None:
     # open = o at base = 100, close = c at base+70m = 108, high 110, low 99, vol 180, delta 60;
     # cutoff = base+70m; window t0 > base+10m: only the last candle (t0 = base+10m is NOT inside)
     got = {k: getattr(agg, k).tolist() for k in scoring.AGGREGATE_COLUMNS}
-    assert got == {"ticker": ["AAA"], "open": [100], "high": [110], "low": [99], "close": [108], "vol": [180],
-                   "delta": [60], "vol_w": [50], "delta_w": [-10]}
+    assert got == {
+        "ticker": ["AAA"],
+        "open": [100],
+        "high": [110],
+        "low": [99],
+        "close": [108],
+        "vol": [180],
+        "delta": [60],
+        "vol_w": [50],
+        "delta_w": [-10],
+    }
     # vel = −10/50·100 = −20; deltaPct = 60/180·100 = 33.33; vel_accel = −53.33
     (item,) = score_items(agg, {})
     assert item["vel"] == -20.0 and item["d"] == 33.33 and item["vel_accel"] == -53.33
     # The cut-off is the newest t0 of ANY ticker: ZZZ trades at base+200m, so AAA has no volume in
     # (base+140m, base+200m] -> vel 0, vel_accel = 0 − 33.33
-    agg2 = warehouse.aggregate_candle_table(_candle_table([*rows, ("ZZZ", base + 200 * m, 50, 50, 50, 50, 10, 10)]))
+    agg2 = warehouse.aggregate_candle_table(
+        _candle_table([*rows, ("ZZZ", base + 200 * m, 50, 50, 50, 50, 10, 10)])
+    )
     assert (agg2.vol_w.tolist(), agg2.delta_w.tolist()) == ([0, 10], [0, 10])
     item_a = next(i for i in score_items(agg2, {}) if i["t"] == "AAA")
     assert item_a["vel"] == 0.0 and item_a["vel_accel"] == -33.33
@@ -290,8 +310,14 @@ def test_duplicate_minute_the_later_line_wins() -> None:
     # Two lines for one t0 (§6): the later one (higher seq) is the candle; vol 7 not 5 + 7.
     base = 1_770_346_800_000
     agg = warehouse.aggregate_candle_table(
-        _candle_table([("AAA", base, 10, 12, 9, 11, 5, 1), ("AAA", base, 10, 13, 9, 12, 7, -3)]))
-    assert (agg.vol.tolist(), agg.delta.tolist(), agg.high.tolist(), agg.close.tolist()) == ([7], [-3], [13], [12])
+        _candle_table([("AAA", base, 10, 12, 9, 11, 5, 1), ("AAA", base, 10, 13, 9, 12, 7, -3)])
+    )
+    assert (agg.vol.tolist(), agg.delta.tolist(), agg.high.tolist(), agg.close.tolist()) == (
+        [7],
+        [-3],
+        [13],
+        [12],
+    )
 
 
 def test_zero_volume_delta_pct_is_zero() -> None:
@@ -312,8 +338,23 @@ def test_score_items_order_context_and_shape() -> None:
     }
     items = score_items(_aggs(aggs), {"CCC": CtxRow(1.2, "ACCUMULATION")})
     assert [i["t"] for i in items] == ["CCC", "AAA", "BBB"]
-    assert list(items[0]) == ["t", "d", "p", "v", "h", "l", "r", "f", "div", "ctx_net", "ctx_st", "sc",
-                              "sig", "vel", "vel_accel"]
+    assert list(items[0]) == [
+        "t",
+        "d",
+        "p",
+        "v",
+        "h",
+        "l",
+        "r",
+        "f",
+        "div",
+        "ctx_net",
+        "ctx_st",
+        "sc",
+        "sig",
+        "vel",
+        "vel_accel",
+    ]
     assert items[0]["sc"] == 0.654 and items[0]["sig"] == "HIDDEN_ACCUM"
     assert items[0]["ctx_net"] == 1.2 and items[0]["ctx_st"] == "ACCUMULATION"
     assert items[1]["ctx_net"] is None and items[1]["ctx_st"] is None

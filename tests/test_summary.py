@@ -55,7 +55,9 @@ def day_files(
                 h, lo = max(o, c) + rng.randint(0, 2), max(1, min(o, c) - rng.randint(0, 2))
                 vol = rng.randint(0, 500)
                 delta = rng.randint(-vol, vol)
-                rows.append(candle(int((hour + timedelta(minutes=m)).timestamp() * 1000), o, h, lo, c, vol, delta))
+                rows.append(
+                    candle(int((hour + timedelta(minutes=m)).timestamp() * 1000), o, h, lo, c, vol, delta)
+                )
                 price = c
             out[keys.footprint_key(t, hour)] = rows
     return out
@@ -72,23 +74,48 @@ def write_files(lake: Lake, files: Mapping[str, list[dict[str, Any]]]) -> None:
 def insert_warehouse(con: duckdb.DuckDBPyConnection, files: Mapping[str, list[dict[str, Any]]]) -> None:
     """Load candles into footprint_1m directly (the warehouse layer's columns, schema.py), via Arrow."""
     ensure_schema(con)
-    names = ("ticker", "date", "time_key", "open", "high", "low", "close", "vol", "delta", "buy_vol",
-             "sell_vol", "source_key")
+    names = (
+        "ticker",
+        "date",
+        "time_key",
+        "open",
+        "high",
+        "low",
+        "close",
+        "vol",
+        "delta",
+        "buy_vol",
+        "sell_vol",
+        "source_key",
+    )
     cols: dict[str, list[Any]] = {n: [] for n in names}
     for key, cands in files.items():
         ticker, _ = keys.parse_footprint_key(key)
         for c in cands:
             o = c["ohlc"]
-            values = (ticker, datetime.fromtimestamp(c["t0"] / 1000, keys.WIB).date(), c["t0"], o["o"], o["h"],
-                      o["l"], o["c"], c["vol"], c["delta"], sum(lv["bv"] for lv in c["levels"]),
-                      sum(lv["av"] for lv in c["levels"]), key)
+            values = (
+                ticker,
+                datetime.fromtimestamp(c["t0"] / 1000, keys.WIB).date(),
+                c["t0"],
+                o["o"],
+                o["h"],
+                o["l"],
+                o["c"],
+                c["vol"],
+                c["delta"],
+                sum(lv["bv"] for lv in c["levels"]),
+                sum(lv["av"] for lv in c["levels"]),
+                key,
+            )
             for n, v in zip(names, values, strict=True):
                 cols[n].append(v)
     batch = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan
     con.execute(f"INSERT INTO footprint_1m ({', '.join(names)}) SELECT {', '.join(names)} FROM batch")
 
 
-def insert_features(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[date, str, str, float | None]]) -> None:
+def insert_features(
+    con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[date, str, str, float | None]]
+) -> None:
     ensure_schema(con)
     con.executemany(
         "INSERT INTO daily_features (date, ticker, state, score, z_ngr) VALUES (?, ?, ?, 0.0, ?)",
@@ -106,8 +133,16 @@ def plain_item(cands: list[dict[str, Any]]) -> dict[str, Any]:
     delta = sum(x["delta"] for x in cands)
     dp = delta / vol * 100 if vol else 0.0
     pp = (c - o) / o * 100
-    return {"d": dp, "p": pp, "v": vol, "h": h, "l": lo, "r": h - lo, "f": (h - lo) / lo * 100,
-            "div": abs(dp) / (1 + abs(pp))}
+    return {
+        "d": dp,
+        "p": pp,
+        "v": vol,
+        "h": h,
+        "l": lo,
+        "r": h - lo,
+        "f": (h - lo) / lo * 100,
+        "div": abs(dp) / (1 + abs(pp)),
+    }
 
 
 @pytest.fixture
@@ -163,7 +198,9 @@ def test_lake_and_warehouse_paths_agree(any_lake: Lake, con: duckdb.DuckDBPyConn
     files = day_files(D, [f"T{i:03d}" for i in range(20)])
     write_files(any_lake, files)
     insert_warehouse(con, files)
-    insert_features(con, [(date(2026, 2, 5), "T001", "ACCUMULATION", 1.2), (date(2026, 2, 5), "T002", "NEUTRAL", -0.8)])
+    insert_features(
+        con, [(date(2026, 2, 5), "T001", "ACCUMULATION", 1.2), (date(2026, 2, 5), "T002", "NEUTRAL", -0.8)]
+    )
     from_lake = summary_from_lake(any_lake, D, con, now=NOW)
     from_wh = build_summary(any_lake, con, D, min_tickers=1, now=NOW)
     assert from_wh["source"] == "warehouse" and from_lake["source"] == "lake"
@@ -186,11 +223,16 @@ def test_velocity_cutoff_is_newest_t0_of_any_ticker(local_lake: Lake, con: duckd
         # AAA trades at 02:00 and 02:30 only; BBB's last candle at 03:40 sets the cut-off, so AAA's
         # window (t0 > 02:40) is empty -> vel 0; BBB: window holds 03:00 and 03:40 (t0 > 02:40).
         keys.footprint_key("AAA", datetime(2026, 2, 6, 2, tzinfo=timezone.utc)): [
-            candle(h2, 100, 101, 99, 100, 10, 10), candle(h2 + 30 * m, 100, 101, 99, 101, 10, 4)],
+            candle(h2, 100, 101, 99, 100, 10, 10),
+            candle(h2 + 30 * m, 100, 101, 99, 101, 10, 4),
+        ],
         keys.footprint_key("BBB", datetime(2026, 2, 6, 2, tzinfo=timezone.utc)): [
-            candle(h2 + 5 * m, 200, 201, 199, 200, 100, -100)],
+            candle(h2 + 5 * m, 200, 201, 199, 200, 100, -100)
+        ],
         keys.footprint_key("BBB", datetime(2026, 2, 6, 3, tzinfo=timezone.utc)): [
-            candle(h2 + 60 * m, 200, 201, 199, 200, 50, 30), candle(h2 + 100 * m, 200, 202, 199, 201, 50, 10)],
+            candle(h2 + 60 * m, 200, 201, 199, 200, 50, 30),
+            candle(h2 + 100 * m, 200, 202, 199, 201, 50, 10),
+        ],
     }
     write_files(local_lake, files)
     items = {i["t"]: i for i in summary_from_lake(local_lake, D)["items"]}
@@ -204,10 +246,16 @@ def test_lake_path_skips_bad_lines_and_later_duplicate_wins(local_lake: Lake) ->
     hour = datetime(2026, 2, 6, 3, tzinfo=timezone.utc)
     t0 = int(hour.timestamp() * 1000)
     good = [candle(t0, 100, 102, 99, 101, 10, 5), candle(t0 + 60_000, 101, 103, 100, 102, 20, -4)]
-    body = ndjson(good) + b'{"t0": 1, "ohlc": trunc\n' + ndjson([
-        candle(t0 + 120_000, 105, 104, 100, 102, 20, 0),  # h < o: broken OHLC
-        candle(t0 + 60_000, 101, 103, 100, 102, 40, 40),  # duplicate t0: this later line wins
-    ])
+    body = (
+        ndjson(good)
+        + b'{"t0": 1, "ohlc": trunc\n'
+        + ndjson(
+            [
+                candle(t0 + 120_000, 105, 104, 100, 102, 20, 0),  # h < o: broken OHLC
+                candle(t0 + 60_000, 101, 103, 100, 102, 40, 40),  # duplicate t0: this later line wins
+            ]
+        )
+    )
     local_lake.write_bytes(keys.footprint_key("AAA", hour), body)
     (item,) = summary_from_lake(local_lake, D)["items"]
     # candles kept: t0 (vol 10, delta 5) and the later t0+1m (vol 40, delta 40): v 50, d = 45/50 = 90
@@ -236,7 +284,9 @@ def test_lake_fallback_lists_all_and_heals(tmp_path: Path, local_lake: Lake) -> 
         write_files(local_lake, first)
         warehouse.consolidate(local_lake, con, D)  # the warehouse knows 150 tickers
         write_files(local_lake, {k: v for k, v in files.items() if k not in first})
-        n_wh = con.execute("SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [D]).fetchone()[0]
+        n_wh = con.execute("SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [D]).fetchone()[
+            0
+        ]
         assert n_wh == 150
         doc = build_summary(local_lake, con, D, now=NOW)
         assert doc["source"] == "lake" and doc["count"] == 600
@@ -255,7 +305,9 @@ def test_read_only_connection_builds_without_heal(tmp_path: Path, local_lake: La
     write_files(local_lake, day_files(D, ["AAA", "BBB"]))
     with duckdb.connect(path, read_only=True) as ro:
         doc = build_summary(local_lake, ro, D, now=NOW)
-        assert doc["source"] == "lake" and doc["count"] == 2  # built and written; the heal just could not write
+        assert (
+            doc["source"] == "lake" and doc["count"] == 2
+        )  # built and written; the heal just could not write
         assert local_lake.read_json(keys.summary_key(D))["count"] == 2
         assert ro.execute("SELECT count(*) FROM footprint_1m").fetchone()[0] == 0
 
@@ -273,15 +325,20 @@ def test_source_lake_requested(local_lake: Lake, con: duckdb.DuckDBPyConnection)
 
 
 def test_context_newest_before_d_and_null_z(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
-    insert_features(con, [
-        (date(2026, 2, 4), "AAA", "DISTRIBUTION", -2.0),
-        (date(2026, 2, 5), "AAA", "ACCUMULATION", 1.5),
-        (date(2026, 2, 5), "BBB", "NEUTRAL", None),  # insufficient history: no context
-        (D, "AAA", "DISTRIBUTION", -3.0),  # D's own features are never D's context
-    ])
+    insert_features(
+        con,
+        [
+            (date(2026, 2, 4), "AAA", "DISTRIBUTION", -2.0),
+            (date(2026, 2, 5), "AAA", "ACCUMULATION", 1.5),
+            (date(2026, 2, 5), "BBB", "NEUTRAL", None),  # insufficient history: no context
+            (D, "AAA", "DISTRIBUTION", -3.0),  # D's own features are never D's context
+        ],
+    )
     ctx = load_context(con, D)
     assert ctx.found and ctx.ctx_date == date(2026, 2, 5)
-    assert set(ctx.rows) == {"AAA"} and ctx.rows["AAA"].z_ngr == 1.5 and ctx.rows["AAA"].state == "ACCUMULATION"
+    assert (
+        set(ctx.rows) == {"AAA"} and ctx.rows["AAA"].z_ngr == 1.5 and ctx.rows["AAA"].state == "ACCUMULATION"
+    )
     write_files(local_lake, day_files(D, ["AAA", "BBB"]))
     doc = build_summary(local_lake, con, D, now=NOW)
     assert doc["ctx_found"] is True and doc["ctx_date"] == "2026-02-05"
@@ -329,10 +386,15 @@ def test_compute_range_formula_b(local_lake: Lake, con: duckdb.DuckDBPyConnectio
     t1 = int(datetime(2026, 2, 4, 3, tzinfo=timezone.utc).timestamp() * 1000)
     t2 = int(datetime(2026, 2, 5, 3, tzinfo=timezone.utc).timestamp() * 1000)
     files = {
-        keys.footprint_key("AAA", datetime(2026, 2, 4, 3, tzinfo=timezone.utc)): [candle(t1, 1000, 1010, 990, 1000, 100, 10)],
-        keys.footprint_key("AAA", datetime(2026, 2, 5, 3, tzinfo=timezone.utc)): [candle(t2, 1000, 1020, 1000, 1010, 100, 10)],
+        keys.footprint_key("AAA", datetime(2026, 2, 4, 3, tzinfo=timezone.utc)): [
+            candle(t1, 1000, 1010, 990, 1000, 100, 10)
+        ],
+        keys.footprint_key("AAA", datetime(2026, 2, 5, 3, tzinfo=timezone.utc)): [
+            candle(t2, 1000, 1020, 1000, 1010, 100, 10)
+        ],
         keys.footprint_key("AAA", datetime(2026, 2, 6, 3, tzinfo=timezone.utc)): [
-            candle(int(NOW.timestamp() * 1000) - 5 * 3_600_000, 1, 1, 1, 1, 1, 1)],  # outside the range
+            candle(int(NOW.timestamp() * 1000) - 5 * 3_600_000, 1, 1, 1, 1, 1, 1)
+        ],  # outside the range
     }
     insert_warehouse(con, files)
     insert_features(con, [(date(2026, 2, 3), "AAA", "ACCUMULATION", 1.0), (d1, "AAA", "DISTRIBUTION", -3.0)])
@@ -367,8 +429,13 @@ def test_checks(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
     build_summary(local_lake, con, D, min_tickers=1, now=NOW)
     outcomes = {o.name: o for o in checks(local_lake, con, D)}
     assert all(o.passed for o in outcomes.values()), [o for o in outcomes.values() if not o.passed]
-    assert set(outcomes) == {"summary_has_items", "summary_scores_in_range", "summary_signals_in_table",
-                             "summary_count_within_warehouse", "summary_matches_warehouse"}
+    assert set(outcomes) == {
+        "summary_has_items",
+        "summary_scores_in_range",
+        "summary_signals_in_table",
+        "summary_count_within_warehouse",
+        "summary_matches_warehouse",
+    }
     assert len(outcomes["summary_matches_warehouse"].metadata["sampled"]) == 5
     # tamper: a score out of range, an unknown signal, a wrong volume, more items than the warehouse has
     doc = local_lake.read_json(keys.summary_key(D))
@@ -380,12 +447,18 @@ def test_checks(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
     local_lake.write_json(keys.summary_key(D), doc)
     outcomes = {o.name: o for o in checks(local_lake, con, D)}
     failed = {n for n, o in outcomes.items() if not o.passed}
-    assert failed == {"summary_scores_in_range", "summary_signals_in_table", "summary_count_within_warehouse",
-                      "summary_matches_warehouse"}
+    assert failed == {
+        "summary_scores_in_range",
+        "summary_signals_in_table",
+        "summary_count_within_warehouse",
+        "summary_matches_warehouse",
+    }
     assert all(outcomes[n].severity == "WARN" for n in failed)
     # without a warehouse connection only the lake checks run
-    assert {o.name for o in checks(local_lake, None, D) if not o.passed} == {"summary_scores_in_range",
-                                                                           "summary_signals_in_table"}
+    assert {o.name for o in checks(local_lake, None, D) if not o.passed} == {
+        "summary_scores_in_range",
+        "summary_signals_in_table",
+    }
 
 
 # -- unchanged summaries are not rewritten (issue 16) ---------------------------------------------------
@@ -396,7 +469,9 @@ def _stat(lake: Lake, key: str) -> tuple[bytes, int]:
     return p.read_bytes(), p.stat().st_mtime_ns
 
 
-def test_rerun_of_an_unchanged_date_rewrites_nothing(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+def test_rerun_of_an_unchanged_date_rewrites_nothing(
+    local_lake: Lake, con: duckdb.DuckDBPyConnection
+) -> None:
     files = day_files(D, ["AAA", "BBB"])
     write_files(local_lake, files)
     insert_warehouse(con, files)
@@ -416,11 +491,16 @@ def test_rerun_of_an_unchanged_date_rewrites_nothing(local_lake: Lake, con: duck
 
     # Changed input (one more minute for AAA): both files are rewritten with the new generated_at.
     t_new = int(datetime(2026, 2, 6, 4, 59, tzinfo=timezone.utc).timestamp() * 1000)
-    insert_warehouse(con, {"footprint/AAA/1m/2026/02/06/04.jsonl": [candle(t_new, 100, 101, 99, 100, 10, 10)]})
+    insert_warehouse(
+        con, {"footprint/AAA/1m/2026/02/06/04.jsonl": [candle(t_new, 100, 101, 99, 100, 10, 10)]}
+    )
     changed = build_summary(local_lake, con, D, min_tickers=1, now=later)
     assert changed["generated_at"] == "2026-02-06T09:30:05Z" and changed["items"] != first["items"]
     for k, (body, _) in before.items():
-        assert _stat(local_lake, k)[0] != body and local_lake.read_json(k)["generated_at"] == changed["generated_at"]
+        assert (
+            _stat(local_lake, k)[0] != body
+            and local_lake.read_json(k)["generated_at"] == changed["generated_at"]
+        )
 
 
 def test_rerun_of_an_older_date_writes_no_state(local_lake: Lake) -> None:
@@ -434,7 +514,9 @@ def test_rerun_of_an_older_date_writes_no_state(local_lake: Lake) -> None:
     assert not local_lake.exists(checked_key(d_old))
 
 
-def test_unchanged_rerun_during_market_hours_is_not_stale(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+def test_unchanged_rerun_during_market_hours_is_not_stale(
+    local_lake: Lake, con: duckdb.DuckDBPyConnection
+) -> None:
     from orderflow_pipeline.integrity import freshness_outcomes
 
     files = day_files(D, ["AAA"], utc_hours=(2,))
@@ -446,10 +528,16 @@ def test_unchanged_rerun_during_market_hours_is_not_stale(local_lake: Lake, con:
     build_summary(local_lake, con, D, min_tickers=1, now=datetime(2026, 2, 6, 10, 20, tzinfo=wib))
     assert local_lake.read_json(keys.summary_key(D))["generated_at"] == "2026-02-06T02:55:00Z"
     # ... and at 10:25 the summary was last produced 5 min ago (≤ 10): fresh, not 30 min stale.
-    (fresh,) = [o for o in freshness_outcomes(local_lake, D, datetime(2026, 2, 6, 10, 25, tzinfo=wib))
-                if o.name == "summary_fresh"]
+    (fresh,) = [
+        o
+        for o in freshness_outcomes(local_lake, D, datetime(2026, 2, 6, 10, 25, tzinfo=wib))
+        if o.name == "summary_fresh"
+    ]
     assert fresh.passed and fresh.metadata["age_seconds"] == 300
     # Without a run for 11 more minutes it does go stale (the check can still fail).
-    (stale,) = [o for o in freshness_outcomes(local_lake, D, datetime(2026, 2, 6, 10, 31, tzinfo=wib))
-                if o.name == "summary_fresh"]
+    (stale,) = [
+        o
+        for o in freshness_outcomes(local_lake, D, datetime(2026, 2, 6, 10, 31, tzinfo=wib))
+        if o.name == "summary_fresh"
+    ]
     assert not stale.passed and stale.metadata["age_seconds"] == 660

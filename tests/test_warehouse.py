@@ -22,10 +22,26 @@ BBRI_KEY = "footprint/BBRI/1m/2026/02/06/03.jsonl"
 HOUR4_MS = 1770350400000  # 2026-02-06 04:00 UTC
 
 
-def candle(t0: int, o: int = 100, h: int = 110, lo: int = 95, c: int = 105, bv: int = 10, av: int = 5,
-           vol: int | None = None) -> bytes:
-    return json.dumps({"t0": t0, "ohlc": {"o": o, "h": h, "l": lo, "c": c}, "vol": vol if vol is not None else bv + av,
-                       "delta": bv - av, "levels": [{"p": o, "bv": bv, "av": av}]}, separators=(",", ":")).encode()
+def candle(
+    t0: int,
+    o: int = 100,
+    h: int = 110,
+    lo: int = 95,
+    c: int = 105,
+    bv: int = 10,
+    av: int = 5,
+    vol: int | None = None,
+) -> bytes:
+    return json.dumps(
+        {
+            "t0": t0,
+            "ohlc": {"o": o, "h": h, "l": lo, "c": c},
+            "vol": vol if vol is not None else bv + av,
+            "delta": bv - av,
+            "levels": [{"p": o, "bv": bv, "av": av}],
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def hour_file(n: int, base: int = HOUR4_MS, **kw: int) -> bytes:
@@ -57,20 +73,33 @@ def put_bbri(lake: Lake, real: Path) -> bytes:
     return raw
 
 
-def test_real_bbri_hour_loads_with_the_files_sums(any_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path) -> None:
+def test_real_bbri_hour_loads_with_the_files_sums(
+    any_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path
+) -> None:
     raw = put_bbri(any_lake, real)
     lines = [json.loads(x) for x in raw.splitlines()]
     res = warehouse.consolidate(any_lake, con, D)
     assert (res.objects_listed, res.objects_read, res.rows, res.quarantined, res.tickers) == (1, 1, 60, 0, 1)
-    got = con.execute("SELECT count(*), sum(vol), sum(delta), sum(buy_vol), sum(sell_vol) FROM footprint_1m"
-                      " WHERE ticker = 'BBRI' AND date = ?", [D]).fetchone()
-    assert got == (60, sum(x["vol"] for x in lines), sum(x["delta"] for x in lines),
-                   sum(lv["bv"] for x in lines for lv in x["levels"]),
-                   sum(lv["av"] for x in lines for lv in x["levels"]))
+    got = con.execute(
+        "SELECT count(*), sum(vol), sum(delta), sum(buy_vol), sum(sell_vol) FROM footprint_1m"
+        " WHERE ticker = 'BBRI' AND date = ?",
+        [D],
+    ).fetchone()
+    assert got == (
+        60,
+        sum(x["vol"] for x in lines),
+        sum(x["delta"] for x in lines),
+        sum(lv["bv"] for x in lines for lv in x["levels"]),
+        sum(lv["av"] for x in lines for lv in x["levels"]),
+    )
     assert con.execute("SELECT count(*), sum(bv), sum(av) FROM footprint_levels").fetchone() == (
-        sum(len(x["levels"]) for x in lines), got[3], got[4])
+        sum(len(x["levels"]) for x in lines),
+        got[3],
+        got[4],
+    )
     assert con.execute("SELECT key, rows, quarantined, hour, ticker FROM ingest_manifest").fetchall() == [
-        (BBRI_KEY, 60, 0, 3, "BBRI")]
+        (BBRI_KEY, 60, 0, 3, "BBRI")
+    ]
     # The API's raw-history shape: the file's candles, levels sorted by price.
     hist = warehouse.candles_for(con, "BBRI", D)
     assert [{**x, "levels": sorted(x["levels"], key=lambda lv: lv["p"])} for x in lines] == hist
@@ -78,7 +107,8 @@ def test_real_bbri_hour_loads_with_the_files_sums(any_lake: Lake, con: duckdb.Du
 
 
 def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
-        any_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path) -> None:
+    any_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path
+) -> None:
     put_bbri(any_lake, real)
     other = "footprint/BBRI/1m/2026/02/06/04.jsonl"
     any_lake.write_bytes(other, hour_file(10))
@@ -99,8 +129,12 @@ def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
     changed = warehouse.consolidate(any_lake, con, D)
     assert (changed.objects_read, changed.objects_skipped, changed.rows) == (1, 3, 7)
     assert checksum(con, untouched)[:2] == before_others
-    assert con.execute("SELECT count(*), sum(vol) FROM footprint_1m WHERE source_key = ?", [other]).fetchone() == (7, 280)
-    assert con.execute("SELECT count(*) FROM footprint_levels WHERE source_key = ?", [other]).fetchone() == (7,)
+    assert con.execute(
+        "SELECT count(*), sum(vol) FROM footprint_1m WHERE source_key = ?", [other]
+    ).fetchone() == (7, 280)
+    assert con.execute("SELECT count(*) FROM footprint_levels WHERE source_key = ?", [other]).fetchone() == (
+        7,
+    )
 
     any_lake.delete(other)
     removed = warehouse.consolidate(any_lake, con, D)
@@ -114,40 +148,69 @@ def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
 
 
 @pytest.mark.parametrize("flat_max", [20_000, 1])  # S3: one flat listing, or one per ticker and month
-def test_other_dates_are_neither_read_nor_touched(any_lake: Lake, con: duckdb.DuckDBPyConnection, flat_max: int,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_dates_are_neither_read_nor_touched(
+    any_lake: Lake, con: duckdb.DuckDBPyConnection, flat_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(inventory, "S3_FLAT_LISTING_MAX", flat_max)
     local_lake = any_lake
     # 2026-02-05 17:00 UTC is already 00:00 WIB on the 6th; 16:00 UTC on the 5th is still the 5th.
-    local_lake.write_bytes("footprint/ASII/1m/2026/02/05/17.jsonl", hour_file(2, base=HOUR4_MS - 11 * 3_600_000))
-    local_lake.write_bytes("footprint/ASII/1m/2026/02/05/16.jsonl", hour_file(2, base=HOUR4_MS - 12 * 3_600_000))
-    local_lake.write_bytes("footprint/BBCA/1m/2026/02/06/02.jsonl", hour_file(1, base=HOUR4_MS - 2 * 3_600_000))
-    local_lake.write_bytes("footprint/BBCA/1m/2026/02/07/02.jsonl", hour_file(1, base=HOUR4_MS + 22 * 3_600_000))
+    local_lake.write_bytes(
+        "footprint/ASII/1m/2026/02/05/17.jsonl", hour_file(2, base=HOUR4_MS - 11 * 3_600_000)
+    )
+    local_lake.write_bytes(
+        "footprint/ASII/1m/2026/02/05/16.jsonl", hour_file(2, base=HOUR4_MS - 12 * 3_600_000)
+    )
+    local_lake.write_bytes(
+        "footprint/BBCA/1m/2026/02/06/02.jsonl", hour_file(1, base=HOUR4_MS - 2 * 3_600_000)
+    )
+    local_lake.write_bytes(
+        "footprint/BBCA/1m/2026/02/07/02.jsonl", hour_file(1, base=HOUR4_MS + 22 * 3_600_000)
+    )
     assert list(inventory.footprint_objects(local_lake, D)) == [
-        "footprint/ASII/1m/2026/02/05/17.jsonl", "footprint/BBCA/1m/2026/02/06/02.jsonl"]
+        "footprint/ASII/1m/2026/02/05/17.jsonl",
+        "footprint/BBCA/1m/2026/02/06/02.jsonl",
+    ]
     local_lake.delete("footprint/BBCA/1m/2026/02/06/02.jsonl")
     assert warehouse.consolidate(local_lake, con, "2026-02-05").rows == 2
     assert warehouse.consolidate(local_lake, con, D).rows == 2
-    assert con.execute("SELECT date::VARCHAR, count(*) FROM footprint_1m GROUP BY 1 ORDER BY 1").fetchall() == [
-        ("2026-02-05", 2), (D, 2)]
+    assert con.execute(
+        "SELECT date::VARCHAR, count(*) FROM footprint_1m GROUP BY 1 ORDER BY 1"
+    ).fetchall() == [("2026-02-05", 2), (D, 2)]
     assert warehouse.consolidate(local_lake, con, "2026-02-05").objects_read == 0
 
 
 def test_malformed_object_quarantines_bad_lines_and_loads_the_rest(
-        any_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path) -> None:
+    any_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path
+) -> None:
     put_bbri(any_lake, real)
     key = "footprint/TLKM/1m/2026/02/06/04.jsonl"
     good = hour_file(6)
     lines = good.splitlines()
-    bad = b"\n".join([lines[0], b"{not json", lines[1], lines[2][:40], lines[3],
-                      candle(HOUR4_MS + 9 * 60_000, h=90, lo=95), lines[4], lines[5]]) + b"\n"
+    bad = (
+        b"\n".join(
+            [
+                lines[0],
+                b"{not json",
+                lines[1],
+                lines[2][:40],
+                lines[3],
+                candle(HOUR4_MS + 9 * 60_000, h=90, lo=95),
+                lines[4],
+                lines[5],
+            ]
+        )
+        + b"\n"
+    )
     any_lake.write_bytes(key, bad)
     res = warehouse.consolidate(any_lake, con, D)
     assert (res.rows, res.quarantined) == (60 + 5, 3)  # TLKM: 6 good minutes, the 3rd truncated
     assert count_quarantined(any_lake, D, "warehouse") == {"warehouse": 3}
     stored = [json.loads(x) for x in any_lake.read_bytes(res.quarantine_keys[0]).splitlines()]
     assert [(r["line_no"], r["reason"].split(":")[0]) for r in stored] == [
-        (2, "bad JSON"), (4, "truncated line"), (6, "broken OHLC")]
+        (2, "bad JSON"),
+        (4, "truncated line"),
+        (6, "broken OHLC"),
+    ]
     assert all(r["source"] == key for r in stored)
 
     outcomes = {o.name: o for o in warehouse.checks(any_lake, con, D)}
@@ -168,10 +231,17 @@ def test_checks_on_a_small_date(local_lake: Lake, con: duckdb.DuckDBPyConnection
     warehouse.consolidate(local_lake, con, D)
     outcomes = {o.name: o for o in warehouse.checks(local_lake, con, D)}
     assert {o.severity for o in outcomes.values()} == {"WARN"}  # SPEC §11: none of these blocks
-    assert not outcomes["warehouse_min_tickers"].passed and outcomes["warehouse_min_tickers"].metadata == {"tickers": 1}
+    assert not outcomes["warehouse_min_tickers"].passed and outcomes["warehouse_min_tickers"].metadata == {
+        "tickers": 1
+    }
     assert not outcomes["warehouse_fast_path_tickers"].passed
-    for name in ("warehouse_manifest_rows", "warehouse_unique_minutes", "warehouse_ohlc_valid",
-                 "warehouse_objects_loaded", "warehouse_quarantine"):
+    for name in (
+        "warehouse_manifest_rows",
+        "warehouse_unique_minutes",
+        "warehouse_ohlc_valid",
+        "warehouse_objects_loaded",
+        "warehouse_quarantine",
+    ):
         assert outcomes[name].passed, outcomes[name]
     assert warehouse.checks(local_lake, con, D, min_tickers=1, fast_path_tickers=1)[0].passed
 
@@ -185,28 +255,36 @@ def test_checks_on_a_small_date(local_lake: Lake, con: duckdb.DuckDBPyConnection
     assert warehouse.checks(local_lake, None, D)[0].name == "warehouse_readable"
 
 
-def test_failed_load_leaves_the_table_as_it_was(local_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path) -> None:
+def test_failed_load_leaves_the_table_as_it_was(
+    local_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path
+) -> None:
     put_bbri(local_lake, real)
     warehouse.consolidate(local_lake, con, D)
     before = checksum(con)
     # A real failure inside the transaction, after footprint_1m was already replaced: the levels
     # table refuses prices above 3815 (BBRI trades at 3810-3820).
     con.execute("ALTER TABLE footprint_levels RENAME TO levels_copy")
-    con.execute("CREATE TABLE footprint_levels (ticker VARCHAR NOT NULL, date DATE NOT NULL,"
-                " time_key BIGINT NOT NULL, price INTEGER NOT NULL CHECK (price < 3815), bv BIGINT NOT NULL,"
-                " av BIGINT NOT NULL, source_key VARCHAR NOT NULL)")
+    con.execute(
+        "CREATE TABLE footprint_levels (ticker VARCHAR NOT NULL, date DATE NOT NULL,"
+        " time_key BIGINT NOT NULL, price INTEGER NOT NULL CHECK (price < 3815), bv BIGINT NOT NULL,"
+        " av BIGINT NOT NULL, source_key VARCHAR NOT NULL)"
+    )
     con.execute("INSERT INTO footprint_levels SELECT * FROM levels_copy WHERE price < 3815")
     base = checksum(con)
     last_minute = 1770346800000 + 59 * 60_000  # replaces the file's last minute (later line wins)
-    local_lake.write_bytes(BBRI_KEY, local_lake.read_bytes(BBRI_KEY)
-                           + candle(last_minute, o=3820, h=3820, lo=3820, c=3820) + b"\n")
+    local_lake.write_bytes(
+        BBRI_KEY,
+        local_lake.read_bytes(BBRI_KEY) + candle(last_minute, o=3820, h=3820, lo=3820, c=3820) + b"\n",
+    )
     with pytest.raises(duckdb.ConstraintException):
         warehouse.consolidate(local_lake, con, D)
     assert checksum(con) == base
     assert base[0] == before[0]  # candles untouched by the failed run
 
 
-def test_prune_is_a_setting_default_keeps_everything(local_lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+def test_prune_is_a_setting_default_keeps_everything(
+    local_lake: Lake, con: duckdb.DuckDBPyConnection
+) -> None:
     local_lake.write_bytes("footprint/ASII/1m/2026/02/05/04.jsonl", hour_file(2, base=HOUR4_MS - 86_400_000))
     local_lake.write_bytes("footprint/ASII/1m/2026/02/06/04.jsonl", hour_file(3))
     warehouse.consolidate(local_lake, con, "2026-02-05")
@@ -239,14 +317,17 @@ print("done", flush=True)
 """
 
 
-def test_reader_while_another_process_writes_gets_data_or_busy(tmp_path: Path, local_lake: Lake, real: Path) -> None:
+def test_reader_while_another_process_writes_gets_data_or_busy(
+    tmp_path: Path, local_lake: Lake, real: Path
+) -> None:
     put_bbri(local_lake, real)
     path = str(tmp_path / "wh.duckdb")
     with duck.writing(path) as c:
         ensure_schema(c)
         warehouse.consolidate(local_lake, c, D)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, path, local_lake.root, "4"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, path, local_lake.root, "4"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
         outcomes = {"data": 0, "busy": 0}

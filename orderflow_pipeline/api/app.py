@@ -44,8 +44,12 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SUMMARY_TTL_S = 5.0  # how long a served summary body is reused before the lake is looked at again
 
 
-def create_app(settings: Settings | None = None, *, summary_ttl: float = SUMMARY_TTL_S,
-               clock: Callable[[], datetime] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    summary_ttl: float = SUMMARY_TTL_S,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
     """The API; `settings=None` reads the environment on first use (uvicorn target `app`).
 
     `clock` pins "now" (tests, replays): it decides which sessions the fallback chain looks at.

@@ -59,7 +59,9 @@ def body_response(entry: CachedBody, request: Request, extra: dict[str, str] | N
     if etag_matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(entry.gz, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
+        return Response(
+            entry.gz, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"}
+        )
     return Response(entry.body, media_type="application/json", headers=headers)
 
 
@@ -70,8 +72,9 @@ class SummaryCache:
     fingerprint of the L0 object (None when absent).
     """
 
-    def __init__(self, resolve: Callable[[date | None], Resolved], l0_fingerprint: Callable[[], str | None],
-                 ttl: float) -> None:
+    def __init__(
+        self, resolve: Callable[[date | None], Resolved], l0_fingerprint: Callable[[], str | None], ttl: float
+    ) -> None:
         self._resolve = resolve
         self._l0_fingerprint = l0_fingerprint
         self.ttl = ttl
@@ -106,7 +109,9 @@ class SummaryCache:
                     return entry, False
             return self._settle(key, entry, *await run_in_threadpool(self._encode, d))
 
-    def _settle(self, key: str, last: CachedBody | None, fresh: CachedBody, busy: bool) -> tuple[CachedBody, bool]:
+    def _settle(
+        self, key: str, last: CachedBody | None, fresh: CachedBody, busy: bool
+    ) -> tuple[CachedBody, bool]:
         if busy and fresh.status == "NO_DATA" and last is not None and last.status != "NO_DATA":
             # A writer holds the warehouse and nothing else answered: the last good body beats a
             # blank screen (the route adds X-Stale: 1).

@@ -69,7 +69,11 @@ def validation_message(exc: RequestValidationError) -> str:
         if err.get("type") == "missing":
             parts.append(f"missing required {where} parameter '{name}'")
         elif err.get("type") == "string_pattern_mismatch":
-            hint = "a date (YYYY-MM-DD)" if name in ("date", "from", "to") else f"a ticker matching {TICKER_PATTERN}"
+            hint = (
+                "a date (YYYY-MM-DD)"
+                if name in ("date", "from", "to")
+                else f"a ticker matching {TICKER_PATTERN}"
+            )
             parts.append(f"{where} parameter '{name}' = {err.get('input')!r} is not {hint}")
         else:
             parts.append(f"invalid {where} parameter '{name}': {err.get('msg')}")

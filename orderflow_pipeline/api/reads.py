@@ -152,7 +152,9 @@ class Reads:
             pass
         except (ValueError, AttributeError):
             summ = {"exists": True}
-        dated = [k.rsplit("/", 1)[-1].removesuffix(".json") for k in self.lake.list("features/footprint-summary/")]
+        dated = [
+            k.rsplit("/", 1)[-1].removesuffix(".json") for k in self.lake.list("features/footprint-summary/")
+        ]
         summ["newest_dated_summary"] = max(dated) if dated else None
         ok = wh["state"] == "ok" and summ.get("exists", False)
         return {"status": "ok" if ok else "degraded", "now": now.isoformat().replace("+00:00", "Z"),
