@@ -13,7 +13,6 @@ summarised from the lake while the warehouse was sparse).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 LOOKBACK_SESSIONS = 7
 # SPEC §11 L2, word for word.
 NO_DATA_MESSAGE = "No recent trading data found in last 7 days."
-
-RangeFn = Callable[[duckdb.DuckDBPyConnection, date, date], Any]
 
 
 @dataclass(frozen=True)
@@ -70,10 +67,6 @@ def l0_summary(lake: Lake, d: date | None = None) -> SummaryDocument | None:
     return doc if _has_items(doc) else None
 
 
-def _default_range_fn(now: datetime) -> RangeFn:
-    return lambda con, a, b: compute_range(con, a, b, now=now)
-
-
 def resolve_summary(
     settings: Settings | None = None, date: date | str | None = None, now: datetime | None = None
 ) -> SummaryDocument:
@@ -89,28 +82,10 @@ def resolve(
     return resolve_from(Lake.from_settings(s), s.duckdb_path, date=date, now=now)
 
 
-def resolve_summary_from(
-    lake: Lake,
-    duckdb_path: str | None,
-    *,
-    date: date | str | None = None,
-    now: datetime | None = None,
-    range_fn: RangeFn | None = None,
-    lookback: int = LOOKBACK_SESSIONS,
-) -> SummaryDocument:
-    """Same as `resolve_summary` with the lake and warehouse path injected (tests, API)."""
-    return resolve_from(lake, duckdb_path, date=date, now=now, range_fn=range_fn, lookback=lookback).doc
-
-
 def resolve_from(
-    lake: Lake,
-    duckdb_path: str | None,
-    *,
-    date: date | str | None = None,
-    now: datetime | None = None,
-    range_fn: RangeFn | None = None,
-    lookback: int = LOOKBACK_SESSIONS,
+    lake: Lake, duckdb_path: str | None, *, date: date | str | None = None, now: datetime | None = None
 ) -> Resolved:
+    """`resolve` with the lake and warehouse path given (tests, tools without Settings)."""
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -123,8 +98,8 @@ def resolve_from(
         return Resolved({**l0, "status": "OK"})
 
     # L1: the previous trading sessions, newest first.
-    sessions = idx_calendar.previous_sessions(today, lookback)
-    found, busy = _first_recent(lake, duckdb_path, sessions, range_fn or _default_range_fn(now))
+    sessions = idx_calendar.previous_sessions(today, LOOKBACK_SESSIONS)
+    found, busy = _first_recent(lake, duckdb_path, sessions, now)
     if found is not None:
         n, d, doc = found
         return Resolved(fallback_document(doc, d, n), busy)
@@ -137,7 +112,7 @@ def resolve_from(
 
 
 def _first_recent(
-    lake: Lake, duckdb_path: str | None, sessions: list[date], range_fn: RangeFn
+    lake: Lake, duckdb_path: str | None, sessions: list[date], now: datetime
 ) -> tuple[tuple[int, date, SummaryDocument] | None, bool]:
     """((sessions ago, date, document) of the newest session with items, or None; warehouse busy)."""
     if not sessions:
@@ -145,10 +120,10 @@ def _first_recent(
     con, busy = _open_reader(duckdb_path)
     try:
         for n, d in enumerate(sessions, start=1):
-            doc = None
+            doc: SummaryDocument | None = None
             if con is not None:
                 try:
-                    doc = range_fn(con, d, d)
+                    doc = compute_range(con, d, d, now=now)
                 except Exception as exc:  # noqa: BLE001 - no table yet, lock lost, a bug: use the lake
                     log.warning("warehouse unusable for L1 (%s); reading lake summary files", exc)
                     con.close()

@@ -148,13 +148,6 @@ def signals(
     return np.select(conditions, list(SIGNAL_TABLE), default=NEUTRAL).astype(object)
 
 
-def signal(score: float, dp: float, pp: float, z: float | None = None, state: str | None = None) -> str:
-    """Scalar face of `signals`; context present when `z` is not None."""
-    if z is None:
-        return str(signals(score, dp, pp, 0.0, None, False)[0])
-    return str(signals(score, dp, pp, z, state, True)[0])
-
-
 # -- output ---------------------------------------------------------------------------------------
 
 

@@ -82,11 +82,6 @@ def aggregate_lake(lake: Lake, d: date | str) -> tuple[scoring.Aggregates, int]:
     return warehouse.aggregate_candle_table(_parse_objects(objects)), len(objects)
 
 
-def aggregate_warehouse(con: duckdb.DuckDBPyConnection, d: date | str) -> scoring.Aggregates:
-    """Per-ticker aggregates of the date from `footprint_1m` (empty without the table)."""
-    return warehouse.aggregate_date(con, d) or scoring.Aggregates.empty()
-
-
 # -- documents ------------------------------------------------------------------------------------
 
 
@@ -115,13 +110,6 @@ def summary_from_lake(
     d = as_date(d)
     agg, _ = aggregate_lake(lake, d)
     return _document(d, agg, load_context(con, d), "lake", now)
-
-
-def summary_from_warehouse(
-    con: duckdb.DuckDBPyConnection, d: date | str, *, now: datetime | None = None
-) -> SummaryDocument:
-    d = as_date(d)
-    return _document(d, aggregate_warehouse(con, d), load_context(con, d), "warehouse", now)
 
 
 def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from orderflow_pipeline import duck, keys
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.fallback import NO_DATA_MESSAGE, resolve_from, resolve_summary, resolve_summary_from
+from orderflow_pipeline.fallback import NO_DATA_MESSAGE, resolve_from, resolve_summary
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
 
@@ -57,7 +57,7 @@ def summary_doc(d: str, tickers: list[str]) -> dict:
 
 def test_l0_hit_returns_the_cache(local_lake: Lake, tmp_path: Path) -> None:
     local_lake.write_json(keys.SUMMARY_LATEST, summary_doc("2026-02-18", ["BBCA", "BBRI"]))
-    doc = resolve_summary_from(local_lake, str(tmp_path / "none.duckdb"), now=WED_1000)
+    doc = resolve_from(local_lake, str(tmp_path / "none.duckdb"), now=WED_1000).doc
     assert doc["status"] == "OK"
     assert doc["date"] == "2026-02-18"
     assert [i["t"] for i in doc["items"]] == ["BBCA", "BBRI"]
@@ -66,7 +66,7 @@ def test_l0_hit_returns_the_cache(local_lake: Lake, tmp_path: Path) -> None:
 def test_l0_for_an_asked_date_reads_that_dates_file(local_lake: Lake, tmp_path: Path) -> None:
     local_lake.write_json(keys.SUMMARY_LATEST, summary_doc("2026-02-18", ["BBCA"]))
     local_lake.write_json(keys.summary_key("2026-02-12"), summary_doc("2026-02-12", ["TLKM"]))
-    doc = resolve_summary_from(local_lake, None, date=date(2026, 2, 12), now=WED_1000)
+    doc = resolve_from(local_lake, None, date=date(2026, 2, 12), now=WED_1000).doc
     assert doc["status"] == "OK" and doc["date"] == "2026-02-12" and doc["items"][0]["t"] == "TLKM"
 
 
@@ -87,7 +87,7 @@ def test_l0_without_items_falls_through_to_l1_from_the_warehouse_skipping_the_ho
             ("ZZZZ", date(2026, 2, 12), 0, 50, 50, 50, 50, 10, 0),
         ],
     )
-    doc = resolve_summary_from(local_lake, str(db), now=WED_1000)
+    doc = resolve_from(local_lake, str(db), now=WED_1000).doc
     assert doc["status"] == "FALLBACK"
     assert doc["reason"] == "Using 2026-02-13 (1 trading day(s) ago)"
     assert doc["date"] == "2026-02-13" and doc["source"] == "warehouse" and doc["count"] == 1
@@ -114,7 +114,7 @@ def test_l1_counts_trading_days_not_calendar_days(
 ) -> None:
     db = tmp_path / "wh.duckdb"
     make_warehouse(db, [("AAAA", day, 0, 100, 100, 100, 100, 10, 0)])
-    doc = resolve_summary_from(local_lake, str(db), now=WED_1000)
+    doc = resolve_from(local_lake, str(db), now=WED_1000).doc
     # Previous sessions of 18 Feb: 13 (1), 12 (2), 11 (3), 10, 9, 6, 5 (7) — the last one in the window.
     assert doc["status"] == "FALLBACK"
     assert doc["reason"] == f"Using {day.isoformat()} ({n} trading day(s) ago)"
@@ -128,7 +128,7 @@ def test_l1_uses_lake_summary_files_when_the_warehouse_is_missing_or_empty(
     if state == "empty":
         make_warehouse(db, [])
     any_lake.write_json(keys.summary_key("2026-02-12"), summary_doc("2026-02-12", ["TLKM"]))
-    doc = resolve_summary_from(any_lake, str(db), now=WED_1000)
+    doc = resolve_from(any_lake, str(db), now=WED_1000).doc
     assert doc["status"] == "FALLBACK"
     assert doc["reason"] == "Using 2026-02-12 (2 trading day(s) ago)"
     assert [i["t"] for i in doc["items"]] == ["TLKM"]
@@ -185,7 +185,7 @@ def test_l2_no_data(local_lake: Lake, tmp_path: Path, now: datetime, reason: str
     # from 16 and 21 Feb — so it is outside the 7-session window and must not be used.
     make_warehouse(db, [("AAAA", date(2026, 2, 4), 0, 100, 100, 100, 100, 10, 0)])
     local_lake.write_json(keys.summary_key("2026-02-04"), summary_doc("2026-02-04", ["OLD"]))
-    doc = resolve_summary_from(local_lake, str(db), now=now)
+    doc = resolve_from(local_lake, str(db), now=now).doc
     assert doc["status"] == "NO_DATA"
     assert doc["reason"] == reason
     assert doc["message"] == NO_DATA_MESSAGE == "No recent trading data found in last 7 days."

@@ -17,9 +17,15 @@ from orderflow_pipeline.scoring import (
     normalize,
     round_js,
     score_items,
-    signal,
     signals,
 )
+
+
+def signal(score: float, dp: float, pp: float, z: float | None = None, state: str | None = None) -> str:
+    """One ticker through `scoring.signals` (the vectorised table); context present when z is given."""
+    if z is None:
+        return str(signals(score, dp, pp, 0.0, None, False)[0])
+    return str(signals(score, dp, pp, z, state, True)[0])
 
 
 def test_normalize_clamps() -> None:

@@ -116,7 +116,7 @@ def test_bench_summary_warehouse_and_local(day: tuple[dict[str, bytes], pa.Table
 
     wh_s, doc = timed(lambda: summary.build_summary(lake, con, D), 7)
     assert doc["source"] == "warehouse" and doc["count"] == N_TICKERS
-    agg_s, _ = timed(lambda: summary.aggregate_warehouse(con, D), 7)
+    agg_s, _ = timed(lambda: warehouse.aggregate_date(con, D), 7)
     lake_s, ldoc = timed(lambda: summary.summary_from_lake(lake, D, con), 3)
     assert ldoc["items"] == doc["items"]
     keys_ = summary.footprint_keys(lake, D)
