@@ -14,6 +14,7 @@ import pytest
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline import smart_money as sm
+from orderflow_pipeline.smart_money import broksum
 from orderflow_pipeline.keys import broksum_key, zscore_daily_key, zscore_emiten_key
 from orderflow_pipeline.lake import Lake
 
@@ -312,7 +313,8 @@ def test_missing_broksum_for_traded_ticker_warns(real: Path, local_lake: Lake, t
     assert present.metadata["missing"] == ["TLKM"] and present.metadata["traded"] == 2
     assert all(c.severity == "WARN" for c in outcome.values())
     # Without a warehouse connection only the lake checks run.
-    assert {c.name for c in sm.checks(local_lake, None, "2026-01-22")} == {"broksum_present", "broksum_quarantined"}
+    assert {c.name for c in sm.checks(local_lake, None, "2026-01-22")} == {
+        "broksum_present", "broksum_quarantined", "broksum_plausible"}
 
 
 def test_render_parse_roundtrip_and_real_layout(real: Path) -> None:
@@ -387,7 +389,7 @@ def test_fast_and_checked_broker_passes_agree(real: Path) -> None:
     for f in sorted((real / "raw-broksum").glob("*/*.json")):
         bs = json.loads(f.read_bytes())["data"]["broker_summary"]
         for c in ({}, cats):
-            assert sm._smart_sums_fast(bs, c) == sm._smart_sums_checked(bs, c)
+            assert broksum._sums_fast(bs, c) == broksum._sums_checked(bs, c)
     odd = {"brokers_buy": [{"netbs_broker_code": "zp", "type": "Asing", "bval": "1,000"},
                            {"netbs_broker_code": "YP", "type": "Lokal", "bval": 500}],
            "brokers_sell": [{"netbs_broker_code": "AK", "type": "Asing", "sval": 300}]}
