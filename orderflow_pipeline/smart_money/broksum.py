@@ -74,25 +74,30 @@ class BrokerSums:
 
 
 def _num(value: Any, what: str) -> float:
-    """IPOT numbers are strings ("1442718361009"); ints and floats are accepted too."""
-    if isinstance(value, bool):
-        raise BroksumError(f"bad_number: {what}={value!r}")
-    try:
-        if isinstance(value, (int, float)):
+    """IPOT numbers are strings ("1442718361009"); ints and floats are accepted too. Finite or
+    BroksumError (bool, object, "abc", "NaN", an integer beyond float range, "1e400")."""
+    out = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
             out = float(value)
-        elif isinstance(value, str) and value.strip():
+        except OverflowError:
+            pass
+    elif isinstance(value, str) and value.strip():
+        try:
             out = float(value.strip().replace(",", ""))
-        else:
-            raise BroksumError(f"bad_number: {what}={value!r}")
-    except (ValueError, OverflowError):  # "abc"; an integer beyond float range
-        raise BroksumError(f"bad_number: {what}={_short(value)}") from None
+        except ValueError:
+            pass
     if not math.isfinite(out):
         raise BroksumError(f"bad_number: {what}={_short(value)}")
     return out
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """repr of an offending value, clipped: a 5,000-digit number must not flood the log."""
+    return _clip(repr(value), limit)
+
+
+def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
 
 
@@ -201,7 +206,7 @@ def _load(data: bytes | str) -> Any:
     except RecursionError:
         raise BroksumError("bad_json: nested deeper than the parser's recursion limit") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, bad UTF-8, NaN, >4300 digits
-        raise BroksumError(f"bad_json: {_short(str(exc), 200)}") from None
+        raise BroksumError(f"bad_json: {_clip(str(exc), 200)}") from None
 
 
 def parse_broksum(
@@ -221,7 +226,7 @@ def parse_broksum(
     except BroksumError:
         raise
     except Exception as exc:  # a shape no rule foresaw: still this file's fault, never the run's
-        raise BroksumError(f"unreadable: {type(exc).__name__}: {_short(str(exc), 200)}") from exc
+        raise BroksumError(f"unreadable: {type(exc).__name__}: {_clip(str(exc), 200)}") from exc
 
 
 def _parse(

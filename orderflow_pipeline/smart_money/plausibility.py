@@ -83,7 +83,7 @@ def check_day(
     if not (math.isfinite(vwap) and vwap > 0):
         raise BroksumError(f"implausible_average: bandar_detector.average={vwap!r} is not a positive price")
     if volume <= 0:
-        raise BroksumError(f"implausible_volume: value {value:.0f} traded with volume {volume!r}")
+        raise BroksumError(f"implausible_volume: value {value:.15g} traded with volume {volume:g}")
     implied = value / volume
     if abs(vwap - implied) > AVERAGE_ROUNDING_IDR + AVERAGE_TOLERANCE * implied:
         raise BroksumError(
@@ -101,13 +101,13 @@ def check_day(
     for side, total in (("brokers_buy", buy_total), ("brokers_sell", sell_total)):
         if total > cap:
             raise BroksumError(
-                f"implausible_total: Σ {side} = {total:.0f} exceeds the day's value {value:.0f} "
+                f"implausible_total: Σ {side} = {total:.15g} exceeds the day's value {value:.15g} "
                 f"(+{TOTAL_TOLERANCE:.1%})"
             )
     # Smart money is a subset of each side, so sm_buy and sm_sell are bounded by the totals above;
     # ngr = sm_net / value must still lie in [−1, 1] (SPEC §8) exactly, not within their tolerance.
     if abs(sm_buy - sm_sell) > value:
         raise BroksumError(
-            f"implausible_ngr: smart-money net {sm_buy - sm_sell:.0f} exceeds the day's value {value:.0f} "
+            f"implausible_ngr: smart-money net {sm_buy - sm_sell:.15g} exceeds the day's value {value:.15g} "
             "(ngr outside [−1, 1])"
         )
