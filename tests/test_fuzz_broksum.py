@@ -111,6 +111,10 @@ def all_buyers_smart(extra: float) -> Callable[[dict[str, Any]], None]:
     return fn
 
 
+def number_row(doc: dict[str, Any]) -> None:
+    doc["data"]["broker_summary"]["brokers_sell"][0] = 7
+
+
 def nest_in_row(doc: dict[str, Any]) -> None:
     first_buy(doc)["extra"] = BIG
 
@@ -155,7 +159,7 @@ BAD: dict[str, tuple[Callable[[Path, str], bytes], str]] = {
         edit(set_(lambda d: d["data"]["broker_summary"], "brokers_buy", "ZP")),
         "bad_broker_summary",
     ),
-    "number_broker_row": (edit(lambda d: brokers(d, "brokers_sell").__setitem__(0, 7)), "bad_broker_row"),
+    "number_broker_row": (edit(number_row), "bad_broker_row"),
     "integer_broker_code": (edit(set_(first_buy, "netbs_broker_code", 123)), "bad_broker_row"),
     "list_as_date": (edit(set_(lambda d: d["data"], "from", ["2026-01-22"])), "date_mismatch"),
     "top_level_list": (raw(b"[1, 2, 3]"), "no_data"),
