@@ -317,6 +317,27 @@ def test_stale_row_from_an_older_parser_is_reparsed(real: Path, local_lake: Lake
     assert row == (-90_264_496_000,)
 
 
+def test_stale_row_whose_object_left_the_lake_is_quarantined(
+    real: Path, local_lake: Lake, tmp_path: Path
+) -> None:
+    """The same stale row on a look-back date whose object is gone (lake retention): it cannot be
+    re-read, so it leaves broker_daily with a quarantine entry naming it, and the run succeeds."""
+    copy_real(real, local_lake)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    sm.build_daily_features(local_lake, con, DAYS)
+    con.execute(
+        "UPDATE broker_daily SET sm_net = -8.26 * value WHERE ticker = 'TLKM' AND date = '2026-01-20'"
+    )
+    local_lake.delete(broksum_key("TLKM", "2026-01-20"))
+    res = sm.build_daily_features(local_lake, con, [DAYS[-1]])  # the 20th is a look-back date here
+    key = broksum_key("TLKM", "2026-01-20")
+    assert res.quarantined == 1 and code(res.quarantined_files[key]) == "implausible_stored_row"
+    assert [e["source"] for e in quarantine_entries(local_lake, "2026-01-20")] == [key]
+    gone = con.execute("SELECT count(*) FROM broker_daily WHERE ticker = 'TLKM' AND date = '2026-01-20'")
+    assert gone.fetchone() == (0,)
+    assert all_features(con).ngr.between(-1, 1).all()
+
+
 def test_ngr_guard_at_the_write_names_the_row(real: Path, local_lake: Lake, tmp_path: Path) -> None:
     """No path can store ngr outside [−1, 1]: a hand-filled broker_daily row with smart-money net
     above the day's value stops the write with an error naming ticker and date, and the previous

@@ -65,6 +65,24 @@ def stored_broker_days(
     return {(t, d): (fp, c) for t, d, fp, c in rows}
 
 
+def implausible_broker_days(
+    con: duckdb.DuckDBPyConnection, dates: Sequence[date]
+) -> list[tuple[str, date, str, str]]:
+    """(ticker, date, source key, reason) of stored trading days of `dates` that break the SPEC §8
+    bound |sm_net| <= value (a value an older parser let through), so they can leave the table
+    instead of failing every later write of their 20-session windows."""
+    rows = con.execute(
+        """SELECT ticker, date, source_key, sm_net, value FROM broker_daily
+           WHERE date IN (SELECT unnest(?::DATE[])) AND traded AND NOT (value > 0 AND abs(sm_net) <= value)
+           ORDER BY date, ticker""",
+        [list(dates)],
+    ).fetchall()
+    return [
+        (t, d, key, f"implausible_stored_row: sm_net {net!r} vs value {value!r} (ngr outside [−1, 1])")
+        for t, d, key, net, value in rows
+    ]
+
+
 def replace_broker_days(
     con: duckdb.DuckDBPyConnection, gone: Iterable[tuple[str, date]], rows: Sequence[Sequence[Any]]
 ) -> int:
