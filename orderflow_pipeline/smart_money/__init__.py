@@ -7,7 +7,8 @@
 - `features` — the vectorised 20-session z-scores, states and score (pure);
 - `store` — the one owner of the `broker_daily` / `daily_features` SQL and the z_score lake files;
 - `build` — `build_daily_features`: sync parsed days, compute, write; bad files quarantined;
-- `checks` — the layer's integrity checks for one date.
+- `checks` — the layer's integrity checks for one date (CHECK_NAMES, all WARN);
+- `errors` — BroksumError, whose message is a rejected file's quarantine reason.
 
 The names other layers use are re-exported here (`from orderflow_pipeline import smart_money;
 smart_money.build_daily_features(...)`). Note `smart_money.checks` is the checks *function*; the
