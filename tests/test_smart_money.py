@@ -16,6 +16,7 @@ from orderflow_pipeline import idx_calendar
 from orderflow_pipeline import smart_money as sm
 from orderflow_pipeline.keys import broksum_key, zscore_daily_key, zscore_emiten_key
 from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.smart_money import broksum
 
 DAYS = [date(2026, 1, 19), date(2026, 1, 20), date(2026, 1, 21), date(2026, 1, 22)]
 
@@ -93,7 +94,10 @@ def test_real_build_any_lake(real: Path, any_lake: Lake, tmp_path: Path) -> None
     assert bbri["metrics"]["sm_net"] == -90_264_496_000 and bbri["metrics"]["insufficient_history"] is True
     emiten = any_lake.read_json(zscore_emiten_key("TLKM"))
     assert emiten["ticker"] == "TLKM" and [h["date"] for h in emiten["history"]] == [
-        "2026-01-19", "2026-01-20", "2026-01-21"]
+        "2026-01-19",
+        "2026-01-20",
+        "2026-01-21",
+    ]
     # Idempotent: nothing re-parsed, no lake object rewritten, same rows.
     again = sm.build_daily_features(any_lake, con, DAYS)
     assert again.objects_parsed == 0 and again.lake_files_written == 0
@@ -122,8 +126,10 @@ def test_empty_value_day_is_non_trading(real: Path, local_lake: Lake, tmp_path: 
 def test_unparsable_file_quarantined(real: Path, local_lake: Lake, tmp_path: Path) -> None:
     copy_real(real, local_lake)
     local_lake.write_bytes(broksum_key("BBRI", "2026-01-21"), b'{"data": {"bandar_detector": {"value": "12')
-    local_lake.write_bytes(broksum_key("TLKM", "2026-01-21"),
-                           b'{"data": {"bandar_detector": {"value": "100", "average": "abc"}}}')
+    local_lake.write_bytes(
+        broksum_key("TLKM", "2026-01-21"),
+        b'{"data": {"bandar_detector": {"value": "100", "average": "abc"}}}',
+    )
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     res = sm.build_daily_features(local_lake, con, DAYS)
     assert res.quarantined == 2
@@ -139,7 +145,10 @@ def test_unparsable_file_quarantined(real: Path, local_lake: Lake, tmp_path: Pat
     f = features(con)
     assert len(f) == 9  # 11 objects − 2 quarantined; the rest still loaded
     outcome = {c.name: c for c in sm.checks(local_lake, con, "2026-01-21")}
-    assert not outcome["broksum_quarantined"].passed and outcome["broksum_quarantined"].metadata["quarantined"] == 2
+    assert (
+        not outcome["broksum_quarantined"].passed
+        and outcome["broksum_quarantined"].metadata["quarantined"] == 2
+    )
 
 
 def test_categories_table_changes_smart_money(real: Path, local_lake: Lake, tmp_path: Path) -> None:
@@ -201,7 +210,9 @@ def write_synthetic(lake: Lake, frame: pd.DataFrame) -> None:
     files = {}
     for r in frame.itertuples():
         brokers = [("AK", "Asing", r.fb, r.fs), ("YP", "Lokal", r.value - r.fb, r.value - r.fs)]
-        files[broksum_key(r.ticker, r.date)] = sm.render_broksum(r.ticker, r.date, r.value, int(r.vwap), brokers)
+        files[broksum_key(r.ticker, r.date)] = sm.render_broksum(
+            r.ticker, r.date, r.value, int(r.vwap), brokers
+        )
     lake.write_many(files)
 
 
@@ -235,7 +246,9 @@ def test_synthetic_z_equal_direct_pandas_and_states(local_lake: Lake, tmp_path: 
     got_nf = got[got.ticker != "FLAT"].reset_index(drop=True)
     assert len(got_nf) == len(exp) == 6 * 60 - 50
     for col in ("value", "vwap", "sm_net", "ngr", "ret_pct", "elas", "sessions"):
-        np.testing.assert_allclose(got_nf[col].astype(float), exp[col].astype(float), rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(
+            got_nf[col].astype(float), exp[col].astype(float), rtol=1e-12, equal_nan=True
+        )
     for col in ("z_ngr", "z_effort", "z_result", "z_elas"):
         np.testing.assert_allclose(got_nf[col].astype(float), exp[col], rtol=1e-7, atol=1e-9, equal_nan=True)
     score = exp.z_effort - exp.z_result.abs() + (1 - exp.z_elas) + 0.5 * exp.z_ngr
@@ -263,11 +276,14 @@ def test_state_needs_three_of_five_and_date_z() -> None:
     """z_ngr jumps on the last day but sm_net > 0 on only 2 of the last 5 -> NEUTRAL; with 3 -> ACCUMULATION."""
     n = 25
     base = np.tile([-0.01, 0.01], n)[:n]  # alternating small ngr, std 0.01
+
     def frame(ngr_tail: list[float]) -> pd.DataFrame:
         ngr = base.copy()
         ngr[-5:] = ngr_tail
-        return pd.DataFrame({"ticker": "X", "date": SESSIONS[:n], "value": 1e10, "vwap": 1000.0,
-                             "sm_net": ngr * 1e10})
+        return pd.DataFrame(
+            {"ticker": "X", "date": SESSIONS[:n], "value": 1e10, "vwap": 1000.0, "sm_net": ngr * 1e10}
+        )
+
     two = sm.compute_features(frame([-0.01, -0.01, -0.01, 0.01, 0.2])).iloc[-1]
     three = sm.compute_features(frame([-0.01, -0.01, 0.01, 0.01, 0.2])).iloc[-1]
     assert two.z_ngr > 0.5 and two.state == "NEUTRAL"
@@ -300,7 +316,9 @@ def test_incremental_runs_equal_one_full_run(local_lake: Lake, tmp_path: Path) -
 
 def test_missing_broksum_for_traded_ticker_warns(real: Path, local_lake: Lake, tmp_path: Path) -> None:
     copy_real(real, local_lake)
-    candle = b'{"t0":1769050800000,"ohlc":{"o":3600,"h":3600,"l":3600,"c":3600},"vol":1,"delta":0,"levels":[]}\n'
+    candle = (
+        b'{"t0":1769050800000,"ohlc":{"o":3600,"h":3600,"l":3600,"c":3600},"vol":1,"delta":0,"levels":[]}\n'
+    )
     # TLKM and BBRI traded on 2026-01-22 (02 UTC = 09 WIB); TLKM has no broker summary that day.
     for t in ("TLKM", "BBRI"):
         local_lake.write_bytes(f"footprint/{t}/1m/2026/01/22/02.jsonl", candle)
@@ -312,20 +330,33 @@ def test_missing_broksum_for_traded_ticker_warns(real: Path, local_lake: Lake, t
     assert present.metadata["missing"] == ["TLKM"] and present.metadata["traded"] == 2
     assert all(c.severity == "WARN" for c in outcome.values())
     # Without a warehouse connection only the lake checks run.
-    assert {c.name for c in sm.checks(local_lake, None, "2026-01-22")} == {"broksum_present", "broksum_quarantined"}
+    assert {c.name for c in sm.checks(local_lake, None, "2026-01-22")} == {
+        "broksum_present",
+        "broksum_quarantined",
+        "broksum_plausible",
+    }
 
 
 def test_render_parse_roundtrip_and_real_layout(real: Path) -> None:
-    raw = sm.render_broksum("ABCD", "2026-01-22", 5_000_000, 500, [("AK", "Asing", 3_000_000, 1_000_000),
-                                                                  ("YP", "Lokal", 2_000_000, 4_000_000)])
+    raw = sm.render_broksum(
+        "ABCD",
+        "2026-01-22",
+        5_000_000,
+        500,
+        [("AK", "Asing", 3_000_000, 1_000_000), ("YP", "Lokal", 2_000_000, 4_000_000)],
+    )
     day = sm.parse_broksum(raw, "ABCD", "2026-01-22")
     assert day is not None and day.sm_net == 2_000_000 and day.ngr == 0.4 and day.vwap == 500
     assert sm.parse_broksum(sm.render_broksum("ABCD", "2026-01-22", 0, 500)) is None
     # Same shape as the real files (keys of the nested objects).
     real_doc = json.loads((real / "raw-broksum/BBRI/2026-01-22.json").read_bytes())
     ours = json.loads(raw)
-    assert set(ours["data"]["broker_summary"]["brokers_buy"][0]) <= set(real_doc["data"]["broker_summary"]["brokers_buy"][0])
-    assert set(ours["data"]["broker_summary"]["brokers_sell"][0]) <= set(real_doc["data"]["broker_summary"]["brokers_sell"][0])
+    assert set(ours["data"]["broker_summary"]["brokers_buy"][0]) <= set(
+        real_doc["data"]["broker_summary"]["brokers_buy"][0]
+    )
+    assert set(ours["data"]["broker_summary"]["brokers_sell"][0]) <= set(
+        real_doc["data"]["broker_summary"]["brokers_sell"][0]
+    )
 
 
 # -- the project's simulator (orderflow_pipeline.simulate) ----------------------------------
@@ -346,7 +377,8 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, duckdb.Du
 def test_simulated_z_equal_direct_pandas(simulated: tuple[Lake, duckdb.DuckDBPyConnection, int]) -> None:
     _, con, _ = simulated
     parsed = con.execute(
-        "SELECT ticker, date, value, vwap, sm_net FROM broker_daily WHERE traded ORDER BY ticker, date").df()
+        "SELECT ticker, date, value, vwap, sm_net FROM broker_daily WHERE traded ORDER BY ticker, date"
+    ).df()
     exp = direct_pandas(parsed)
     got = features(con)
     assert len(got) == len(exp) > 0
@@ -387,16 +419,59 @@ def test_fast_and_checked_broker_passes_agree(real: Path) -> None:
     for f in sorted((real / "raw-broksum").glob("*/*.json")):
         bs = json.loads(f.read_bytes())["data"]["broker_summary"]
         for c in ({}, cats):
-            assert sm._smart_sums_fast(bs, c) == sm._smart_sums_checked(bs, c)
-    odd = {"brokers_buy": [{"netbs_broker_code": "zp", "type": "Asing", "bval": "1,000"},
-                           {"netbs_broker_code": "YP", "type": "Lokal", "bval": 500}],
-           "brokers_sell": [{"netbs_broker_code": "AK", "type": "Asing", "sval": 300}]}
-    doc = {"data": {"from": "2026-01-22", "to": "2026-01-22",
-                    "bandar_detector": {"value": "2000", "average": "10", "volume": "200"},
-                    "broker_summary": {"symbol": "ABCD", **odd}}}
+            assert broksum._sums_fast(bs, c) == broksum._sums_checked(bs, c)
+    odd = {
+        "brokers_buy": [
+            {"netbs_broker_code": "zp", "type": "Asing", "bval": "1,000"},
+            {"netbs_broker_code": "YP", "type": "Lokal", "bval": 500},
+        ],
+        "brokers_sell": [{"netbs_broker_code": "AK", "type": "Asing", "sval": 300}],
+    }
+    doc = {
+        "data": {
+            "from": "2026-01-22",
+            "to": "2026-01-22",
+            "bandar_detector": {"value": "2000", "average": "10", "volume": "200"},
+            "broker_summary": {"symbol": "ABCD", **odd},
+        }
+    }
     day = sm.parse_broksum(json.dumps(doc).encode(), "ABCD", "2026-01-22", {})
     assert day is not None and (day.sm_buy, day.sm_sell, day.brokers) == (1000, 300, 3)
     bad = json.loads(json.dumps(doc))
     bad["data"]["broker_summary"]["brokers_sell"][0]["sval"] = "n/a"
     with pytest.raises(sm.BroksumError, match=r"bad_number: brokers_sell\[0\]\.sval"):
         sm.parse_broksum(json.dumps(bad).encode(), "ABCD", "2026-01-22", {})
+
+
+def test_emiten_history_file_holds_the_newest_365_sessions(local_lake: Lake, tmp_path: Path) -> None:
+    """Issue 17 / SPEC §4: features/z_score/emiten/{T}.json holds the last 365 sessions, however many
+    the table has. 400 rendered sessions of one ticker, built in two runs (the second run's file is
+    rebuilt from the table, older rows included): the file holds exactly sessions 36..400."""
+    days = idx_calendar.previous_sessions(END, 399)[::-1] + [END]
+    assert len(days) == 400
+    local_lake.write_many(
+        {
+            broksum_key("CAP", d): sm.render_broksum(
+                "CAP",
+                d,
+                10_000_000_000 + i * 1_000_000,
+                1000 + i % 7,
+                [
+                    ("AK", "Asing", 3_000_000_000, 2_000_000_000 + i),
+                    ("YP", "Lokal", 7_000_000_000, 8_000_000_000 - i),
+                ],
+            )
+            for i, d in enumerate(days)
+        }
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    sm.build_daily_features(local_lake, con, days[:200])
+    assert len(local_lake.read_json(zscore_emiten_key("CAP"))["history"]) == 200
+    res = sm.build_daily_features(local_lake, con, days[200:])
+    assert res.rows == 200 and res.quarantined == 0
+    hist = local_lake.read_json(zscore_emiten_key("CAP"))["history"]
+    assert len(hist) == 365
+    assert [h["date"] for h in hist] == [d.isoformat() for d in days[-365:]]
+    assert hist[0]["metrics"]["sessions"] == 36 and hist[-1]["metrics"]["sessions"] == 400
+    # The table keeps every session; only the lake file is capped.
+    assert con.execute("SELECT count(*) FROM daily_features WHERE ticker = 'CAP'").fetchone() == (400,)

@@ -1,0 +1,148 @@
+"""daily_features integrity checks for one date (SPEC §11); all WARN, since the summary treats
+smart-money context as optional.
+
+Check names are stable ids (the assets and `orderflow check` refer to them): CHECK_NAMES.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+
+from ..checks import CheckOutcome
+from ..inventory import footprint_objects, footprint_tickers
+from ..keys import as_date, quarantine_key
+from ..lake import Lake
+from .build import ASSET, LAYER
+from .features import WINDOW
+from .listing import broksum_tickers
+from .store import feature_health
+
+CHECK_NAMES = (
+    "broksum_present",
+    "broksum_quarantined",
+    "broksum_plausible",
+    "history_20_sessions",
+    "z_finite",
+    "states_allowed",
+)
+SHOWN = 50  # files named in a check's metadata
+
+
+def traded_tickers(lake: Lake, d: date | str) -> set[str]:
+    """Tickers with at least one footprint file in an hour of WIB date d."""
+    return footprint_tickers(footprint_objects(lake, d))
+
+
+def quarantined(lake: Lake, d: date | str) -> dict[str, str]:
+    """{source key: reason} of this layer's quarantine entries for date d (a torn entry is listed
+    under its quarantine object's key, so it still counts)."""
+    prefix = quarantine_key(d, LAYER, "").rsplit("/", 1)[0] + "/"
+    out: dict[str, str] = {}
+    for key, body in sorted(lake.cat_many(lake.list(prefix)).items()):
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                out[str(entry["source"])] = str(entry["reason"])
+            except (ValueError, KeyError, TypeError):
+                out[key] = "unreadable quarantine entry"
+    return out
+
+
+def _named(files: dict[str, str]) -> str:
+    first = sorted(files)[0]
+    more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+    return f"{first} ({files[first]}){more}"
+
+
+def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
+    """daily_features checks for one date; the lake checks always, the table checks with `con`."""
+    d = as_date(d)
+    day = d.isoformat()
+    out: list[CheckOutcome] = []
+    traded = traded_tickers(lake, d)
+    missing = sorted(traded - broksum_tickers(lake, d))
+    out.append(
+        CheckOutcome(
+            "broksum_present",
+            ASSET,
+            not missing,
+            "WARN",
+            f"{len(missing)} of {len(traded)} tickers that traded on {d} have no broker summary"
+            if missing
+            else f"every ticker that traded on {d} ({len(traded)}) has a broker summary",
+            {"date": day, "traded": len(traded), "missing_count": len(missing), "missing": missing[:200]},
+        )
+    )
+    rejected = quarantined(lake, d)
+    out.append(
+        CheckOutcome(
+            "broksum_quarantined",
+            ASSET,
+            not rejected,
+            "WARN",
+            f"{len(rejected)} broker summaries of {d} quarantined: {_named(rejected)}"
+            if rejected
+            else f"no broker summary of {d} quarantined",
+            {"date": day, "quarantined": len(rejected), "files": dict(sorted(rejected.items())[:SHOWN])},
+        )
+    )
+    implausible = {k: r for k, r in rejected.items() if r.startswith("implausible")}
+    out.append(
+        CheckOutcome(
+            "broksum_plausible",
+            ASSET,
+            not implausible,
+            "WARN",
+            f"{len(implausible)} broker summaries of {d} quarantined as implausible: {_named(implausible)}"
+            if implausible
+            else f"no broker summary of {d} failed the plausibility rules",
+            {
+                "date": day,
+                "implausible": len(implausible),
+                "files": dict(sorted(implausible.items())[:SHOWN]),
+            },
+        )
+    )
+    if con is None:
+        return out
+    total, short, nonfinite, bad_states = feature_health(con, d)
+    out.append(
+        CheckOutcome(
+            "history_20_sessions",
+            ASSET,
+            total > 0 and short == 0,
+            "WARN",
+            f"{short} of {total} tickers on {d} have fewer than {WINDOW} sessions (no z, NEUTRAL)"
+            if total
+            else f"no daily_features rows for {d}",
+            {"date": day, "rows": total, "insufficient_history": short},
+        )
+    )
+    out.append(
+        CheckOutcome(
+            "z_finite",
+            ASSET,
+            nonfinite == 0,
+            "WARN",
+            f"{nonfinite} rows on {d} have a non-finite z or score" if nonfinite else "all z values finite",
+            {"date": day, "non_finite": nonfinite},
+        )
+    )
+    out.append(
+        CheckOutcome(
+            "states_allowed",
+            ASSET,
+            not bad_states,
+            "WARN",
+            f"unknown states on {d}: {bad_states}"
+            if bad_states
+            else "every state is ACCUMULATION/DISTRIBUTION/NEUTRAL",
+            {"date": day, "bad_states": bad_states},
+        )
+    )
+    return out
