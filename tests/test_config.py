@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED
+
 from orderflow_pipeline import config
 from orderflow_pipeline.config import ConfigError, Settings, get_settings
 from orderflow_pipeline.lake import Lake
