@@ -19,7 +19,7 @@ LOCK := requirements.lock
 # What the gates read: the formatter and linter the whole tree, mypy the `files` of [tool.mypy].
 SRC := orderflow_pipeline assets tests
 
-.PHONY: demo test check fmt lint typecheck bench install install-test browser lock clean serve
+.PHONY: demo test suite check fmt lint typecheck bench install install-test browser lock clean serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,13 +58,22 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 # stop at the first failure, so CI (`.ci/run` = `make test`) fails on a gate before any test runs.
 # pytest's exit 5 means it collected no test: that fails too, with a message saying so, because a
 # CI run that executed nothing must not look green.
+PYTEST_ARGS ?= -q -n 2 --dist loadfile
+define run_pytest
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests; failing on purpose" >&2; fi; \
+	exit $$rc
+endef
+
 test: install-test
 	$(VENV)/bin/ruff format --check $(SRC)
 	$(VENV)/bin/ruff check $(SRC)
 	$(VENV)/bin/mypy
-	@rc=0; $(PY) -m pytest -q -n 2 --dist loadfile || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; fi; \
-	exit $$rc
+	$(run_pytest)
+
+# The suite alone, without the gates (e.g. `make suite PYTEST_ARGS="-q tests/test_config.py"`).
+suite: install-test
+	$(run_pytest)
 
 bench: install-test
 	mkdir -p bench-results
