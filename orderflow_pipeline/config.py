@@ -113,11 +113,6 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     e: Mapping[str, str] = os.environ if environ is None else environ
     min_tickers = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS", MIN_WAREHOUSE_TICKERS, minimum=1)
     min_warn = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", MIN_WAREHOUSE_TICKERS_WARN, minimum=0)
-    if min_warn > min_tickers:
-        raise ConfigError(
-            f"ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN ({min_warn}) must not exceed "
-            f"ORDERFLOW_MIN_WAREHOUSE_TICKERS ({min_tickers}): the WARN floor sits below the fast path"
-        )
     shared = _env(e, "ORDERFLOW_SHARED")
     return Settings(
         lake=_lake(e),

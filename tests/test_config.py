@@ -149,7 +149,6 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "0"),  # 0 would take the fast path for an empty warehouse
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "fifty"),
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "-1"),
-        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "500"),  # above the fast-path threshold (200)
         ("ORDERFLOW_S3_ENDPOINT_URL", "minio:9000"),
         ("ORDERFLOW_S3_ENDPOINT_URL", "ftp://minio:9000"),
         ("ORDERFLOW_ALERT_WEBHOOK", "hooks.example.test/of"),
@@ -166,16 +165,16 @@ def test_unusable_value_is_an_error_naming_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=re.escape(name)) as err:
         get_settings()
-    assert repr(value.strip()) in str(err.value) or "must not exceed" in str(err.value)
+    assert repr(value) in str(err.value)  # the message shows what was given
     assert isinstance(err.value, ValueError)  # callers that catch ValueError keep working
 
 
-def test_warn_floor_may_equal_the_fast_path_threshold(clean_env: Path) -> None:
-    s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS": "60", "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": "60"})
-    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (60, 60)
-    # a lower fast path than the default WARN floor is refused unless the floor is lowered too
-    with pytest.raises(ConfigError, match="ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN"):
-        get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS": "40"})
+def test_thresholds_are_independent(clean_env: Path) -> None:
+    """A small test warehouse may lower the fast path below the WARN floor (tests do: 3 tickers)."""
+    s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS": "1"})
+    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (1, 50)
+    s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": "0"})  # 0: never WARN on the count
+    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (200, 0)
 
 
 def test_thresholds_have_one_owner() -> None:
