@@ -97,8 +97,8 @@ fmt: install-test
 # Re-resolve requirements.lock from pyproject.toml (runtime + test + dev) for this platform's
 # Python 3.11; versions already in the lock are kept unless UPGRADE=1.
 lock: $(PY)
-	$(PIP) install -q 'uv>=0.5,<1'
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra dev --python-version 3.11 \
+	$(PIP) install -q -c $(LOCK) 'uv>=0.5,<1'
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra test --extra dev --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
 	  $(if $(filter 1,$(UPGRADE)),--upgrade,) -o $(LOCK)
 
