@@ -5,7 +5,8 @@ far too little to exercise 20-session z-scores, the 3-of-5 accumulation rule or 
 the table. The simulator writes weeks of market that look like the real feed byte for byte
 (same pipe fields, same JSON envelope, same IPOT document), calibrated on the real daily
 snapshot of 1,234 tickers, with known *regimes* planted so tests can check that the pipeline
-finds them (`planted_regimes`). It is a development tool: nothing in the pipeline imports it.
+finds them (`planted_regimes`). It is a development tool: no layer of the pipeline imports it,
+only the `simulate` and `demo` CLI commands and the tests.
 
 One module per job, in the order a day is made:
 - `universe`: which tickers trade, calibrated on the real snapshot;
