@@ -13,18 +13,24 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export ORDERFLOW_LAKE ?= $(CURDIR)/data/lake
 export ORDERFLOW_DUCKDB ?= $(CURDIR)/data/warehouse.duckdb
 
-.PHONY: demo test bench lint install install-test browser clean serve
+# Every install is constrained by the lock (`make lock` rewrites it from pyproject.toml), so a new
+# machine, CI and a developer get the same versions the gates and the suite were run with.
+LOCK := requirements.lock
+# What the gates read: the formatter and linter the whole tree, mypy the `files` of [tool.mypy].
+SRC := orderflow_pipeline assets tests
+
+.PHONY: demo test suite check fmt lint typecheck bench install install-test browser lock clean serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(PY)
+	$(PIP) install -q -c $(LOCK) -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -q -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml $(LOCK) $(VENV)/.installed
+	$(PIP) install -q -c $(LOCK) -e '.[test,dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -48,15 +54,53 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	  $(VENV)/bin/orderflow serve --host 0.0.0.0 --port 8000; \
 	fi
 
+# The gates in order (format, lint, types), then the suite. Recipe lines run one after another and
+# stop at the first failure, so CI (`.ci/run` = `make test`) fails on a gate before any test runs.
+# pytest's exit 5 means it collected no test: that fails too, with a message saying so, because a
+# CI run that executed nothing must not look green.
+PYTEST_ARGS ?= -q -n 2 --dist loadfile
+define run_pytest
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests; failing on purpose" >&2; fi; \
+	exit $$rc
+endef
+
 test: install-test
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(VENV)/bin/ruff format --check $(SRC)
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/mypy
+	$(run_pytest)
+
+# The suite alone, without the gates (e.g. `make suite PYTEST_ARGS="-q tests/test_config.py"`).
+suite: install-test
+	$(run_pytest)
 
 bench: install-test
 	mkdir -p bench-results
 	$(PY) -m pytest -q -m bench -p no:randomly -s tests/bench
 
+# The gates alone (what `make test` runs before pytest).
+check: lint typecheck
+
 lint: install-test
-	$(VENV)/bin/ruff check orderflow_pipeline assets tests
+	$(VENV)/bin/ruff format --check $(SRC)
+	$(VENV)/bin/ruff check $(SRC)
+
+typecheck: install-test
+	$(VENV)/bin/mypy
+
+# Rewrite the tree in the project's format and apply ruff's safe fixes (imports, upgrades).
+fmt: install-test
+	$(VENV)/bin/ruff format $(SRC)
+	$(VENV)/bin/ruff check --fix $(SRC)
+
+# Re-resolve requirements.lock from pyproject.toml (runtime + test + dev) for this platform's
+# Python 3.11; versions already in the lock are kept unless UPGRADE=1.
+lock: $(PY)
+	$(PIP) install -q -c $(LOCK) 'uv>=0.5,<1'
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra test --extra dev --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+	  $(if $(filter 1,$(UPGRADE)),--upgrade,) -o $(LOCK)
 
 clean:
 	rm -rf data .dagster bench-results tests/artifacts

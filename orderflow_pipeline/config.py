@@ -1,50 +1,126 @@
 """One place that reads the environment (SPEC §3).
 
-The CLI, the Dagster resources and the API all build their settings here, so a
-variable means the same thing in every entry point and in tests.
+The CLI, the Dagster resources and the API all build their settings here, so a variable means the
+same thing in every entry point and in tests. A value that cannot be used stops the entry point
+with a `ConfigError` naming the variable: a typo in a threshold silently replaced by the default
+would change which path builds the summary without anyone noticing.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+# Below this many tickers in the warehouse for a date the summary is built from the lake (§11).
+MIN_WAREHOUSE_TICKERS = 200
+# Integrity floor for the warehouse ticker count (WARN, §11).
+MIN_WAREHOUSE_TICKERS_WARN = 50
+
+DEFAULT_LAKE = "./data/lake"
+DEFAULT_DUCKDB = "./data/warehouse.duckdb"
+DEFAULT_DAGSTER_HOME = "./.dagster"
+
+# Lake roots the Lake class can open: S3 (any S3-compatible endpoint) or the local filesystem.
+_REMOTE_LAKE_SCHEMES = ("s3://",)
+_LOCAL_LAKE_SCHEME = "file://"
+
+
+class ConfigError(ValueError):
+    """A setting's value cannot be used; the message names the environment variable."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    lake: str = "./data/lake"
+    lake: str = DEFAULT_LAKE
     s3_endpoint_url: str | None = None
-    duckdb_path: str = "./data/warehouse.duckdb"
+    duckdb_path: str = DEFAULT_DUCKDB
     alert_webhook: str | None = None
-    dagster_home: str = "./.dagster"
+    dagster_home: str = DEFAULT_DAGSTER_HOME
     # Below this many tickers in the warehouse for a date the summary is built from the lake (§11).
-    min_warehouse_tickers: int = 200
+    min_warehouse_tickers: int = MIN_WAREHOUSE_TICKERS
     # Integrity floor for the warehouse ticker count (WARN, §11).
-    min_warehouse_tickers_warn: int = 50
+    min_warehouse_tickers_warn: int = MIN_WAREHOUSE_TICKERS_WARN
     storage_options: dict[str, object] = field(default_factory=dict)
+    # Folder holding fixtures/real/ (the real fixtures and daily snapshot); None = ../shared
+    # next to the repo, else the packaged snapshot copy. Development and tests only.
+    shared_dir: str | None = None
 
     @property
     def is_s3(self) -> bool:
         return self.lake.startswith("s3://")
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    """The variable's value with surrounding blanks removed; unset and empty both mean "use the default"."""
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
 
 
-def get_settings() -> Settings:
-    """Settings from the environment; relative paths are resolved against the working directory."""
-    lake = _env("ORDERFLOW_LAKE", "./data/lake") or "./data/lake"
-    if not lake.startswith(("s3://", "memory://", "file://")):
-        lake = str(Path(lake).expanduser().resolve())
-    duckdb_path = str(Path(_env("ORDERFLOW_DUCKDB", "./data/warehouse.duckdb") or "").expanduser().resolve())
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = _env(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _url(environ: Mapping[str, str], name: str) -> str | None:
+    raw = _env(environ, name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http:// or https:// URL with a host, got {raw!r}")
+    return raw
+
+
+def _path(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A local path, resolved against the working directory (a relative path means the same folder
+    whichever process later reads the setting)."""
+    return str(Path(_env(environ, name) or default).expanduser().resolve())
+
+
+def _lake(environ: Mapping[str, str]) -> str:
+    raw = _env(environ, "ORDERFLOW_LAKE") or DEFAULT_LAKE
+    if raw.startswith(_REMOTE_LAKE_SCHEMES):
+        scheme, rest = raw.split("://", 1)
+        if not rest.split("/", 1)[0]:
+            raise ConfigError(f"ORDERFLOW_LAKE must name a bucket: {scheme}://bucket[/prefix], got {raw!r}")
+        return raw
+    if raw.startswith(_LOCAL_LAKE_SCHEME):
+        return raw
+    if "://" in raw:
+        raise ConfigError(
+            f"ORDERFLOW_LAKE must be a local folder, file://path or s3://bucket[/prefix], got {raw!r}"
+        )
+    return str(Path(raw).expanduser().resolve())
+
+
+def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment (`environ`, default os.environ); relative paths are resolved
+    against the working directory. Raises ConfigError naming the variable for a value that cannot
+    be used."""
+    e: Mapping[str, str] = os.environ if environ is None else environ
+    min_tickers = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS", MIN_WAREHOUSE_TICKERS, minimum=1)
+    min_warn = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", MIN_WAREHOUSE_TICKERS_WARN, minimum=0)
+    shared = _env(e, "ORDERFLOW_SHARED")
     return Settings(
-        lake=lake,
-        s3_endpoint_url=_env("ORDERFLOW_S3_ENDPOINT_URL"),
-        duckdb_path=duckdb_path,
-        alert_webhook=_env("ORDERFLOW_ALERT_WEBHOOK"),
-        dagster_home=str(Path(_env("DAGSTER_HOME", "./.dagster") or "").expanduser().resolve()),
-        min_warehouse_tickers=int(_env("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "200") or 200),
+        lake=_lake(e),
+        s3_endpoint_url=_url(e, "ORDERFLOW_S3_ENDPOINT_URL"),
+        duckdb_path=_path(e, "ORDERFLOW_DUCKDB", DEFAULT_DUCKDB),
+        alert_webhook=_url(e, "ORDERFLOW_ALERT_WEBHOOK"),
+        dagster_home=_path(e, "DAGSTER_HOME", DEFAULT_DAGSTER_HOME),
+        min_warehouse_tickers=min_tickers,
+        min_warehouse_tickers_warn=min_warn,
+        shared_dir=str(Path(shared).expanduser().resolve()) if shared else None,
     )

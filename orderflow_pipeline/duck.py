@@ -26,15 +26,22 @@ class WarehouseMissing(RuntimeError):
 
 # "different configuration": this process already holds the file read-write (e.g. an in-process
 # run) and DuckDB refuses a read-only handle until that connection closes — also retryable.
-_LOCK_MARKERS = ("lock", "Conflicting lock", "being used by another process", "Could not set lock",
-                 "different configuration")
+_LOCK_MARKERS = (
+    "lock",
+    "Conflicting lock",
+    "being used by another process",
+    "Could not set lock",
+    "different configuration",
+)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
     return any(m.lower() in str(exc).lower() for m in _LOCK_MARKERS)
 
 
-def connect(path: str, *, read_only: bool = False, retries: int = 20, wait_s: float = 0.05) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str, *, read_only: bool = False, retries: int = 20, wait_s: float = 0.05
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, retrying while another process holds the write lock.
 
     Readers use read_only=True; a missing file is `WarehouseMissing` for them, never an empty

@@ -11,10 +11,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from orderflow_pipeline.lake import Lake
+
+if TYPE_CHECKING:  # dagster is imported lazily: most test modules never start an instance
+    from dagster import DagsterInstance
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ORDERFLOW_SHARED", ROOT.parent / "shared"))
@@ -25,7 +29,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:
@@ -52,7 +57,9 @@ def moto_server() -> Iterator[str]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         wait_port(port)
@@ -107,13 +114,19 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.delenv("ORDERFLOW_S3_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("ORDERFLOW_ALERT_WEBHOOK", raising=False)
+    # the optional settings fall back to their defaults, whatever the developer's shell has
+    for name in (
+        "ORDERFLOW_S3_ENDPOINT_URL",
+        "ORDERFLOW_ALERT_WEBHOOK",
+        "ORDERFLOW_MIN_WAREHOUSE_TICKERS",
+        "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
     return values
 
 
 @pytest.fixture
-def instance(env: dict[str, str]):  # noqa: ANN201 - dagster type imported lazily
+def instance(env: dict[str, str]) -> Iterator[DagsterInstance]:
     """A real Dagster instance on disk under the temp DAGSTER_HOME."""
     from dagster import DagsterInstance
 

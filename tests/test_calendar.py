@@ -16,7 +16,16 @@ def test_february_2026_trading_days_skip_both_new_year_closures() -> None:
 
 
 def test_project_holidays_fill_what_xidx_misses() -> None:
-    for d in ["2026-01-16", "2026-03-18", "2026-03-24", "2026-05-15", "2026-05-27", "2026-06-16", "2026-08-25", "2026-12-24"]:
+    for d in [
+        "2026-01-16",
+        "2026-03-18",
+        "2026-03-24",
+        "2026-05-15",
+        "2026-05-27",
+        "2026-06-16",
+        "2026-08-25",
+        "2026-12-24",
+    ]:
         assert not cal.is_trading_day(d), d
     assert cal.is_trading_day("2026-03-25")
 

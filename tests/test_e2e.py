@@ -17,7 +17,7 @@ from pathlib import Path
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.keys import SUMMARY_LATEST, summary_key
 from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.simulate import planted_regimes
+from orderflow_pipeline.simulator import planted_regimes
 
 BIN = Path(sys.executable).parent
 BUY_FAMILY = {"BUY", "STRONG_BUY", "HIDDEN_ACCUM", "WATCH_ACCUM"}

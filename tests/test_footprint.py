@@ -363,7 +363,7 @@ def test_incremental_over_a_simulated_day_equals_one_full_build(tmp_path: Path) 
     # The simulator's tape (replays, NG prints, auction prints), with every 5th line's order
     # numbers blanked (-> tick rule, carried across hours), revealed object by object as the
     # 5-minute schedule sees it; objects of a later hour folder also carry late trades.
-    from orderflow_pipeline import simulate
+    from orderflow_pipeline import simulator as simulate
 
     stage = Lake(str(tmp_path / "stage"))
     simulate.simulate_range(stage, D, D, n_tickers=25, trade_scale=0.05)

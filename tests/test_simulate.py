@@ -7,6 +7,7 @@ the same rules the real fixture passes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -21,8 +22,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline import simulate as sim
-from orderflow_pipeline.keys import trade_date_of_raw_key
+from orderflow_pipeline import simulator as sim
+from orderflow_pipeline.keys import WIB, trade_date_of_raw_key
 from orderflow_pipeline.lake import Lake
 
 START, END = date(2026, 2, 4), date(2026, 2, 6)
@@ -40,9 +41,14 @@ def check_line(line: str) -> list[str]:
     """Field-level check of one tape line; returns the fields parsed (raises AssertionError)."""
     obj = json.loads(line)
     assert tuple(obj) == ENVELOPE, f"envelope keys {tuple(obj)}"
-    assert obj["v"] == 2 and obj["fmt"] == "pipe" and obj["src"] == "ipot_ws" and obj["ts_quality"] == "ingestion"
+    assert (
+        obj["v"] == 2
+        and obj["fmt"] == "pipe"
+        and obj["src"] == "ipot_ws"
+        and obj["ts_quality"] == "ingestion"
+    )
     assert isinstance(obj["ts"], int) and obj["ts"] > 1_600_000_000_000
-    f = obj["raw"].split("|")
+    f: list[str] = obj["raw"].split("|")
     assert len(f) == 20, f"{len(f)} fields"
     assert f[0] == "B" and f[2] == "0" and f[19] == "1"
     assert re.fullmatch(r"([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]", f[1]), f[1]
@@ -85,18 +91,64 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for line in lines_by_key[key]:
             f = json.loads(line)["raw"].split("|")
             ts = json.loads(line)["ts"]
-            rows.append((key, folder, d, f[3], f[4], f[1], int(f[5]), int(f[6]), int(f[7]), int(f[12]),
-                         int(f[13]), int(f[14]), ts, json.loads(line)["raw"]))
+            rows.append(
+                (
+                    key,
+                    folder,
+                    d,
+                    f[3],
+                    f[4],
+                    f[1],
+                    int(f[5]),
+                    int(f[6]),
+                    int(f[7]),
+                    int(f[12]),
+                    int(f[13]),
+                    int(f[14]),
+                    ts,
+                    json.loads(line)["raw"],
+                )
+            )
     tape = pd.DataFrame(rows, columns="key folder d t board hms no p lots prev o13 o14 ts raw".split())
-    tape["sec"] = tape.hms.str[:2].astype(int) * 3600 + tape.hms.str[2:4].astype(int) * 60 + tape.hms.str[4:].astype(int)
+    tape["sec"] = (
+        tape.hms.str[:2].astype(int) * 3600
+        + tape.hms.str[2:4].astype(int) * 60
+        + tape.hms.str[4:].astype(int)
+    )
     cont = np.zeros(len(tape), dtype=bool)
     for wd in range(5):
         for a, b in idx_calendar.continuous_windows_seconds(wd):
             cont |= ((tape.d.map(date.weekday) == wd) & (tape.sec >= a) & (tape.sec < b)).to_numpy()
     tape["cont"] = cont
     uniq = tape.drop_duplicates(["d", "t", "no"])
-    return {"lake": lake, "stats": stats, "tape": tape, "uniq": uniq, "lines": lines_by_key,
-            "universe": sim.load_universe(N_TICKERS)}
+    return {
+        "lake": lake,
+        "stats": stats,
+        "tape": tape,
+        "uniq": uniq,
+        "lines": lines_by_key,
+        "universe": sim.load_universe(N_TICKERS),
+    }
+
+
+# The simulated lake of the `market` fixture (40 tickers, 2026-02-04..06, seed 7, trade_scale
+# 0.05), recorded from `orderflow_pipeline/simulate.py` at 411b170 before it was split into the
+# `simulator` package: sha256 over (key, sha256(bytes)) of every object, keys sorted. Every golden
+# and benchmark figure of the pipeline is computed on simulator output, so a refactor must leave
+# it byte for byte. (numpy's Generator streams are pinned by the lock file; a numpy upgrade that
+# changes them shows up here first.)
+REFERENCE_OBJECTS = 233
+REFERENCE_DIGEST = "7883030405e49ff41e73759a77ed8287ca5da8a4eee117a75f4d6a8ac683387f"
+
+
+def test_output_is_byte_identical_to_the_reference_market(market: dict[str, Any]) -> None:
+    lake: Lake = market["lake"]
+    keys = lake.list("")
+    h = hashlib.sha256()
+    for key, body in sorted(lake.cat_many(keys).items()):
+        h.update(key.encode() + b"\0" + hashlib.sha256(bytes(body)).digest())
+    assert len(keys) == REFERENCE_OBJECTS == market["stats"]["objects"]
+    assert h.hexdigest() == REFERENCE_DIGEST
 
 
 def test_every_simulated_line_passes_the_real_format_check(market: dict[str, Any]) -> None:
@@ -128,17 +180,27 @@ def test_tape_parses_with_the_pipeline_parser(market: dict[str, Any]) -> None:
         assert load.trades == len(rg)
         assert load.non_regular == int((day.board != "RG").sum())
         # the parser's classification matches the order-number encoding of the continuous trades
-        buy_lots = con.execute("SELECT sum(vol) FROM fp_trades WHERE side = 1").fetchone()[0]
+        (buy_lots,) = con.execute("SELECT sum(vol) FROM fp_trades WHERE side = 1").fetchall()[0]
         cr = rg[rg.cont]
         assert buy_lots == int(cr.lots[cr.o14 > 0].sum())
-        unclassified = con.execute("SELECT count(*) FROM fp_trades WHERE side = 0").fetchone()[0]
+        (unclassified,) = con.execute("SELECT count(*) FROM fp_trades WHERE side = 0").fetchall()[0]
         assert unclassified == int((~rg.cont).sum())
 
 
 def test_prices_on_the_idx_tick_grid_and_inside_auto_reject(market: dict[str, Any]) -> None:
     # golden grid: <200:1, 200-500:2, 500-2000:5, 2000-5000:10, >=5000:25
     assert sim.tick_size(np.array([1, 199, 200, 498, 500, 1995, 2000, 4990, 5000, 215000])).tolist() == [
-        1, 1, 2, 2, 5, 5, 10, 10, 25, 25]
+        1,
+        1,
+        2,
+        2,
+        5,
+        5,
+        10,
+        10,
+        25,
+        25,
+    ]
     assert sim.on_grid(np.array([199, 498, 1995, 4990, 5025])).all()
     assert not sim.on_grid(np.array([201, 503, 2005, 5010])).any()
     # bounds: 1000 ±25% -> 750..1250; 100 ±35% -> 65..135; 6000 ±20% -> 4800..7200 (both on grid)
@@ -202,7 +264,7 @@ def test_objects_filed_by_receipt_hour(market: dict[str, Any]) -> None:
     hour_of_ts = pd.to_datetime(t.ts, unit="ms", utc=True).dt.floor("h")
     assert (hour_of_ts == pd.to_datetime(t.folder)).all()
     # ts is the trade time plus a positive receipt lag
-    day_ms = t.d.map(lambda d: int(datetime(d.year, d.month, d.day, tzinfo=idx_calendar.WIB).timestamp() * 1000))
+    day_ms = t.d.map(lambda d: int(datetime(d.year, d.month, d.day, tzinfo=WIB).timestamp() * 1000))
     lag = t.ts - (day_ms + t.sec * 1000)
     assert (lag > 0).all() and lag.median() < 3000
     # some trades of an hour's last second were received in the next hour's folder
@@ -229,11 +291,17 @@ def _structure(obj: Any) -> Any:
     return type(obj).__name__
 
 
-def test_broker_summaries_have_the_ipot_structure_and_match_the_trades(market: dict[str, Any], real: Path) -> None:
+def test_broker_summaries_have_the_ipot_structure_and_match_the_trades(
+    market: dict[str, Any], real: Path
+) -> None:
     lake: Lake = market["lake"]
     ref = _structure(json.loads((real / "raw-broksum/BBRI/2026-01-19.json").read_text()))
     rg = market["uniq"][market["uniq"].board == "RG"]
-    per_day = rg.assign(v=rg.p * rg.lots * 100).groupby(["d", "t"]).agg(v=("v", "sum"), lots=("lots", "sum"), n=("no", "size"))
+    per_day = (
+        rg.assign(v=rg.p * rg.lots * 100)
+        .groupby(["d", "t"])
+        .agg(v=("v", "sum"), lots=("lots", "sum"), n=("no", "size"))
+    )
     checked = 0
     for (d, t), row in per_day.iterrows():
         doc = lake.read_json(f"raw-broksum/{t}/{d.isoformat()}.json")
@@ -272,7 +340,9 @@ def test_parses_with_the_smart_money_reader(market: dict[str, Any]) -> None:
 
 def test_no_trade_days_have_a_zero_file_or_none(market: dict[str, Any]) -> None:
     lake: Lake = market["lake"]
-    traded = set(map(tuple, market["uniq"][market["uniq"].board == "RG"][["d", "t"]].drop_duplicates().to_numpy()))
+    traded = set(
+        map(tuple, market["uniq"][market["uniq"].board == "RG"][["d", "t"]].drop_duplicates().to_numpy())
+    )
     files = set(lake.list("raw-broksum/"))
     for d in idx_calendar.trading_days(START, END):
         for t in market["universe"].ticker:
@@ -288,7 +358,9 @@ def test_daily_value_ranks_like_the_real_snapshot(market: dict[str, Any]) -> Non
     uni = market["universe"]
     vals = []
     for t in uni.ticker:
-        v = [int(lake.read_json(k)["data"]["bandar_detector"]["value"]) for k in lake.list(f"raw-broksum/{t}/")]
+        v = [
+            int(lake.read_json(k)["data"]["bandar_detector"]["value"]) for k in lake.list(f"raw-broksum/{t}/")
+        ]
         vals.append(np.mean(v) if v else 0.0)
     rho = spearmanr(vals, uni.value_idr).statistic
     assert rho > 0.8
@@ -347,7 +419,9 @@ def test_planted_regimes_show_in_tape_and_broker_flow(market: dict[str, Any]) ->
     day["ngr"] = ngr
     day["regime"] = [reg[k] for k in day.index]
     by = {name: grp for name, grp in day.groupby("regime")}
-    assert {sim.ACCUMULATION, sim.DISTRIBUTION, sim.MARKUP, sim.FALLING_KNIFE, sim.TRAP, sim.NEUTRAL} <= set(by)
+    assert {sim.ACCUMULATION, sim.DISTRIBUTION, sim.MARKUP, sim.FALLING_KNIFE, sim.TRAP, sim.NEUTRAL} <= set(
+        by
+    )
     acc, dist, mk = by[sim.ACCUMULATION], by[sim.DISTRIBUTION], by[sim.MARKUP]
     knife, trap, neu = by[sim.FALLING_KNIFE], by[sim.TRAP], by[sim.NEUTRAL]
     assert (acc.ngr > 0.15).all() and (acc.dp > 0).all() and (acc.pp.abs() <= 2).all()
@@ -385,6 +459,5 @@ def test_whole_market_universe_and_snapshot_copy(real: Path) -> None:
     uni = sim.load_universe(10_000)
     # 1,234 rows minus 17 warrant/index codes with '-' that the ticker rule rejects
     assert len(uni) == 1217
-    packaged = Path(sim.__file__).parent / "data" / "idx_daily_snapshot.csv"
+    packaged = Path(sim.__file__).parents[1] / "data" / "idx_daily_snapshot.csv"
     assert packaged.read_bytes() == (real / "idx_daily_snapshot.csv").read_bytes()
-

@@ -364,7 +364,7 @@ def test_render_parse_roundtrip_and_real_layout(real: Path) -> None:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, duckdb.DuckDBPyConnection, int]:
-    from orderflow_pipeline import simulate
+    from orderflow_pipeline import simulator as simulate
 
     n = 12
     lake = Lake(str(tmp_path_factory.mktemp("sim") / "lake"))
@@ -391,7 +391,7 @@ def test_simulated_planted_regimes_found(simulated: tuple[Lake, duckdb.DuckDBPyC
     """From the 3rd day of a planted accumulation (distribution) episode on, the broker flow has been
     smart-money positive (negative) on ≥ 3 of the last 5 sessions and today's ngr stands out:
     ACCUMULATION (DISTRIBUTION)."""
-    from orderflow_pipeline import simulate
+    from orderflow_pipeline import simulator as simulate
 
     _, con, n = simulated
     planted = simulate.planted_regimes(SESSIONS[0], END, n, 7)

@@ -29,7 +29,8 @@ import duckdb
 import psutil
 import pytest
 
-from orderflow_pipeline import footprint, idx_calendar, keys, simulate, tape
+from orderflow_pipeline import footprint, idx_calendar, keys, tape
+from orderflow_pipeline import simulator as simulate
 from orderflow_pipeline.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline import simulate as sim
+from orderflow_pipeline import simulator as sim
 from orderflow_pipeline.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +48,8 @@ def _columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 def _vectorised_lines(c: dict[str, np.ndarray]) -> float:
     t0 = time.perf_counter()
-    arr = sim._lines(pa.array(["BBRI", "TLKM", "ADRO"]), **c)
-    sim._slice_bytes(arr, 0, len(arr))
+    arr = sim.pipe_lines(pa.array(["BBRI", "TLKM", "ADRO"]), **c)
+    sim.slice_bytes(arr, 0, len(arr))
     return time.perf_counter() - t0
 
 

@@ -1,0 +1,184 @@
+"""Every setting of SPEC §3 (and the project's own ORDERFLOW_* additions) is parsed by config.py:
+set -> the Settings field, unset or empty -> the default, an unusable value -> a ConfigError that
+names the variable (never a silent fallback to the default)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import SHARED
+
+from orderflow_pipeline import config
+from orderflow_pipeline.config import ConfigError, Settings, get_settings
+from orderflow_pipeline.lake import Lake
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_SOURCE = (ROOT / "orderflow_pipeline" / "config.py").read_text()
+
+# variable -> (value set, Settings field, expected value; "{cwd}" is the working directory, "{home}" ~)
+CASES: dict[str, tuple[str, str, object]] = {
+    "ORDERFLOW_LAKE": ("lakes/idx", "lake", "{cwd}/lakes/idx"),
+    "ORDERFLOW_S3_ENDPOINT_URL": ("http://127.0.0.1:9000", "s3_endpoint_url", "http://127.0.0.1:9000"),
+    "ORDERFLOW_DUCKDB": ("~/wh/orderflow.duckdb", "duckdb_path", "{home}/wh/orderflow.duckdb"),
+    "ORDERFLOW_ALERT_WEBHOOK": (
+        "https://hooks.example.test/of",
+        "alert_webhook",
+        "https://hooks.example.test/of",
+    ),
+    "DAGSTER_HOME": ("dh", "dagster_home", "{cwd}/dh"),
+    "ORDERFLOW_MIN_WAREHOUSE_TICKERS": ("120", "min_warehouse_tickers", 120),
+    "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": ("7", "min_warehouse_tickers_warn", 7),
+    "ORDERFLOW_SHARED": ("shared-copy", "shared_dir", "{cwd}/shared-copy"),
+}
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No setting in the environment, a fresh working directory and HOME (paths resolve against them)."""
+    for name in CASES:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def _expand(value: object, cwd: Path) -> object:
+    if isinstance(value, str):
+        return value.replace("{cwd}", str(cwd.resolve())).replace("{home}", str(Path.home().resolve()))
+    return value
+
+
+def test_every_variable_config_reads_is_tested_and_spec_section_3_is_covered() -> None:
+    read = set(re.findall(r'"((?:ORDERFLOW|DAGSTER)_[A-Z0-9_]+)"', CONFIG_SOURCE))
+    assert read == set(CASES)
+    spec = SHARED / "SPEC.md"
+    if spec.is_file():  # SPEC §3's table: every variable it names is parsed here
+        section = spec.read_text().split("## 3.", 1)[1].split("\n## ", 1)[0]
+        named = set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.M))
+        assert named and named <= set(CASES)
+
+
+def test_defaults_when_nothing_is_set(clean_env: Path) -> None:
+    s = get_settings()
+    cwd = str(clean_env.resolve())
+    assert s == Settings(
+        lake=f"{cwd}/data/lake",
+        s3_endpoint_url=None,
+        duckdb_path=f"{cwd}/data/warehouse.duckdb",
+        alert_webhook=None,
+        dagster_home=f"{cwd}/.dagster",
+        min_warehouse_tickers=200,  # SPEC §11: fast path at >= 200 tickers
+        min_warehouse_tickers_warn=50,  # SPEC §11: WARN below 50
+        shared_dir=None,
+    )
+    assert not s.is_s3
+
+
+def test_empty_values_mean_the_default(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CASES:
+        monkeypatch.setenv(name, "  ")
+    assert get_settings() == get_settings({})
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_variable_sets_its_field(name: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    value, field, expected = CASES[name]
+    monkeypatch.setenv(name, value)
+    s = get_settings()
+    assert getattr(s, field) == _expand(expected, clean_env)
+    # ... and only that field: every other one keeps its default
+    defaults = get_settings({})
+    others = {f: getattr(s, f) for f in Settings.__dataclass_fields__ if f != field}
+    assert others == {f: getattr(defaults, f) for f in others}
+
+
+def test_explicit_mapping_is_read_instead_of_os_environ(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "999")
+    assert get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS": "300"}).min_warehouse_tickers == 300
+
+
+@pytest.mark.parametrize(
+    "lake",
+    ["s3://bucket/idx/prefix", "s3://bucket", "file:///srv/lake"],
+)
+def test_remote_and_file_url_lakes_are_kept_as_given(lake: str, clean_env: Path) -> None:
+    s = get_settings({"ORDERFLOW_LAKE": lake})
+    assert s.lake == lake
+    assert s.is_s3 == lake.startswith("s3://")
+
+
+def test_lake_and_endpoint_reach_the_lake(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERFLOW_LAKE", "my-lake")
+    lake = Lake.from_settings()
+    assert lake.root == str(clean_env.resolve() / "my-lake") and not lake.is_s3
+    assert (clean_env / "my-lake").is_dir()
+
+
+def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orderflow_pipeline.simulator import load_snapshot, snapshot_path
+
+    snap = clean_env / "myshared" / "fixtures" / "real" / "idx_daily_snapshot.csv"
+    snap.parent.mkdir(parents=True)
+    snap.write_text(
+        "ticker,open,high,low,close,volume_lots,frequency,value_idr\n"
+        "AAAA,100,110,95,105,1000,40,10500000\n"
+        "BBBB,500,520,490,510,10,0,510000\n"  # never traded: dropped
+    )
+    monkeypatch.setenv("ORDERFLOW_SHARED", "myshared")
+    assert snapshot_path() == snap.resolve()
+    assert load_snapshot()["ticker"].tolist() == ["AAAA"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "many"),
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "200.0"),  # a float is a typo, not 200
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "0x10"),
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "-5"),
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "0"),  # 0 would take the fast path for an empty warehouse
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "fifty"),
+        ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "-1"),
+        ("ORDERFLOW_S3_ENDPOINT_URL", "minio:9000"),
+        ("ORDERFLOW_S3_ENDPOINT_URL", "ftp://minio:9000"),
+        ("ORDERFLOW_ALERT_WEBHOOK", "hooks.example.test/of"),
+        ("ORDERFLOW_ALERT_WEBHOOK", "https://"),
+        ("ORDERFLOW_LAKE", "gs://bucket/idx"),  # a scheme Lake cannot open: not a local folder named "gs:"
+        ("ORDERFLOW_LAKE", "memory://lake"),
+        ("ORDERFLOW_LAKE", "s3://"),
+        ("ORDERFLOW_LAKE", "s3:///prefix"),
+    ],
+)
+def test_unusable_value_is_an_error_naming_the_variable(
+    name: str, value: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=re.escape(name)) as err:
+        get_settings()
+    assert repr(value) in str(err.value)  # the message shows what was given
+    assert isinstance(err.value, ValueError)  # callers that catch ValueError keep working
+
+
+def test_thresholds_are_independent(clean_env: Path) -> None:
+    """A small test warehouse may lower the fast path below the WARN floor (tests do: 3 tickers)."""
+    s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS": "1"})
+    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (1, 50)
+    s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": "0"})  # 0: never WARN on the count
+    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (200, 0)
+
+
+def test_thresholds_have_one_owner() -> None:
+    """The 200/50 defaults live in config.py's constants; Settings' defaults are those constants."""
+    assert (config.MIN_WAREHOUSE_TICKERS, config.MIN_WAREHOUSE_TICKERS_WARN) == (200, 50)
+    assert Settings().min_warehouse_tickers == config.MIN_WAREHOUSE_TICKERS
+    assert Settings().min_warehouse_tickers_warn == config.MIN_WAREHOUSE_TICKERS_WARN
