@@ -26,16 +26,17 @@ from typing import Any
 
 import duckdb
 
+from . import footprint_manifest as manifest
 from . import idx_calendar, keys, tape
 from .candles import validate_objects
 from .checks import CheckOutcome
 from .inventory import footprint_objects, tape_objects
-from .lake import Lake, dumps
+from .footprint_manifest import Manifest, ObjectEntry
+from .lake import Blob, Lake, ObjectInfo
 from .quarantine import QuarantineBatch, Rejected, count_quarantined
 
 LAYER = "footprint"
 ASSET = "footprint_ndjson"
-MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -116,35 +117,22 @@ def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, byt
 # -- manifest ------------------------------------------------------------------------------
 
 def manifest_key(d: date | str) -> str:
-    return f"_state/footprint/{keys.as_date(d).isoformat()}.json"
+    return manifest.key(d)
 
 
 def upstream_copy_key(key: str) -> str:
     return f"_state/footprint/upstream/{key}"
 
 
-def _empty_manifest(d: date) -> dict[str, Any]:
-    return {"version": MANIFEST_VERSION, "date": d.isoformat(), "objects": {}, "files": {}, "pending": {},
-            "carry": {}, "upstream": {}, "upstream_saved": []}
-
-
-def load_manifest(lake: Lake, d: date) -> dict[str, Any]:
-    try:
-        man = lake.read_json(manifest_key(d))
-    except FileNotFoundError:
-        return _empty_manifest(d)
-    if not isinstance(man, dict) or man.get("version") != MANIFEST_VERSION:
-        return _empty_manifest(d)
-    base = _empty_manifest(d)
-    base.update(man)
-    return base
+def load_manifest(lake: Lake, d: date | str) -> Manifest:
+    return manifest.load(lake, d)
 
 
 def _sha(b: bytes) -> str:
     return hashlib.sha1(b).hexdigest()
 
 
-def _is_ours(man: Mapping[str, Any], key: str, body: bytes) -> bool:
+def _is_ours(man: Manifest, key: str, body: bytes) -> bool:
     """Whether this layer wrote `body` at `key` (a finished or an interrupted run's write)."""
     h = _sha(body)
     return h == man["files"].get(key) or h == man["pending"].get(key)
@@ -155,7 +143,7 @@ def _hour_code(hour_ms: int) -> str:
     return f"{hour_ms // 3_600_000 % 24:02d}"
 
 
-def _obj_hours(entry: Mapping[str, Any], d: date) -> set[tuple[str, int]]:
+def _obj_hours(entry: ObjectEntry, d: date) -> set[tuple[str, int]]:
     """(ticker, hour_ms) pairs a manifest object entry touched (stored as {"HH": [tickers]})."""
     by_code = {_hour_code(int(h.timestamp() * 1000)): int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)}
     return {(t, by_code[hh]) for hh, tickers in entry.get("hours", {}).items() for t in tickers}
@@ -227,15 +215,19 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
     d = keys.as_date(d)
     res = FootprintResult(date=d.isoformat())
     q = QuarantineBatch(LAYER)
-    man = load_manifest(lake, d)
+    man = manifest.load(lake, d)
     if force:
-        man = {**_empty_manifest(d), "files": man["files"], "pending": man["pending"],
-               "upstream_saved": man["upstream_saved"]}
+        man = {
+            **manifest.empty(d),
+            "files": man["files"],
+            "pending": man["pending"],
+            "upstream_saved": man["upstream_saved"],
+        }
 
-    before = json.loads(dumps(man))  # what a killed run must leave behind (plus pending hashes)
+    before = manifest.snapshot(man)  # what a killed run must leave behind (plus pending hashes)
     listing = tape_objects(lake, d)
     res.tape_objects = len(listing)
-    objects: dict[str, Any] = man["objects"]
+    objects = man["objects"]
     new_keys = [k for k, info in listing.items() if objects.get(k, {}).get("fp") != info.fingerprint]
     gone = [k for k in objects if k not in listing]
     res.tape_objects_skipped = len(listing) - len(new_keys)
@@ -257,25 +249,41 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
         q.write(lake, d)
     res.quarantined = len(q)
     res.quarantine_by_reason = q.by_reason()
-    lake.write_if_changed(manifest_key(d), dumps(man))
+    manifest.save(lake, d, man)
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _tape_texts(blobs: Mapping[str, Blob], q: QuarantineBatch | None) -> dict[str, Blob]:
+    """Tape objects as NDJSON bytes (`*.jsonl.gz` decompressed). An object that cannot be read
+    becomes empty — no trades, no hours — and, on its first read (`q` given), is quarantined whole
+    with the reason; an unchanged object is not read again, so it is quarantined exactly once."""
+    out: dict[str, Blob] = {}
+    for k, blob in blobs.items():
+        try:
+            out[k] = tape.object_text(k, blob)
+        except tape.BadObject as exc:
+            out[k] = b""
+            if q is not None:
+                q.add(k, 0, str(exc), "")
+    return out
 
 
 def _rebuild(
     lake: Lake,
     con: duckdb.DuckDBPyConnection,
     d: date,
-    man: dict[str, Any],
-    listing: Mapping[str, Any],
+    man: Manifest,
+    listing: Mapping[str, ObjectInfo],
     new_keys: list[str],
     gone: list[str],
     present: set[str],
     q: QuarantineBatch,
     res: FootprintResult,
 ) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
-    objects: dict[str, Any] = man["objects"]
-    bodies = lake.map_many(new_keys)
+    objects = man["objects"]
+    bodies = _tape_texts(lake.map_many(new_keys), q)
+    whole = {r.source: 1 for r in q.items}  # objects quarantined whole before the parse (bad gzip)
     new_keys = [k for k in new_keys if k in bodies]  # vanished between list and read
     first = tape.load_tape(con, d, [bodies[k] for k in new_keys], sources=new_keys, quarantine=q)
     new_hours = tape.hours_by_object(con, d)
@@ -301,7 +309,7 @@ def _rebuild(
         for t, h0 in hmin.items():
             touched |= {(t, h) for h in known.get(t, ()) if h >= h0}
         related = [k for k in old_keys if old_hours[k] & touched]
-        rel_bodies = lake.map_many(related)
+        rel_bodies = _tape_texts(lake.map_many(related), None)
         related = [k for k in related if k in rel_bodies]
         read_keys = new_keys + related
         all_bodies = [bodies[k] for k in new_keys] + [rel_bodies[k] for k in related]
@@ -318,7 +326,7 @@ def _rebuild(
         objects.pop(k, None)
     for i, k in enumerate(new_keys):
         objects[k] = {"fp": listing[k].fingerprint, "size": listing[k].size,
-                      "hours": _encode_hours(new_hours.get(i, ())), "rejected": first.rejects_by_object.get(i, 0)}
+                      "hours": _encode_hours(new_hours.get(i, ())), "rejected": first.rejects_by_object.get(i, 0) + whole.get(k, 0)}
     carry: dict[str, dict[str, list[int]]] = man["carry"]
     for t, h in touched:
         carry.get(t, {}).pop(str(h), None)
@@ -377,7 +385,7 @@ def _rebuild(
 
 
 def _validate_upstream(
-    lake: Lake, man: dict[str, Any], files: set[str], q: QuarantineBatch, res: FootprintResult
+    lake: Lake, man: Manifest, files: set[str], q: QuarantineBatch, res: FootprintResult
 ) -> None:
     """Inventory and validate hour files this layer did not write (upstream-landed), once per content."""
     ours = set(man["files"]) | set(man["pending"])
@@ -402,7 +410,7 @@ def _validate_upstream(
 
 
 def _write_outputs(
-    lake: Lake, d: date, man: dict[str, Any], before: dict[str, Any], outputs: Mapping[str, bytes | None],
+    lake: Lake, d: date, man: Manifest, before: Manifest, outputs: Mapping[str, bytes | None],
     existing: Mapping[str, bytes], res: FootprintResult,
 ) -> None:
     """Atomic writes of changed files only. The manifest learns their hashes BEFORE they land
@@ -417,7 +425,7 @@ def _write_outputs(
     hashes = {k: _sha(v) for k, v in outputs.items() if v is not None}  # once per file, used twice
     if to_write:
         pending = {**before["pending"], **{k: hashes[k] for k in sorted(to_write)}}
-        lake.write_bytes(manifest_key(d), dumps({**before, "pending": pending, "upstream_saved": man["upstream_saved"]}))
+        manifest.save_pending(lake, d, before, pending, man["upstream_saved"])
         lake.write_many(to_write)
     for k in to_delete:
         lake.delete(k)

@@ -19,14 +19,20 @@ from . import keys as K
 from .lake import Lake, ObjectInfo, _fingerprint
 
 
+TAPE_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
 def tape_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
-    """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5)."""
+    """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5).
+
+    `*.jsonl` and gzip'd `*.jsonl.gz` objects: a compressed lake is a reasonable choice for a user,
+    and an object of either kind that cannot be read is quarantined by the parser, not skipped."""
     d = K.as_date(d)
     out: dict[str, ObjectInfo] = {}
     for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(d)}):
         for key, info in lake.list_info(f"raw_lt/{day}/").items():
             try:
-                if key.endswith(".jsonl") and K.trade_date_of_raw_key(key) == d:
+                if key.endswith(TAPE_SUFFIXES) and K.trade_date_of_raw_key(key) == d:
                     out[key] = info
             except ValueError:  # not under an hour folder: not tape
                 continue
