@@ -26,16 +26,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .keys import parse_footprint_key
-from .quarantine import Rejected
+from . import bounds
+from .keys import WIB, parse_footprint_key
+from .quarantine import Rejected, describe
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-WIB_OFFSET_MS = 7 * HOUR_MS
-PRICE_MAX = 2**31 - 1  # prices are INTEGER columns in the warehouse
-LOTS_MAX = 10**15  # far above any real minute; keeps int64 sums exact
-INT64_MAX = 2**63 - 1
+_WIB_OFFSET = WIB.utcoffset(None)
+assert _WIB_OFFSET is not None
+WIB_OFFSET_MS = int(_WIB_OFFSET.total_seconds() * 1000)  # derived from keys.WIB, the one WIB constant
+# Bounds come from bounds.py, derived so that no candle built from accepted trades is rejected here.
+PRICE_MAX = bounds.PRICE_MAX
+LOTS_MAX = bounds.CANDLE_LOTS_MAX
+INT64_MAX = bounds.INT64_MAX
 
 _LEVEL = pa.struct([("p", pa.int64()), ("bv", pa.int64()), ("av", pa.int64())])
 LINE_SCHEMA = pa.schema([
@@ -101,7 +105,7 @@ def _parse(units: Sequence[_Unit], joined: bytes | None = None) -> tuple[list[tu
         table = pj.read_json(io.BytesIO(data), parse_options=_PARSE)
         if table.num_rows == expected:
             return [(table, list(units))], []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except Exception:  # noqa: BLE001 - whatever Arrow refuses, bisection isolates it
         pass
     if len(units) == 1:
         return [], list(units)
@@ -171,6 +175,10 @@ def _json_problem(text: str) -> str | None:
         if exc.pos >= len(text) or exc.msg.startswith("Unterminated string"):
             return f"truncated line: {exc.msg} at char {exc.pos}"
         return f"bad JSON: {exc.msg} at char {exc.pos}"
+    except RecursionError:
+        return "bad JSON: nested too deeply"
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        return f"bad JSON: {exc}"[:300]
     return _type_problem(obj)
 
 
@@ -190,7 +198,32 @@ def _seg_sum(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
 
 
 def validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
-    """Validate footprint hour objects (lake key -> NDJSON bytes) into warehouse-shaped Arrow tables."""
+    """Validate footprint hour objects (lake key -> NDJSON bytes) into warehouse-shaped Arrow tables.
+
+    Total per object: every line-level problem is a reject with its reason; should anything still
+    raise (an object of the wrong type, a case no rule foresaw), each object is tried alone, the
+    ones that raise are rejected whole (line 0) with the exception's reason, and the rest are
+    validated without them — one object never costs its neighbours, and the run goes on.
+    """
+    try:
+        return _validate_objects(objects)
+    except Exception:  # noqa: BLE001 - narrowed to the object(s) below
+        pass
+    broken: list[Rejected] = []
+    for key, data in objects.items():
+        try:
+            _validate_objects({key: data})
+        except Exception as exc:  # noqa: BLE001
+            broken.append(Rejected(key, 0, f"unreadable object: {describe(exc)}", ""))
+    bad = {r.source for r in broken}
+    result = _validate_objects({k: v for k, v in objects.items() if k not in bad})
+    result.rejects = sorted([*result.rejects, *broken], key=lambda r: (r.source, r.line_no))
+    for r in broken:
+        result.rejects_by_source[r.source] = result.rejects_by_source.get(r.source, 0) + 1
+    return result
+
+
+def _validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
     keys = list(objects)
     rejects: list[Rejected] = []
     hour_ms = np.zeros(len(keys), np.int64)
@@ -255,7 +288,7 @@ def validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
         try:
             pj.read_json(io.BytesIO(u.data), parse_options=_PARSE)
             why = "bad JSON: line holds more than one JSON value"
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        except Exception as exc:  # noqa: BLE001 - the reason is all we need from it
             why = f"wrong type: {exc}"[:300]
         rejects.append(Rejected(keys[u.obj], int(u.line_nos[0]), why, text))
     good += good_lines
@@ -312,6 +345,13 @@ def _validate_rows(
     zero = np.zeros(len(p), np.int64)
     sum_bv = _seg_sum(np.where(lvl_bad, zero, bv), starts, ends)
     sum_av = _seg_sum(np.where(lvl_bad, zero, av), starts, ends)
+    # The exact int64 sums wrap silently when a hostile file's levels add up past 2^63; a float sum
+    # beside them (error far below the margin) flags that: a valid candle's levels sum to <= vol
+    # <= LOTS_MAX, so anything beyond 2 * LOTS_MAX (< 2^62) is "levels exceed vol" whatever wrapped.
+    lots_f = np.where(lvl_bad, 0.0, bv.astype(np.float64) + av.astype(np.float64))
+    cs_f = np.zeros(len(lots_f) + 1, np.float64)
+    np.cumsum(lots_f, out=cs_f[1:])
+    overflow = (cs_f[ends] - cs_f[starts]) > 2.0 * LOTS_MAX
 
     hs = hour_ms[obj]
     prices = np.stack([o, h, lo, c])
@@ -322,7 +362,7 @@ def _validate_rows(
         ((t0 % MINUTE_MS != 0) | (t0 < hs) | (t0 >= hs + HOUR_MS), "bad t0"),
         ((lo > np.minimum(o, c)) | (np.minimum(o, c) > np.maximum(o, c)) | (np.maximum(o, c) > h), "broken OHLC"),
         (bad_levels > 0, "bad level"),
-        (sum_bv + sum_av > vol, "levels exceed vol"),
+        (overflow | (sum_bv + sum_av > vol), "levels exceed vol"),
         (delta != sum_bv - sum_av, "delta mismatch"),
     ]
     bad = np.zeros(n, bool)
@@ -436,5 +476,5 @@ def _detail(name: str, r: int, t0: np.ndarray, o: np.ndarray, h: np.ndarray, lo:
     if name == "bad level":
         return f"{bad_levels[r]} level(s) with price <= 0, negative lots or nulls"
     if name == "levels exceed vol":
-        return f"sum(bv+av)={sbv[r] + sav[r]} > vol={vol[r]}"
-    return f"delta={delta[r]} != sum(bv)-sum(av)={sbv[r] - sav[r]}"
+        return f"sum(bv+av)={int(sbv[r]) + int(sav[r])} > vol={vol[r]}"  # Python ints: no wrap warning
+    return f"delta={delta[r]} != sum(bv)-sum(av)={int(sbv[r]) - int(sav[r])}"

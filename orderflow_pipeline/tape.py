@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import mmap
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import pyarrow as pa
 from . import bounds, idx_calendar
 from .keys import WIB, as_date
 from .lake import Blob
-from .quarantine import QuarantineBatch
+from .quarantine import QuarantineBatch, describe
 
 N_FIELDS = 20
 TRADES_TABLE = "fp_trades"
@@ -88,6 +89,8 @@ def lines_table(objects: Sequence[Blob]) -> pa.Table:
     nos: list[np.ndarray] = []
     blanks: list[np.ndarray] = []
     for k, body in enumerate(objects):
+        if not isinstance(body, (bytes, bytearray, memoryview, mmap.mmap)):
+            raise TypeError(f"object {k}: expected bytes, got {type(body).__name__}")
         if not body:
             continue
         if body[-1:] != b"\n":  # a final line without its newline (works on bytes and mmaps)
@@ -321,12 +324,6 @@ def load_tape(
         if quarantine is not None and (quarantine_objects is None or n in quarantine_objects):
             quarantine.add(sources[n] if sources else f"object-{n}", 0, reason, "")
     return out
-
-
-def describe(exc: BaseException) -> str:
-    """A quarantine reason for an exception: its type and first line, bounded in length."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
 
 
 def _load_tape(
