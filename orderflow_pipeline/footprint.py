@@ -56,6 +56,7 @@ class FootprintResult:
     hour_files_unchanged: int = 0
     hour_files_deleted: int = 0
     upstream_files_validated: int = 0
+    stale_temps_removed: int = 0  # `.tmp-*` files older than an hour, left by a killed write
     neutral_lots: int = 0
     total_lots: int = 0
     quarantined: int = 0
@@ -158,8 +159,8 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
 
 # -- listing -------------------------------------------------------------------------------
 
-def footprint_files(lake: Lake, d: date) -> list[str]:
-    return sorted(footprint_objects(lake, d))
+def footprint_files(lake: Lake, d: date, temps: list[str] | None = None) -> list[str]:
+    return sorted(footprint_objects(lake, d, temps))
 
 
 # -- aggregation ---------------------------------------------------------------------------
@@ -225,7 +226,8 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
         }
 
     before = manifest.snapshot(man)  # what a killed run must leave behind (plus pending hashes)
-    listing = tape_objects(lake, d)
+    temps: list[str] = []  # `.tmp-*` leftovers of killed writes, seen by the listings below
+    listing = tape_objects(lake, d, temps)
     res.tape_objects = len(listing)
     objects = man["objects"]
     new_keys = [k for k, info in listing.items() if objects.get(k, {}).get("fp") != info.fingerprint]
@@ -234,7 +236,9 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
 
     outputs: dict[str, bytes | None] = {}  # footprint key -> new body (None: no candles left)
     existing: dict[str, bytes] = {}
-    present = set(footprint_files(lake, d))  # one listing instead of a GET per possible file
+    present = set(footprint_files(lake, d, temps))  # one listing instead of a GET per possible file
+    temps += lake.temp_files(manifest.FOLDER) + lake.temp_files(f"quarantine/{d.isoformat()}/{LAYER}")
+    res.stale_temps_removed = len(lake.remove_stale_temps(temps))
     if new_keys or gone:
         con = duckdb.connect()
         try:

@@ -63,8 +63,11 @@ _CONTAINERS: dict[str, type] = {
 }
 
 
+FOLDER = "_state/footprint"
+
+
 def key(d: date | str) -> str:
-    return f"_state/footprint/{keys.as_date(d).isoformat()}.json"
+    return f"{FOLDER}/{keys.as_date(d).isoformat()}.json"
 
 
 def empty(d: date | str) -> Manifest:

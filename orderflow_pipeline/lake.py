@@ -10,10 +10,12 @@ reads).
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 import os
 import posixpath
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +26,65 @@ import fsspec
 from .config import Settings, get_settings
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
+STALE_TEMP_SECONDS = 3600.0
+"""A temp file older than this was left by a killed write (a live write lasts milliseconds; an
+hour is far beyond any run's write phase), so the next run may remove it without racing a writer."""
+
+# S3 (botocore via s3fs): explicit timeouts and retries instead of the library defaults (60 s
+# connect + 60 s read, retried silently), so a frozen endpoint costs seconds per attempt and every
+# retry is logged. Worst case per request: S3FS_RETRIES x S3_MAX_ATTEMPTS x (connect + read).
+S3_CONNECT_TIMEOUT_S = 5
+S3_READ_TIMEOUT_S = 20
+S3_MAX_ATTEMPTS = 3  # total, first try included; botocore "standard" mode retries timeouts, 5xx, throttling
+S3FS_RETRIES = 2  # s3fs's own loop around each call (socket timeouts, truncated reads)
+
+
+class _RetryLog(logging.Filter):
+    """Lifts the S3 libraries' retry messages (logged at DEBUG) to a WARNING naming the wait.
+
+    Why a filter: botocore and s3fs only report a retry at DEBUG, so a frozen endpoint looked like
+    a hung run. The filter lowers the library logger's level to DEBUG so the records exist, turns
+    retry records into WARNINGs, and drops every other record below the level that was in force
+    before (so no DEBUG chatter appears that was not asked for)."""
+
+    MARKERS = ("Retry needed", "Retryable error", "Max attempts", "retry quota")
+
+    def __init__(self, keep_from: int) -> None:
+        super().__init__()
+        self.keep_from = keep_from
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if any(m in msg for m in self.MARKERS):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = f"S3 waiting/retrying ({record.name}): {msg}", ()
+            return True
+        return record.levelno >= self.keep_from
+
+
+def _log_s3_retries() -> None:
+    for name in ("s3fs", "botocore.retries.standard", "aiobotocore.retries.standard"):
+        lg = logging.getLogger(name)
+        if any(isinstance(f, _RetryLog) for f in lg.filters):
+            continue
+        lg.addFilter(_RetryLog(lg.getEffectiveLevel()))
+        lg.setLevel(logging.DEBUG)
+
+
+def s3_options(storage_options: Mapping[str, Any]) -> dict[str, Any]:
+    """s3fs options with the explicit timeouts and retries above; the caller's own values win."""
+    opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+    config = {
+        "connect_timeout": S3_CONNECT_TIMEOUT_S,
+        "read_timeout": S3_READ_TIMEOUT_S,
+        "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+    }
+    opts["config_kwargs"] = {**config, **dict(storage_options.get("config_kwargs") or {})}
+    return opts
 
 
 @dataclass(frozen=True)
@@ -50,10 +111,13 @@ class Lake:
         self.root = root.rstrip("/")
         self.is_s3 = self.root.startswith("s3://")
         if self.is_s3:
-            opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+            retries = int(storage_options.pop("retries", S3FS_RETRIES))
+            opts = s3_options(storage_options)
             if endpoint_url:
-                opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint_url
+                opts["client_kwargs"] = {**(opts.get("client_kwargs") or {}), "endpoint_url": endpoint_url}
             self.fs = fsspec.filesystem("s3", **opts)
+            self.fs.retries = retries  # s3fs reads its retry count from this attribute
+            _log_s3_retries()
             self._base = self.root[len("s3://"):]
         else:
             self.fs = fsspec.filesystem("file", auto_mkdir=True)
@@ -100,8 +164,11 @@ class Lake:
         info = self.fs.info(self.path(key))
         return ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
 
-    def list_info(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """Every object under `prefix` with size and fingerprint, from one listing."""
+    def list_info(self, prefix: str = "", temps: list[str] | None = None) -> dict[str, ObjectInfo]:
+        """Every object under `prefix` with size and fingerprint, from one listing.
+
+        `.tmp-*` files (writes in progress, or left by a killed one) are not objects; when `temps`
+        is given their keys are appended to it, so a caller can sweep stale ones for free."""
         base = self.path(prefix).rstrip("/")
         if self.is_s3:
             self.fs.invalidate_cache()
@@ -114,7 +181,9 @@ class Lake:
             if info.get("type") == "directory":
                 continue
             key = self.key_of(path)
-            if posixpath.basename(key).startswith(".tmp-"):
+            if posixpath.basename(key).startswith(TEMP_PREFIX):
+                if temps is not None:
+                    temps.append(key)
                 continue
             out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
         return dict(sorted(out.items()))
@@ -206,7 +275,7 @@ class Lake:
             self._folders.add(folder)
         # Unique per process and thread, so concurrent writers never share a temp file; the
         # ".tmp-" prefix keeps it out of listings until the rename.
-        tmp = f"{folder}/.tmp-{os.getpid()}-{threading.get_ident()}-{name}"
+        tmp = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{name}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
             fd = os.open(tmp, flags, 0o644)
@@ -273,6 +342,42 @@ class Lake:
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(part, [pairs[i:i + step] for i in range(0, len(pairs), step)]))
+
+    def temp_files(self, folder: str) -> list[str]:
+        """Keys of `.tmp-*` files directly in `folder` (local lakes only: an S3 PUT leaves none)."""
+        if self.is_s3:
+            return []
+        try:
+            with os.scandir(self.path(folder)) as it:
+                names = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [posixpath.join(folder.strip("/"), n) for n in sorted(names)]
+
+    def remove_stale_temps(self, keys: Iterable[str], max_age_s: float = STALE_TEMP_SECONDS) -> list[str]:
+        """Remove the temp files among `keys` older than `max_age_s`; log and return what went.
+
+        Why: a run killed during a write leaves its `.tmp-*` file (the rename never happened).
+        Listings already ignore them, but nothing else would ever delete them. A younger temp may
+        belong to a write in progress, so it is left alone."""
+        if self.is_s3:
+            return []
+        now = time.time()
+        removed = []
+        for key in keys:
+            if not posixpath.basename(key).startswith(TEMP_PREFIX):
+                continue
+            path = self.path(key)
+            try:
+                age = now - os.stat(path).st_mtime
+                if age <= max_age_s:
+                    continue
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            log.warning("removed stale temp file %s (%.0f s old, left by a killed write)", key, age)
+            removed.append(key)
+        return removed
 
     def write_json(self, key: str, obj: Any, *, indent: int | None = None) -> None:
         self.write_bytes(key, dumps(obj, indent=indent))
