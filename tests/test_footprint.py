@@ -433,3 +433,84 @@ def test_sigkilled_process_leaves_old_or_new_files(tmp_path: Path, real: Path) -
     assert seen["new"] >= 7 and seen["old"] >= 1
     footprint.build_footprint(lake, D)
     assert {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)} == new
+
+
+# -- SPEC §5/§12 session edges -------------------------------------------------------------------
+def _minutes(lake: Lake, d: str, ticker: str) -> dict[str, tuple[int, int, int, list[dict]]]:
+    """Candles of one ticker-date keyed by WIB "HH:MM": (close, vol, delta, levels)."""
+    out = {}
+    for key in footprint.footprint_files(lake, keys.as_date(d)):
+        if f"/{ticker}/" in key:
+            for c in lake.read_ndjson(key):
+                wib = datetime.fromtimestamp(c["t0"] / 1000, tz=keys.WIB)
+                out[f"{wib:%H:%M}"] = (c["ohlc"]["c"], c["vol"], c["delta"], c["levels"])
+    return out
+
+
+def test_session_edges_monday_to_thursday(local_lake: Lake) -> None:
+    # Wednesday: continuous 09:00:00 <= t < 12:00:00 and 13:30:00 <= t < 15:50:00 WIB. Every trade
+    # sets an order number, so by §5 it is a buy ([14]) or sell ([13]) — but only inside a window;
+    # outside it counts in vol/OHLC with delta 0 and no level (levels list only bv + av > 0).
+    # Worked per minute (one trade each, price = its own close):
+    #   08:59:59 pre-opening  [14] 7 @100 -> vol 7,  delta 0
+    #   09:00:00 open         [14] 3 @101 -> vol 3,  delta +3, level 101 bv 3
+    #   11:59:59 last second  [13] 4 @102 -> vol 4,  delta -4, level 102 av 4
+    #   12:00:00 break starts [14] 5 @103 -> vol 5,  delta 0      (12:00:00 is outside)
+    #   13:29:59 still break  [13] 6 @104 -> vol 6,  delta 0
+    #   13:30:00 session II   [13] 8 @105 -> vol 8,  delta -8, level 105 av 8 (13:30:00 is inside)
+    #   15:49:59 last second  [14] 9 @106 -> vol 9,  delta +9, level 106 bv 9
+    #   15:50:00 pre-closing  [14] 2 @107 + 15:50:30 [13] 1 @108 -> vol 3, delta 0, close 108
+    #   16:01:00 post-trading [14] 11 @109, 16:15:00 post-trading [13] 12 @110 -> neutral
+    #   totals: vol 7+3+4+5+6+8+9+3+11+12 = 68; classified 3+4+8+9 = 24; neutral 68-24 = 44
+    rows = [
+        ("085959", 1, 100, 7, "00", "1"), ("090000", 2, 101, 3, "00", "2"), ("115959", 3, 102, 4, "3", "00"),
+        ("120000", 4, 103, 5, "00", "4"), ("132959", 5, 104, 6, "5", "00"), ("133000", 6, 105, 8, "6", "00"),
+        ("154959", 7, 106, 9, "00", "7"), ("155000", 8, 107, 2, "00", "8"), ("155030", 9, 108, 1, "9", "00"),
+        ("160100", 10, 109, 11, "00", "10"), ("161500", 11, 110, 12, "11", "00"),
+    ]
+    local_lake.write_bytes("raw_lt/2026/02/18/02/edges.jsonl",
+                           tape(*[(tt, "EDGE", n, p, v, o13, o14) for tt, n, p, v, o13, o14 in rows]))
+    res = footprint.build_footprint(local_lake, D)
+    assert (res.trades, res.total_lots, res.neutral_lots) == (11, 68, 44)
+    assert _minutes(local_lake, D, "EDGE") == {
+        "08:59": (100, 7, 0, []),
+        "09:00": (101, 3, 3, [{"p": 101, "bv": 3, "av": 0}]),
+        "11:59": (102, 4, -4, [{"p": 102, "bv": 0, "av": 4}]),
+        "12:00": (103, 5, 0, []),
+        "13:29": (104, 6, 0, []),
+        "13:30": (105, 8, -8, [{"p": 105, "bv": 0, "av": 8}]),
+        "15:49": (106, 9, 9, [{"p": 106, "bv": 9, "av": 0}]),
+        "15:50": (108, 3, 0, []),
+        "16:01": (109, 11, 0, []),
+        "16:15": (110, 12, 0, []),
+    }
+
+
+def test_session_edges_friday(local_lake: Lake) -> None:
+    # Friday 2026-02-20: continuous 09:00:00 <= t < 11:30:00 and 14:00:00 <= t < 15:50:00 WIB.
+    #   11:29:59 [14] 4 @200 -> buy:  vol 4, delta +4
+    #   11:30:00 [14] 5 @201 -> break: vol 5, delta 0   (11:30:00 is outside on a Friday)
+    #   13:30:00 [13] 6 @202 -> still Friday's break (Mon-Thu it would be a sell): delta 0
+    #   13:59:59 [13] 7 @203 -> break: delta 0
+    #   14:00:00 [13] 8 @204 -> sell: vol 8, delta -8
+    #   15:50:00 [14] 9 @205 -> pre-closing: delta 0
+    #   16:05:00 neither set, uptick 206 > 205 -> post-trading: no tick rule either, delta 0
+    fri = "2026-02-20"
+    rows = [
+        ("112959", 1, 200, 4, "00", "1"), ("113000", 2, 201, 5, "00", "2"), ("133000", 3, 202, 6, "3", "00"),
+        ("135959", 4, 203, 7, "4", "00"), ("140000", 5, 204, 8, "5", "00"), ("155000", 6, 205, 9, "00", "6"),
+        ("160500", 7, 206, 10, "00", "00"),
+    ]
+    local_lake.write_bytes("raw_lt/2026/02/20/04/fri.jsonl",
+                           tape(*[(tt, "FRI", n, p, v, o13, o14) for tt, n, p, v, o13, o14 in rows]))
+    res = footprint.build_footprint(local_lake, fri)
+    assert (res.trades, res.total_lots, res.neutral_lots) == (7, 49, 37)  # 49 - (4 + 8) = 37
+    assert _minutes(local_lake, fri, "FRI") == {
+        "11:29": (200, 4, 4, [{"p": 200, "bv": 4, "av": 0}]),
+        "11:30": (201, 5, 0, []),
+        "13:30": (202, 6, 0, []),
+        "13:59": (203, 7, 0, []),
+        "14:00": (204, 8, -8, [{"p": 204, "bv": 0, "av": 8}]),
+        "15:50": (205, 9, 0, []),
+        "16:05": (206, 10, 0, []),
+    }
