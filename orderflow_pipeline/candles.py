@@ -42,28 +42,47 @@ LOTS_MAX = bounds.CANDLE_LOTS_MAX
 INT64_MAX = bounds.INT64_MAX
 
 _LEVEL = pa.struct([("p", pa.int64()), ("bv", pa.int64()), ("av", pa.int64())])
-LINE_SCHEMA = pa.schema([
-    ("t0", pa.int64()),
-    ("ohlc", pa.struct([("o", pa.int64()), ("h", pa.int64()), ("l", pa.int64()), ("c", pa.int64())])),
-    ("vol", pa.int64()),
-    ("delta", pa.int64()),
-    ("levels", pa.list_(_LEVEL)),
-])
+LINE_SCHEMA = pa.schema(
+    [
+        ("t0", pa.int64()),
+        ("ohlc", pa.struct([("o", pa.int64()), ("h", pa.int64()), ("l", pa.int64()), ("c", pa.int64())])),
+        ("vol", pa.int64()),
+        ("delta", pa.int64()),
+        ("levels", pa.list_(_LEVEL)),
+    ]
+)
 _PARSE = pj.ParseOptions(explicit_schema=LINE_SCHEMA, unexpected_field_behavior="ignore")
 
 # ticker and source_key are dictionary-encoded: one entry per object instead of a string per row
 # (~800k level rows a day); DuckDB inserts them into its VARCHAR columns directly.
 _DICT = pa.dictionary(pa.int32(), pa.string())
-CANDLE_SCHEMA = pa.schema([
-    ("ticker", _DICT), ("date", pa.date32()), ("time_key", pa.int64()),
-    ("open", pa.int32()), ("high", pa.int32()), ("low", pa.int32()), ("close", pa.int32()),
-    ("vol", pa.int64()), ("delta", pa.int64()), ("buy_vol", pa.int64()), ("sell_vol", pa.int64()),
-    ("source_key", _DICT),
-])
-LEVEL_SCHEMA = pa.schema([
-    ("ticker", _DICT), ("date", pa.date32()), ("time_key", pa.int64()),
-    ("price", pa.int32()), ("bv", pa.int64()), ("av", pa.int64()), ("source_key", _DICT),
-])
+CANDLE_SCHEMA = pa.schema(
+    [
+        ("ticker", _DICT),
+        ("date", pa.date32()),
+        ("time_key", pa.int64()),
+        ("open", pa.int32()),
+        ("high", pa.int32()),
+        ("low", pa.int32()),
+        ("close", pa.int32()),
+        ("vol", pa.int64()),
+        ("delta", pa.int64()),
+        ("buy_vol", pa.int64()),
+        ("sell_vol", pa.int64()),
+        ("source_key", _DICT),
+    ]
+)
+LEVEL_SCHEMA = pa.schema(
+    [
+        ("ticker", _DICT),
+        ("date", pa.date32()),
+        ("time_key", pa.int64()),
+        ("price", pa.int32()),
+        ("bv", pa.int64()),
+        ("av", pa.int64()),
+        ("source_key", _DICT),
+    ]
+)
 
 
 @dataclass
@@ -91,7 +110,9 @@ class _Unit:
 
 
 # --------------------------------------------------------------------------------------- parsing
-def _parse(units: Sequence[_Unit], joined: bytes | None = None) -> tuple[list[tuple[pa.Table, list[_Unit]]], list[_Unit]]:
+def _parse(
+    units: Sequence[_Unit], joined: bytes | None = None
+) -> tuple[list[tuple[pa.Table, list[_Unit]]], list[_Unit]]:
     """Parse units in bulk; bisect to isolate the units Arrow rejects (or that misalign rows).
 
     A unit whose row count differs from its line count (two JSON values on one line) counts as
@@ -186,7 +207,11 @@ def _json_problem(text: str) -> str | None:
 def _ints(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(int64 values with nulls as 0, null mask)."""
     nulls = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
-    values = (arr.fill_null(0) if arr.null_count else arr).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    values = (
+        (arr.fill_null(0) if arr.null_count else arr)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64, copy=False)
+    )
     return values, nulls
 
 
@@ -194,7 +219,8 @@ def _seg_sum(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
     """Exact int64 sums of values[starts[i]:ends[i]] for contiguous, ordered segments."""
     cs = np.zeros(len(values) + 1, np.int64)
     np.cumsum(values, out=cs[1:])
-    return cs[ends] - cs[starts]
+    out: np.ndarray = cs[ends] - cs[starts]
+    return out
 
 
 def validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
@@ -337,7 +363,9 @@ def _validate_rows(
     p, p_null = _ints(pc.struct_field(flat, "p"))
     bv, bv_null = _ints(pc.struct_field(flat, "bv"))
     av, av_null = _ints(pc.struct_field(flat, "av"))
-    flat_null = flat.is_null().to_numpy(zero_copy_only=False) if flat.null_count else np.zeros(len(flat), bool)
+    flat_null = (
+        flat.is_null().to_numpy(zero_copy_only=False) if flat.null_count else np.zeros(len(flat), bool)
+    )
 
     lvl_bad = flat_null | p_null | bv_null | av_null | (p <= 0) | (p > PRICE_MAX)
     lvl_bad |= (bv < 0) | (av < 0) | (bv > LOTS_MAX) | (av > LOTS_MAX)
@@ -357,10 +385,13 @@ def _validate_rows(
     prices = np.stack([o, h, lo, c])
     rules: list[tuple[np.ndarray, str]] = [
         (t0_null | o_null | h_null | l_null | c_null | vol_null | delta_null | lv_null, "missing field"),
-        ((prices <= 0).any(axis=0) | (prices > PRICE_MAX).any(axis=0), "bad price"),
+        (np.asarray((prices <= 0).any(axis=0) | (prices > PRICE_MAX).any(axis=0)), "bad price"),
         ((vol < 0) | (vol > LOTS_MAX), "bad volume"),
         ((t0 % MINUTE_MS != 0) | (t0 < hs) | (t0 >= hs + HOUR_MS), "bad t0"),
-        ((lo > np.minimum(o, c)) | (np.minimum(o, c) > np.maximum(o, c)) | (np.maximum(o, c) > h), "broken OHLC"),
+        (
+            (lo > np.minimum(o, c)) | (np.minimum(o, c) > np.maximum(o, c)) | (np.maximum(o, c) > h),
+            "broken OHLC",
+        ),
         (bad_levels > 0, "bad level"),
         (overflow | (sum_bv + sum_av > vol), "levels exceed vol"),
         (delta != sum_bv - sum_av, "delta mismatch"),
@@ -379,7 +410,7 @@ def _validate_rows(
             ln = int(line_no[r])
             text = lines[ln - 1].decode("utf-8", "replace").strip() if ln <= len(lines) else ""
             name = rules[int(reason_idx[r])][1]
-            detail = _detail(name, r, t0, o, h, lo, c, vol, delta, sum_bv, sum_av, hs, bad_levels)
+            detail = _detail(name, int(r), t0, o, h, lo, c, vol, delta, sum_bv, sum_av, hs, bad_levels)
             rejects.append(Rejected(keys[oi], ln, f"{name}: {detail}", text))
 
     # Keep valid rows; duplicate t0 in one object -> the later line wins. Order (object, t0).
@@ -459,12 +490,25 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     ends = np.cumsum(lengths)
     offsets = np.repeat(starts - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
+    out: np.ndarray = np.arange(total, dtype=np.int64) + offsets
+    return out
 
 
-def _detail(name: str, r: int, t0: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-            vol: np.ndarray, delta: np.ndarray, sbv: np.ndarray, sav: np.ndarray, hs: np.ndarray,
-            bad_levels: np.ndarray) -> str:
+def _detail(
+    name: str,
+    r: int,
+    t0: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    vol: np.ndarray,
+    delta: np.ndarray,
+    sbv: np.ndarray,
+    sav: np.ndarray,
+    hs: np.ndarray,
+    bad_levels: np.ndarray,
+) -> str:
     if name == "missing field":
         return "t0, ohlc.o/h/l/c, vol, delta and levels are required"
     if name in ("bad price", "broken OHLC"):

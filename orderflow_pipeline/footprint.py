@@ -30,8 +30,8 @@ from . import footprint_manifest as manifest
 from . import idx_calendar, keys, tape
 from .candles import validate_objects
 from .checks import CheckOutcome
-from .inventory import footprint_objects, tape_objects
 from .footprint_manifest import Manifest, ObjectEntry
+from .inventory import footprint_objects, tape_objects
 from .lake import Blob, Lake, ObjectInfo
 from .quarantine import QuarantineBatch, Rejected, count_quarantined
 
@@ -79,6 +79,7 @@ class FootprintResult:
 
 # -- serialisation and validation ------------------------------------------------------------
 
+
 def candle_line(c: Mapping[str, Any]) -> str:
     """One candle in the SPEC §6 layout (compact, fixed key order, integers)."""
     o = c["ohlc"]
@@ -117,6 +118,7 @@ def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, byt
 
 # -- manifest ------------------------------------------------------------------------------
 
+
 def manifest_key(d: date | str) -> str:
     return manifest.key(d)
 
@@ -146,7 +148,9 @@ def _hour_code(hour_ms: int) -> str:
 
 def _obj_hours(entry: ObjectEntry, d: date) -> set[tuple[str, int]]:
     """(ticker, hour_ms) pairs a manifest object entry touched (stored as {"HH": [tickers]})."""
-    by_code = {_hour_code(int(h.timestamp() * 1000)): int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)}
+    by_code = {
+        _hour_code(int(h.timestamp() * 1000)): int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)
+    }
     return {(t, by_code[hh]) for hh, tickers in entry.get("hours", {}).items() for t in tickers}
 
 
@@ -158,6 +162,7 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
 
 
 # -- listing -------------------------------------------------------------------------------
+
 
 def footprint_files(lake: Lake, d: date, temps: list[str] | None = None) -> list[str]:
     return sorted(footprint_objects(lake, d, temps))
@@ -196,7 +201,9 @@ FROM fp_trades WHERE cont GROUP BY ticker, hour_ms
 """
 
 
-def _seeds(carry: Mapping[str, Mapping[str, list[int]]], keep: set[tuple[str, int]]) -> dict[str, tuple[int, int]]:
+def _seeds(
+    carry: Mapping[str, Mapping[str, list[int]]], keep: set[tuple[str, int]]
+) -> dict[str, tuple[int, int]]:
     """Per ticker, the carry of its newest hour before the first rebuilt hour."""
     first: dict[str, int] = {}
     for t, h in keep:
@@ -230,7 +237,9 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
     listing = tape_objects(lake, d, temps)
     res.tape_objects = len(listing)
     objects = man["objects"]
-    new_keys = [k for k, info in listing.items() if objects.get(k, {}).get("fp") != info.fingerprint]
+    new_keys = [
+        k for k, info in listing.items() if (e := objects.get(k)) is None or e["fp"] != info.fingerprint
+    ]
     gone = [k for k in objects if k not in listing]
     res.tape_objects_skipped = len(listing) - len(new_keys)
 
@@ -318,19 +327,33 @@ def _rebuild(
         read_keys = new_keys + related
         all_bodies = [bodies[k] for k in new_keys] + [rel_bodies[k] for k in related]
         load = tape.load_tape(
-            con, d, all_bodies, sources=read_keys, quarantine=None,
-            keep=touched, seeds=_seeds(man["carry"], touched),
+            con,
+            d,
+            all_bodies,
+            sources=read_keys,
+            quarantine=None,
+            keep=touched,
+            seeds=_seeds(man["carry"], touched),
         )
         load.rejected = first.rejected
     res.tape_objects_read = len(read_keys)
-    res.lines, res.trades, res.duplicates, res.non_regular = load.lines, load.trades, load.duplicates, load.non_regular
+    res.lines, res.trades, res.duplicates, res.non_regular = (
+        load.lines,
+        load.trades,
+        load.duplicates,
+        load.non_regular,
+    )
 
     # manifest: objects and carry
     for k in gone:
         objects.pop(k, None)
     for i, k in enumerate(new_keys):
-        objects[k] = {"fp": listing[k].fingerprint, "size": listing[k].size,
-                      "hours": _encode_hours(new_hours.get(i, ())), "rejected": first.rejects_by_object.get(i, 0) + whole.get(k, 0)}
+        objects[k] = {
+            "fp": listing[k].fingerprint,
+            "size": listing[k].size,
+            "hours": _encode_hours(new_hours.get(i, ())),
+            "rejected": first.rejects_by_object.get(i, 0) + whole.get(k, 0),
+        }
     carry: dict[str, dict[str, list[int]]] = man["carry"]
     for t, h in touched:
         carry.get(t, {}).pop(str(h), None)
@@ -352,7 +375,8 @@ def _rebuild(
     # one datetime per hour, not per ticker-hour (6,876 keys a full-market day)
     hours = {h: datetime.fromtimestamp(h / 1000, tz=timezone.utc) for h in {h for _, h in built}}
     outputs: dict[str, bytes | None] = {
-        keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())}
+        keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())
+    }
 
     existing = lake.cat_many([k for k in outputs if k in present])
     saved = set(man["upstream_saved"])
@@ -397,8 +421,11 @@ def _validate_upstream(
     if not cands:
         return
     bodies = lake.cat_many(cands)
-    todo = {k: b for k, b in bodies.items()
-            if man["upstream"].get(k, {}).get("sha") != _sha(b) and not _is_ours(man, k, b)}
+    todo = {
+        k: b
+        for k, b in bodies.items()
+        if ((u := man["upstream"].get(k)) is None or u["sha"] != _sha(b)) and not _is_ours(man, k, b)
+    }
     if not todo:
         return
     rejects = validate_hour_files(todo)
@@ -407,15 +434,23 @@ def _validate_upstream(
         q.items.append(r)
         counts[r.source] = counts.get(r.source, 0) + 1
     for k, b in todo.items():
-        man["upstream"][k] = {"sha": _sha(b), "rejected": counts.get(k, 0),
-                              "candles": sum(1 for ln in b.split(b"\n") if ln.strip()) - counts.get(k, 0)}
+        man["upstream"][k] = {
+            "sha": _sha(b),
+            "rejected": counts.get(k, 0),
+            "candles": sum(1 for ln in b.split(b"\n") if ln.strip()) - counts.get(k, 0),
+        }
     man["upstream"] = dict(sorted(man["upstream"].items()))
     res.upstream_files_validated += len(todo)
 
 
 def _write_outputs(
-    lake: Lake, d: date, man: Manifest, before: Manifest, outputs: Mapping[str, bytes | None],
-    existing: Mapping[str, bytes], res: FootprintResult,
+    lake: Lake,
+    d: date,
+    man: Manifest,
+    before: Manifest,
+    outputs: Mapping[str, bytes | None],
+    existing: Mapping[str, bytes],
+    res: FootprintResult,
 ) -> None:
     """Atomic writes of changed files only. The manifest learns their hashes BEFORE they land
     (in the previous manifest, whose objects still count as unprocessed), so a run killed between
@@ -424,7 +459,9 @@ def _write_outputs(
     to_write = {k: v for k, v in outputs.items() if v is not None and existing.get(k) != v}
     # a ticker-hour whose trades all vanished (object replaced or removed): drop our file, but
     # never an upstream one (its minutes were merged into `outputs` when it had valid lines)
-    to_delete = [k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])]
+    to_delete = [
+        k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])
+    ]
     res.hour_files_unchanged = sum(1 for k, v in outputs.items() if v is not None and k not in to_write)
     hashes = {k: _sha(v) for k, v in outputs.items() if v is not None}  # once per file, used twice
     if to_write:
@@ -451,17 +488,29 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
     d = keys.as_date(d)
     files = footprint_files(lake, d)
-    out = [CheckOutcome(
-        "footprint_files_exist", ASSET, bool(files), "ERROR",
-        f"{len(files)} footprint hour files for {d}" if files else f"the lake has no footprint files for {d}",
-        {"files": len(files)},
-    )]
+    out = [
+        CheckOutcome(
+            "footprint_files_exist",
+            ASSET,
+            bool(files),
+            "ERROR",
+            f"{len(files)} footprint hour files for {d}"
+            if files
+            else f"the lake has no footprint files for {d}",
+            {"files": len(files)},
+        )
+    ]
     n_q = count_quarantined(lake, d, LAYER).get(LAYER, 0)
-    out.append(CheckOutcome(
-        "footprint_quarantine_empty", ASSET, n_q == 0, "WARN",
-        f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
-        {"quarantined": n_q},
-    ))
+    out.append(
+        CheckOutcome(
+            "footprint_quarantine_empty",
+            ASSET,
+            n_q == 0,
+            "WARN",
+            f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
+            {"quarantined": n_q},
+        )
+    )
     minutes = idx_calendar.session_minute_starts_ms(d)
     session = set(minutes)
     expected = idx_calendar.expected_minutes(d)
@@ -479,10 +528,15 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
             share = len(t0s & session) / expected
             if share < 0.5:
                 low[t] = round(share, 3)
-    out.append(CheckOutcome(
-        "footprint_completeness", ASSET, not low, "WARN",
-        f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
-        + (": " + ", ".join(sorted(low)[:50]) if low else ""),
-        {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},
-    ))
+    out.append(
+        CheckOutcome(
+            "footprint_completeness",
+            ASSET,
+            not low,
+            "WARN",
+            f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
+            + (": " + ", ".join(sorted(low)[:50]) if low else ""),
+            {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},
+        )
+    )
     return out

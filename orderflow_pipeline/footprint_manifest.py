@@ -90,7 +90,9 @@ def load(lake: Lake, d: date | str) -> Manifest:
     except FileNotFoundError:
         return empty(d)
     except (ValueError, RecursionError) as exc:
-        log.warning("footprint manifest %s is unreadable (%s): rebuilding the date from its tape", key(d), exc)
+        log.warning(
+            "footprint manifest %s is unreadable (%s): rebuilding the date from its tape", key(d), exc
+        )
         return empty(d)
     if not isinstance(raw, dict) or raw.get("version") != VERSION:
         return empty(d)
@@ -98,7 +100,9 @@ def load(lake: Lake, d: date | str) -> Manifest:
     for name, kind in _CONTAINERS.items():
         if name in raw:
             if not isinstance(raw[name], kind):
-                log.warning("footprint manifest %s: %r is not a %s: rebuilding the date", key(d), name, kind.__name__)
+                log.warning(
+                    "footprint manifest %s: %r is not a %s: rebuilding the date", key(d), name, kind.__name__
+                )
                 return empty(d)
             man[name] = raw[name]  # type: ignore[literal-required]
     return man
@@ -118,9 +122,10 @@ def save(lake: Lake, d: date | str, man: Manifest) -> bool:
     return lake.write_if_changed(key(d), encode(man))
 
 
-def save_pending(lake: Lake, d: date | str, before: Manifest, pending: dict[str, str], upstream_saved: list[str]) -> None:
+def save_pending(
+    lake: Lake, d: date | str, before: Manifest, pending: dict[str, str], upstream_saved: list[str]
+) -> None:
     """Record intent before hour files are written: the previous manifest (whose objects still
     count as unread) plus the hashes about to land, so a killed run is redone, never mistaken."""
     out: Manifest = {**before, "pending": pending, "upstream_saved": upstream_saved}
     lake.write_bytes(key(d), encode(out))
-

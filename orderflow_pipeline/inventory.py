@@ -18,7 +18,6 @@ from fsspec.asyn import sync
 from . import keys as K
 from .lake import TEMP_PREFIX, Lake, ObjectInfo, _fingerprint
 
-
 TAPE_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
@@ -83,7 +82,9 @@ def _list_local(
                     continue
                 st = e.stat()
                 key = f"footprint/{t}/1m/{day}/{name}"
-                out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
+                out[key] = ObjectInfo(
+                    key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size})
+                )
     return dict(sorted(out.items()))
 
 
@@ -134,5 +135,3 @@ def _list_s3(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[s
             out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
     fs.invalidate_cache()
     return dict(sorted(out.items()))
-
-

@@ -9,6 +9,7 @@ reads).
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import mmap
@@ -98,7 +99,7 @@ def _fingerprint(info: Mapping[str, Any]) -> str:
     for name in ("ETag", "etag"):
         if info.get(name):
             return str(info[name]).strip('"')
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
+    mtime: Any = info.get("mtime") or info.get("LastModified") or info.get("created")
     if hasattr(mtime, "timestamp"):
         mtime = mtime.timestamp()
     return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
@@ -118,10 +119,10 @@ class Lake:
             self.fs = fsspec.filesystem("s3", **opts)
             self.fs.retries = retries  # s3fs reads its retry count from this attribute
             _log_s3_retries()
-            self._base = self.root[len("s3://"):]
+            self._base = self.root[len("s3://") :]
         else:
             self.fs = fsspec.filesystem("file", auto_mkdir=True)
-            self._base = self.root[len("file://"):] if self.root.startswith("file://") else self.root
+            self._base = self.root[len("file://") :] if self.root.startswith("file://") else self.root
             os.makedirs(self._base, exist_ok=True)
         self._folders: set[str] = set()  # local folders known to exist (saves a mkdir per write)
 
@@ -144,15 +145,16 @@ class Lake:
         return ("s3://" if self.is_s3 else "") + self.path(key)
 
     def key_of(self, path: str) -> str:
-        path = path[len("s3://"):] if path.startswith("s3://") else path
-        return posixpath.relpath(path, self._base) if not self.is_s3 else path[len(self._base) + 1:]
+        path = path[len("s3://") :] if path.startswith("s3://") else path
+        return posixpath.relpath(path, self._base) if not self.is_s3 else path[len(self._base) + 1 :]
 
     # -- reads ---------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
-        return self.fs.cat_file(self.path(key))
+        data: bytes = self.fs.cat_file(self.path(key))
+        return data
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
@@ -164,7 +166,7 @@ class Lake:
         info = self.fs.info(self.path(key))
         return ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
 
-    def list_info(self, prefix: str = "", temps: list[str] | None = None) -> dict[str, ObjectInfo]:
+    def list_info(self, prefix: str = "", temps: builtins.list[str] | None = None) -> dict[str, ObjectInfo]:
         """Every object under `prefix` with size and fingerprint, from one listing.
 
         `.tmp-*` files (writes in progress, or left by a killed one) are not objects; when `temps`
@@ -191,7 +193,7 @@ class Lake:
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))
 
-    def glob(self, pattern: str) -> list[str]:
+    def glob(self, pattern: str) -> builtins.list[str]:
         if self.is_s3:
             self.fs.invalidate_cache()
         return sorted(self.key_of(p) for p in self.fs.glob(self.path(pattern)))
@@ -206,7 +208,7 @@ class Lake:
             got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
             if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
                 got = {paths[0]: got}
-            return {self.key_of(p): b for p, b in got.items() if isinstance(b, (bytes, bytearray))}
+            return {self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))}
 
         def one(key: str) -> tuple[str, bytes | None]:
             try:
@@ -262,13 +264,17 @@ class Lake:
         S3: the object is assembled in memory first and sent as one PUT, which S3 applies
         atomically; an exception while producing the chunks therefore never reaches the store.
         """
-        chunks: Iterable[bytes] = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        chunks: Iterable[bytes | bytearray | memoryview] = (
+            (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        )
         if self.is_s3:
             self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
             return
         self._write_local(self.path(key), chunks, durable)
 
-    def _write_local(self, final: str, chunks: Iterable[bytes], durable: bool) -> None:
+    def _write_local(
+        self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
+    ) -> None:
         folder, _, name = final.rpartition("/")
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
@@ -287,7 +293,7 @@ class Lake:
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                 if durable:
                     os.fsync(fd)
             finally:
@@ -341,9 +347,9 @@ class Lake:
                 self._write_local(path, (data,), False)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(part, [pairs[i:i + step] for i in range(0, len(pairs), step)]))
+            list(pool.map(part, [pairs[i : i + step] for i in range(0, len(pairs), step)]))
 
-    def temp_files(self, folder: str) -> list[str]:
+    def temp_files(self, folder: str) -> builtins.list[str]:
         """Keys of `.tmp-*` files directly in `folder` (local lakes only: an S3 PUT leaves none)."""
         if self.is_s3:
             return []
@@ -354,7 +360,9 @@ class Lake:
             return []
         return [posixpath.join(folder.strip("/"), n) for n in sorted(names)]
 
-    def remove_stale_temps(self, keys: Iterable[str], max_age_s: float = STALE_TEMP_SECONDS) -> list[str]:
+    def remove_stale_temps(
+        self, keys: Iterable[str], max_age_s: float = STALE_TEMP_SECONDS
+    ) -> builtins.list[str]:
         """Remove the temp files among `keys` older than `max_age_s`; log and return what went.
 
         Why: a run killed during a write leaves its `.tmp-*` file (the rename never happened).
@@ -363,7 +371,7 @@ class Lake:
         if self.is_s3:
             return []
         now = time.time()
-        removed = []
+        removed: builtins.list[str] = []
         for key in keys:
             if not posixpath.basename(key).startswith(TEMP_PREFIX):
                 continue
@@ -394,5 +402,3 @@ def dumps(obj: Any, *, indent: int | None = None) -> bytes:
     if indent is None:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
     return json.dumps(obj, indent=indent, ensure_ascii=False).encode()
-
-

@@ -26,7 +26,12 @@ class Rejected:
     line: str  # the raw text, truncated to keep quarantine objects small
 
     def as_json(self) -> dict[str, object]:
-        return {"source": self.source, "line_no": self.line_no, "reason": self.reason, "line": self.line[:2000]}
+        return {
+            "source": self.source,
+            "line_no": self.line_no,
+            "reason": self.reason,
+            "line": self.line[:2000],
+        }
 
 
 @dataclass

@@ -102,18 +102,25 @@ def lines_table(objects: Sequence[Blob]) -> pa.Table:
         offsets[1:] = ends + 1
         length = np.diff(offsets) - 1  # without the newline
         blanks.append((length == 0) | ((length == 1) & (arr[offsets[:-1]] == 13)))
-        chunks.append(_to_text(pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)])))
+        chunks.append(
+            _to_text(
+                pa.LargeBinaryArray.from_buffers(
+                    pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)]
+                )
+            )
+        )
         objs.append(np.full(len(ends), k, dtype=np.int32))
         nos.append(np.arange(1, len(ends) + 1, dtype=np.int32))
     n = sum(len(o) for o in objs)
-    return pa.table({
-        "i": np.arange(n, dtype=np.int64),
-        "obj": np.concatenate(objs) if objs else np.zeros(0, np.int32),
-        "line_no": np.concatenate(nos) if nos else np.zeros(0, np.int32),
-        "blank": np.concatenate(blanks) if blanks else np.zeros(0, bool),
-        "line": pa.chunked_array(chunks, type=pa.large_string()),
-    })
+    return pa.table(
+        {
+            "i": np.arange(n, dtype=np.int64),
+            "obj": np.concatenate(objs) if objs else np.zeros(0, np.int32),
+            "line_no": np.concatenate(nos) if nos else np.zeros(0, np.int32),
+            "blank": np.concatenate(blanks) if blanks else np.zeros(0, bool),
+            "line": pa.chunked_array(chunks, type=pa.large_string()),
+        }
+    )
 
 
 def _to_text(lines_with_nl: pa.LargeBinaryArray) -> pa.Array:
@@ -215,10 +222,14 @@ def _classify_sql(d: date, filtered: bool) -> str:
     base = day_start_ms(d)
     hour = f"({base} + secs * 1000) // 3600000 * 3600000"
     keep_filter = (
-        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})" if filtered else ""
+        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})"
+        if filtered
+        else ""
     )
     cont = f"((secs >= {a1} AND secs < {b1}) OR (secs >= {a2} AND secs < {b2}))"
-    rule = f"CASE WHEN NOT {cont} THEN 0 WHEN o14 <> 0 AND o13 = 0 THEN 1 WHEN o13 <> 0 AND o14 = 0 THEN -1 END"
+    rule = (
+        f"CASE WHEN NOT {cont} THEN 0 WHEN o14 <> 0 AND o13 = 0 THEN 1 WHEN o13 <> 0 AND o14 = 0 THEN -1 END"
+    )
     return f"""
 -- a reconnect replays lines: the first copy (object, line order) of a (ticker, trade number) wins;
 -- duplicates are rare, so only their keys go through a window
@@ -299,8 +310,14 @@ def load_tape(
     """
     try:
         return _load_tape(
-            con, d, objects, sources=sources, quarantine=quarantine,
-            quarantine_objects=quarantine_objects, keep=keep, seeds=seeds,
+            con,
+            d,
+            objects,
+            sources=sources,
+            quarantine=quarantine,
+            quarantine_objects=quarantine_objects,
+            keep=keep,
+            seeds=seeds,
         )
     except Exception:  # noqa: BLE001 - any failure is narrowed to the object(s) that cause it
         pass
@@ -315,8 +332,14 @@ def load_tape(
             probe.close()
     kept = [b"" if n in broken else body for n, body in enumerate(objects)]
     out = _load_tape(
-        con, d, kept, sources=sources, quarantine=quarantine,
-        quarantine_objects=quarantine_objects, keep=keep, seeds=seeds,
+        con,
+        d,
+        kept,
+        sources=sources,
+        quarantine=quarantine,
+        quarantine_objects=quarantine_objects,
+        keep=keep,
+        seeds=seeds,
     )
     for n, reason in sorted(broken.items()):
         out.rejected += 1

@@ -143,7 +143,11 @@ def test_unreadable_objects_are_quarantined_whole_and_the_others_load() -> None:
     sources = ["g.jsonl", "str.jsonl", "none.jsonl", "int.jsonl"]
     load = tape.load_tape(con, WED, objects, sources=sources, quarantine=q)  # type: ignore[arg-type]
     assert trades(con) == trades(clean)
-    assert sorted((r.source, r.line_no) for r in q.items) == [("int.jsonl", 0), ("none.jsonl", 0), ("str.jsonl", 0)]
+    assert sorted((r.source, r.line_no) for r in q.items) == [
+        ("int.jsonl", 0),
+        ("none.jsonl", 0),
+        ("str.jsonl", 0),
+    ]
     assert all(r.reason.startswith("unreadable object: ") for r in q.items)
     assert load.rejected == 3
     # random bytes as a whole object: every non-blank line of it is quarantined, nothing raises
@@ -190,12 +194,14 @@ def test_build_footprint_on_the_real_lake_with_hostile_objects(tmp_path: Path, r
     res = footprint.build_footprint(lake, WED)
     assert _files(lake) == _files(clean), "hostile objects changed a good candle"
     assert res.trades == 385 and res.tape_objects == 5
-    q = {}
+    q: dict[str, list[tuple[int, str]]] = {}
     for key in lake.list("quarantine/2026-02-18/footprint/"):
         for row in lake.read_ndjson(key):
             q.setdefault(row["source"], []).append((row["line_no"], row["reason"]))
     assert [n for n, _ in q[TAPE_KEY + ".gz"]] == [265]  # the real tape's one bad line, as before
-    assert sorted(n for n, _ in q["raw_lt/2026/02/18/02/hostile.jsonl"]) == list(range(1, len(HOSTILE_TAPE_LINES) + 1))
+    assert sorted(n for n, _ in q["raw_lt/2026/02/18/02/hostile.jsonl"]) == list(
+        range(1, len(HOSTILE_TAPE_LINES) + 1)
+    )
     for name in ("corrupt", "truncated"):
         [(line_no, reason)] = q[f"raw_lt/2026/02/18/02/{name}.jsonl.gz"]
         assert line_no == 0 and reason.startswith("unreadable gzip object")
@@ -207,8 +213,13 @@ def test_build_footprint_on_the_real_lake_with_hostile_objects(tmp_path: Path, r
 
 
 # -- the candle (hour file) validator ------------------------------------------------------------
-CANDLE = {"t0": 1770346800000, "ohlc": {"o": 100, "h": 110, "l": 95, "c": 105}, "vol": 30, "delta": 9,
-          "levels": [{"p": 100, "bv": 10, "av": 5}, {"p": 105, "bv": 7, "av": 3}]}
+CANDLE = {
+    "t0": 1770346800000,
+    "ohlc": {"o": 100, "h": 110, "l": 95, "c": 105},
+    "vol": 30,
+    "delta": 9,
+    "levels": [{"p": 100, "bv": 10, "av": 5}, {"p": 105, "bv": 7, "av": 3}],
+}
 
 
 def _candle(**change: object) -> bytes:
@@ -277,7 +288,9 @@ def test_candle_validator_rejects_unreadable_objects_whole(real: Path) -> None:
     v = candles.validate_objects(objects)  # type: ignore[arg-type]
     ref = candles.validate_objects({BBRI_KEY: body})
     assert v.candles.num_rows == 60 and v.rows_by_source == ref.rows_by_source
-    assert [(r.line_no, r.reason.split(":")[0]) for r in v.rejects if r.source == other] == [(0, "unreadable object")]
+    assert [(r.line_no, r.reason.split(":")[0]) for r in v.rejects if r.source == other] == [
+        (0, "unreadable object")
+    ]
     assert {r.source for r in v.rejects} == set(objects) - {BBRI_KEY}
     assert all(r.reason for r in v.rejects)
     assert len({(r.source, r.line_no) for r in v.rejects}) == len(v.rejects)

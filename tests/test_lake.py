@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_write_if_changed_leaves_identical_objects_alone(any_lake: Lake) -> None
 def test_interrupted_write_keeps_previous_object(any_lake: Lake) -> None:
     any_lake.write_bytes("state/summary.json", b'{"v":"old"}')
 
-    def chunks():
+    def chunks() -> Iterator[bytes]:
         yield b'{"v":"ne'
         raise RuntimeError("producer died half-way")
 
@@ -155,7 +156,10 @@ def test_s3_client_has_explicit_timeouts_and_retries(moto_server: str) -> None:
     lake = Lake("s3://any-bucket/p", endpoint_url=moto_server)
     lake.fs.connect()
     cfg = lake.fs.s3.meta.config
-    assert (cfg.connect_timeout, cfg.read_timeout) == (lake_mod.S3_CONNECT_TIMEOUT_S, lake_mod.S3_READ_TIMEOUT_S)
+    assert (cfg.connect_timeout, cfg.read_timeout) == (
+        lake_mod.S3_CONNECT_TIMEOUT_S,
+        lake_mod.S3_READ_TIMEOUT_S,
+    )
     assert cfg.retries == {"total_max_attempts": lake_mod.S3_MAX_ATTEMPTS, "mode": "standard"}
     assert lake.fs.retries == lake_mod.S3FS_RETRIES
     # the caller's storage options still win
@@ -196,7 +200,11 @@ def test_a_frozen_s3_endpoint_times_out_and_logs_each_retry(caplog: pytest.LogCa
         lake = Lake(
             "s3://frozen/p",
             endpoint_url=f"http://127.0.0.1:{port}",
-            config_kwargs={"connect_timeout": 0.3, "read_timeout": 0.3, "retries": {"total_max_attempts": 2, "mode": "standard"}},
+            config_kwargs={
+                "connect_timeout": 0.3,
+                "read_timeout": 0.3,
+                "retries": {"total_max_attempts": 2, "mode": "standard"},
+            },
             retries=1,
         )
         with caplog.at_level("WARNING"), pytest.raises(Exception) as err:  # noqa: PT011 - any failure, not a hang
