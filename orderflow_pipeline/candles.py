@@ -12,6 +12,8 @@ bad JSON / truncated line / wrong types (prices and lots must be JSON integers) 
 fields / `l <= min(o,c) <= max(o,c) <= h` / prices > 0 / volumes >= 0 / `t0` on a minute
 boundary inside the object's UTC hour / `sum(bv+av) <= vol` / `delta == sum(bv) - sum(av)`.
 Levels may come in any order. Duplicate `t0` lines in one object: the later valid line wins.
+Price and lot limits come from bounds.py, derived from the tape's per-trade bounds so that a
+candle the footprint layer built from accepted trades is never rejected here (issue 16).
 """
 
 from __future__ import annotations

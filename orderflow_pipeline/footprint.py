@@ -106,8 +106,11 @@ def validate_hour_files(objects: Mapping[str, bytes]) -> list[Rejected]:
 
 
 def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, bytes]:
-    """Valid candle lines keyed by t0; a later duplicate t0 wins."""
+    """Valid candle lines keyed by t0; a later duplicate t0 wins. Line 0 rejected means the whole
+    object was unreadable (the validator's per-object fallback): none of its lines is used."""
     out: dict[int, bytes] = {}
+    if 0 in rejected_line_nos:
+        return out
     for i, raw in enumerate(body.split(b"\n"), start=1):
         if not raw.strip() or i in rejected_line_nos:
             continue
@@ -119,16 +122,8 @@ def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, byt
 # -- manifest ------------------------------------------------------------------------------
 
 
-def manifest_key(d: date | str) -> str:
-    return manifest.key(d)
-
-
 def upstream_copy_key(key: str) -> str:
     return f"_state/footprint/upstream/{key}"
-
-
-def load_manifest(lake: Lake, d: date | str) -> Manifest:
-    return manifest.load(lake, d)
 
 
 def _sha(b: bytes) -> str:

@@ -12,6 +12,16 @@ both or neither are set, and only inside a continuous session, the tick rule dec
 downtick sell, zero tick inherits the previous classification, where "previous" is the ticker's
 previous continuous-session regular-board trade in (trade time, trade number) order. Auction and
 post-trading prints count in vol/OHLC but are neither buy nor sell (side 0).
+
+Bounds (bounds.py, the one owner): a line whose price, regular-board volume, trade number or
+order numbers ([13]/[14]) is outside them is quarantined as that one line with its reason, so the
+candle built from the rest of its minute is always within the warehouse validator's bounds. The
+fast regex encodes the bounds by digit count; the slow path names the exact violation.
+
+Totality: every SQL expression over a line is a `try`/`try_cast`, so no line can make the parse
+raise; should an object still do so (not bytes, a case nobody foresaw), `load_tape` narrows the
+failure to that object and quarantines it whole. Gzip'd objects (`*.jsonl.gz`) are decompressed by
+`object_text`; one that does not decompress is quarantined whole with the reason.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_pipeline import candles, footprint, keys
+from orderflow_pipeline import candles, footprint, footprint_manifest, keys
 from orderflow_pipeline.lake import Lake
 
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
@@ -340,7 +340,7 @@ def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> 
     assert not [p for p in Path(root).rglob(".tmp-*")]
     footprint.build_footprint(lake, D)  # the next run completes the job, nothing taken for upstream
     assert {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)} == new
-    assert footprint.load_manifest(lake, footprint.keys.as_date(D))["upstream_saved"] == []
+    assert footprint_manifest.load(lake, D)["upstream_saved"] == []
 
 
 def test_checks(real_lake: Lake, local_lake: Lake) -> None:
@@ -392,10 +392,10 @@ def test_serialize_candles_is_the_spec_layout() -> None:
 
 def test_manifest_is_in_the_lake(real_lake: Lake) -> None:
     footprint.build_footprint(real_lake, D)
-    man = real_lake.read_json(footprint.manifest_key(D))
+    man = real_lake.read_json(footprint_manifest.key(D))
     assert list(man["objects"]) == [TAPE_KEY] and man["objects"][TAPE_KEY]["rejected"] == 1
     assert len(man["files"]) == 93 and man["pending"] == {}
-    assert os.path.basename(footprint.manifest_key(D)) == "2026-02-18.json"
+    assert os.path.basename(footprint_manifest.key(D)) == "2026-02-18.json"
 
 
 def test_replaced_or_removed_object_rebuilds_its_hours(local_lake: Lake) -> None:

@@ -30,7 +30,7 @@ T0 = 1771383600000  # 2026-02-18 03:00 UTC = 10:00 WIB, the minute of the WILD t
 WILD_PRICE = "123456789012345"  # 15 digits: the value that used to cost its whole minute
 
 
-def line(tno: int, tt: str, price: str, lots: int, o13: str = "00", o14: str = "00") -> str:
+def line(tno: int | str, tt: str, price: str, lots: int, o13: str = "00", o14: str = "00") -> str:
     raw = f"B|{tt}|0|WILD|RG|{tno}|{price}|{lots}|--|-|--|-|1000|{o13}|{o14}|0|0|1000|0|1"
     return json.dumps({"v": 2, "fmt": "pipe", "src": "ipot_ws", "raw": raw, "ts": 0}) + "\n"
 
@@ -109,3 +109,34 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
     lake_doc = summary.summary_from_lake(lake, D, None)
     [lake_item] = [i for i in lake_doc["items"] if i["t"] == "WILD"]
     assert (lake_item["v"], lake_item["h"], lake_item["l"]) == (50, 1010, 995)
+
+
+def test_trades_at_the_bounds_build_candles_the_warehouse_validator_accepts(tmp_path: Path) -> None:
+    """The derivation in bounds.py, end to end: trades exactly at the per-trade bounds give candles
+    the candle validator accepts; one step beyond a bound is quarantined at the tape instead."""
+    from orderflow_pipeline import candles, footprint
+
+    lake = Lake(str(tmp_path / "lake"))
+    top, lots = str(bounds.PRICE_MAX), bounds.LOTS_PER_TRADE_MAX
+    body = "".join(
+        [
+            line(1, "100000", top, lots, o14="1"),  # the dearest, largest trade allowed: a buy
+            line(2, "100001", "1", lots, o13="9223372036854775807"),  # the cheapest; [13] = 2^63 - 1
+            line(3, "100002", top, lots, o14="3"),
+            line(4, "100003", str(bounds.PRICE_MAX + 1), 1, o14="4"),  # beyond: quarantined
+            line(5, "100004", "1000", lots + 1, o14="5"),  # beyond: quarantined
+            line(str(bounds.TRADE_NO_MAX + 1), "100005", "1000", 1, o14="6"),
+        ]
+    ).encode()
+    lake.write_bytes(WILD_KEY, body)
+    res = footprint.build_footprint(lake, D)
+    assert (res.trades, res.quarantined) == (3, 3)
+    files = {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, keys.as_date(D))}
+    v = candles.validate_objects(files)
+    assert v.rejects == [] and v.candles.num_rows == 1
+    # worked: vol 3 x 10^6; buys #1 and #3 = 2 x 10^6, sell #2 = 10^6 -> delta 10^6;
+    # o = PRICE_MAX (#1), l = 1 (#2), c = PRICE_MAX (#3)
+    row = v.candles.to_pylist()[0]
+    p = bounds.PRICE_MAX
+    assert (row["open"], row["high"], row["low"], row["close"]) == (p, p, 1, p)
+    assert (row["vol"], row["delta"], row["buy_vol"], row["sell_vol"]) == (3 * lots, lots, 2 * lots, lots)
