@@ -8,7 +8,13 @@ re-read, per the manifest) — never merged minute-by-minute with a partial earl
 manifest also records each file this layer wrote (content hash), which is how an upstream-landed
 file (not ours) is told apart: it is kept, validated, and its minutes are replaced only where the
 tape has the same minute. Per ticker-hour it keeps the tick-rule carry (last continuous price and
-side) so rebuilding only later hours classifies exactly like a full rebuild.
+side) so rebuilding only later hours classifies exactly like a full rebuild. Its typed shape,
+load and save live in `footprint_manifest`.
+
+Bad input costs only itself: out-of-bounds or malformed tape lines are quarantined one by one
+(tape.py, bounds.py), an unreadable object (e.g. a corrupt `*.jsonl.gz`) whole, once, on its first
+read. The run also sweeps `.tmp-*` leftovers of killed writes (older than an hour) from the
+folders its listings already read.
 
 Everything heavy (parse, classify, aggregate, serialise) runs in DuckDB; Python only moves bytes.
 """
@@ -123,7 +129,7 @@ def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, byt
 
 
 def upstream_copy_key(key: str) -> str:
-    return f"_state/footprint/upstream/{key}"
+    return f"{manifest.FOLDER}/upstream/{key}"
 
 
 def _sha(b: bytes) -> str:
@@ -233,7 +239,7 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
     res.tape_objects = len(listing)
     objects = man["objects"]
     new_keys = [
-        k for k, info in listing.items() if (e := objects.get(k)) is None or e["fp"] != info.fingerprint
+        k for k, info in listing.items() if (e := objects.get(k)) is None or e.get("fp") != info.fingerprint
     ]
     gone = [k for k in objects if k not in listing]
     res.tape_objects_skipped = len(listing) - len(new_keys)
@@ -419,7 +425,7 @@ def _validate_upstream(
     todo = {
         k: b
         for k, b in bodies.items()
-        if ((u := man["upstream"].get(k)) is None or u["sha"] != _sha(b)) and not _is_ours(man, k, b)
+        if ((u := man["upstream"].get(k)) is None or u.get("sha") != _sha(b)) and not _is_ours(man, k, b)
     }
     if not todo:
         return
