@@ -167,3 +167,28 @@ def test_seed_carries_the_tick_rule_into_a_later_hour(seed_side: int, expected: 
     tape.load_tape(con, WED, [body], keep={("AAAA", hour)}, seeds={"AAAA": (100, seed_side)})
     got = trades(con)
     assert got[50][2] == expected and got[51][2] == 1
+
+
+def test_bad_order_and_trade_numbers_are_quarantined_not_sent_to_the_tick_rule() -> None:
+    # Before bounds.py, "12x" or 2^63 in [13]/[14] silently became 0, so the trade fell to the tick
+    # rule (here: 101 > 100 uptick -> a buy that the feed never said). Now each is one quarantined
+    # line; the largest valid order number (2^63 - 1) still classifies by the order-number rule.
+    body = "".join(
+        [
+            line("090000", "AAAA", 1, 100, 5, o13="7"),  # sell
+            line("090001", "AAAA", 2, 101, 5, o14="12x"),  # bad [14]
+            line("090002", "AAAA", 3, 101, 5, o13=str(2**63)),  # [13] beyond int64
+            line("090003", "AAAA", 4, 101, 5, o13=str(2**63 - 1)),  # valid: a sell
+            line("090004", "AAAA", 10**12, 101, 5, o14="1"),  # trade number beyond 12 digits
+        ]
+    ).encode()
+    q = QuarantineBatch("footprint")
+    con = duckdb.connect()
+    load = tape.load_tape(con, WED, [body], quarantine=q)
+    assert (load.trades, load.rejected) == (2, 3)
+    assert {n: v[2] for n, v in trades(con).items()} == {1: -1, 4: -1}
+    assert [(r.line_no, r.reason.split(":")[0]) for r in q.items] == [
+        (2, "bad order number [14]"),
+        (3, "bad order number [13]"),
+        (5, "trade number out of bounds"),
+    ]
