@@ -165,7 +165,7 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
 # -- listing -------------------------------------------------------------------------------
 
 
-def footprint_files(lake: Lake, d: date, temps: list[str] | None = None) -> list[str]:
+def footprint_files(lake: Lake, d: date | str, temps: list[str] | None = None) -> list[str]:
     return sorted(footprint_objects(lake, d, temps))
 
 

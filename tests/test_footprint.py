@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_pipeline import candles, footprint, footprint_manifest, keys
+from orderflow_pipeline import candles, footprint, footprint_manifest, inventory, keys
 from orderflow_pipeline.lake import Lake
 
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
@@ -305,7 +305,9 @@ class FailingLake(Lake):
         super().__init__(root)
         self.left = n
 
-    def _write_local(self, final: str, chunks: Iterable[bytes], durable: bool) -> None:
+    def _write_local(
+        self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
+    ) -> None:
         # the one per-file primitive under write_bytes and write_many
         if final.startswith(f"{self.root}/footprint/"):
             if self.left <= 0:
@@ -447,7 +449,7 @@ def test_incremental_over_a_simulated_day_equals_one_full_build(tmp_path: Path) 
 
     stage = Lake(str(tmp_path / "stage"))
     simulate.simulate_range(stage, D, D, n_tickers=25, trade_scale=0.05)
-    objs = {k: _neither_side(stage.read_bytes(k), 5) for k in footprint.tape_objects(stage, keys.as_date(D))}
+    objs = {k: _neither_side(stage.read_bytes(k), 5) for k in inventory.tape_objects(stage, D)}
     assert len(objs) >= 10
     full = Lake(str(tmp_path / "full"))
     for k, v in objs.items():
