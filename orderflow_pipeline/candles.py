@@ -12,6 +12,8 @@ bad JSON / truncated line / wrong types (prices and lots must be JSON integers) 
 fields / `l <= min(o,c) <= max(o,c) <= h` / prices > 0 / volumes >= 0 / `t0` on a minute
 boundary inside the object's UTC hour / `sum(bv+av) <= vol` / `delta == sum(bv) - sum(av)`.
 Levels may come in any order. Duplicate `t0` lines in one object: the later valid line wins.
+Price and lot limits come from bounds.py, derived from the tape's per-trade bounds so that a
+candle the footprint layer built from accepted trades is never rejected here (issue 16).
 """
 
 from __future__ import annotations
@@ -26,40 +28,63 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .keys import parse_footprint_key
-from .quarantine import Rejected
+from . import bounds
+from .keys import WIB, parse_footprint_key
+from .quarantine import Rejected, describe
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-WIB_OFFSET_MS = 7 * HOUR_MS
-PRICE_MAX = 2**31 - 1  # prices are INTEGER columns in the warehouse
-LOTS_MAX = 10**15  # far above any real minute; keeps int64 sums exact
-INT64_MAX = 2**63 - 1
+_WIB_OFFSET = WIB.utcoffset(None)
+assert _WIB_OFFSET is not None
+WIB_OFFSET_MS = int(_WIB_OFFSET.total_seconds() * 1000)  # derived from keys.WIB, the one WIB constant
+# Bounds come from bounds.py, derived so that no candle built from accepted trades is rejected here.
+PRICE_MAX = bounds.PRICE_MAX
+LOTS_MAX = bounds.CANDLE_LOTS_MAX
+INT64_MAX = bounds.INT64_MAX
 
 _LEVEL = pa.struct([("p", pa.int64()), ("bv", pa.int64()), ("av", pa.int64())])
-LINE_SCHEMA = pa.schema([
-    ("t0", pa.int64()),
-    ("ohlc", pa.struct([("o", pa.int64()), ("h", pa.int64()), ("l", pa.int64()), ("c", pa.int64())])),
-    ("vol", pa.int64()),
-    ("delta", pa.int64()),
-    ("levels", pa.list_(_LEVEL)),
-])
+LINE_SCHEMA = pa.schema(
+    [
+        ("t0", pa.int64()),
+        ("ohlc", pa.struct([("o", pa.int64()), ("h", pa.int64()), ("l", pa.int64()), ("c", pa.int64())])),
+        ("vol", pa.int64()),
+        ("delta", pa.int64()),
+        ("levels", pa.list_(_LEVEL)),
+    ]
+)
 _PARSE = pj.ParseOptions(explicit_schema=LINE_SCHEMA, unexpected_field_behavior="ignore")
 
 # ticker and source_key are dictionary-encoded: one entry per object instead of a string per row
 # (~800k level rows a day); DuckDB inserts them into its VARCHAR columns directly.
 _DICT = pa.dictionary(pa.int32(), pa.string())
-CANDLE_SCHEMA = pa.schema([
-    ("ticker", _DICT), ("date", pa.date32()), ("time_key", pa.int64()),
-    ("open", pa.int32()), ("high", pa.int32()), ("low", pa.int32()), ("close", pa.int32()),
-    ("vol", pa.int64()), ("delta", pa.int64()), ("buy_vol", pa.int64()), ("sell_vol", pa.int64()),
-    ("source_key", _DICT),
-])
-LEVEL_SCHEMA = pa.schema([
-    ("ticker", _DICT), ("date", pa.date32()), ("time_key", pa.int64()),
-    ("price", pa.int32()), ("bv", pa.int64()), ("av", pa.int64()), ("source_key", _DICT),
-])
+CANDLE_SCHEMA = pa.schema(
+    [
+        ("ticker", _DICT),
+        ("date", pa.date32()),
+        ("time_key", pa.int64()),
+        ("open", pa.int32()),
+        ("high", pa.int32()),
+        ("low", pa.int32()),
+        ("close", pa.int32()),
+        ("vol", pa.int64()),
+        ("delta", pa.int64()),
+        ("buy_vol", pa.int64()),
+        ("sell_vol", pa.int64()),
+        ("source_key", _DICT),
+    ]
+)
+LEVEL_SCHEMA = pa.schema(
+    [
+        ("ticker", _DICT),
+        ("date", pa.date32()),
+        ("time_key", pa.int64()),
+        ("price", pa.int32()),
+        ("bv", pa.int64()),
+        ("av", pa.int64()),
+        ("source_key", _DICT),
+    ]
+)
 
 
 @dataclass
@@ -87,7 +112,9 @@ class _Unit:
 
 
 # --------------------------------------------------------------------------------------- parsing
-def _parse(units: Sequence[_Unit], joined: bytes | None = None) -> tuple[list[tuple[pa.Table, list[_Unit]]], list[_Unit]]:
+def _parse(
+    units: Sequence[_Unit], joined: bytes | None = None
+) -> tuple[list[tuple[pa.Table, list[_Unit]]], list[_Unit]]:
     """Parse units in bulk; bisect to isolate the units Arrow rejects (or that misalign rows).
 
     A unit whose row count differs from its line count (two JSON values on one line) counts as
@@ -101,7 +128,7 @@ def _parse(units: Sequence[_Unit], joined: bytes | None = None) -> tuple[list[tu
         table = pj.read_json(io.BytesIO(data), parse_options=_PARSE)
         if table.num_rows == expected:
             return [(table, list(units))], []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except Exception:  # noqa: BLE001 - whatever Arrow refuses, bisection isolates it
         pass
     if len(units) == 1:
         return [], list(units)
@@ -171,6 +198,10 @@ def _json_problem(text: str) -> str | None:
         if exc.pos >= len(text) or exc.msg.startswith("Unterminated string"):
             return f"truncated line: {exc.msg} at char {exc.pos}"
         return f"bad JSON: {exc.msg} at char {exc.pos}"
+    except RecursionError:
+        return "bad JSON: nested too deeply"
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        return f"bad JSON: {exc}"[:300]
     return _type_problem(obj)
 
 
@@ -178,7 +209,11 @@ def _json_problem(text: str) -> str | None:
 def _ints(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(int64 values with nulls as 0, null mask)."""
     nulls = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
-    values = (arr.fill_null(0) if arr.null_count else arr).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    values = (
+        (arr.fill_null(0) if arr.null_count else arr)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64, copy=False)
+    )
     return values, nulls
 
 
@@ -186,11 +221,37 @@ def _seg_sum(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
     """Exact int64 sums of values[starts[i]:ends[i]] for contiguous, ordered segments."""
     cs = np.zeros(len(values) + 1, np.int64)
     np.cumsum(values, out=cs[1:])
-    return cs[ends] - cs[starts]
+    out: np.ndarray = cs[ends] - cs[starts]
+    return out
 
 
 def validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
-    """Validate footprint hour objects (lake key -> NDJSON bytes) into warehouse-shaped Arrow tables."""
+    """Validate footprint hour objects (lake key -> NDJSON bytes) into warehouse-shaped Arrow tables.
+
+    Total per object: every line-level problem is a reject with its reason; should anything still
+    raise (an object of the wrong type, a case no rule foresaw), each object is tried alone, the
+    ones that raise are rejected whole (line 0) with the exception's reason, and the rest are
+    validated without them — one object never costs its neighbours, and the run goes on.
+    """
+    try:
+        return _validate_objects(objects)
+    except Exception:  # noqa: BLE001 - narrowed to the object(s) below
+        pass
+    broken: list[Rejected] = []
+    for key, data in objects.items():
+        try:
+            _validate_objects({key: data})
+        except Exception as exc:  # noqa: BLE001
+            broken.append(Rejected(key, 0, f"unreadable object: {describe(exc)}", ""))
+    bad = {r.source for r in broken}
+    result = _validate_objects({k: v for k, v in objects.items() if k not in bad})
+    result.rejects = sorted([*result.rejects, *broken], key=lambda r: (r.source, r.line_no))
+    for r in broken:
+        result.rejects_by_source[r.source] = result.rejects_by_source.get(r.source, 0) + 1
+    return result
+
+
+def _validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
     keys = list(objects)
     rejects: list[Rejected] = []
     hour_ms = np.zeros(len(keys), np.int64)
@@ -255,7 +316,7 @@ def validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
         try:
             pj.read_json(io.BytesIO(u.data), parse_options=_PARSE)
             why = "bad JSON: line holds more than one JSON value"
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        except Exception as exc:  # noqa: BLE001 - the reason is all we need from it
             why = f"wrong type: {exc}"[:300]
         rejects.append(Rejected(keys[u.obj], int(u.line_nos[0]), why, text))
     good += good_lines
@@ -304,7 +365,9 @@ def _validate_rows(
     p, p_null = _ints(pc.struct_field(flat, "p"))
     bv, bv_null = _ints(pc.struct_field(flat, "bv"))
     av, av_null = _ints(pc.struct_field(flat, "av"))
-    flat_null = flat.is_null().to_numpy(zero_copy_only=False) if flat.null_count else np.zeros(len(flat), bool)
+    flat_null = (
+        flat.is_null().to_numpy(zero_copy_only=False) if flat.null_count else np.zeros(len(flat), bool)
+    )
 
     lvl_bad = flat_null | p_null | bv_null | av_null | (p <= 0) | (p > PRICE_MAX)
     lvl_bad |= (bv < 0) | (av < 0) | (bv > LOTS_MAX) | (av > LOTS_MAX)
@@ -312,17 +375,27 @@ def _validate_rows(
     zero = np.zeros(len(p), np.int64)
     sum_bv = _seg_sum(np.where(lvl_bad, zero, bv), starts, ends)
     sum_av = _seg_sum(np.where(lvl_bad, zero, av), starts, ends)
+    # The exact int64 sums wrap silently when a hostile file's levels add up past 2^63; a float sum
+    # beside them (error far below the margin) flags that: a valid candle's levels sum to <= vol
+    # <= LOTS_MAX, so anything beyond 2 * LOTS_MAX (< 2^62) is "levels exceed vol" whatever wrapped.
+    lots_f = np.where(lvl_bad, 0.0, bv.astype(np.float64) + av.astype(np.float64))
+    cs_f = np.zeros(len(lots_f) + 1, np.float64)
+    np.cumsum(lots_f, out=cs_f[1:])
+    overflow = (cs_f[ends] - cs_f[starts]) > 2.0 * LOTS_MAX
 
     hs = hour_ms[obj]
     prices = np.stack([o, h, lo, c])
     rules: list[tuple[np.ndarray, str]] = [
         (t0_null | o_null | h_null | l_null | c_null | vol_null | delta_null | lv_null, "missing field"),
-        ((prices <= 0).any(axis=0) | (prices > PRICE_MAX).any(axis=0), "bad price"),
+        (np.asarray((prices <= 0).any(axis=0) | (prices > PRICE_MAX).any(axis=0)), "bad price"),
         ((vol < 0) | (vol > LOTS_MAX), "bad volume"),
         ((t0 % MINUTE_MS != 0) | (t0 < hs) | (t0 >= hs + HOUR_MS), "bad t0"),
-        ((lo > np.minimum(o, c)) | (np.minimum(o, c) > np.maximum(o, c)) | (np.maximum(o, c) > h), "broken OHLC"),
+        (
+            (lo > np.minimum(o, c)) | (np.minimum(o, c) > np.maximum(o, c)) | (np.maximum(o, c) > h),
+            "broken OHLC",
+        ),
         (bad_levels > 0, "bad level"),
-        (sum_bv + sum_av > vol, "levels exceed vol"),
+        (overflow | (sum_bv + sum_av > vol), "levels exceed vol"),
         (delta != sum_bv - sum_av, "delta mismatch"),
     ]
     bad = np.zeros(n, bool)
@@ -339,7 +412,7 @@ def _validate_rows(
             ln = int(line_no[r])
             text = lines[ln - 1].decode("utf-8", "replace").strip() if ln <= len(lines) else ""
             name = rules[int(reason_idx[r])][1]
-            detail = _detail(name, r, t0, o, h, lo, c, vol, delta, sum_bv, sum_av, hs, bad_levels)
+            detail = _detail(name, int(r), t0, o, h, lo, c, vol, delta, sum_bv, sum_av, hs, bad_levels)
             rejects.append(Rejected(keys[oi], ln, f"{name}: {detail}", text))
 
     # Keep valid rows; duplicate t0 in one object -> the later line wins. Order (object, t0).
@@ -419,12 +492,25 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     ends = np.cumsum(lengths)
     offsets = np.repeat(starts - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
+    out: np.ndarray = np.arange(total, dtype=np.int64) + offsets
+    return out
 
 
-def _detail(name: str, r: int, t0: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-            vol: np.ndarray, delta: np.ndarray, sbv: np.ndarray, sav: np.ndarray, hs: np.ndarray,
-            bad_levels: np.ndarray) -> str:
+def _detail(
+    name: str,
+    r: int,
+    t0: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    vol: np.ndarray,
+    delta: np.ndarray,
+    sbv: np.ndarray,
+    sav: np.ndarray,
+    hs: np.ndarray,
+    bad_levels: np.ndarray,
+) -> str:
     if name == "missing field":
         return "t0, ohlc.o/h/l/c, vol, delta and levels are required"
     if name in ("bad price", "broken OHLC"):
@@ -436,5 +522,5 @@ def _detail(name: str, r: int, t0: np.ndarray, o: np.ndarray, h: np.ndarray, lo:
     if name == "bad level":
         return f"{bad_levels[r]} level(s) with price <= 0, negative lots or nulls"
     if name == "levels exceed vol":
-        return f"sum(bv+av)={sbv[r] + sav[r]} > vol={vol[r]}"
-    return f"delta={delta[r]} != sum(bv)-sum(av)={sbv[r] - sav[r]}"
+        return f"sum(bv+av)={int(sbv[r]) + int(sav[r])} > vol={vol[r]}"  # Python ints: no wrap warning
+    return f"delta={delta[r]} != sum(bv)-sum(av)={int(sbv[r]) - int(sav[r])}"

@@ -8,7 +8,13 @@ re-read, per the manifest) — never merged minute-by-minute with a partial earl
 manifest also records each file this layer wrote (content hash), which is how an upstream-landed
 file (not ours) is told apart: it is kept, validated, and its minutes are replaced only where the
 tape has the same minute. Per ticker-hour it keeps the tick-rule carry (last continuous price and
-side) so rebuilding only later hours classifies exactly like a full rebuild.
+side) so rebuilding only later hours classifies exactly like a full rebuild. Its typed shape,
+load and save live in `footprint_manifest`.
+
+Bad input costs only itself: out-of-bounds or malformed tape lines are quarantined one by one
+(tape.py, bounds.py), an unreadable object (e.g. a corrupt `*.jsonl.gz`) whole, once, on its first
+read. The run also sweeps `.tmp-*` leftovers of killed writes (older than an hour) from the
+folders its listings already read.
 
 Everything heavy (parse, classify, aggregate, serialise) runs in DuckDB; Python only moves bytes.
 """
@@ -26,16 +32,17 @@ from typing import Any
 
 import duckdb
 
+from . import footprint_manifest as manifest
 from . import idx_calendar, keys, tape
 from .candles import validate_objects
 from .checks import CheckOutcome
+from .footprint_manifest import Manifest, ObjectEntry
 from .inventory import footprint_objects, tape_objects
-from .lake import Lake, dumps
+from .lake import Blob, Lake, ObjectInfo
 from .quarantine import QuarantineBatch, Rejected, count_quarantined
 
 LAYER = "footprint"
 ASSET = "footprint_ndjson"
-MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -55,6 +62,7 @@ class FootprintResult:
     hour_files_unchanged: int = 0
     hour_files_deleted: int = 0
     upstream_files_validated: int = 0
+    stale_temps_removed: int = 0  # `.tmp-*` files older than an hour, left by a killed write
     neutral_lots: int = 0
     total_lots: int = 0
     quarantined: int = 0
@@ -76,6 +84,7 @@ class FootprintResult:
 
 
 # -- serialisation and validation ------------------------------------------------------------
+
 
 def candle_line(c: Mapping[str, Any]) -> str:
     """One candle in the SPEC §6 layout (compact, fixed key order, integers)."""
@@ -103,8 +112,11 @@ def validate_hour_files(objects: Mapping[str, bytes]) -> list[Rejected]:
 
 
 def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, bytes]:
-    """Valid candle lines keyed by t0; a later duplicate t0 wins."""
+    """Valid candle lines keyed by t0; a later duplicate t0 wins. Line 0 rejected means the whole
+    object was unreadable (the validator's per-object fallback): none of its lines is used."""
     out: dict[int, bytes] = {}
+    if 0 in rejected_line_nos:
+        return out
     for i, raw in enumerate(body.split(b"\n"), start=1):
         if not raw.strip() or i in rejected_line_nos:
             continue
@@ -115,36 +127,16 @@ def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, byt
 
 # -- manifest ------------------------------------------------------------------------------
 
-def manifest_key(d: date | str) -> str:
-    return f"_state/footprint/{keys.as_date(d).isoformat()}.json"
-
 
 def upstream_copy_key(key: str) -> str:
-    return f"_state/footprint/upstream/{key}"
-
-
-def _empty_manifest(d: date) -> dict[str, Any]:
-    return {"version": MANIFEST_VERSION, "date": d.isoformat(), "objects": {}, "files": {}, "pending": {},
-            "carry": {}, "upstream": {}, "upstream_saved": []}
-
-
-def load_manifest(lake: Lake, d: date) -> dict[str, Any]:
-    try:
-        man = lake.read_json(manifest_key(d))
-    except FileNotFoundError:
-        return _empty_manifest(d)
-    if not isinstance(man, dict) or man.get("version") != MANIFEST_VERSION:
-        return _empty_manifest(d)
-    base = _empty_manifest(d)
-    base.update(man)
-    return base
+    return f"{manifest.FOLDER}/upstream/{key}"
 
 
 def _sha(b: bytes) -> str:
     return hashlib.sha1(b).hexdigest()
 
 
-def _is_ours(man: Mapping[str, Any], key: str, body: bytes) -> bool:
+def _is_ours(man: Manifest, key: str, body: bytes) -> bool:
     """Whether this layer wrote `body` at `key` (a finished or an interrupted run's write)."""
     h = _sha(body)
     return h == man["files"].get(key) or h == man["pending"].get(key)
@@ -155,9 +147,11 @@ def _hour_code(hour_ms: int) -> str:
     return f"{hour_ms // 3_600_000 % 24:02d}"
 
 
-def _obj_hours(entry: Mapping[str, Any], d: date) -> set[tuple[str, int]]:
+def _obj_hours(entry: ObjectEntry, d: date) -> set[tuple[str, int]]:
     """(ticker, hour_ms) pairs a manifest object entry touched (stored as {"HH": [tickers]})."""
-    by_code = {_hour_code(int(h.timestamp() * 1000)): int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)}
+    by_code = {
+        _hour_code(int(h.timestamp() * 1000)): int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)
+    }
     return {(t, by_code[hh]) for hh, tickers in entry.get("hours", {}).items() for t in tickers}
 
 
@@ -170,8 +164,9 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
 
 # -- listing -------------------------------------------------------------------------------
 
-def footprint_files(lake: Lake, d: date) -> list[str]:
-    return sorted(footprint_objects(lake, d))
+
+def footprint_files(lake: Lake, d: date | str, temps: list[str] | None = None) -> list[str]:
+    return sorted(footprint_objects(lake, d, temps))
 
 
 # -- aggregation ---------------------------------------------------------------------------
@@ -207,7 +202,9 @@ FROM fp_trades WHERE cont GROUP BY ticker, hour_ms
 """
 
 
-def _seeds(carry: Mapping[str, Mapping[str, list[int]]], keep: set[tuple[str, int]]) -> dict[str, tuple[int, int]]:
+def _seeds(
+    carry: Mapping[str, Mapping[str, list[int]]], keep: set[tuple[str, int]]
+) -> dict[str, tuple[int, int]]:
     """Per ticker, the carry of its newest hour before the first rebuilt hour."""
     first: dict[str, int] = {}
     for t, h in keep:
@@ -227,22 +224,31 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
     d = keys.as_date(d)
     res = FootprintResult(date=d.isoformat())
     q = QuarantineBatch(LAYER)
-    man = load_manifest(lake, d)
+    man = manifest.load(lake, d)
     if force:
-        man = {**_empty_manifest(d), "files": man["files"], "pending": man["pending"],
-               "upstream_saved": man["upstream_saved"]}
+        man = {
+            **manifest.empty(d),
+            "files": man["files"],
+            "pending": man["pending"],
+            "upstream_saved": man["upstream_saved"],
+        }
 
-    before = json.loads(dumps(man))  # what a killed run must leave behind (plus pending hashes)
-    listing = tape_objects(lake, d)
+    before = manifest.snapshot(man)  # what a killed run must leave behind (plus pending hashes)
+    temps: list[str] = []  # `.tmp-*` leftovers of killed writes, seen by the listings below
+    listing = tape_objects(lake, d, temps)
     res.tape_objects = len(listing)
-    objects: dict[str, Any] = man["objects"]
-    new_keys = [k for k, info in listing.items() if objects.get(k, {}).get("fp") != info.fingerprint]
+    objects = man["objects"]
+    new_keys = [
+        k for k, info in listing.items() if (e := objects.get(k)) is None or e.get("fp") != info.fingerprint
+    ]
     gone = [k for k in objects if k not in listing]
     res.tape_objects_skipped = len(listing) - len(new_keys)
 
     outputs: dict[str, bytes | None] = {}  # footprint key -> new body (None: no candles left)
     existing: dict[str, bytes] = {}
-    present = set(footprint_files(lake, d))  # one listing instead of a GET per possible file
+    present = set(footprint_files(lake, d, temps))  # one listing instead of a GET per possible file
+    temps += lake.temp_files(manifest.FOLDER) + lake.temp_files(f"quarantine/{d.isoformat()}/{LAYER}")
+    res.stale_temps_removed = len(lake.remove_stale_temps(temps))
     if new_keys or gone:
         con = duckdb.connect()
         try:
@@ -257,25 +263,41 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
         q.write(lake, d)
     res.quarantined = len(q)
     res.quarantine_by_reason = q.by_reason()
-    lake.write_if_changed(manifest_key(d), dumps(man))
+    manifest.save(lake, d, man)
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _tape_texts(blobs: Mapping[str, Blob], q: QuarantineBatch | None) -> dict[str, Blob]:
+    """Tape objects as NDJSON bytes (`*.jsonl.gz` decompressed). An object that cannot be read
+    becomes empty — no trades, no hours — and, on its first read (`q` given), is quarantined whole
+    with the reason; an unchanged object is not read again, so it is quarantined exactly once."""
+    out: dict[str, Blob] = {}
+    for k, blob in blobs.items():
+        try:
+            out[k] = tape.object_text(k, blob)
+        except tape.BadObject as exc:
+            out[k] = b""
+            if q is not None:
+                q.add(k, 0, str(exc), "")
+    return out
 
 
 def _rebuild(
     lake: Lake,
     con: duckdb.DuckDBPyConnection,
     d: date,
-    man: dict[str, Any],
-    listing: Mapping[str, Any],
+    man: Manifest,
+    listing: Mapping[str, ObjectInfo],
     new_keys: list[str],
     gone: list[str],
     present: set[str],
     q: QuarantineBatch,
     res: FootprintResult,
 ) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
-    objects: dict[str, Any] = man["objects"]
-    bodies = lake.map_many(new_keys)
+    objects = man["objects"]
+    bodies = _tape_texts(lake.map_many(new_keys), q)
+    whole = {r.source: 1 for r in q.items}  # objects quarantined whole before the parse (bad gzip)
     new_keys = [k for k in new_keys if k in bodies]  # vanished between list and read
     first = tape.load_tape(con, d, [bodies[k] for k in new_keys], sources=new_keys, quarantine=q)
     new_hours = tape.hours_by_object(con, d)
@@ -301,24 +323,38 @@ def _rebuild(
         for t, h0 in hmin.items():
             touched |= {(t, h) for h in known.get(t, ()) if h >= h0}
         related = [k for k in old_keys if old_hours[k] & touched]
-        rel_bodies = lake.map_many(related)
+        rel_bodies = _tape_texts(lake.map_many(related), None)
         related = [k for k in related if k in rel_bodies]
         read_keys = new_keys + related
         all_bodies = [bodies[k] for k in new_keys] + [rel_bodies[k] for k in related]
         load = tape.load_tape(
-            con, d, all_bodies, sources=read_keys, quarantine=None,
-            keep=touched, seeds=_seeds(man["carry"], touched),
+            con,
+            d,
+            all_bodies,
+            sources=read_keys,
+            quarantine=None,
+            keep=touched,
+            seeds=_seeds(man["carry"], touched),
         )
         load.rejected = first.rejected
     res.tape_objects_read = len(read_keys)
-    res.lines, res.trades, res.duplicates, res.non_regular = load.lines, load.trades, load.duplicates, load.non_regular
+    res.lines, res.trades, res.duplicates, res.non_regular = (
+        load.lines,
+        load.trades,
+        load.duplicates,
+        load.non_regular,
+    )
 
     # manifest: objects and carry
     for k in gone:
         objects.pop(k, None)
     for i, k in enumerate(new_keys):
-        objects[k] = {"fp": listing[k].fingerprint, "size": listing[k].size,
-                      "hours": _encode_hours(new_hours.get(i, ())), "rejected": first.rejects_by_object.get(i, 0)}
+        objects[k] = {
+            "fp": listing[k].fingerprint,
+            "size": listing[k].size,
+            "hours": _encode_hours(new_hours.get(i, ())),
+            "rejected": first.rejects_by_object.get(i, 0) + whole.get(k, 0),
+        }
     carry: dict[str, dict[str, list[int]]] = man["carry"]
     for t, h in touched:
         carry.get(t, {}).pop(str(h), None)
@@ -340,7 +376,8 @@ def _rebuild(
     # one datetime per hour, not per ticker-hour (6,876 keys a full-market day)
     hours = {h: datetime.fromtimestamp(h / 1000, tz=timezone.utc) for h in {h for _, h in built}}
     outputs: dict[str, bytes | None] = {
-        keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())}
+        keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())
+    }
 
     existing = lake.cat_many([k for k in outputs if k in present])
     saved = set(man["upstream_saved"])
@@ -377,7 +414,7 @@ def _rebuild(
 
 
 def _validate_upstream(
-    lake: Lake, man: dict[str, Any], files: set[str], q: QuarantineBatch, res: FootprintResult
+    lake: Lake, man: Manifest, files: set[str], q: QuarantineBatch, res: FootprintResult
 ) -> None:
     """Inventory and validate hour files this layer did not write (upstream-landed), once per content."""
     ours = set(man["files"]) | set(man["pending"])
@@ -385,8 +422,11 @@ def _validate_upstream(
     if not cands:
         return
     bodies = lake.cat_many(cands)
-    todo = {k: b for k, b in bodies.items()
-            if man["upstream"].get(k, {}).get("sha") != _sha(b) and not _is_ours(man, k, b)}
+    todo = {
+        k: b
+        for k, b in bodies.items()
+        if ((u := man["upstream"].get(k)) is None or u.get("sha") != _sha(b)) and not _is_ours(man, k, b)
+    }
     if not todo:
         return
     rejects = validate_hour_files(todo)
@@ -395,15 +435,23 @@ def _validate_upstream(
         q.items.append(r)
         counts[r.source] = counts.get(r.source, 0) + 1
     for k, b in todo.items():
-        man["upstream"][k] = {"sha": _sha(b), "rejected": counts.get(k, 0),
-                              "candles": sum(1 for ln in b.split(b"\n") if ln.strip()) - counts.get(k, 0)}
+        man["upstream"][k] = {
+            "sha": _sha(b),
+            "rejected": counts.get(k, 0),
+            "candles": sum(1 for ln in b.split(b"\n") if ln.strip()) - counts.get(k, 0),
+        }
     man["upstream"] = dict(sorted(man["upstream"].items()))
     res.upstream_files_validated += len(todo)
 
 
 def _write_outputs(
-    lake: Lake, d: date, man: dict[str, Any], before: dict[str, Any], outputs: Mapping[str, bytes | None],
-    existing: Mapping[str, bytes], res: FootprintResult,
+    lake: Lake,
+    d: date,
+    man: Manifest,
+    before: Manifest,
+    outputs: Mapping[str, bytes | None],
+    existing: Mapping[str, bytes],
+    res: FootprintResult,
 ) -> None:
     """Atomic writes of changed files only. The manifest learns their hashes BEFORE they land
     (in the previous manifest, whose objects still count as unprocessed), so a run killed between
@@ -412,12 +460,14 @@ def _write_outputs(
     to_write = {k: v for k, v in outputs.items() if v is not None and existing.get(k) != v}
     # a ticker-hour whose trades all vanished (object replaced or removed): drop our file, but
     # never an upstream one (its minutes were merged into `outputs` when it had valid lines)
-    to_delete = [k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])]
+    to_delete = [
+        k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])
+    ]
     res.hour_files_unchanged = sum(1 for k, v in outputs.items() if v is not None and k not in to_write)
     hashes = {k: _sha(v) for k, v in outputs.items() if v is not None}  # once per file, used twice
     if to_write:
         pending = {**before["pending"], **{k: hashes[k] for k in sorted(to_write)}}
-        lake.write_bytes(manifest_key(d), dumps({**before, "pending": pending, "upstream_saved": man["upstream_saved"]}))
+        manifest.save_pending(lake, d, before, pending, man["upstream_saved"])
         lake.write_many(to_write)
     for k in to_delete:
         lake.delete(k)
@@ -439,17 +489,29 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
     d = keys.as_date(d)
     files = footprint_files(lake, d)
-    out = [CheckOutcome(
-        "footprint_files_exist", ASSET, bool(files), "ERROR",
-        f"{len(files)} footprint hour files for {d}" if files else f"the lake has no footprint files for {d}",
-        {"files": len(files)},
-    )]
+    out = [
+        CheckOutcome(
+            "footprint_files_exist",
+            ASSET,
+            bool(files),
+            "ERROR",
+            f"{len(files)} footprint hour files for {d}"
+            if files
+            else f"the lake has no footprint files for {d}",
+            {"files": len(files)},
+        )
+    ]
     n_q = count_quarantined(lake, d, LAYER).get(LAYER, 0)
-    out.append(CheckOutcome(
-        "footprint_quarantine_empty", ASSET, n_q == 0, "WARN",
-        f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
-        {"quarantined": n_q},
-    ))
+    out.append(
+        CheckOutcome(
+            "footprint_quarantine_empty",
+            ASSET,
+            n_q == 0,
+            "WARN",
+            f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
+            {"quarantined": n_q},
+        )
+    )
     minutes = idx_calendar.session_minute_starts_ms(d)
     session = set(minutes)
     expected = idx_calendar.expected_minutes(d)
@@ -467,10 +529,15 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
             share = len(t0s & session) / expected
             if share < 0.5:
                 low[t] = round(share, 3)
-    out.append(CheckOutcome(
-        "footprint_completeness", ASSET, not low, "WARN",
-        f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
-        + (": " + ", ".join(sorted(low)[:50]) if low else ""),
-        {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},
-    ))
+    out.append(
+        CheckOutcome(
+            "footprint_completeness",
+            ASSET,
+            not low,
+            "WARN",
+            f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
+            + (": " + ", ".join(sorted(low)[:50]) if low else ""),
+            {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},
+        )
+    )
     return out

@@ -16,17 +16,22 @@ from typing import Any
 from fsspec.asyn import sync
 
 from . import keys as K
-from .lake import Lake, ObjectInfo, _fingerprint
+from .lake import TEMP_PREFIX, Lake, ObjectInfo, _fingerprint
+
+TAPE_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
-def tape_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
-    """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5)."""
+def tape_objects(lake: Lake, d: date | str, temps: list[str] | None = None) -> dict[str, ObjectInfo]:
+    """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5).
+
+    `*.jsonl` and gzip'd `*.jsonl.gz` objects: a compressed lake is a reasonable choice for a user,
+    and an object of either kind that cannot be read is quarantined by the parser, not skipped."""
     d = K.as_date(d)
     out: dict[str, ObjectInfo] = {}
     for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(d)}):
-        for key, info in lake.list_info(f"raw_lt/{day}/").items():
+        for key, info in lake.list_info(f"raw_lt/{day}/", temps=temps).items():
             try:
-                if key.endswith(".jsonl") and K.trade_date_of_raw_key(key) == d:
+                if key.endswith(TAPE_SUFFIXES) and K.trade_date_of_raw_key(key) == d:
                     out[key] = info
             except ValueError:  # not under an hour folder: not tape
                 continue
@@ -37,21 +42,25 @@ def footprint_tickers(objects: dict[str, ObjectInfo] | list[str]) -> set[str]:
     return {K.parse_footprint_key(k)[0] for k in objects}
 
 
-def footprint_objects(lake: Lake, d: date | str) -> dict[str, ObjectInfo]:
+def footprint_objects(lake: Lake, d: date | str, temps: list[str] | None = None) -> dict[str, ObjectInfo]:
     """Every footprint object of WIB date `d` (its 24 UTC hours) with size and fingerprint.
 
     The date sits below the ticker in the key, so no single prefix holds a date. Local: one
     directory read per ticker and UTC day. S3: one paginated listing of `footprint/` while it
     holds fewer than S3_FLAT_LISTING_MAX objects (a young lake), else one listing per ticker and
     month run concurrently — never one request per object, never a walk that grows with history.
+    `temps`, when given, receives the keys of `.tmp-*` files seen in the same folders (local only;
+    a killed write's leftovers, swept by the footprint layer at no extra directory read).
     """
     d = K.as_date(d)
     hours = {(f"{h:%Y/%m/%d}", f"{h:%H}") for h in K.footprint_hours_utc(d)}
     days = sorted({day for day, _ in hours})
-    return _list_s3(lake, days, hours) if lake.is_s3 else _list_local(lake, days, hours)
+    return _list_s3(lake, days, hours) if lake.is_s3 else _list_local(lake, days, hours, temps)
 
 
-def _list_local(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
+def _list_local(
+    lake: Lake, days: list[str], hours: set[tuple[str, str]], temps: list[str] | None = None
+) -> dict[str, ObjectInfo]:
     root = lake.path("footprint")
     out: dict[str, ObjectInfo] = {}
     try:
@@ -66,11 +75,16 @@ def _list_local(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dic
                 continue
             for e in entries:
                 name = e.name
+                if temps is not None and name.startswith(TEMP_PREFIX):
+                    temps.append(f"footprint/{t}/1m/{day}/{name}")
+                    continue
                 if not name.endswith(".jsonl") or name.startswith(".") or (day, name[:-6]) not in hours:
                     continue
                 st = e.stat()
                 key = f"footprint/{t}/1m/{day}/{name}"
-                out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
+                out[key] = ObjectInfo(
+                    key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size})
+                )
     return dict(sorted(out.items()))
 
 
@@ -121,5 +135,3 @@ def _list_s3(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[s
             out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
     fs.invalidate_cache()
     return dict(sorted(out.items()))
-
-

@@ -34,13 +34,6 @@ def raw_lt_hour_prefix(hour_utc: datetime) -> str:
     return f"raw_lt/{h:%Y/%m/%d/%H}/"
 
 
-def raw_lt_prefixes_for_date(d: date | str) -> list[str]:
-    """The 24 UTC hour folders whose WIB date is `d` (trade date = WIB date of the hour folder, §5)."""
-    d = as_date(d)
-    start = datetime(d.year, d.month, d.day, tzinfo=WIB).astimezone(timezone.utc)
-    return [raw_lt_hour_prefix(start + timedelta(hours=i)) for i in range(24)]
-
-
 def trade_date_of_raw_key(key: str) -> date:
     """WIB date of a raw_lt object's UTC hour folder."""
     m = re.match(r"^raw_lt/(\d{4})/(\d{2})/(\d{2})/(\d{2})/", key)

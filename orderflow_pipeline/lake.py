@@ -9,11 +9,14 @@ reads).
 
 from __future__ import annotations
 
+import builtins
 import json
+import logging
 import mmap
 import os
 import posixpath
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +27,65 @@ import fsspec
 from .config import Settings, get_settings
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
+STALE_TEMP_SECONDS = 3600.0
+"""A temp file older than this was left by a killed write (a live write lasts milliseconds; an
+hour is far beyond any run's write phase), so the next run may remove it without racing a writer."""
+
+# S3 (botocore via s3fs): explicit timeouts and retries instead of the library defaults (60 s
+# connect + 60 s read, retried silently), so a frozen endpoint costs seconds per attempt and every
+# retry is logged. Worst case per request: S3FS_RETRIES x S3_MAX_ATTEMPTS x (connect + read).
+S3_CONNECT_TIMEOUT_S = 5
+S3_READ_TIMEOUT_S = 20
+S3_MAX_ATTEMPTS = 3  # total, first try included; botocore "standard" mode retries timeouts, 5xx, throttling
+S3FS_RETRIES = 2  # s3fs's own loop around each call (socket timeouts, truncated reads)
+
+
+class _RetryLog(logging.Filter):
+    """Lifts the S3 libraries' retry messages (logged at DEBUG) to a WARNING naming the wait.
+
+    Why a filter: botocore and s3fs only report a retry at DEBUG, so a frozen endpoint looked like
+    a hung run. The filter lowers the library logger's level to DEBUG so the records exist, turns
+    retry records into WARNINGs, and drops every other record below the level that was in force
+    before (so no DEBUG chatter appears that was not asked for)."""
+
+    MARKERS = ("Retry needed", "Retryable error", "Max attempts", "retry quota")
+
+    def __init__(self, keep_from: int) -> None:
+        super().__init__()
+        self.keep_from = keep_from
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if any(m in msg for m in self.MARKERS):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = f"S3 waiting/retrying ({record.name}): {msg}", ()
+            return True
+        return record.levelno >= self.keep_from
+
+
+def _log_s3_retries() -> None:
+    for name in ("s3fs", "botocore.retries.standard", "aiobotocore.retries.standard"):
+        lg = logging.getLogger(name)
+        if any(isinstance(f, _RetryLog) for f in lg.filters):
+            continue
+        lg.addFilter(_RetryLog(lg.getEffectiveLevel()))
+        lg.setLevel(logging.DEBUG)
+
+
+def s3_options(storage_options: Mapping[str, Any]) -> dict[str, Any]:
+    """s3fs options with the explicit timeouts and retries above; the caller's own values win."""
+    opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+    config = {
+        "connect_timeout": S3_CONNECT_TIMEOUT_S,
+        "read_timeout": S3_READ_TIMEOUT_S,
+        "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+    }
+    opts["config_kwargs"] = {**config, **dict(storage_options.get("config_kwargs") or {})}
+    return opts
 
 
 @dataclass(frozen=True)
@@ -37,7 +99,7 @@ def _fingerprint(info: Mapping[str, Any]) -> str:
     for name in ("ETag", "etag"):
         if info.get(name):
             return str(info[name]).strip('"')
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
+    mtime: Any = info.get("mtime") or info.get("LastModified") or info.get("created")
     if hasattr(mtime, "timestamp"):
         mtime = mtime.timestamp()
     return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
@@ -50,14 +112,17 @@ class Lake:
         self.root = root.rstrip("/")
         self.is_s3 = self.root.startswith("s3://")
         if self.is_s3:
-            opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+            retries = int(storage_options.pop("retries", S3FS_RETRIES))
+            opts = s3_options(storage_options)
             if endpoint_url:
-                opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint_url
+                opts["client_kwargs"] = {**(opts.get("client_kwargs") or {}), "endpoint_url": endpoint_url}
             self.fs = fsspec.filesystem("s3", **opts)
-            self._base = self.root[len("s3://"):]
+            self.fs.retries = retries  # s3fs reads its retry count from this attribute
+            _log_s3_retries()
+            self._base = self.root[len("s3://") :]
         else:
             self.fs = fsspec.filesystem("file", auto_mkdir=True)
-            self._base = self.root[len("file://"):] if self.root.startswith("file://") else self.root
+            self._base = self.root[len("file://") :] if self.root.startswith("file://") else self.root
             os.makedirs(self._base, exist_ok=True)
         self._folders: set[str] = set()  # local folders known to exist (saves a mkdir per write)
 
@@ -80,15 +145,16 @@ class Lake:
         return ("s3://" if self.is_s3 else "") + self.path(key)
 
     def key_of(self, path: str) -> str:
-        path = path[len("s3://"):] if path.startswith("s3://") else path
-        return posixpath.relpath(path, self._base) if not self.is_s3 else path[len(self._base) + 1:]
+        path = path[len("s3://") :] if path.startswith("s3://") else path
+        return posixpath.relpath(path, self._base) if not self.is_s3 else path[len(self._base) + 1 :]
 
     # -- reads ---------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
-        return self.fs.cat_file(self.path(key))
+        data: bytes = self.fs.cat_file(self.path(key))
+        return data
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
@@ -100,8 +166,11 @@ class Lake:
         info = self.fs.info(self.path(key))
         return ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
 
-    def list_info(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """Every object under `prefix` with size and fingerprint, from one listing."""
+    def list_info(self, prefix: str = "", temps: builtins.list[str] | None = None) -> dict[str, ObjectInfo]:
+        """Every object under `prefix` with size and fingerprint, from one listing.
+
+        `.tmp-*` files (writes in progress, or left by a killed one) are not objects; when `temps`
+        is given their keys are appended to it, so a caller can sweep stale ones for free."""
         base = self.path(prefix).rstrip("/")
         if self.is_s3:
             self.fs.invalidate_cache()
@@ -114,7 +183,9 @@ class Lake:
             if info.get("type") == "directory":
                 continue
             key = self.key_of(path)
-            if posixpath.basename(key).startswith(".tmp-"):
+            if posixpath.basename(key).startswith(TEMP_PREFIX):
+                if temps is not None:
+                    temps.append(key)
                 continue
             out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
         return dict(sorted(out.items()))
@@ -122,7 +193,7 @@ class Lake:
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))
 
-    def glob(self, pattern: str) -> list[str]:
+    def glob(self, pattern: str) -> builtins.list[str]:
         if self.is_s3:
             self.fs.invalidate_cache()
         return sorted(self.key_of(p) for p in self.fs.glob(self.path(pattern)))
@@ -137,7 +208,7 @@ class Lake:
             got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
             if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
                 got = {paths[0]: got}
-            return {self.key_of(p): b for p, b in got.items() if isinstance(b, (bytes, bytearray))}
+            return {self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))}
 
         def one(key: str) -> tuple[str, bytes | None]:
             try:
@@ -193,20 +264,24 @@ class Lake:
         S3: the object is assembled in memory first and sent as one PUT, which S3 applies
         atomically; an exception while producing the chunks therefore never reaches the store.
         """
-        chunks: Iterable[bytes] = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        chunks: Iterable[bytes | bytearray | memoryview] = (
+            (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        )
         if self.is_s3:
             self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
             return
         self._write_local(self.path(key), chunks, durable)
 
-    def _write_local(self, final: str, chunks: Iterable[bytes], durable: bool) -> None:
+    def _write_local(
+        self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
+    ) -> None:
         folder, _, name = final.rpartition("/")
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
         # Unique per process and thread, so concurrent writers never share a temp file; the
         # ".tmp-" prefix keeps it out of listings until the rename.
-        tmp = f"{folder}/.tmp-{os.getpid()}-{threading.get_ident()}-{name}"
+        tmp = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{name}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
             fd = os.open(tmp, flags, 0o644)
@@ -218,7 +293,7 @@ class Lake:
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                 if durable:
                     os.fsync(fd)
             finally:
@@ -272,7 +347,45 @@ class Lake:
                 self._write_local(path, (data,), False)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(part, [pairs[i:i + step] for i in range(0, len(pairs), step)]))
+            list(pool.map(part, [pairs[i : i + step] for i in range(0, len(pairs), step)]))
+
+    def temp_files(self, folder: str) -> builtins.list[str]:
+        """Keys of `.tmp-*` files directly in `folder` (local lakes only: an S3 PUT leaves none)."""
+        if self.is_s3:
+            return []
+        try:
+            with os.scandir(self.path(folder)) as it:
+                names = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [posixpath.join(folder.strip("/"), n) for n in sorted(names)]
+
+    def remove_stale_temps(
+        self, keys: Iterable[str], max_age_s: float = STALE_TEMP_SECONDS
+    ) -> builtins.list[str]:
+        """Remove the temp files among `keys` older than `max_age_s`; log and return what went.
+
+        Why: a run killed during a write leaves its `.tmp-*` file (the rename never happened).
+        Listings already ignore them, but nothing else would ever delete them. A younger temp may
+        belong to a write in progress, so it is left alone."""
+        if self.is_s3:
+            return []
+        now = time.time()
+        removed: builtins.list[str] = []
+        for key in keys:
+            if not posixpath.basename(key).startswith(TEMP_PREFIX):
+                continue
+            path = self.path(key)
+            try:
+                age = now - os.stat(path).st_mtime
+                if age <= max_age_s:
+                    continue
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            log.warning("removed stale temp file %s (%.0f s old, left by a killed write)", key, age)
+            removed.append(key)
+        return removed
 
     def write_json(self, key: str, obj: Any, *, indent: int | None = None) -> None:
         self.write_bytes(key, dumps(obj, indent=indent))
@@ -289,5 +402,3 @@ def dumps(obj: Any, *, indent: int | None = None) -> bytes:
     if indent is None:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
     return json.dumps(obj, indent=indent, ensure_ascii=False).encode()
-
-

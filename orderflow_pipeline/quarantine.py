@@ -10,6 +10,14 @@ from .keys import quarantine_key
 from .lake import Lake
 
 
+def describe(exc: BaseException) -> str:
+    """A quarantine reason for an exception: its type and first line, bounded in length.
+
+    One formula for every layer, so an operator greps one shape ("RecursionError: ...")."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:300] if text else type(exc).__name__
+
+
 @dataclass
 class Rejected:
     source: str  # lake key (or other origin) of the rejected input
@@ -18,7 +26,12 @@ class Rejected:
     line: str  # the raw text, truncated to keep quarantine objects small
 
     def as_json(self) -> dict[str, object]:
-        return {"source": self.source, "line_no": self.line_no, "reason": self.reason, "line": self.line[:2000]}
+        return {
+            "source": self.source,
+            "line_no": self.line_no,
+            "reason": self.reason,
+            "line": self.line[:2000],
+        }
 
 
 @dataclass

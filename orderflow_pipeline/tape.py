@@ -12,11 +12,24 @@ both or neither are set, and only inside a continuous session, the tick rule dec
 downtick sell, zero tick inherits the previous classification, where "previous" is the ticker's
 previous continuous-session regular-board trade in (trade time, trade number) order. Auction and
 post-trading prints count in vol/OHLC but are neither buy nor sell (side 0).
+
+Bounds (bounds.py, the one owner): a line whose price, regular-board volume, trade number or
+order numbers ([13]/[14]) is outside them is quarantined as that one line with its reason, so the
+candle built from the rest of its minute is always within the warehouse validator's bounds. The
+fast regex encodes the bounds by digit count; the slow path names the exact violation.
+
+Totality: every SQL expression over a line is a `try`/`try_cast`, so no line can make the parse
+raise; should an object still do so (not bytes, a case nobody foresaw), `load_tape` narrows the
+failure to that object and quarantines it whole. Gzip'd objects (`*.jsonl.gz`) are decompressed by
+`object_text`; one that does not decompress is quarantined whole with the reason.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import mmap
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,10 +38,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from . import idx_calendar
+from . import bounds, idx_calendar
 from .keys import WIB, as_date
 from .lake import Blob
-from .quarantine import QuarantineBatch
+from .quarantine import QuarantineBatch, describe
 
 N_FIELDS = 20
 TRADES_TABLE = "fp_trades"
@@ -48,6 +61,27 @@ class TapeLoad:
     rejects_by_object: dict[int, int] = field(default_factory=dict)
 
 
+GZIP_SUFFIX = ".gz"  # `*.jsonl.gz`: a compressed lake is a reasonable choice for a user
+
+
+class BadObject(ValueError):
+    """A whole tape object cannot be read (e.g. a corrupt gzip stream); the reason names why."""
+
+
+def object_text(key: str, blob: Blob) -> Blob:
+    """The NDJSON bytes of one tape object: `*.jsonl.gz` objects are decompressed, others as stored.
+
+    Raises BadObject for a gzip object that does not decompress (truncated, corrupt, not gzip) —
+    the caller quarantines that object with the reason and goes on with the rest.
+    """
+    if not key.endswith(GZIP_SUFFIX):
+        return blob
+    try:
+        return gzip.decompress(bytes(blob))
+    except (OSError, EOFError, zlib.error, ValueError, TypeError) as exc:
+        raise BadObject(f"unreadable gzip object: {describe(exc)}") from exc
+
+
 def day_start_ms(d: date | str) -> int:
     d = as_date(d)
     return int(datetime(d.year, d.month, d.day, tzinfo=WIB).timestamp() * 1000)
@@ -65,6 +99,8 @@ def lines_table(objects: Sequence[Blob]) -> pa.Table:
     nos: list[np.ndarray] = []
     blanks: list[np.ndarray] = []
     for k, body in enumerate(objects):
+        if not isinstance(body, (bytes, bytearray, memoryview, mmap.mmap)):
+            raise TypeError(f"object {k}: expected bytes, got {type(body).__name__}")
         if not body:
             continue
         if body[-1:] != b"\n":  # a final line without its newline (works on bytes and mmaps)
@@ -76,18 +112,25 @@ def lines_table(objects: Sequence[Blob]) -> pa.Table:
         offsets[1:] = ends + 1
         length = np.diff(offsets) - 1  # without the newline
         blanks.append((length == 0) | ((length == 1) & (arr[offsets[:-1]] == 13)))
-        chunks.append(_to_text(pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)])))
+        chunks.append(
+            _to_text(
+                pa.LargeBinaryArray.from_buffers(
+                    pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)]
+                )
+            )
+        )
         objs.append(np.full(len(ends), k, dtype=np.int32))
         nos.append(np.arange(1, len(ends) + 1, dtype=np.int32))
     n = sum(len(o) for o in objs)
-    return pa.table({
-        "i": np.arange(n, dtype=np.int64),
-        "obj": np.concatenate(objs) if objs else np.zeros(0, np.int32),
-        "line_no": np.concatenate(nos) if nos else np.zeros(0, np.int32),
-        "blank": np.concatenate(blanks) if blanks else np.zeros(0, bool),
-        "line": pa.chunked_array(chunks, type=pa.large_string()),
-    })
+    return pa.table(
+        {
+            "i": np.arange(n, dtype=np.int64),
+            "obj": np.concatenate(objs) if objs else np.zeros(0, np.int32),
+            "line_no": np.concatenate(nos) if nos else np.zeros(0, np.int32),
+            "blank": np.concatenate(blanks) if blanks else np.zeros(0, bool),
+            "line": pa.chunked_array(chunks, type=pa.large_string()),
+        }
+    )
 
 
 def _to_text(lines_with_nl: pa.LargeBinaryArray) -> pa.Array:
@@ -105,9 +148,17 @@ def _to_text(lines_with_nl: pa.LargeBinaryArray) -> pa.Array:
 
 # One RE2 pass accepts a well-formed trade line; only lines it rejects get the per-field checks
 # that name the reason (bad time, price, ...), so the common case costs one regex and one split.
+# The bounds (bounds.py) are part of the regex by digit count: a price of at most 9 digits is below
+# PRICE_MAX, lots of at most 6 digits below LOTS_PER_TRADE_MAX, order numbers of at most 18 digits
+# fit int64; anything longer takes the slow path, which compares exact values.
+_PX = bounds.fast_digits(bounds.PRICE_MAX)
+_LOTS = bounds.fast_digits(bounds.LOTS_PER_TRADE_MAX)
+_ORD = bounds.fast_digits(bounds.ORDER_NO_MAX)
+_TNO = len(str(bounds.TRADE_NO_MAX))  # all nines: every number of this many digits is within
 FAST_RE = (
-    r"B\|([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]\|[^|]*\|[A-Z0-9]{1,12}\|[^|]*\|[0-9]{1,12}"
-    r"\|[1-9][0-9]{0,14}\|[1-9][0-9]{0,14}(\|[^|]*){12}"
+    rf"B\|([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]\|[^|]*\|[A-Z0-9]{{1,12}}\|[^|]*\|[0-9]{{1,{_TNO}}}"
+    rf"\|[1-9][0-9]{{0,{_PX - 1}}}\|[1-9][0-9]{{0,{_LOTS - 1}}}(\|[^|]*){{5}}"
+    rf"\|[0-9]{{1,{_ORD}}}\|[0-9]{{1,{_ORD}}}(\|[^|]*){{5}}"
 )
 
 
@@ -140,7 +191,7 @@ WITH j AS (
   SELECT i, obj, line_no, raw, string_split(raw, '|') AS f FROM j
 ), p AS (
   SELECT i, obj, line_no, raw IS NULL AS noraw, len(f) AS nf, f[1] AS rectype, f[2] AS tt, f[4] AS ticker,
-         f[6] AS tno, f[7] AS px, f[8] AS lots
+         f[5] AS board, f[6] AS tno, f[7] AS px, f[8] AS lots, f[14] AS o13, f[15] AS o14
   FROM s
 )
 SELECT i, obj, line_no, rectype,
@@ -150,9 +201,21 @@ SELECT i, obj, line_no, rectype,
     WHEN rectype <> 'B' THEN NULL
     WHEN NOT regexp_full_match(tt, '([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]') THEN 'bad trade time: ' || tt
     WHEN NOT regexp_full_match(ticker, '[A-Z0-9]{{1,12}}') THEN 'bad ticker: ' || ticker
-    WHEN NOT regexp_full_match(tno, '[0-9]{{1,12}}') THEN 'non-numeric trade number: ' || tno
-    WHEN NOT regexp_full_match(px, '[0-9]{{1,15}}') OR CAST(px AS BIGINT) <= 0 THEN 'bad price: ' || px
-    WHEN NOT regexp_full_match(lots, '[0-9]{{1,15}}') OR CAST(lots AS BIGINT) <= 0 THEN 'bad volume: ' || lots
+    WHEN NOT regexp_full_match(tno, '[0-9]+') THEN 'non-numeric trade number: ' || tno
+    WHEN coalesce(try_cast(tno AS HUGEINT) > {bounds.TRADE_NO_MAX}, TRUE)
+      THEN 'trade number out of bounds: ' || tno || ' (0..{bounds.TRADE_NO_MAX})'
+    WHEN NOT regexp_full_match(px, '[0-9]+') OR coalesce(try_cast(px AS HUGEINT) < {bounds.PRICE_MIN}, FALSE)
+      THEN 'bad price: ' || px
+    WHEN coalesce(try_cast(px AS HUGEINT) > {bounds.PRICE_MAX}, TRUE)
+      THEN 'price out of bounds: ' || px || ' ({bounds.PRICE_MIN}..{bounds.PRICE_MAX} IDR)'
+    WHEN NOT regexp_full_match(lots, '[0-9]{{1,15}}') OR try_cast(lots AS BIGINT) < {bounds.LOTS_MIN}
+      THEN 'bad volume: ' || lots
+    WHEN board = 'RG' AND try_cast(lots AS BIGINT) > {bounds.LOTS_PER_TRADE_MAX}
+      THEN 'volume out of bounds: ' || lots || ' lots ({bounds.LOTS_MIN}..{bounds.LOTS_PER_TRADE_MAX} on the regular board)'
+    WHEN NOT regexp_full_match(o13, '[0-9]+') OR try_cast(o13 AS BIGINT) IS NULL
+      THEN 'bad order number [13]: ' || o13 || ' (an integer 0..2^63-1)'
+    WHEN NOT regexp_full_match(o14, '[0-9]+') OR try_cast(o14 AS BIGINT) IS NULL
+      THEN 'bad order number [14]: ' || o14 || ' (an integer 0..2^63-1)'
   END AS reason
 FROM p;
 
@@ -169,10 +232,14 @@ def _classify_sql(d: date, filtered: bool) -> str:
     base = day_start_ms(d)
     hour = f"({base} + secs * 1000) // 3600000 * 3600000"
     keep_filter = (
-        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})" if filtered else ""
+        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})"
+        if filtered
+        else ""
     )
     cont = f"((secs >= {a1} AND secs < {b1}) OR (secs >= {a2} AND secs < {b2}))"
-    rule = f"CASE WHEN NOT {cont} THEN 0 WHEN o14 <> 0 AND o13 = 0 THEN 1 WHEN o13 <> 0 AND o14 = 0 THEN -1 END"
+    rule = (
+        f"CASE WHEN NOT {cont} THEN 0 WHEN o14 <> 0 AND o13 = 0 THEN 1 WHEN o13 <> 0 AND o14 = 0 THEN -1 END"
+    )
     return f"""
 -- a reconnect replays lines: the first copy (object, line order) of a (ticker, trade number) wins;
 -- duplicates are rare, so only their keys go through a window
@@ -246,7 +313,64 @@ def load_tape(
     of its last continuous trade before the kept hours, so the tick rule stays exact when only
     later hours are rebuilt. Malformed lines of objects in `quarantine_objects` (default all) are
     added to `quarantine` under their source key.
+
+    Total per object: an object that makes the parse raise (not bytes, or anything the SQL cannot
+    take) is quarantined whole (line 0) with the exception's reason, and the others load as if it
+    were absent. Finding it costs one small parse per object, only on that rare path.
     """
+    try:
+        return _load_tape(
+            con,
+            d,
+            objects,
+            sources=sources,
+            quarantine=quarantine,
+            quarantine_objects=quarantine_objects,
+            keep=keep,
+            seeds=seeds,
+        )
+    except Exception:  # noqa: BLE001 - any failure is narrowed to the object(s) that cause it
+        pass
+    broken: dict[int, str] = {}
+    for n, body in enumerate(objects):
+        probe = duckdb.connect()
+        try:
+            _load_tape(probe, d, [body])
+        except Exception as exc:  # noqa: BLE001
+            broken[n] = f"unreadable object: {describe(exc)}"
+        finally:
+            probe.close()
+    kept = [b"" if n in broken else body for n, body in enumerate(objects)]
+    out = _load_tape(
+        con,
+        d,
+        kept,
+        sources=sources,
+        quarantine=quarantine,
+        quarantine_objects=quarantine_objects,
+        keep=keep,
+        seeds=seeds,
+    )
+    for n, reason in sorted(broken.items()):
+        out.rejected += 1
+        out.rejects_by_object[n] = out.rejects_by_object.get(n, 0) + 1
+        if quarantine is not None and (quarantine_objects is None or n in quarantine_objects):
+            quarantine.add(sources[n] if sources else f"object-{n}", 0, reason, "")
+    return out
+
+
+def _load_tape(
+    con: duckdb.DuckDBPyConnection,
+    d: date | str,
+    objects: Sequence[Blob],
+    *,
+    sources: Sequence[str] | None = None,
+    quarantine: QuarantineBatch | None = None,
+    quarantine_objects: set[int] | None = None,
+    keep: set[tuple[str, int]] | None = None,
+    seeds: Mapping[str, tuple[int, int]] | None = None,
+) -> TapeLoad:
+    """The parse itself; `load_tape` makes it total per object."""
     d = as_date(d)
     table = lines_table(objects)
     con.register("fp_lines", table)
@@ -291,6 +415,7 @@ def load_tape(
         ).fetchone()
         out.duplicates = int(dup[0]) if dup else 0
     if out.rejected:
+        found: list[tuple[str, int, str, str]] = []  # added at the end: a failure adds nothing
         rows = con.execute(
             "SELECT i, obj, line_no, reason FROM fp_slow WHERE reason IS NOT NULL ORDER BY obj, line_no"
         ).fetchall()
@@ -305,14 +430,21 @@ def load_tape(
             out.rejects_by_object[obj] = out.rejects_by_object.get(obj, 0) + 1
             if quarantine is not None and (quarantine_objects is None or obj in quarantine_objects):
                 src = sources[obj] if sources else f"object-{obj}"
-                quarantine.add(src, int(line_no), str(reason), text.rstrip("\r\n"))
+                found.append((src, int(line_no), str(reason), text.rstrip("\r\n")))
+        if quarantine is not None:
+            for src, line_no, reason, text in found:
+                quarantine.add(src, line_no, reason, text)
     return out
 
 
 def _is_json(text: str) -> bool:
+    """Whether a line DuckDB could not read `raw` from is JSON at all (names the reason only).
+
+    Total: nesting deep enough to exhaust the recursion limit, or an integer too long to convert,
+    is "not JSON" for this purpose rather than an exception that would fail the run."""
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

@@ -14,13 +14,22 @@ BBRI_KEY = "footprint/BBRI/1m/2026/02/06/03.jsonl"
 HOUR_MS = 1770346800000  # 2026-02-06 03:00 UTC = 10:00 WIB
 
 
-def line(t0: int = HOUR_MS, o: int = 100, h: int = 110, lo: int = 95, c: int = 105, vol: int = 30,
-         delta: int | None = None, levels: list[dict] | None = None) -> bytes:
+def line(
+    t0: int = HOUR_MS,
+    o: int = 100,
+    h: int = 110,
+    lo: int = 95,
+    c: int = 105,
+    vol: int = 30,
+    delta: int | None = None,
+    levels: list[dict] | None = None,
+) -> bytes:
     levels = levels if levels is not None else [{"p": 100, "bv": 10, "av": 5}, {"p": 105, "bv": 7, "av": 3}]
     if delta is None:
         delta = sum(x["bv"] for x in levels) - sum(x["av"] for x in levels)
-    return json.dumps({"t0": t0, "ohlc": {"o": o, "h": h, "l": lo, "c": c}, "vol": vol, "delta": delta,
-                       "levels": levels}).encode()
+    return json.dumps(
+        {"t0": t0, "ohlc": {"o": o, "h": h, "l": lo, "c": c}, "vol": vol, "delta": delta, "levels": levels}
+    ).encode()
 
 
 def test_real_bbri_hour_sums_equal_the_file(real: Path) -> None:
@@ -37,9 +46,20 @@ def test_real_bbri_hour_sums_equal_the_file(real: Path) -> None:
     assert v.levels.num_rows == sum(len(x["levels"]) for x in lines)
     first = v.candles.slice(0, 1).to_pylist()[0]
     # First line: t0 1770346800000, o/h/l/c 3810/3820/3810/3810, vol 325, delta -45, bv 80, av 125.
-    assert first == {"ticker": "BBRI", "date": first["date"], "time_key": 1770346800000, "open": 3810,
-                     "high": 3820, "low": 3810, "close": 3810, "vol": 325, "delta": -45, "buy_vol": 80,
-                     "sell_vol": 125, "source_key": BBRI_KEY}
+    assert first == {
+        "ticker": "BBRI",
+        "date": first["date"],
+        "time_key": 1770346800000,
+        "open": 3810,
+        "high": 3820,
+        "low": 3810,
+        "close": 3810,
+        "vol": 325,
+        "delta": -45,
+        "buy_vol": 80,
+        "sell_vol": 125,
+        "source_key": BBRI_KEY,
+    }
     assert str(first["date"]) == "2026-02-06"  # 10:00 WIB
     assert set(v.candles["ticker"].to_pylist()) == {"BBRI"}
 
@@ -83,7 +103,9 @@ def test_bad_objects_are_isolated_among_many_good_ones() -> None:
     objects["footprint/T31/1m/2026/02/06/03.jsonl"] = line(h=1) + b"\n"
     v = validate_objects(objects)
     assert [(r.source, r.line_no) for r in v.rejects] == [
-        ("footprint/T31/1m/2026/02/06/03.jsonl", 1), ("footprint/T7/1m/2026/02/06/03.jsonl", 2)]
+        ("footprint/T31/1m/2026/02/06/03.jsonl", 1),
+        ("footprint/T7/1m/2026/02/06/03.jsonl", 2),
+    ]
     assert v.candles.num_rows == 48 + 2  # 48 clean objects + T7's two good lines
     assert v.rows_by_source["footprint/T7/1m/2026/02/06/03.jsonl"] == 2
     assert "footprint/T31/1m/2026/02/06/03.jsonl" not in v.rows_by_source
@@ -111,7 +133,8 @@ def test_levels_any_order_blank_lines_crlf_and_missing_newline() -> None:
 def test_not_a_footprint_key_and_empty_objects() -> None:
     v = validate_objects({"raw_lt/x.jsonl": line(), BBRI_KEY: b""})
     assert [(r.source, r.line_no, r.reason.split(":")[0]) for r in v.rejects] == [
-        ("raw_lt/x.jsonl", 0, "not a footprint key")]
+        ("raw_lt/x.jsonl", 0, "not a footprint key")
+    ]
     assert v.candles.num_rows == 0 and v.levels.num_rows == 0
 
 

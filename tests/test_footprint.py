@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_pipeline import candles, footprint, keys
+from orderflow_pipeline import candles, footprint, footprint_manifest, inventory, keys
 from orderflow_pipeline.lake import Lake
 
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
@@ -21,8 +21,9 @@ T0 = 1771380000000  # 2026-02-18 02:00 UTC = 09:00 WIB: every trade of the sampl
 BBRI_KEY = "footprint/BBRI/1m/2026/02/06/03.jsonl"
 
 
-def raw(tt: str, ticker: str, tno: int, price: int, lots: int, o13: str = "00", o14: str = "00",
-        board: str = "RG") -> str:
+def raw(
+    tt: str, ticker: str, tno: int, price: int, lots: int, o13: str = "00", o14: str = "00", board: str = "RG"
+) -> str:
     return f"B|{tt}|0|{ticker}|{board}|{tno}|{price}|{lots}|--|-|--|-|{price}|{o13}|{o14}|0|0|{price}|0|1"
 
 
@@ -52,25 +53,46 @@ def test_golden_candles_from_the_real_tape(real_lake: Lake) -> None:
     res = footprint.build_footprint(real_lake, D)
     # BBCA (grep '|BBCA|RG|'): 090003 #83035 7250x33, 090005 #89589 7250x4, 090007 #95623 7250x19,
     # all with [14] set ([13]=00) -> buyer-initiated. vol 33+4+19 = 56, delta +56, one level.
-    assert candles_of(real_lake, "BBCA") == [{"t0": T0, "ohlc": {"o": 7250, "h": 7250, "l": 7250, "c": 7250},
-                                              "vol": 56, "delta": 56, "levels": [{"p": 7250, "bv": 56, "av": 0}]}]
+    assert candles_of(real_lake, "BBCA") == [
+        {
+            "t0": T0,
+            "ohlc": {"o": 7250, "h": 7250, "l": 7250, "c": 7250},
+            "vol": 56,
+            "delta": 56,
+            "levels": [{"p": 7250, "bv": 56, "av": 0}],
+        }
+    ]
     # PGEO, in (time, number) order:
     #   090002 #74356 1160x200 s, #74359 1160x2 s; 090003 #77871 1160x449 s, #77873 1160x116 s,
     #   #83073 1160x10 BUY; 090008 #97413-#97420 1155 x(9+1+5+1+2+6+20+50 = 94) s,
     #   #97421-#97423,#97438,#97439 1150 x(10+114+132+1+1 = 258) s   ([13] set = seller-initiated)
     # o = 1160 (#74356), c = 1150 (#97439), h 1160, l 1150, vol = 767+10+94+258 = 1129,
     # 1160: bv 10, av 200+2+449+116 = 767; delta = 10 - (767+94+258) = -1109
-    assert candles_of(real_lake, "PGEO") == [{
-        "t0": T0, "ohlc": {"o": 1160, "h": 1160, "l": 1150, "c": 1150}, "vol": 1129, "delta": -1109,
-        "levels": [{"p": 1150, "bv": 0, "av": 258}, {"p": 1155, "bv": 0, "av": 94}, {"p": 1160, "bv": 10, "av": 767}],
-    }]
+    assert candles_of(real_lake, "PGEO") == [
+        {
+            "t0": T0,
+            "ohlc": {"o": 1160, "h": 1160, "l": 1150, "c": 1150},
+            "vol": 1129,
+            "delta": -1109,
+            "levels": [
+                {"p": 1150, "bv": 0, "av": 258},
+                {"p": 1155, "bv": 0, "av": 94},
+                {"p": 1160, "bv": 10, "av": 767},
+            ],
+        }
+    ]
     # INET: 090003 #77866 390x95 s (first by trade number), #83015-#83025 392 x
     #   (446+25+14+4+28+5+20+1+8+33+112 = 696) s, #83080 392x10 b, #83089 392x9 b; 090008 #97432 392x200 s.
     # o 390, c 392, h 392, l 390, vol 95+696+19+200 = 1010; 392: bv 19, av 896; delta 19-991 = -972
-    assert candles_of(real_lake, "INET") == [{
-        "t0": T0, "ohlc": {"o": 390, "h": 392, "l": 390, "c": 392}, "vol": 1010, "delta": -972,
-        "levels": [{"p": 390, "bv": 0, "av": 95}, {"p": 392, "bv": 19, "av": 896}],
-    }]
+    assert candles_of(real_lake, "INET") == [
+        {
+            "t0": T0,
+            "ohlc": {"o": 390, "h": 392, "l": 390, "c": 392},
+            "vol": 1010,
+            "delta": -972,
+            "levels": [{"p": 390, "bv": 0, "av": 95}, {"p": 392, "bv": 19, "av": 896}],
+        }
+    ]
     # BBRI: one trade 090008 #97412 3770x167, [14] set -> +167
     assert candles_of(real_lake, "BBRI")[0]["delta"] == 167
     assert res.tape_objects_read == 1 and res.candles == res.tickers == 93
@@ -95,7 +117,9 @@ def test_every_real_trade_is_in_a_candle_or_quarantined(real_lake: Lake, real: P
     assert got == dict(want)
     # every trade has [13] xor [14] set, all at 09:00:02-09:00:08 (continuous): nothing neutral
     assert res.neutral_lots == 0 and res.total_lots == sum(want.values())
-    ok = candles.validate_objects({k: real_lake.read_bytes(k) for k in footprint.footprint_files(real_lake, D)})
+    ok = candles.validate_objects(
+        {k: real_lake.read_bytes(k) for k in footprint.footprint_files(real_lake, D)}
+    )
     assert ok.rejects == [] and ok.candles.num_rows == 93
 
 
@@ -136,21 +160,44 @@ def test_cross_hour_ng_board_and_auction(local_lake: Lake) -> None:
     # AAAA: 08:55:00 pre-opening auction print 98x50 ([14] set) -> vol, OHLC, not delta;
     #       09:59:59 #10 200x5 buy, filed in the 03 UTC (10:xx WIB) folder -> still 02.jsonl, 02:59 UTC;
     #       10:00:00 #11 201x3 sell in the 02 folder -> 03.jsonl; 09:59:30 #12 NG 900x1000 -> excluded.
-    local_lake.write_bytes("raw_lt/2026/02/18/02/a.jsonl", tape(
-        ("100000", "AAAA", 11, 201, 3, "7", "00"), ("095930", "AAAA", 12, 900, 1000, "00", "5", "NG"),
-    ))
+    local_lake.write_bytes(
+        "raw_lt/2026/02/18/02/a.jsonl",
+        tape(
+            ("100000", "AAAA", 11, 201, 3, "7", "00"),
+            ("095930", "AAAA", 12, 900, 1000, "00", "5", "NG"),
+        ),
+    )
     local_lake.write_bytes("raw_lt/2026/02/18/03/b.jsonl", tape(("095959", "AAAA", 10, 200, 5, "00", "3")))
     local_lake.write_bytes("raw_lt/2026/02/18/01/c.jsonl", tape(("085500", "AAAA", 1, 98, 50, "00", "9")))
     res = footprint.build_footprint(local_lake, D)
     assert res.non_regular == 1 and res.trades == 3
-    assert candles_of(local_lake, "AAAA", "2026/02/18/01") == [{
-        "t0": T0 - 5 * 60000, "ohlc": {"o": 98, "h": 98, "l": 98, "c": 98}, "vol": 50, "delta": 0, "levels": []}]
-    assert candles_of(local_lake, "AAAA") == [{
-        "t0": T0 + 59 * 60000, "ohlc": {"o": 200, "h": 200, "l": 200, "c": 200}, "vol": 5, "delta": 5,
-        "levels": [{"p": 200, "bv": 5, "av": 0}]}]
-    assert candles_of(local_lake, "AAAA", "2026/02/18/03") == [{
-        "t0": T0 + 3600000, "ohlc": {"o": 201, "h": 201, "l": 201, "c": 201}, "vol": 3, "delta": -3,
-        "levels": [{"p": 201, "bv": 0, "av": 3}]}]
+    assert candles_of(local_lake, "AAAA", "2026/02/18/01") == [
+        {
+            "t0": T0 - 5 * 60000,
+            "ohlc": {"o": 98, "h": 98, "l": 98, "c": 98},
+            "vol": 50,
+            "delta": 0,
+            "levels": [],
+        }
+    ]
+    assert candles_of(local_lake, "AAAA") == [
+        {
+            "t0": T0 + 59 * 60000,
+            "ohlc": {"o": 200, "h": 200, "l": 200, "c": 200},
+            "vol": 5,
+            "delta": 5,
+            "levels": [{"p": 200, "bv": 5, "av": 0}],
+        }
+    ]
+    assert candles_of(local_lake, "AAAA", "2026/02/18/03") == [
+        {
+            "t0": T0 + 3600000,
+            "ohlc": {"o": 201, "h": 201, "l": 201, "c": 201},
+            "vol": 3,
+            "delta": -3,
+            "levels": [{"p": 201, "bv": 0, "av": 3}],
+        }
+    ]
     assert res.neutral_lots == 50 and res.total_lots == 58
 
 
@@ -164,11 +211,19 @@ def _day(lake: Lake, objs: dict[str, bytes]) -> None:
 #  B (02 folder): #3 09:00:40 101x6 neither -> zero tick, inherits buy; #2 replayed (counts once);
 #                 late #0 08:59:59... no: #9 09:01:00 100x1 both set -> downtick sell
 #  C (03 folder): #20 10:00:00 100x2 neither -> zero tick vs #9 (in hour 02) -> inherits sell
-OBJ_A = ("raw_lt/2026/02/18/02/a.jsonl", tape(("090000", "TICK", 1, 100, 10, "5", "00"),
-                                            ("090030", "TICK", 2, 101, 4)))
-OBJ_B = ("raw_lt/2026/02/18/02/b.jsonl", tape(("090040", "TICK", 3, 101, 6), ("090030", "TICK", 2, 101, 4),
-                                            ("090100", "TICK", 9, 100, 1, "1", "1"),
-                                            ("090000", "OTHR", 1, 50, 1, "00", "1")))
+OBJ_A = (
+    "raw_lt/2026/02/18/02/a.jsonl",
+    tape(("090000", "TICK", 1, 100, 10, "5", "00"), ("090030", "TICK", 2, 101, 4)),
+)
+OBJ_B = (
+    "raw_lt/2026/02/18/02/b.jsonl",
+    tape(
+        ("090040", "TICK", 3, 101, 6),
+        ("090030", "TICK", 2, 101, 4),
+        ("090100", "TICK", 9, 100, 1, "1", "1"),
+        ("090000", "OTHR", 1, 50, 1, "00", "1"),
+    ),
+)
 OBJ_C = ("raw_lt/2026/02/18/03/c.jsonl", tape(("100000", "TICK", 20, 100, 2)))
 
 
@@ -183,8 +238,13 @@ def test_incremental_runs_equal_a_full_rebuild(tmp_path: Path) -> None:
     # from all its trades: 09:00 candle 100x10 s, 101x4 b, 101x6 b -> o 100 c 101 vol 20 delta 0
     assert (r2.tape_objects_read, r2.tape_objects_skipped, r2.duplicates) == (2, 1, 1)
     tick = candles_of(inc, "TICK")
-    assert tick[0] == {"t0": T0, "ohlc": {"o": 100, "h": 101, "l": 100, "c": 101}, "vol": 20, "delta": 0,
-                       "levels": [{"p": 100, "bv": 0, "av": 10}, {"p": 101, "bv": 10, "av": 0}]}
+    assert tick[0] == {
+        "t0": T0,
+        "ohlc": {"o": 100, "h": 101, "l": 100, "c": 101},
+        "vol": 20,
+        "delta": 0,
+        "levels": [{"p": 100, "bv": 0, "av": 10}, {"p": 101, "bv": 10, "av": 0}],
+    }
     assert tick[1]["delta"] == -1  # #9 downtick
     _day(inc, dict([OBJ_C]))
     r3 = footprint.build_footprint(inc, D)
@@ -208,7 +268,9 @@ def test_rerun_changes_no_byte(real_lake: Lake) -> None:
     again = footprint.build_footprint(real_lake, D)
     assert again.tape_objects_read == 0 and snapshot(root) == before
     forced = footprint.build_footprint(real_lake, D, force=True)
-    assert forced.tape_objects_read == 1 and forced.hour_files_written == 0 and forced.hour_files_unchanged == 93
+    assert (
+        forced.tape_objects_read == 1 and forced.hour_files_written == 0 and forced.hour_files_unchanged == 93
+    )
     after = snapshot(root)
     fp = [k for k in before if k.startswith("footprint/") or k.startswith("_state/")]
     assert {k: after[k] for k in fp} == {k: before[k] for k in fp}
@@ -217,10 +279,14 @@ def test_rerun_changes_no_byte(real_lake: Lake) -> None:
 def test_upstream_minutes_kept_and_replaced_by_tape(local_lake: Lake) -> None:
     # an upstream hour file for TICK@02 with minutes 09:00 and 09:05 WIB; the tape has 09:00
     key = "footprint/TICK/1m/2026/02/18/02.jsonl"
-    up = [{"t0": T0, "ohlc": {"o": 1, "h": 1, "l": 1, "c": 1}, "vol": 9, "delta": 0, "levels": []},
-          {"t0": T0 + 300000, "ohlc": {"o": 7, "h": 7, "l": 7, "c": 7}, "vol": 3, "delta": 0, "levels": []}]
+    up = [
+        {"t0": T0, "ohlc": {"o": 1, "h": 1, "l": 1, "c": 1}, "vol": 9, "delta": 0, "levels": []},
+        {"t0": T0 + 300000, "ohlc": {"o": 7, "h": 7, "l": 7, "c": 7}, "vol": 3, "delta": 0, "levels": []},
+    ]
     stale = {**up[1], "vol": 99}  # an earlier line for 09:05 in the same file: the later line wins
-    local_lake.write_bytes(key, footprint.candle_line(stale).encode() + b"\n" + footprint.serialize_candles(up))
+    local_lake.write_bytes(
+        key, footprint.candle_line(stale).encode() + b"\n" + footprint.serialize_candles(up)
+    )
     _day(local_lake, dict([OBJ_A]))
     footprint.build_footprint(local_lake, D)
     got = candles_of(local_lake, "TICK")
@@ -239,7 +305,9 @@ class FailingLake(Lake):
         super().__init__(root)
         self.left = n
 
-    def _write_local(self, final: str, chunks: Iterable[bytes], durable: bool) -> None:
+    def _write_local(
+        self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
+    ) -> None:
         # the one per-file primitive under write_bytes and write_many
         if final.startswith(f"{self.root}/footprint/"):
             if self.left <= 0:
@@ -274,7 +342,7 @@ def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> 
     assert not [p for p in Path(root).rglob(".tmp-*")]
     footprint.build_footprint(lake, D)  # the next run completes the job, nothing taken for upstream
     assert {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)} == new
-    assert footprint.load_manifest(lake, footprint.keys.as_date(D))["upstream_saved"] == []
+    assert footprint_manifest.load(lake, D)["upstream_saved"] == []
 
 
 def test_checks(real_lake: Lake, local_lake: Lake) -> None:
@@ -283,7 +351,9 @@ def test_checks(real_lake: Lake, local_lake: Lake) -> None:
     footprint.build_footprint(real_lake, D)
     got = {c.name: c for c in footprint.checks(real_lake, None, D)}
     assert got["footprint_files_exist"].passed
-    assert not got["footprint_quarantine_empty"].passed and got["footprint_quarantine_empty"].metadata == {"quarantined": 1}
+    assert not got["footprint_quarantine_empty"].passed and got["footprint_quarantine_empty"].metadata == {
+        "quarantined": 1
+    }
     # completeness: FULL trades all session every minute; HALF trades 09:00-09:29 and 15:20-15:49 only
     base = datetime(2026, 2, 18, 2, tzinfo=timezone.utc)  # 09:00 WIB
     rows, n = [], 0
@@ -291,6 +361,7 @@ def test_checks(real_lake: Lake, local_lake: Lake) -> None:
         ts = base.timestamp() + m * 60 + 7 * 3600
         hhmmss = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H%M%S")
         from orderflow_pipeline import idx_calendar
+
         t = datetime.fromtimestamp(ts, tz=timezone.utc).time()
         if not idx_calendar.is_continuous(D, t):
             continue
@@ -308,8 +379,13 @@ def test_checks(real_lake: Lake, local_lake: Lake) -> None:
 
 
 def test_serialize_candles_is_the_spec_layout() -> None:
-    c = {"t0": 1770344400000, "ohlc": {"o": 1325, "h": 1330, "l": 1320, "c": 1325}, "vol": 112, "delta": -112,
-         "levels": [{"p": 1330, "bv": 0, "av": 0}, {"p": 1325, "bv": 0, "av": 112}]}
+    c = {
+        "t0": 1770344400000,
+        "ohlc": {"o": 1325, "h": 1330, "l": 1320, "c": 1325},
+        "vol": 112,
+        "delta": -112,
+        "levels": [{"p": 1330, "bv": 0, "av": 0}, {"p": 1325, "bv": 0, "av": 112}],
+    }
     assert footprint.serialize_candles([c]) == (
         b'{"t0":1770344400000,"ohlc":{"o":1325,"h":1330,"l":1320,"c":1325},"vol":112,"delta":-112,'
         b'"levels":[{"p":1325,"bv":0,"av":112}]}\n'
@@ -318,20 +394,26 @@ def test_serialize_candles_is_the_spec_layout() -> None:
 
 def test_manifest_is_in_the_lake(real_lake: Lake) -> None:
     footprint.build_footprint(real_lake, D)
-    man = real_lake.read_json(footprint.manifest_key(D))
+    man = real_lake.read_json(footprint_manifest.key(D))
     assert list(man["objects"]) == [TAPE_KEY] and man["objects"][TAPE_KEY]["rejected"] == 1
     assert len(man["files"]) == 93 and man["pending"] == {}
-    assert os.path.basename(footprint.manifest_key(D)) == "2026-02-18.json"
+    assert os.path.basename(footprint_manifest.key(D)) == "2026-02-18.json"
 
 
 def test_replaced_or_removed_object_rebuilds_its_hours(local_lake: Lake) -> None:
     # A had TICK@02 and GONE@02; A is replaced by a version without GONE: GONE's file (ours) is
     # deleted, TICK's rebuilt. An upstream file for UPST@02 with no tape is never deleted.
     key_a = "raw_lt/2026/02/18/02/a.jsonl"
-    local_lake.write_bytes(key_a, tape(("090000", "TICK", 1, 100, 10, "5", "00"), ("090000", "GONE", 2, 50, 1, "1", "00")))
+    local_lake.write_bytes(
+        key_a, tape(("090000", "TICK", 1, 100, 10, "5", "00"), ("090000", "GONE", 2, 50, 1, "1", "00"))
+    )
     upst = "footprint/UPST/1m/2026/02/18/02.jsonl"
-    local_lake.write_bytes(upst, footprint.serialize_candles([
-        {"t0": T0, "ohlc": {"o": 5, "h": 5, "l": 5, "c": 5}, "vol": 1, "delta": 0, "levels": []}]))
+    local_lake.write_bytes(
+        upst,
+        footprint.serialize_candles(
+            [{"t0": T0, "ohlc": {"o": 5, "h": 5, "l": 5, "c": 5}, "vol": 1, "delta": 0, "levels": []}]
+        ),
+    )
     footprint.build_footprint(local_lake, D)
     assert local_lake.exists("footprint/GONE/1m/2026/02/18/02.jsonl")
     local_lake.write_bytes(key_a, tape(("090000", "TICK", 1, 100, 7, "5", "00")))
@@ -367,7 +449,7 @@ def test_incremental_over_a_simulated_day_equals_one_full_build(tmp_path: Path) 
 
     stage = Lake(str(tmp_path / "stage"))
     simulate.simulate_range(stage, D, D, n_tickers=25, trade_scale=0.05)
-    objs = {k: _neither_side(stage.read_bytes(k), 5) for k in footprint.tape_objects(stage, keys.as_date(D))}
+    objs = {k: _neither_side(stage.read_bytes(k), 5) for k in inventory.tape_objects(stage, D)}
     assert len(objs) >= 10
     full = Lake(str(tmp_path / "full"))
     for k, v in objs.items():
@@ -379,7 +461,7 @@ def test_incremental_over_a_simulated_day_equals_one_full_build(tmp_path: Path) 
     order = sorted(objs)
     reads = []
     for i in range(0, len(order), 4):
-        for k in order[i:i + 4]:
+        for k in order[i : i + 4]:
             inc.write_bytes(k, objs[k])
         reads.append(footprint.build_footprint(inc, D).tape_objects_read)
     files = footprint.footprint_files(full, D)
@@ -417,8 +499,12 @@ def test_sigkilled_process_leaves_old_or_new_files(tmp_path: Path, real: Path) -
     footprint.build_footprint(lake, D)
     old = {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)}
     lake.write_bytes(TAPE_KEY, body)
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, root, "7", D], cwd=Path(__file__).parents[1],
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, root, "7", D],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     ref = Lake(str(tmp_path / "ref"))
     ref.write_bytes(TAPE_KEY, body)
@@ -433,3 +519,99 @@ def test_sigkilled_process_leaves_old_or_new_files(tmp_path: Path, real: Path) -
     assert seen["new"] >= 7 and seen["old"] >= 1
     footprint.build_footprint(lake, D)
     assert {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)} == new
+
+
+# -- SPEC §5/§12 session edges -------------------------------------------------------------------
+def _minutes(lake: Lake, d: str, ticker: str) -> dict[str, tuple[int, int, int, list[dict]]]:
+    """Candles of one ticker-date keyed by WIB "HH:MM": (close, vol, delta, levels)."""
+    out = {}
+    for key in footprint.footprint_files(lake, keys.as_date(d)):
+        if f"/{ticker}/" in key:
+            for c in lake.read_ndjson(key):
+                wib = datetime.fromtimestamp(c["t0"] / 1000, tz=keys.WIB)
+                out[f"{wib:%H:%M}"] = (c["ohlc"]["c"], c["vol"], c["delta"], c["levels"])
+    return out
+
+
+def test_session_edges_monday_to_thursday(local_lake: Lake) -> None:
+    # Wednesday: continuous 09:00:00 <= t < 12:00:00 and 13:30:00 <= t < 15:50:00 WIB. Every trade
+    # sets an order number, so by §5 it is a buy ([14]) or sell ([13]) — but only inside a window;
+    # outside it counts in vol/OHLC with delta 0 and no level (levels list only bv + av > 0).
+    # Worked per minute (one trade each, price = its own close):
+    #   08:59:59 pre-opening  [14] 7 @100 -> vol 7,  delta 0
+    #   09:00:00 open         [14] 3 @101 -> vol 3,  delta +3, level 101 bv 3
+    #   11:59:59 last second  [13] 4 @102 -> vol 4,  delta -4, level 102 av 4
+    #   12:00:00 break starts [14] 5 @103 -> vol 5,  delta 0      (12:00:00 is outside)
+    #   13:29:59 still break  [13] 6 @104 -> vol 6,  delta 0
+    #   13:30:00 session II   [13] 8 @105 -> vol 8,  delta -8, level 105 av 8 (13:30:00 is inside)
+    #   15:49:59 last second  [14] 9 @106 -> vol 9,  delta +9, level 106 bv 9
+    #   15:50:00 pre-closing  [14] 2 @107 + 15:50:30 [13] 1 @108 -> vol 3, delta 0, close 108
+    #   16:01:00 post-trading [14] 11 @109, 16:15:00 post-trading [13] 12 @110 -> neutral
+    #   totals: vol 7+3+4+5+6+8+9+3+11+12 = 68; classified 3+4+8+9 = 24; neutral 68-24 = 44
+    rows = [
+        ("085959", 1, 100, 7, "00", "1"),
+        ("090000", 2, 101, 3, "00", "2"),
+        ("115959", 3, 102, 4, "3", "00"),
+        ("120000", 4, 103, 5, "00", "4"),
+        ("132959", 5, 104, 6, "5", "00"),
+        ("133000", 6, 105, 8, "6", "00"),
+        ("154959", 7, 106, 9, "00", "7"),
+        ("155000", 8, 107, 2, "00", "8"),
+        ("155030", 9, 108, 1, "9", "00"),
+        ("160100", 10, 109, 11, "00", "10"),
+        ("161500", 11, 110, 12, "11", "00"),
+    ]
+    local_lake.write_bytes(
+        "raw_lt/2026/02/18/02/edges.jsonl",
+        tape(*[(tt, "EDGE", n, p, v, o13, o14) for tt, n, p, v, o13, o14 in rows]),
+    )
+    res = footprint.build_footprint(local_lake, D)
+    assert (res.trades, res.total_lots, res.neutral_lots) == (11, 68, 44)
+    assert _minutes(local_lake, D, "EDGE") == {
+        "08:59": (100, 7, 0, []),
+        "09:00": (101, 3, 3, [{"p": 101, "bv": 3, "av": 0}]),
+        "11:59": (102, 4, -4, [{"p": 102, "bv": 0, "av": 4}]),
+        "12:00": (103, 5, 0, []),
+        "13:29": (104, 6, 0, []),
+        "13:30": (105, 8, -8, [{"p": 105, "bv": 0, "av": 8}]),
+        "15:49": (106, 9, 9, [{"p": 106, "bv": 9, "av": 0}]),
+        "15:50": (108, 3, 0, []),
+        "16:01": (109, 11, 0, []),
+        "16:15": (110, 12, 0, []),
+    }
+
+
+def test_session_edges_friday(local_lake: Lake) -> None:
+    # Friday 2026-02-20: continuous 09:00:00 <= t < 11:30:00 and 14:00:00 <= t < 15:50:00 WIB.
+    #   11:29:59 [14] 4 @200 -> buy:  vol 4, delta +4
+    #   11:30:00 [14] 5 @201 -> break: vol 5, delta 0   (11:30:00 is outside on a Friday)
+    #   13:30:00 [13] 6 @202 -> still Friday's break (Mon-Thu it would be a sell): delta 0
+    #   13:59:59 [13] 7 @203 -> break: delta 0
+    #   14:00:00 [13] 8 @204 -> sell: vol 8, delta -8
+    #   15:50:00 [14] 9 @205 -> pre-closing: delta 0
+    #   16:05:00 neither set, uptick 206 > 205 -> post-trading: no tick rule either, delta 0
+    fri = "2026-02-20"
+    rows = [
+        ("112959", 1, 200, 4, "00", "1"),
+        ("113000", 2, 201, 5, "00", "2"),
+        ("133000", 3, 202, 6, "3", "00"),
+        ("135959", 4, 203, 7, "4", "00"),
+        ("140000", 5, 204, 8, "5", "00"),
+        ("155000", 6, 205, 9, "00", "6"),
+        ("160500", 7, 206, 10, "00", "00"),
+    ]
+    local_lake.write_bytes(
+        "raw_lt/2026/02/20/04/fri.jsonl",
+        tape(*[(tt, "FRI", n, p, v, o13, o14) for tt, n, p, v, o13, o14 in rows]),
+    )
+    res = footprint.build_footprint(local_lake, fri)
+    assert (res.trades, res.total_lots, res.neutral_lots) == (7, 49, 37)  # 49 - (4 + 8) = 37
+    assert _minutes(local_lake, fri, "FRI") == {
+        "11:29": (200, 4, 4, [{"p": 200, "bv": 4, "av": 0}]),
+        "11:30": (201, 5, 0, []),
+        "13:30": (202, 6, 0, []),
+        "13:59": (203, 7, 0, []),
+        "14:00": (204, 8, -8, [{"p": 204, "bv": 0, "av": 8}]),
+        "15:50": (205, 9, 0, []),
+        "16:05": (206, 10, 0, []),
+    }

@@ -16,8 +16,16 @@ WED = "2026-02-18"  # a Wednesday: continuous 09:00-12:00 and 13:30-15:50 WIB
 FRI = "2026-02-20"  # a Friday: continuous 09:00-11:30 and 14:00-15:50 WIB
 
 
-def raw(tt: str, ticker: str, tno: int | str, price: int | str, lots: int | str,
-        o13: str = "00", o14: str = "00", board: str = "RG") -> str:
+def raw(
+    tt: str,
+    ticker: str,
+    tno: int | str,
+    price: int | str,
+    lots: int | str,
+    o13: str = "00",
+    o14: str = "00",
+    board: str = "RG",
+) -> str:
     return f"B|{tt}|0|{ticker}|{board}|{tno}|{price}|{lots}|--|-|--|-|{price}|{o13}|{o14}|0|0|{price}|0|1"
 
 
@@ -40,16 +48,18 @@ def test_order_number_rule_tick_fallback_and_auction_prints() -> None:
     #  #5 09:00:04 neither, 100 = 100 zero tick      -> inherits sell
     #  #6 09:00:05 neither, 99 < 100 downtick        -> sell
     #  #7 09:00:06 o14 set                           -> buy
-    body = "".join([
-        line("090003", "TICK", 4, 100, 3, o13="555"),
-        line("090000", "TICK", 1, 100, 10, o13="5", o14="6"),
-        line("085500", "TICK", 0, 98, 50, o14="9"),
-        line("090002", "TICK", 3, 101, 7),
-        line("090001", "TICK", 2, 101, 5),
-        line("090005", "TICK", 6, 99, 4),
-        line("090004", "TICK", 5, 100, 2),
-        line("090006", "TICK", 7, 99, 1, o14="1"),
-    ]).encode()
+    body = "".join(
+        [
+            line("090003", "TICK", 4, 100, 3, o13="555"),
+            line("090000", "TICK", 1, 100, 10, o13="5", o14="6"),
+            line("085500", "TICK", 0, 98, 50, o14="9"),
+            line("090002", "TICK", 3, 101, 7),
+            line("090001", "TICK", 2, 101, 5),
+            line("090005", "TICK", 6, 99, 4),
+            line("090004", "TICK", 5, 100, 2),
+            line("090006", "TICK", 7, 99, 1, o14="1"),
+        ]
+    ).encode()
     con = duckdb.connect()
     load = tape.load_tape(con, WED, [body])
     assert load.trades == 8 and load.rejected == 0
@@ -71,10 +81,16 @@ def test_friday_long_break_is_not_continuous() -> None:
 
 
 def test_boards_duplicates_and_record_types() -> None:
-    a = (line("090000", "AAAA", 1, 100, 5, o14="1") + line("090001", "AAAA", 2, 500, 900, o14="1", board="NG")
-         + line("090002", "AAAA", 3, 100, 5, o14="1", board="TN")).encode()
-    b = (line("090000", "AAAA", 1, 100, 5, o14="1")  # replayed by a reconnect: counts once
-         + json.dumps({"raw": "O|090000|0|AAAA|RG|9|100|5|--|-|--|-|100|00|1|0|0|100|0|1"}) + "\n").encode()
+    a = (
+        line("090000", "AAAA", 1, 100, 5, o14="1")
+        + line("090001", "AAAA", 2, 500, 900, o14="1", board="NG")
+        + line("090002", "AAAA", 3, 100, 5, o14="1", board="TN")
+    ).encode()
+    b = (
+        line("090000", "AAAA", 1, 100, 5, o14="1")  # replayed by a reconnect: counts once
+        + json.dumps({"raw": "O|090000|0|AAAA|RG|9|100|5|--|-|--|-|100|00|1|0|0|100|0|1"})
+        + "\n"
+    ).encode()
     con = duckdb.connect()
     load = tape.load_tape(con, WED, [a, b])
     assert (load.trades, load.duplicates, load.non_regular, load.non_trade, load.rejected) == (1, 1, 2, 1, 0)
@@ -82,28 +98,36 @@ def test_boards_duplicates_and_record_types() -> None:
 
 def test_malformed_lines_are_quarantined_with_reasons() -> None:
     good = line("090000", "AAAA", 1, 100, 5, o14="1")
-    body = "".join([
-        good,
-        '{"v":2,"raw":"B|0900\n',  # truncated line
-        json.dumps({"raw": "B|090000|0|AAAA|RG|2|100"}) + "\n",  # wrong field count
-        line("090000", "AAAA", 3, "12a", 5),  # non-numeric price
-        line("090000", "AAAA", 4, "2210.5", 5),  # not an integer
-        line("096100", "AAAA", 5, 100, 5),  # minute 61
-        line("090000", "AAAA", 6, 100, "x"),  # non-numeric volume
-        line("090000", "AAAA", 7, 100, 0),  # zero volume
-        json.dumps({"v": 2}) + "\n",  # no raw field
-        "\n",  # blank: not a line of data
-        "  \r\n",  # whitespace only: blank too
-        line("090001", "AAAA", 8, 101, 2, o14="1"),
-    ]).encode()
+    body = "".join(
+        [
+            good,
+            '{"v":2,"raw":"B|0900\n',  # truncated line
+            json.dumps({"raw": "B|090000|0|AAAA|RG|2|100"}) + "\n",  # wrong field count
+            line("090000", "AAAA", 3, "12a", 5),  # non-numeric price
+            line("090000", "AAAA", 4, "2210.5", 5),  # not an integer
+            line("096100", "AAAA", 5, 100, 5),  # minute 61
+            line("090000", "AAAA", 6, 100, "x"),  # non-numeric volume
+            line("090000", "AAAA", 7, 100, 0),  # zero volume
+            json.dumps({"v": 2}) + "\n",  # no raw field
+            "\n",  # blank: not a line of data
+            "  \r\n",  # whitespace only: blank too
+            line("090001", "AAAA", 8, 101, 2, o14="1"),
+        ]
+    ).encode()
     q = QuarantineBatch("footprint")
     con = duckdb.connect()
     load = tape.load_tape(con, WED, [body], sources=["raw_lt/x.jsonl"], quarantine=q)
     assert load.trades == 2 and load.blank == 2 and load.rejected == 8
     reasons = {r.line_no: r.reason.split(":")[0] for r in q.items}
     assert reasons == {
-        2: "bad JSON", 3: "wrong field count", 4: "bad price", 5: "bad price",
-        6: "bad trade time", 7: "bad volume", 8: "bad volume", 9: "missing raw field",
+        2: "bad JSON",
+        3: "wrong field count",
+        4: "bad price",
+        5: "bad price",
+        6: "bad trade time",
+        7: "bad volume",
+        8: "bad volume",
+        9: "missing raw field",
     }
     assert all(r.source == "raw_lt/x.jsonl" for r in q.items)
 
@@ -122,7 +146,8 @@ def test_lines_table_reads_memory_mapped_objects_like_bytes(tmp_path: Path) -> N
         lake.write_bytes(k, v)
     mapped = lake.map_many(sorted(bodies))
     assert tape.lines_table([mapped[k] for k in sorted(bodies)]).equals(
-        tape.lines_table([bodies[k] for k in sorted(bodies)]))
+        tape.lines_table([bodies[k] for k in sorted(bodies)])
+    )
 
 
 def test_invalid_utf8_still_reaches_quarantine() -> None:
@@ -142,3 +167,28 @@ def test_seed_carries_the_tick_rule_into_a_later_hour(seed_side: int, expected: 
     tape.load_tape(con, WED, [body], keep={("AAAA", hour)}, seeds={"AAAA": (100, seed_side)})
     got = trades(con)
     assert got[50][2] == expected and got[51][2] == 1
+
+
+def test_bad_order_and_trade_numbers_are_quarantined_not_sent_to_the_tick_rule() -> None:
+    # Before bounds.py, "12x" or 2^63 in [13]/[14] silently became 0, so the trade fell to the tick
+    # rule (here: 101 > 100 uptick -> a buy that the feed never said). Now each is one quarantined
+    # line; the largest valid order number (2^63 - 1) still classifies by the order-number rule.
+    body = "".join(
+        [
+            line("090000", "AAAA", 1, 100, 5, o13="7"),  # sell
+            line("090001", "AAAA", 2, 101, 5, o14="12x"),  # bad [14]
+            line("090002", "AAAA", 3, 101, 5, o13=str(2**63)),  # [13] beyond int64
+            line("090003", "AAAA", 4, 101, 5, o13=str(2**63 - 1)),  # valid: a sell
+            line("090004", "AAAA", 10**12, 101, 5, o14="1"),  # trade number beyond 12 digits
+        ]
+    ).encode()
+    q = QuarantineBatch("footprint")
+    con = duckdb.connect()
+    load = tape.load_tape(con, WED, [body], quarantine=q)
+    assert (load.trades, load.rejected) == (2, 3)
+    assert {n: v[2] for n, v in trades(con).items()} == {1: -1, 4: -1}
+    assert [(r.line_no, r.reason.split(":")[0]) for r in q.items] == [
+        (2, "bad order number [14]"),
+        (3, "bad order number [13]"),
+        (5, "trade number out of bounds"),
+    ]
