@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def built(tmp_path: Path, real: Path) -> Settings:
     return s
 
 
-def emitted(report: dict) -> dict[str, tuple[str, str]]:
+def emitted(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["name"]: (c["asset"], c["severity"]) for c in report["checks"]}
 
 
@@ -116,3 +117,37 @@ def test_blocking_is_exactly_the_error_checks_of_spec_11() -> None:
     # SPEC §11: ERROR (blocking) = no footprint files, summary has no items; all else WARN.
     dagster_errors = {n for n, d in REGISTRY.items() if d.blocking and d.evaluated_by != "report"}
     assert dagster_errors == {"footprint_files_exist", "summary_has_items"}
+
+
+def test_fold_checks_fails_a_check_that_failed_on_any_date_or_was_not_evaluated() -> None:
+    """A two-date backfill: quarantine fails on the 19th only; completeness is missing on both
+    dates (a layer that stopped emitting it). Severities come from the registry."""
+    from assets.check_results import check_specs, fold_checks
+
+    def files(passed: bool, d: str) -> CheckOutcome:
+        return CheckOutcome.of("footprint_files_exist", passed, f"files on {d}", {"d": d})
+
+    per_date = {
+        "2026-02-18": [
+            files(True, "18"),
+            CheckOutcome.of("footprint_quarantine_empty", True, "0 lines on 18"),
+        ],
+        "2026-02-19": [
+            files(True, "19"),
+            CheckOutcome.of("footprint_quarantine_empty", False, "2 lines on 19"),
+        ],
+    }
+    got = {r.check_name: r for r in fold_checks("footprint_ndjson", per_date)}
+    assert [s.name for s in check_specs("footprint_ndjson")] == list(got)
+    assert got["footprint_files_exist"].passed and got["footprint_files_exist"].severity.value == "ERROR"
+    assert got["footprint_files_exist"].description == "files on 19"  # the newest date when all passed
+    q = got["footprint_quarantine_empty"]
+    assert (
+        not q.passed
+        and q.description == "2 lines on 19"
+        and q.metadata["dates_failed"].value == ["2026-02-19"]
+    )
+    assert q.metadata["dates_checked"].value == 2
+    missing = got["footprint_completeness"]
+    assert not missing.passed and missing.description == "footprint_completeness: not evaluated"
+    assert missing.severity.value == "WARN"

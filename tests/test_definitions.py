@@ -100,7 +100,7 @@ def snapshot(defs: Definitions) -> dict[str, Any]:
         assets[key.to_user_string()] = (
             _partitions(node.partitions_def),
             bp.policy_type.value.lower() if bp is not None else None,
-            sorted(node.pools) if node.is_executable else None,
+            sorted(node.pools or ()) if node.is_executable else None,
             node.group_name,
             sorted(p.to_user_string() for p in node.parent_keys),
         )
