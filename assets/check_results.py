@@ -1,4 +1,8 @@
-"""Core `CheckOutcome`s -> Dagster `AssetCheckResult`s, one rule for every layer.
+"""The check registry (`orderflow_pipeline.checks.REGISTRY`) as Dagster objects, one rule for every layer.
+
+`check_specs(asset)` declares an asset's checks from the registry (blocking = severity ERROR), and
+`fold_checks(asset, per_date)` turns the core's per-date `CheckOutcome`s into one
+`AssetCheckResult` per declared check. Neither repeats a check name or a severity.
 
 A single-run backfill evaluates a check once per date, but Dagster records one result per check
 per run; a check therefore passes only when it passed on every date, and the result shows the
@@ -7,33 +11,56 @@ newest failing date's description and detail (or the newest date's when all pass
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
-from orderflow_pipeline.checks import CheckOutcome
+from orderflow_pipeline.checks import CheckDef, CheckOutcome, EvaluatedBy, check_def, checks_of
+
+SEVERITY = {"ERROR": AssetCheckSeverity.ERROR, "WARN": AssetCheckSeverity.WARN}
+
+
+def spec_of(d: CheckDef) -> AssetCheckSpec:
+    return AssetCheckSpec(d.name, asset=d.asset, blocking=d.blocking, description=d.description)
+
+
+def check_specs(asset: str, evaluated_by: EvaluatedBy = "layer") -> list[AssetCheckSpec]:
+    """The AssetCheckSpecs of `asset`'s checks, as the registry declares them."""
+    return [spec_of(d) for d in checks_of(asset, evaluated_by)]
+
+
+def severity_of(name: str) -> AssetCheckSeverity:
+    return SEVERITY[check_def(name).severity]
 
 
 def fold_checks(
-    asset: str, names: Iterable[str], per_date: Mapping[date | str, list[CheckOutcome]]
+    asset: str, per_date: Mapping[date, list[CheckOutcome]] | Mapping[str, list[CheckOutcome]]
 ) -> list[AssetCheckResult]:
+    """One AssetCheckResult per registered layer check of `asset`, folded over the run's dates.
+
+    A registered check the layer did not emit fails ("not evaluated"): a missing outcome is not a
+    pass. Outcomes of unregistered names are ignored here; the registry test catches them."""
     results = []
-    for name in names:
-        outs = sorted(((str(d), o) for d, lst in per_date.items() for o in lst if o.name == name), key=lambda x: x[0])
-        failed = [(d, o) for d, o in outs if not o.passed]
+    for d in checks_of(asset):
+        outs = sorted(
+            ((str(day), o) for day, lst in per_date.items() for o in lst if o.name == d.name),
+            key=lambda x: x[0],
+        )
+        failed = [(day, o) for day, o in outs if not o.passed]
         shown = (failed or outs)[-1][1] if outs else None
-        results.append(AssetCheckResult(
-            check_name=name,
-            asset_key=AssetKey(asset),
-            # A check the core did not evaluate (e.g. the warehouse was unreadable) is not a pass.
-            passed=bool(outs) and not failed,
-            severity=AssetCheckSeverity.ERROR if shown and shown.severity == "ERROR" else AssetCheckSeverity.WARN,
-            description=shown.description if shown else f"{name}: not evaluated",
-            metadata={
-                "dates_checked": len(outs),
-                "dates_failed": MetadataValue.json([d for d, _ in failed][:100]),
-                "detail": MetadataValue.json(shown.metadata if shown else {}),
-            },
-        ))
+        results.append(
+            AssetCheckResult(
+                check_name=d.name,
+                asset_key=AssetKey(asset),
+                passed=bool(outs) and not failed,
+                severity=SEVERITY[d.severity],
+                description=shown.description if shown else f"{d.name}: not evaluated",
+                metadata={
+                    "dates_checked": len(outs),
+                    "dates_failed": MetadataValue.json([day for day, _ in failed][:100]),
+                    "detail": MetadataValue.json(shown.metadata if shown else {}),
+                },
+            )
+        )
     return results

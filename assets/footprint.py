@@ -5,11 +5,9 @@ incremental via its own manifest, so the 5-minute schedule stays cheap) and repo
 the layer's integrity checks from `footprint.checks`. It writes no DuckDB, so it takes no pool.
 """
 
-
 from datetime import date
 
 from dagster import (
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
@@ -18,7 +16,7 @@ from dagster import (
     asset,
 )
 
-from assets.check_results import fold_checks
+from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
 from assets.resources import LakeResource
 from orderflow_pipeline import footprint
@@ -31,25 +29,30 @@ raw_lt = AssetSpec(
     group_name="sources",
 )
 
-# (name, blocking): "no footprint files" is the ERROR of SPEC §11 that stops downstream layers.
-CHECKS = (("footprint_files_exist", True), ("footprint_quarantine_empty", False), ("footprint_completeness", False))
-
 
 @asset(
     partitions_def=trading_days,
     deps=[raw_lt],
     backfill_policy=BackfillPolicy.single_run(),
-    check_specs=[AssetCheckSpec(name, asset="footprint_ndjson", blocking=blocking) for name, blocking in CHECKS],
+    # "no footprint files" is the ERROR of SPEC §11 that stops downstream layers (registry: checks.py).
+    check_specs=check_specs(footprint.ASSET),
     group_name="footprint",
     description="1-minute footprint candles with price levels, footprint/{T}/1m/{Y}/{M}/{D}/{HH}.jsonl "
     "(built from the trade tape; upstream-landed hour files are validated and kept).",
 )
-def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     lk = lake.get()
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     per_date: dict[date, list[CheckOutcome]] = {}
-    totals = {"tape_objects_read": 0, "trades": 0, "candles_written": 0, "hour_files_written": 0,
-              "quarantined": 0, "neutral_lots": 0, "total_lots": 0}
+    totals = {
+        "tape_objects_read": 0,
+        "trades": 0,
+        "candles_written": 0,
+        "hour_files_written": 0,
+        "quarantined": 0,
+        "neutral_lots": 0,
+        "total_lots": 0,
+    }
     tickers = 0
     seconds = 0.0
     for d in dates:
@@ -74,7 +77,7 @@ def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> Mate
             "neutral_share": round(share, 4),
             "seconds": round(seconds, 3),
         },
-        check_results=fold_checks("footprint_ndjson", (n for n, _ in CHECKS), per_date),
+        check_results=fold_checks(footprint.ASSET, per_date),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 from dagster import ConfigurableResource
@@ -17,7 +18,7 @@ from orderflow_pipeline.schema import ensure_schema
 DUCKDB_POOL = "duckdb_writer"
 
 
-class LakeResource(ConfigurableResource):
+class LakeResource(ConfigurableResource[Any]):
     root: str
     endpoint_url: str | None = None
 
@@ -25,7 +26,7 @@ class LakeResource(ConfigurableResource):
         return Lake(self.root, endpoint_url=self.endpoint_url)
 
 
-class WarehouseResource(ConfigurableResource):
+class WarehouseResource(ConfigurableResource[Any]):
     path: str
 
     @contextmanager
@@ -40,17 +41,19 @@ class WarehouseResource(ConfigurableResource):
             yield con
 
 
-class SettingsResource(ConfigurableResource):
+class SettingsResource(ConfigurableResource[Any]):
     """Thresholds and hooks that are settings rather than formulas."""
 
     min_warehouse_tickers: int = 200
     alert_webhook: str | None = None
 
 
-def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource]:
+def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource[Any]]:
     s = settings or get_settings()
     return {
         "lake": LakeResource(root=s.lake, endpoint_url=s.s3_endpoint_url),
         "warehouse": WarehouseResource(path=s.duckdb_path),
-        "settings": SettingsResource(min_warehouse_tickers=s.min_warehouse_tickers, alert_webhook=s.alert_webhook),
+        "settings": SettingsResource(
+            min_warehouse_tickers=s.min_warehouse_tickers, alert_webhook=s.alert_webhook
+        ),
     }

@@ -9,7 +9,6 @@ integrity checks computed by `smart_money.checks`.
 from datetime import date
 
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetSpec,
@@ -20,7 +19,7 @@ from dagster import (
     asset,
 )
 
-from assets.check_results import fold_checks
+from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
 from orderflow_pipeline import smart_money
@@ -33,29 +32,33 @@ raw_broksum = AssetSpec(
     group_name="sources",
 )
 
-CHECK_NAMES = ("broksum_present", "broksum_quarantined", "history_20_sessions", "z_finite", "states_allowed")
+ASSET = "daily_features"
 
 
 @asset(
     partitions_def=trading_days,
-    deps=[AssetDep(raw_broksum, partition_mapping=TimeWindowPartitionMapping(start_offset=-(smart_money.WINDOW - 1)))],
+    deps=[
+        AssetDep(
+            raw_broksum, partition_mapping=TimeWindowPartitionMapping(start_offset=-(smart_money.WINDOW - 1))
+        )
+    ],
     backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
-    check_specs=[AssetCheckSpec(name, asset="daily_features", blocking=False) for name in CHECK_NAMES],
+    check_specs=check_specs(ASSET),
     group_name="smart_money",
     description="Per ticker and trading date: 20-session smart-money z-scores, state and score "
     "(DuckDB daily_features + features/z_score/ lake files).",
 )
 def daily_features(
     context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
-) -> MaterializeResult:
+) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     lk = lake.get()
     with warehouse.write() as con:
         res = smart_money.build_daily_features(lk, con, dates)
         per_date = {d: smart_money.checks(lk, con, d) for d in dates}
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")
-    return MaterializeResult(metadata=res.metadata(), check_results=fold_checks("daily_features", CHECK_NAMES, per_date))
+    return MaterializeResult(metadata=res.metadata(), check_results=fold_checks(ASSET, per_date))
 
 
 defs = Definitions(assets=[raw_broksum, daily_features])

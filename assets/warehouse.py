@@ -9,8 +9,9 @@ All of them are WARN (SPEC §11): a thin warehouse date is healed by the summary
 
 # no `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime
 
+from typing import Any
+
 from dagster import (
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
@@ -21,24 +22,23 @@ from dagster import (
     asset,
 )
 
-from assets.check_results import fold_checks
+from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import warehouse as wh
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.config import get_settings
 
-ASSET = "footprint_1m"
-CHECKS: tuple[tuple[str, str], ...] = (
-    ("warehouse_min_tickers", "Distinct tickers for the date >= 50 (WARN)."),
-    ("warehouse_fast_path_tickers", "Distinct tickers >= 200; below it the summary builds from the lake and heals."),
-    ("warehouse_manifest_rows", "Rows the manifest recorded = rows in footprint_1m."),
-    ("warehouse_unique_minutes", "(ticker, time_key) is unique."),
-    ("warehouse_ohlc_valid", "l <= min(o, c) <= max(o, c) <= h and prices > 0 for every candle."),
-    ("warehouse_objects_loaded", "Every lake footprint object of the date is loaded or quarantined."),
-    ("warehouse_quarantine", "No footprint line was quarantined by the warehouse (WARN with counts)."),
+ASSET = wh.ASSET
+_COUNTERS = (
+    "objects_listed",
+    "objects_read",
+    "objects_skipped",
+    "objects_removed",
+    "rows",
+    "levels",
+    "quarantined",
 )
-_COUNTERS = ("objects_listed", "objects_read", "objects_skipped", "objects_removed", "rows", "levels", "quarantined")
 
 
 class WarehouseConfig(Config):
@@ -54,7 +54,7 @@ class WarehouseConfig(Config):
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
-    check_specs=[AssetCheckSpec(name, asset=ASSET, blocking=False, description=desc) for name, desc in CHECKS],
+    check_specs=check_specs(ASSET),
     group_name="warehouse",
     description="DuckDB footprint_1m + footprint_levels: the date's footprint hour files, validated, "
     "loaded incrementally by manifest (ingest_manifest).",
@@ -65,29 +65,30 @@ def footprint_1m(
     lake: LakeResource,
     warehouse: WarehouseResource,
     settings: SettingsResource,
-) -> MaterializeResult:
+) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
     floor = get_settings().min_warehouse_tickers_warn
-    per_date: dict[str, dict[str, object]] = {}
+    per_date: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
             res = wh.consolidate(the_lake, con, key, force=config.force, retention_days=config.retention_days)
             per_date[key] = res.as_metadata()
-            outcomes[key] = wh.checks(the_lake, con, key, min_tickers=floor,
-                                      fast_path_tickers=settings.min_warehouse_tickers)
+            outcomes[key] = wh.checks(
+                the_lake, con, key, min_tickers=floor, fast_path_tickers=settings.min_warehouse_tickers
+            )
             context.log.info(f"footprint_1m {key}: {per_date[key]}")
-    totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}  # type: ignore[call-overload]
+    totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}
     last = per_date[max(per_date)]
     return MaterializeResult(
         metadata={
             **totals,
-            "tickers": int(last["tickers"]),  # type: ignore[call-overload]
-            "seconds": round(sum(float(v["seconds"]) for v in per_date.values()), 3),  # type: ignore[arg-type]
+            "tickers": int(last["tickers"]),
+            "seconds": round(sum(float(v["seconds"]) for v in per_date.values()), 3),
             "dates": len(per_date),
             "per_date": MetadataValue.json(per_date),
         },
-        check_results=fold_checks(ASSET, (n for n, _ in CHECKS), outcomes),
+        check_results=fold_checks(ASSET, outcomes),
     )
 
 

@@ -92,7 +92,13 @@ def send_alert(
 
 
 def _send(
-    settings: Settings, kind: str, key: str, payload: dict[str, Any], *, lake: Lake | None, now: datetime | None
+    settings: Settings,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    lake: Lake | None,
+    now: datetime | None,
 ) -> bool:
     store = _lake_for(settings, lake)
     state = _load(store) if store is not None else {}
@@ -102,16 +108,28 @@ def _send(
         return False
     sent_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     text = str(payload.get("text") or payload.get("description") or f"{kind}: {key}")
-    message = {"source": "orderflow-pipeline", "kind": kind, "key": key, "text": f"[orderflow] {text}",
-               "sent_at": sent_at, "payload": payload}
+    message = {
+        "source": "orderflow-pipeline",
+        "kind": kind,
+        "key": key,
+        "text": f"[orderflow] {text}",
+        "sent_at": sent_at,
+        "payload": payload,
+    }
     log.warning("ALERT %s %s: %s", kind, key, text)
     if settings.alert_webhook:
         try:
-            resp = httpx.post(settings.alert_webhook, content=json.dumps(message, default=str),
-                              headers={"content-type": "application/json"}, timeout=TIMEOUT_S)
+            resp = httpx.post(
+                settings.alert_webhook,
+                content=json.dumps(message, default=str),
+                headers={"content-type": "application/json"},
+                timeout=TIMEOUT_S,
+            )
             resp.raise_for_status()
         except httpx.HTTPError as exc:
-            log.error("alert %s/%s: webhook delivery failed (%s); will retry on the next call", kind, key, exc)
+            log.error(
+                "alert %s/%s: webhook delivery failed (%s); will retry on the next call", kind, key, exc
+            )
             return False
     if store is not None:
         state[sid] = {"kind": kind, "key": key, "sent_at": sent_at, "text": text}

@@ -1,26 +1,243 @@
-"""Integrity check outcomes (SPEC §11) as plain data.
+"""Integrity checks (SPEC §11): the one registry of check names and severities, and outcomes as data.
 
 Each layer's core module computes its checks as `CheckOutcome`s; the Dagster layer turns them
 into AssetCheckResults, `orderflow check` and `GET /integrity` print them — one computation,
-three faces.
+three faces. What a check *is* (its name, the asset it belongs to, its severity and so whether it
+blocks downstream, one line saying what it asserts) is declared once, in `REGISTRY` below: the
+assets build their `AssetCheckSpec`s from it and fold results with its severities, and a layer
+builds an outcome with `CheckOutcome.of(name, passed, description, metadata)`, which takes the
+asset and severity from here. An outcome whose literal asset or severity disagrees with the
+registry is a programming error and raises at once (a test runs every layer on real data).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 Severity = Literal["ERROR", "WARN"]
 
+# Who evaluates a check:
+# - "layer": the asset's own materialization, from `<layer>.checks(lake, con, d)` (an
+#   AssetCheckSpec on the asset, folded by `assets/check_results.fold_checks`);
+# - "standalone": a standalone Dagster asset check (`assets/cross_checks.py`), for the checks no
+#   single layer computes (context D−1, freshness);
+# - "report": only `orderflow check` / `GET /integrity`. These describe the report itself (the
+#   warehouse was busy, a layer's checks crashed); inside a run the asset holds the warehouse
+#   open and a crash fails the run, so Dagster never needs them.
+EvaluatedBy = Literal["layer", "standalone", "report"]
+
+FOOTPRINT, WAREHOUSE, FEATURES, SUMMARY = (
+    "footprint_ndjson",
+    "footprint_1m",
+    "daily_features",
+    "footprint_summary",
+)
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """One integrity check as declared: everything but its result."""
+
+    name: str  # stable id, e.g. "footprint_files_exist"
+    asset: str  # asset key it belongs to
+    severity: Severity  # severity when it fails: ERROR blocks downstream, WARN alerts only
+    description: str  # what it asserts, in one line (the AssetCheckSpec description)
+    evaluated_by: EvaluatedBy = "layer"
+    runbook: str | None = None  # anchor in the operator runbook (e.g. "docs/runbook.md#..."), when written
+
+    @property
+    def blocking(self) -> bool:
+        """SPEC §11: exactly the ERROR checks stop downstream layers."""
+        return self.severity == "ERROR"
+
+
+def _index(defs: Iterable[CheckDef]) -> Mapping[str, CheckDef]:
+    out: dict[str, CheckDef] = {}
+    for d in defs:
+        if d.name in out:
+            raise ValueError(f"check {d.name!r} declared twice")
+        out[d.name] = d
+    return MappingProxyType(out)
+
+
+def _crash(layer: str, asset: str) -> CheckDef:
+    return CheckDef(
+        f"{layer}_checks_ran",
+        asset,
+        "ERROR",
+        f"The {layer} checks ran without crashing (their integrity is unknown otherwise).",
+        "report",
+    )
+
+
+REGISTRY: Mapping[str, CheckDef] = _index(
+    (
+        # footprint_ndjson (footprint.checks)
+        CheckDef(
+            "footprint_files_exist",
+            FOOTPRINT,
+            "ERROR",
+            "The lake has footprint hour files for the date (ERROR, blocking).",
+        ),
+        CheckDef(
+            "footprint_quarantine_empty",
+            FOOTPRINT,
+            "WARN",
+            "No tape line was quarantined (WARN with counts).",
+        ),
+        CheckDef(
+            "footprint_completeness",
+            FOOTPRINT,
+            "WARN",
+            "Tickers that traded all session have >= 50% of the expected 1-minute candles.",
+        ),
+        CheckDef(
+            "raw_tape_lag",
+            FOOTPRINT,
+            "WARN",
+            "During the continuous session the newest raw tape is at most 20 minutes old.",
+            "standalone",
+        ),
+        # footprint_1m (warehouse.checks)
+        CheckDef("warehouse_min_tickers", WAREHOUSE, "WARN", "Distinct tickers for the date >= 50 (WARN)."),
+        CheckDef(
+            "warehouse_fast_path_tickers",
+            WAREHOUSE,
+            "WARN",
+            "Distinct tickers >= 200; below it the summary builds from the lake and heals.",
+        ),
+        CheckDef(
+            "warehouse_manifest_rows", WAREHOUSE, "WARN", "Rows the manifest recorded = rows in footprint_1m."
+        ),
+        CheckDef("warehouse_unique_minutes", WAREHOUSE, "WARN", "(ticker, time_key) is unique."),
+        CheckDef(
+            "warehouse_ohlc_valid",
+            WAREHOUSE,
+            "WARN",
+            "l <= min(o, c) <= max(o, c) <= h and prices > 0 for every candle.",
+        ),
+        CheckDef(
+            "warehouse_objects_loaded",
+            WAREHOUSE,
+            "WARN",
+            "Every lake footprint object of the date is loaded or quarantined.",
+        ),
+        CheckDef(
+            "warehouse_quarantine",
+            WAREHOUSE,
+            "WARN",
+            "No footprint line was quarantined by the warehouse (WARN with counts).",
+        ),
+        CheckDef(
+            "warehouse_readable",
+            WAREHOUSE,
+            "WARN",
+            "The warehouse could be opened for the report (busy or missing: its checks are skipped).",
+            "report",
+        ),
+        # daily_features (smart_money.checks)
+        CheckDef(
+            "broksum_present", FEATURES, "WARN", "Every ticker that traded on the date has a broker summary."
+        ),
+        CheckDef("broksum_quarantined", FEATURES, "WARN", "No broker summary of the date was quarantined."),
+        CheckDef(
+            "history_20_sessions", FEATURES, "WARN", "Every ticker has >= 20 sessions of history (z-scores)."
+        ),
+        CheckDef("z_finite", FEATURES, "WARN", "Every z-score and score is finite."),
+        CheckDef("states_allowed", FEATURES, "WARN", "Every state is ACCUMULATION, DISTRIBUTION or NEUTRAL."),
+        # footprint_summary (summary.checks)
+        CheckDef(
+            "summary_has_items",
+            SUMMARY,
+            "ERROR",
+            "The summary of the date lists at least one ticker (ERROR, blocking).",
+        ),
+        CheckDef("summary_scores_in_range", SUMMARY, "WARN", "Every sc within [0, 1]."),
+        CheckDef("summary_signals_in_table", SUMMARY, "WARN", "Every sig is a signal of the SPEC §9 table."),
+        CheckDef(
+            "summary_count_within_warehouse",
+            SUMMARY,
+            "WARN",
+            "Item count <= the warehouse's distinct tickers for the date.",
+        ),
+        CheckDef(
+            "summary_matches_warehouse",
+            SUMMARY,
+            "WARN",
+            "Summary totals agree with the warehouse for 5 sampled tickers.",
+        ),
+        CheckDef(
+            "context_prev_session",
+            SUMMARY,
+            "WARN",
+            "daily_features of the previous session exist (the summary's context).",
+            "standalone",
+        ),
+        CheckDef(
+            "summary_fresh",
+            SUMMARY,
+            "WARN",
+            "During market hours today's summary is at most 10 minutes old.",
+            "standalone",
+        ),
+        # the integrity report about itself (integrity.integrity_report)
+        _crash("footprint", FOOTPRINT),
+        _crash("warehouse", WAREHOUSE),
+        _crash("smart_money", FEATURES),
+        _crash("summary", SUMMARY),
+        CheckDef(
+            "operations_checks_ran",
+            SUMMARY,
+            "ERROR",
+            "The context and freshness checks ran without crashing.",
+            "report",
+        ),
+    )
+)
+
+
+def check_def(name: str) -> CheckDef:
+    """The registered check `name` (KeyError naming the registry when it is not declared)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"check {name!r} is not declared in orderflow_pipeline.checks.REGISTRY") from None
+
+
+def checks_of(asset: str, evaluated_by: EvaluatedBy = "layer") -> tuple[CheckDef, ...]:
+    """The checks of `asset` that `evaluated_by` evaluates, in declaration order."""
+    return tuple(d for d in REGISTRY.values() if d.asset == asset and d.evaluated_by == evaluated_by)
+
 
 @dataclass
 class CheckOutcome:
-    name: str  # stable id, e.g. "footprint_files_exist"
-    asset: str  # asset key it belongs to, e.g. "footprint_ndjson"
+    name: str  # a REGISTRY name
+    asset: str  # asset key it belongs to (the registry's)
     passed: bool
-    severity: Severity  # severity when it fails: ERROR blocks downstream, WARN alerts only
-    description: str  # one line a person can act on
+    severity: Severity  # severity when it fails (the registry's)
+    description: str  # one line a person can act on, with the numbers of this evaluation
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Unregistered names pass here (the registry test names them); a registered check must
+        # not be re-declared differently at the call site.
+        d = REGISTRY.get(self.name)
+        if d is not None and (self.asset, self.severity) != (d.asset, d.severity):
+            raise ValueError(
+                f"check {self.name!r} emitted as ({self.asset}, {self.severity}) but registered as "
+                f"({d.asset}, {d.severity}) in orderflow_pipeline.checks.REGISTRY"
+            )
+
+    @classmethod
+    def of(
+        cls, name: str, passed: bool, description: str, metadata: Mapping[str, Any] | None = None
+    ) -> CheckOutcome:
+        """An outcome of the registered check `name`: asset and severity come from the registry."""
+        d = check_def(name)
+        return cls(name, d.asset, passed, d.severity, description, dict(metadata or {}))
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,7 +48,10 @@ def _raw_object_time(lake: Lake, key: str) -> datetime:
     e.g. 1771380009443_386.jsonl) when it is plausible for its hour folder, else the object's
     modification time."""
     m = re.match(r"^raw_lt/(\d{4})/(\d{2})/(\d{2})/(\d{2})/", key)
-    folder = datetime(*(int(x) for x in m.groups()), tzinfo=timezone.utc) if m else None  # type: ignore[misc]
+    folder = None
+    if m:
+        y, mo, dd, hh = (int(x) for x in m.groups())
+        folder = datetime(y, mo, dd, hh, tzinfo=timezone.utc)
     nm = _EPOCH_MS_NAME.match(posixpath.basename(key))
     if nm and folder is not None:
         t = datetime.fromtimestamp(int(nm.group(1)) / 1000, tz=timezone.utc)
@@ -97,14 +100,14 @@ def _parse_ts(value: Any) -> datetime | None:
 
 def _current_window_start(now: datetime) -> datetime | None:
     """Start of the continuous window the market is in (pre-closing counts as the afternoon's)."""
-    local = now.astimezone(idx_calendar.WIB)
+    local = now.astimezone(keys.WIB)
     d, t = local.date(), local.time()
     wins = idx_calendar.continuous_windows(d)
     for a, b in wins:
         if a <= t < b:
-            return datetime.combine(d, a, idx_calendar.WIB)
+            return datetime.combine(d, a, keys.WIB)
     if idx_calendar.PRE_CLOSE[0] <= t < idx_calendar.PRE_CLOSE[1]:
-        return datetime.combine(d, wins[-1][0], idx_calendar.WIB)
+        return datetime.combine(d, wins[-1][0], keys.WIB)
     return None
 
 
@@ -115,28 +118,43 @@ def freshness_outcomes(lake: Lake, d: date | str, now: datetime) -> list[CheckOu
     d = keys.as_date(d)
     phase = idx_calendar.market_phase(now)
     is_today = idx_calendar.wib_date(now) == d
-    day_start = datetime.combine(d, INTRADAY_START, idx_calendar.WIB)
+    day_start = datetime.combine(d, INTRADAY_START, keys.WIB)
     out: list[CheckOutcome] = []
 
     gen = summary_generated_at(lake, d)
     applies = is_today and phase not in ("closed", "pre_open") and now >= day_start
-    meta: dict[str, Any] = {"date": d.isoformat(), "phase": phase, "applicable": applies,
-                            "generated_at": gen.isoformat() if gen else None}
+    meta: dict[str, Any] = {
+        "date": d.isoformat(),
+        "phase": phase,
+        "applicable": applies,
+        "generated_at": gen.isoformat() if gen else None,
+    }
     if applies:
         age = now - (gen or day_start)
         meta["age_seconds"] = int(age.total_seconds())
         ok = age <= SUMMARY_MAX_AGE
-        desc = (f"summary of {d} generated {int(age.total_seconds() // 60)} min ago"
-                if gen else f"no summary of {d} yet, {int(age.total_seconds() // 60)} min into the session")
-        desc += "" if ok else f" (> {int(SUMMARY_MAX_AGE.total_seconds() // 60)} min): the intraday schedule is not keeping up"
+        desc = (
+            f"summary of {d} generated {int(age.total_seconds() // 60)} min ago"
+            if gen
+            else f"no summary of {d} yet, {int(age.total_seconds() // 60)} min into the session"
+        )
+        desc += (
+            ""
+            if ok
+            else f" (> {int(SUMMARY_MAX_AGE.total_seconds() // 60)} min): the intraday schedule is not keeping up"
+        )
     else:
         ok, desc = True, f"summary freshness not applicable ({'not today' if not is_today else phase})"
-    out.append(CheckOutcome("summary_fresh", "footprint_summary", ok, "WARN", desc, meta))
+    out.append(CheckOutcome.of("summary_fresh", ok, desc, meta))
 
     window = _current_window_start(now) if is_today else None
     latest = tape_latest(lake, d) if window is not None else None
-    meta = {"date": d.isoformat(), "phase": phase, "applicable": window is not None,
-            "tape_latest": latest.isoformat() if latest else None}
+    meta = {
+        "date": d.isoformat(),
+        "phase": phase,
+        "applicable": window is not None,
+        "tape_latest": latest.isoformat() if latest else None,
+    }
     if window is not None:
         ref = max(latest, window) if latest else window
         lag = now - ref
@@ -146,7 +164,7 @@ def freshness_outcomes(lake: Lake, d: date | str, now: datetime) -> list[CheckOu
         desc += "" if ok else f" (> {int(TAPE_MAX_LAG.total_seconds() // 60)} min): is the capture running?"
     else:
         ok, desc = True, f"raw tape lag not applicable ({'not today' if not is_today else phase})"
-    out.append(CheckOutcome("raw_tape_lag", "footprint_ndjson", ok, "WARN", desc, meta))
+    out.append(CheckOutcome.of("raw_tape_lag", ok, desc, meta))
     return out
 
 
@@ -155,8 +173,9 @@ def context_outcome(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date |
     d = keys.as_date(d)
     prev = idx_calendar.previous_sessions(d, 1)
     if not prev:
-        return CheckOutcome("context_prev_session", "footprint_summary", True, "WARN",
-                            "no previous session in the calendar", {"date": d.isoformat()})
+        return CheckOutcome.of(
+            "context_prev_session", True, "no previous session in the calendar", {"date": d.isoformat()}
+        )
     p = prev[0]
     rows = 0
     if con is not None:
@@ -167,9 +186,11 @@ def context_outcome(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date |
             rows = 0
     in_lake = lake.exists(keys.zscore_daily_key(p))
     ok = rows > 0 or in_lake
-    return CheckOutcome(
-        "context_prev_session", "footprint_summary", ok, "WARN",
-        f"daily_features of the previous session {p} exist" if ok
+    return CheckOutcome.of(
+        "context_prev_session",
+        ok,
+        f"daily_features of the previous session {p} exist"
+        if ok
         else f"no daily_features for the previous session {p}: the summary of {d} scores with older or no context",
         {"date": d.isoformat(), "prev_session": p.isoformat(), "warehouse_rows": rows, "lake_file": in_lake},
     )
@@ -186,10 +207,14 @@ def _layer_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date) 
             out.extend(module.checks(lake, con, d))
         except Exception as exc:  # noqa: BLE001 - one broken layer must not hide the others
             log.exception("checks of %s failed", name)
-            out.append(CheckOutcome(
-                f"{name}_checks_ran", name, False, "ERROR",
-                f"the {name} checks crashed: {type(exc).__name__}: {exc}", {"date": d.isoformat()},
-            ))
+            out.append(
+                CheckOutcome.of(
+                    f"{name}_checks_ran",
+                    False,
+                    f"the {name} checks crashed: {type(exc).__name__}: {exc}",
+                    {"date": d.isoformat()},
+                )
+            )
     return out
 
 
@@ -219,9 +244,14 @@ def integrity_report(
             extras = [context_outcome(lake, con, d), *freshness_outcomes(lake, d, now)]
         except Exception as exc:  # noqa: BLE001 - e.g. the object store is unreachable
             log.exception("cross-cutting checks failed")
-            extras = [CheckOutcome("operations_checks_ran", "footprint_summary", False, "ERROR",
-                                   f"context/freshness checks crashed: {type(exc).__name__}: {exc}",
-                                   {"date": d.isoformat()})]
+            extras = [
+                CheckOutcome.of(
+                    "operations_checks_ran",
+                    False,
+                    f"context/freshness checks crashed: {type(exc).__name__}: {exc}",
+                    {"date": d.isoformat()},
+                )
+            ]
         outcomes.extend(o for o in extras if (o.asset, o.name) not in seen)
     finally:
         if con is not None:

@@ -21,8 +21,8 @@ from dagster import (
     materialize,
 )
 
-from assets.operations import build_check_alert_sensor
 from assets.resources import LakeResource, SettingsResource
+from assets.sensors.check_failures import build_check_alert_sensor
 from orderflow_pipeline import alerts
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.lake import Lake
@@ -87,8 +87,11 @@ def test_one_alert_per_problem_until_it_clears(local_lake: Lake, receiver: Recei
 
 
 def test_dedup_state_lives_in_the_lake_and_works_on_s3(s3_lake: Lake, receiver: Receiver) -> None:
-    s = Settings(lake=s3_lake.root, s3_endpoint_url=s3_lake.fs.client_kwargs.get("endpoint_url"),
-                 alert_webhook=receiver.url)
+    s = Settings(
+        lake=s3_lake.root,
+        s3_endpoint_url=s3_lake.fs.client_kwargs.get("endpoint_url"),
+        alert_webhook=receiver.url,
+    )
     assert alerts.send_alert(s, "run_failed", "run-1", {"text": "boom"}, lake=s3_lake)
     # A second process (a fresh Lake object on the same store) sees the same state.
     again = Lake(s3_lake.root, endpoint_url=s.s3_endpoint_url)
@@ -97,7 +100,9 @@ def test_dedup_state_lives_in_the_lake_and_works_on_s3(s3_lake: Lake, receiver: 
     assert len(receiver.messages) == 1
 
 
-def test_webhook_down_never_raises_and_retries_later(local_lake: Lake, caplog: pytest.LogCaptureFixture) -> None:
+def test_webhook_down_never_raises_and_retries_later(
+    local_lake: Lake, caplog: pytest.LogCaptureFixture
+) -> None:
     down = Receiver(status=500)
     try:
         s = settings_for(local_lake, down.url)
@@ -112,7 +117,9 @@ def test_webhook_down_never_raises_and_retries_later(local_lake: Lake, caplog: p
     assert "ALERT run_failed r1: boom" in caplog.text
 
 
-def test_without_a_webhook_alerts_are_logged_and_deduplicated(local_lake: Lake, caplog: pytest.LogCaptureFixture) -> None:
+def test_without_a_webhook_alerts_are_logged_and_deduplicated(
+    local_lake: Lake, caplog: pytest.LogCaptureFixture
+) -> None:
     s = settings_for(local_lake, None)
     caplog.set_level("WARNING", logger="orderflow.alerts")
     assert alerts.send_alert(s, "check_failed", "a:b:-", {"text": "bad"}) is True
@@ -130,10 +137,17 @@ def test_a_garbled_state_file_does_not_silence_alerts(local_lake: Lake) -> None:
 
 @asset(check_specs=[AssetCheckSpec("summary_has_items", asset="alert_probe", blocking=True)])
 def alert_probe() -> MaterializeResult:
-    return MaterializeResult(check_results=[AssetCheckResult(
-        check_name="summary_has_items", passed=False, severity=AssetCheckSeverity.ERROR,
-        description="the summary has no items", metadata={"items": 0},
-    )])
+    return MaterializeResult(
+        check_results=[
+            AssetCheckResult(
+                check_name="summary_has_items",
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                description="the summary has no items",
+                metadata={"items": 0},
+            )
+        ]
+    )
 
 
 def test_failed_error_check_evaluated_twice_alerts_once(
@@ -141,8 +155,10 @@ def test_failed_error_check_evaluated_twice_alerts_once(
 ) -> None:
     for _ in range(2):  # two runs, each evaluating the failing ERROR check
         materialize([alert_probe], instance=instance, raise_on_error=False)
-    resources = {"lake": LakeResource(root=local_lake.root),
-                 "settings": SettingsResource(alert_webhook=receiver.url)}
+    resources = {
+        "lake": LakeResource(root=local_lake.root),
+        "settings": SettingsResource(alert_webhook=receiver.url),
+    }
     check_sensor = build_check_alert_sensor()
     first = check_sensor(build_sensor_context(instance=instance, resources=resources))
     assert first.cursor and json.loads(first.cursor)["updated_after"] > 0
@@ -165,16 +181,21 @@ def test_lake_state_path(tmp_path: Path) -> None:
 def test_failed_run_alerts_once(instance: DagsterInstance, local_lake: Lake, receiver: Receiver) -> None:
     from dagster import build_run_status_sensor_context
 
-    from assets.operations import run_failure_alert_sensor
+    from assets.sensors.run_failures import run_failure_alert_sensor
 
     result = materialize([alert_probe], instance=instance, raise_on_error=False)
     assert not result.success  # the blocking ERROR check fails the run
-    resources = {"lake": LakeResource(root=local_lake.root),
-                 "settings": SettingsResource(alert_webhook=receiver.url)}
+    resources = {
+        "lake": LakeResource(root=local_lake.root),
+        "settings": SettingsResource(alert_webhook=receiver.url),
+    }
     for _ in range(2):  # the daemon may deliver the same failure again after a restart
         ctx = build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(), resources=resources,
+            sensor_name="run_failure_alert_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources=resources,
         ).for_run_failure()
         run_failure_alert_sensor(ctx)
     assert len(receiver.messages) == 1
@@ -194,20 +215,32 @@ def test_a_failing_job_partition_pages_once_until_a_success_resolves_it(
 ) -> None:
     from dagster import build_run_status_sensor_context
 
-    from assets.operations import run_failure_alert_sensor
+    from assets.sensors.run_failures import run_failure_alert_sensor
 
-    resources = {"lake": LakeResource(root=local_lake.root),
-                 "settings": SettingsResource(alert_webhook=receiver.url)}
+    resources = {
+        "lake": LakeResource(root=local_lake.root),
+        "settings": SettingsResource(alert_webhook=receiver.url),
+    }
 
     def attempt(fail: bool) -> None:
-        result = materialize([flaky], instance=instance, partition_key="2026-02-18", raise_on_error=False,
-                             run_config={"ops": {"flaky": {"config": {"fail": fail}}}})
+        result = materialize(
+            [flaky],
+            instance=instance,
+            partition_key="2026-02-18",
+            raise_on_error=False,
+            run_config={"ops": {"flaky": {"config": {"fail": fail}}}},
+        )
         assert result.success is not fail
         if fail:
-            run_failure_alert_sensor(build_run_status_sensor_context(
-                sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
-                dagster_event=result.get_run_failure_event(), resources=resources,
-            ).for_run_failure())
+            run_failure_alert_sensor(
+                build_run_status_sensor_context(
+                    sensor_name="run_failure_alert_sensor",
+                    dagster_instance=instance,
+                    dagster_run=result.dagster_run,
+                    dagster_event=result.get_run_failure_event(),
+                    resources=resources,
+                ).for_run_failure()
+            )
         else:  # the check sensor sees the successful run and resolves the problem
             build_check_alert_sensor()(build_sensor_context(instance=instance, resources=resources))
 

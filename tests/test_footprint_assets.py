@@ -23,7 +23,9 @@ def test_materialize_partition_with_metadata_and_checks(
     lake = Lake(env["ORDERFLOW_LAKE"])
     lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     resources = {"lake": LakeResource(root=env["ORDERFLOW_LAKE"])}
-    result = materialize([footprint_ndjson], partition_key="2026-02-18", resources=resources, instance=instance)
+    result = materialize(
+        [footprint_ndjson], partition_key="2026-02-18", resources=resources, instance=instance
+    )
     assert result.success
     mat = result.asset_materializations_for_node("footprint_ndjson")[0]
     md = {k: v.value for k, v in mat.metadata.items()}
@@ -38,22 +40,33 @@ def test_materialize_partition_with_metadata_and_checks(
     ev = instance.get_latest_materialization_event(AssetKey("footprint_ndjson"))
     assert ev is not None and ev.asset_materialization is not None
 
-    again = materialize([footprint_ndjson], partition_key="2026-02-18", resources=resources, instance=instance)
-    md2 = {k: v.value for k, v in again.asset_materializations_for_node("footprint_ndjson")[0].metadata.items()}
+    again = materialize(
+        [footprint_ndjson], partition_key="2026-02-18", resources=resources, instance=instance
+    )
+    md2 = {
+        k: v.value for k, v in again.asset_materializations_for_node("footprint_ndjson")[0].metadata.items()
+    }
     assert (md2["tape_objects_read"], md2["hour_files_written"], md2["quarantined"]) == (0, 0, 0)
 
 
 def test_no_files_fails_the_blocking_error_check(env: dict[str, str], instance: DagsterInstance) -> None:
     resources = {"lake": LakeResource(root=env["ORDERFLOW_LAKE"])}
-    result = materialize([footprint_ndjson], partition_key="2026-02-19",
-                         resources=resources, instance=instance, raise_on_error=False)
+    result = materialize(
+        [footprint_ndjson],
+        partition_key="2026-02-19",
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
     checks = _checks(result)
     assert not checks["footprint_files_exist"].passed
     assert checks["footprint_files_exist"].severity.value == "ERROR"
     assert not result.success  # blocking: the step fails so downstream layers do not run
 
 
-def test_single_run_backfill_over_two_dates(env: dict[str, str], instance: DagsterInstance, real: Path) -> None:
+def test_single_run_backfill_over_two_dates(
+    env: dict[str, str], instance: DagsterInstance, real: Path
+) -> None:
     # BackfillPolicy.single_run(): one run, the asset loops over both partition keys
     from assets.runner import materialize_range
 

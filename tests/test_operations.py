@@ -26,9 +26,10 @@ from dagster import (
     build_sensor_context,
 )
 
-from assets import operations as ops
+from assets import jobs, schedules
 from assets.resources import LakeResource, SettingsResource
-from orderflow_pipeline import alerts, keys
+from assets.sensors import check_failures, data_freshness, lake_objects, summary_missing, warehouse_coverage
+from orderflow_pipeline import alerts, inventory, keys
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.integrity import freshness_outcomes, integrity_report
 from orderflow_pipeline.lake import Lake
@@ -63,8 +64,10 @@ def put_footprint(lake: Lake, ticker: str, d: date, hour_wib: int = 9) -> str:
 
 def resources(lake: Lake, webhook: str | None = None, min_tickers: int = 200) -> dict[str, object]:
     endpoint = lake.fs.client_kwargs.get("endpoint_url") if lake.is_s3 else None
-    return {"lake": LakeResource(root=lake.root, endpoint_url=endpoint),
-            "settings": SettingsResource(alert_webhook=webhook, min_warehouse_tickers=min_tickers)}
+    return {
+        "lake": LakeResource(root=lake.root, endpoint_url=endpoint),
+        "settings": SettingsResource(alert_webhook=webhook, min_warehouse_tickers=min_tickers),
+    }
 
 
 def requests_of(result: object) -> list[RunRequest]:
@@ -74,7 +77,10 @@ def requests_of(result: object) -> list[RunRequest]:
 # -- schedules ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("schedule", [ops.intraday_schedule, ops.eod_features_schedule, ops.final_summary_schedule])
+@pytest.mark.parametrize(
+    "schedule",
+    [schedules.intraday_schedule, schedules.eod_features_schedule, schedules.final_summary_schedule],
+)
 def test_schedules_run_today_on_trading_days_only(schedule) -> None:  # noqa: ANN001
     def evaluate(t: datetime) -> object:
         return schedule(build_schedule_context(scheduled_execution_time=t))
@@ -95,7 +101,7 @@ def test_intraday_crons_tick_every_5_minutes_from_0900_to_1610() -> None:
 
     start = at(WED, 0).timestamp()
     ticks: set[datetime] = set()
-    for cron in ops.INTRADAY_CRONS:
+    for cron in schedules.INTRADAY_CRONS:
         for t in cron_string_iterator(start, cron, "Asia/Jakarta"):
             if t.date() > WED:
                 break
@@ -105,15 +111,15 @@ def test_intraday_crons_tick_every_5_minutes_from_0900_to_1610() -> None:
     assert len(times) == 87
     assert times[0].time().isoformat() == "09:00:00" and times[-1].time().isoformat() == "16:10:00"
     assert all((b - a) == timedelta(minutes=5) for a, b in zip(times, times[1:], strict=False))
-    assert ops.eod_features_schedule.cron_schedule == "30 18 * * 1-5"
-    assert ops.final_summary_schedule.cron_schedule == "45 18 * * 1-5"
+    assert schedules.eod_features_schedule.cron_schedule == "30 18 * * 1-5"
+    assert schedules.final_summary_schedule.cron_schedule == "45 18 * * 1-5"
 
 
 # -- lake sensor -------------------------------------------------------------------------------
 
 
 def test_lake_sensor_new_same_changed(any_lake: Lake, instance: DagsterInstance, real: Path) -> None:
-    sensor = ops.build_lake_sensor(clock=clock(at(WED, 18)))  # after the intraday schedule's window
+    sensor = lake_objects.build_lake_sensor(clock=clock(at(WED, 18)))  # after the intraday schedule's window
     res = resources(any_lake)
 
     def tick(cursor: str | None, sensor=sensor) -> object:  # noqa: ANN001
@@ -150,11 +156,13 @@ def test_lake_sensor_new_same_changed(any_lake: Lake, instance: DagsterInstance,
 
     # During the intraday window the schedule runs today: today's new tape is only remembered,
     # while a late object for a previous session still runs.
-    in_window = ops.build_lake_sensor(clock=clock(at(WED, 10)))
+    in_window = lake_objects.build_lake_sensor(clock=clock(at(WED, 10)))
     any_lake.write_bytes(raw_key(at(WED, 9, 59)), tape)
     put_footprint(any_lake, "TLKM", date(2026, 2, 12))
     during = tick(landed.cursor, in_window)
-    assert [(r.partition_key, r.job_name) for r in requests_of(during)] == [("2026-02-12", "warehouse_summary_job")]
+    assert [(r.partition_key, r.job_name) for r in requests_of(during)] == [
+        ("2026-02-12", "warehouse_summary_job")
+    ]
     assert requests_of(tick(during.cursor)) == []  # 18:00: today's 09:59 tape was already seen
 
 
@@ -162,8 +170,9 @@ def test_lake_sensor_new_same_changed(any_lake: Lake, instance: DagsterInstance,
 
 
 def report_warehouse(instance: DagsterInstance, d: date, metadata: dict) -> None:
-    instance.report_runless_asset_event(AssetMaterialization(
-        asset_key=AssetKey(ops.WAREHOUSE), partition=d.isoformat(), metadata=metadata))
+    instance.report_runless_asset_event(
+        AssetMaterialization(asset_key=AssetKey(jobs.WAREHOUSE), partition=d.isoformat(), metadata=metadata)
+    )
 
 
 def test_coverage_sensor_requests_a_lake_rebuild_when_the_warehouse_is_sparse(
@@ -171,7 +180,7 @@ def test_coverage_sensor_requests_a_lake_rebuild_when_the_warehouse_is_sparse(
 ) -> None:
     for t in ("AAAA", "BBBB", "CCCC", "DDDD", "EEEE"):
         put_footprint(local_lake, t, WED)
-    sensor = ops.build_coverage_sensor(clock=clock(at(WED, 10)))
+    sensor = warehouse_coverage.build_coverage_sensor(clock=clock(at(WED, 10)))
     res = resources(local_lake)
 
     def tick(cursor: str | None = None) -> object:
@@ -189,14 +198,28 @@ def test_coverage_sensor_requests_a_lake_rebuild_when_the_warehouse_is_sparse(
 
     # Healed: the latest materialization reports all 5. A range run reports `tickers` of its
     # newest date; the per-date entry is the one for this partition (footprint_1m's metadata shape).
-    report_warehouse(instance, WED, {"tickers": 40, "per_date": MetadataValue.json(
-        {"2026-02-13": {"tickers": 40, "rows": 9}, "2026-02-18": {"tickers": 5, "rows": 5}})})
+    report_warehouse(
+        instance,
+        WED,
+        {
+            "tickers": 40,
+            "per_date": MetadataValue.json(
+                {"2026-02-13": {"tickers": 40, "rows": 9}, "2026-02-18": {"tickers": 5, "rows": 5}}
+            ),
+        },
+    )
     assert requests_of(tick(result.cursor)) == []
     # A new ticker lands while a run for the date is queued or running: that run's own
     # warehouse step will report it, so no heal yet; once no run is in flight, heal.
     put_footprint(local_lake, "FFFF", WED)
-    instance.add_run(DagsterRun(job_name="intraday_job", run_id="inflight-1", status=DagsterRunStatus.STARTED,
-                                tags={"dagster/partition": "2026-02-18"}))
+    instance.add_run(
+        DagsterRun(
+            job_name="intraday_job",
+            run_id="inflight-1",
+            status=DagsterRunStatus.STARTED,
+            tags={"dagster/partition": "2026-02-18"},
+        )
+    )
     busy = tick(result.cursor)
     assert isinstance(busy, SkipReason) and "in progress" in busy.skip_message
     instance.report_run_failed(instance.get_run_by_id("inflight-1"))
@@ -204,13 +227,15 @@ def test_coverage_sensor_requests_a_lake_rebuild_when_the_warehouse_is_sparse(
     assert (req_f.tags["orderflow/warehouse_tickers"], req_f.tags["orderflow/lake_tickers"]) == ("5", "6")
     # A holiday or a Saturday: nothing to check.
     for day in (date(2026, 2, 16), date(2026, 2, 21)):
-        s = ops.build_coverage_sensor(clock=clock(at(day, 10)))
+        s = warehouse_coverage.build_coverage_sensor(clock=clock(at(day, 10)))
         assert requests_of(s(build_sensor_context(instance=instance, resources=res))) == []
 
 
-def test_coverage_sensor_without_any_materialization_heals(local_lake: Lake, instance: DagsterInstance) -> None:
+def test_coverage_sensor_without_any_materialization_heals(
+    local_lake: Lake, instance: DagsterInstance
+) -> None:
     put_footprint(local_lake, "AAAA", WED)
-    sensor = ops.build_coverage_sensor(clock=clock(at(WED, 10)))
+    sensor = warehouse_coverage.build_coverage_sensor(clock=clock(at(WED, 10)))
     (req,) = requests_of(sensor(build_sensor_context(instance=instance, resources=resources(local_lake))))
     assert req.tags["orderflow/warehouse_tickers"] == "0"
 
@@ -218,8 +243,10 @@ def test_coverage_sensor_without_any_materialization_heals(local_lake: Lake, ins
 # -- summary fallback sensor --------------------------------------------------------------------
 
 
-def test_summary_fallback_sensor_rebuilds_the_newest_date_with_data(local_lake: Lake, instance: DagsterInstance) -> None:
-    sensor = ops.build_summary_fallback_sensor(clock=clock(at(WED, 10)))
+def test_summary_fallback_sensor_rebuilds_the_newest_date_with_data(
+    local_lake: Lake, instance: DagsterInstance
+) -> None:
+    sensor = summary_missing.build_summary_fallback_sensor(clock=clock(at(WED, 10)))
     res = resources(local_lake)
 
     def tick(cursor: str | None = None) -> object:
@@ -231,20 +258,24 @@ def test_summary_fallback_sensor_rebuilds_the_newest_date_with_data(local_lake: 
     put_footprint(local_lake, "BBRI", date(2026, 2, 13))
     result = tick()
     (req,) = requests_of(result)
-    assert req.partition_key == "2026-02-13" and req.job_name == "intraday_job"  # newest data, holidays skipped
+    assert (
+        req.partition_key == "2026-02-13" and req.job_name == "intraday_job"
+    )  # newest data, holidays skipped
     assert requests_of(tick(result.cursor)) == []
     # An L0 cache with NO_DATA / no items still counts as missing.
     local_lake.write_json(keys.SUMMARY_LATEST, {"status": "NO_DATA", "date": "2026-02-18", "items": []})
     assert len(requests_of(tick())) == 1
-    local_lake.write_json(keys.SUMMARY_LATEST, {"status": "OK", "date": "2026-02-13", "items": [{"t": "BBRI"}]})
+    local_lake.write_json(
+        keys.SUMMARY_LATEST, {"status": "OK", "date": "2026-02-13", "items": [{"t": "BBRI"}]}
+    )
     assert requests_of(tick()) == []
     # After the intraday window today itself is the newest date with data.
-    evening = ops.build_summary_fallback_sensor(clock=clock(at(WED, 17)))
+    evening = summary_missing.build_summary_fallback_sensor(clock=clock(at(WED, 17)))
     local_lake.delete(keys.SUMMARY_LATEST)
     (late,) = requests_of(evening(build_sensor_context(instance=instance, resources=res)))
     assert late.partition_key == "2026-02-18"
     # Not a trading day: no rebuild.
-    sat = ops.build_summary_fallback_sensor(clock=clock(at(date(2026, 2, 21), 10)))
+    sat = summary_missing.build_summary_fallback_sensor(clock=clock(at(date(2026, 2, 21), 10)))
     local_lake.delete(keys.SUMMARY_LATEST)
     assert requests_of(sat(build_sensor_context(instance=instance, resources=res))) == []
 
@@ -281,8 +312,10 @@ def receiver() -> Iterator[Receiver]:
 
 def write_summary(lake: Lake, d: date, generated: datetime) -> None:
     gen = generated.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    lake.write_json(keys.summary_key(d), {"status": "OK", "date": d.isoformat(), "generated_at": gen,
-                                          "items": [{"t": "BBRI"}]})
+    lake.write_json(
+        keys.summary_key(d),
+        {"status": "OK", "date": d.isoformat(), "generated_at": gen, "items": [{"t": "BBRI"}]},
+    )
 
 
 def test_freshness_sensor_alerts_once_on_a_stale_summary_in_market_hours(
@@ -291,7 +324,7 @@ def test_freshness_sensor_alerts_once_on_a_stale_summary_in_market_hours(
     write_summary(local_lake, WED, at(WED, 9, 40))  # 20 min old at 10:00
     local_lake.write_bytes(raw_key(at(WED, 9, 55)), b"")  # tape 5 min behind: fine
     res = resources(local_lake, webhook=receiver.url)
-    sensor = ops.build_freshness_sensor(clock=clock(at(WED, 10)))
+    sensor = data_freshness.build_freshness_sensor(clock=clock(at(WED, 10)))
     for _ in range(3):  # three ticks, one problem
         sensor(build_sensor_context(instance=instance, resources=res))
     assert len(receiver.messages) == 1
@@ -301,23 +334,32 @@ def test_freshness_sensor_alerts_once_on_a_stale_summary_in_market_hours(
 
     # Outside market hours nothing is checked, even though the summary is hours old.
     for t in (at(WED, 19), at(WED, 8, 30), at(date(2026, 2, 21), 10)):
-        out = ops.build_freshness_sensor(clock=clock(t))(build_sensor_context(instance=instance, resources=res))
+        out = data_freshness.build_freshness_sensor(clock=clock(t))(
+            build_sensor_context(instance=instance, resources=res)
+        )
         assert isinstance(out, SkipReason) and "outside market hours" in out.skip_message
     assert len(receiver.messages) == 1
 
     # Recovers (fresh summary at 10:05), then goes stale again at 10:30: a new alert.
     write_summary(local_lake, WED, at(WED, 10, 4))
-    ops.build_freshness_sensor(clock=clock(at(WED, 10, 5)))(build_sensor_context(instance=instance, resources=res))
-    ops.build_freshness_sensor(clock=clock(at(WED, 10, 30)))(build_sensor_context(instance=instance, resources=res))
+    data_freshness.build_freshness_sensor(clock=clock(at(WED, 10, 5)))(
+        build_sensor_context(instance=instance, resources=res)
+    )
+    data_freshness.build_freshness_sensor(clock=clock(at(WED, 10, 30)))(
+        build_sensor_context(instance=instance, resources=res)
+    )
     kinds = [m["kind"] for m in receiver.messages]
     assert kinds.count("stale:summary_fresh") == 2
 
 
-def test_freshness_sensor_alerts_on_tape_lag(s3_lake: Lake, instance: DagsterInstance, receiver: Receiver) -> None:
+def test_freshness_sensor_alerts_on_tape_lag(
+    s3_lake: Lake, instance: DagsterInstance, receiver: Receiver
+) -> None:
     write_summary(s3_lake, WED, at(WED, 9, 58))  # fresh
     s3_lake.write_bytes(raw_key(at(WED, 9, 30)), b"")  # newest tape 09:30 -> 30 min lag at 10:00
-    ops.build_freshness_sensor(clock=clock(at(WED, 10)))(
-        build_sensor_context(instance=instance, resources=resources(s3_lake, webhook=receiver.url)))
+    data_freshness.build_freshness_sensor(clock=clock(at(WED, 10)))(
+        build_sensor_context(instance=instance, resources=resources(s3_lake, webhook=receiver.url))
+    )
     assert [m["kind"] for m in receiver.messages] == ["stale:raw_tape_lag"]
     assert receiver.messages[0]["payload"]["check"]["metadata"]["lag_seconds"] == 30 * 60
 
@@ -360,30 +402,17 @@ def test_integrity_report_never_crashes_and_reports_cross_cutting_checks(tmp_pat
 # -- the workspace -------------------------------------------------------------------------------
 
 
-def test_workspace_lists_assets_checks_schedules_and_sensors() -> None:
+def test_workspace_yaml_loads_the_reviewed_code_location() -> None:
+    """workspace.yaml (what `dagster dev` and the daemon load) names the code location whose
+    assets, checks, jobs, schedules and sensors are exactly the reviewed snapshot."""
     import importlib
+
+    from test_definitions import ASSETS, CHECKS, JOBS, SCHEDULES, SENSORS, snapshot
 
     spec = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"][0]["python_module"]
     defs = getattr(importlib.import_module(spec["module_name"]), spec["attribute"])
-    repo = defs.get_repository_def()
-    assert {s.name for s in repo.schedule_defs} >= {
-        "intraday_schedule", "eod_features_schedule", "final_summary_schedule"}
-    assert {s.name for s in repo.sensor_defs} >= {
-        "lake_sensor", "coverage_sensor", "summary_fallback_sensor", "freshness_sensor",
-        "run_failure_alert_sensor", "check_alert_sensor"}
-    # Only the operations domain defines schedules and sensors: exactly these.
-    assert (len(repo.schedule_defs), len(repo.sensor_defs)) == (3, 6)
-    asset_keys = set(repo.asset_graph.get_all_asset_keys())
-    layers = {AssetKey(k) for k in (ops.FOOTPRINT, ops.WAREHOUSE, ops.FEATURES, ops.SUMMARY)}
-    assert layers <= asset_keys
-    checks = {(k.asset_key.to_user_string(), k.name) for k in repo.asset_graph.asset_check_keys}
-    assert {("footprint_summary", "context_prev_session"), ("footprint_summary", "summary_fresh"),
-            ("footprint_ndjson", "raw_tape_lag")} <= checks
-    # The layers' own checks (SPEC §11) sit on their assets too.
-    assert {a for a, _ in checks} >= {"footprint_ndjson", "footprint_1m", "daily_features", "footprint_summary"}
-    # Every job of the operations domain resolves against the real assets.
-    for job in ops.JOBS:
-        assert set(defs.resolve_job_def(job.name).asset_layer.executable_asset_keys) <= asset_keys
+    expected = {"assets": ASSETS, "checks": CHECKS, "jobs": JOBS, "schedules": SCHEDULES, "sensors": SENSORS}
+    assert snapshot(defs) == expected
 
 
 def test_orderflow_check_cli_prints_the_report_and_exits_1_on_error(
@@ -400,7 +429,9 @@ def test_orderflow_check_cli_prints_the_report_and_exits_1_on_error(
     assert {"context_prev_session", "summary_fresh", "raw_tape_lag"} <= {c["name"] for c in report["checks"]}
 
 
-def test_sensor_requests_run_through_the_real_layers(env: dict[str, str], instance: DagsterInstance, real: Path) -> None:
+def test_sensor_requests_run_through_the_real_layers(
+    env: dict[str, str], instance: DagsterInstance, real: Path
+) -> None:
     """Lake sensor -> intraday run; an upstream ticker the warehouse lacks -> coverage sensor ->
     source=lake run that heals the warehouse -> coverage satisfied (read from real metadata)."""
     from assets.definitions import build_defs
@@ -413,30 +444,34 @@ def test_sensor_requests_run_through_the_real_layers(env: dict[str, str], instan
 
     def run(req: RunRequest) -> None:
         job = defs.resolve_job_def(req.job_name)
-        result = job.execute_in_process(instance=instance, partition_key=req.partition_key,
-                                        run_config=req.run_config, tags=req.tags)
+        result = job.execute_in_process(
+            instance=instance, partition_key=req.partition_key, run_config=req.run_config, tags=req.tags
+        )
         assert result.success
 
-    (req,) = requests_of(ops.build_lake_sensor(clock=clock(at(WED, 18)))(
-        build_sensor_context(instance=instance, resources=res)))
+    (req,) = requests_of(
+        lake_objects.build_lake_sensor(clock=clock(at(WED, 18)))(
+            build_sensor_context(instance=instance, resources=res)
+        )
+    )
     run(req)
-    lake_tickers = len(ops.inventory.footprint_tickers(ops.inventory.footprint_objects(lake, WED)))
-    assert ops.warehouse_tickers_reported(instance, WED) == lake_tickers > 50
+    lake_tickers = len(inventory.footprint_tickers(inventory.footprint_objects(lake, WED)))
+    assert warehouse_coverage.warehouse_tickers_reported(instance, WED) == lake_tickers > 50
 
-    coverage = ops.build_coverage_sensor(clock=clock(at(WED, 10)))
+    coverage = warehouse_coverage.build_coverage_sensor(clock=clock(at(WED, 10)))
     assert requests_of(coverage(build_sensor_context(instance=instance, resources=res))) == []
     put_footprint(lake, "ZZZZ9", WED)  # a ticker landed upstream after the run
     (heal,) = requests_of(coverage(build_sensor_context(instance=instance, resources=res)))
-    assert heal.run_config == ops.LAKE_SOURCE_RUN_CONFIG
+    assert heal.run_config == {"ops": {"footprint_summary": {"config": {"source": "lake"}}}}
     run(heal)
     doc = lake.read_json(keys.summary_key(WED))
     assert doc["source"] == "lake" and "ZZZZ9" in {i["t"] for i in doc["items"]}
-    assert ops.warehouse_tickers_reported(instance, WED) == lake_tickers + 1
+    assert warehouse_coverage.warehouse_tickers_reported(instance, WED) == lake_tickers + 1
     assert requests_of(coverage(build_sensor_context(instance=instance, resources=res))) == []
 
     # The runs evaluated the cross-cutting checks; no daily_features exist for 13 Feb, so the
     # WARN check context_prev_session failed -> the check sensor raises one alert for it.
-    ops.build_check_alert_sensor()(build_sensor_context(instance=instance, resources=res))
+    check_failures.build_check_alert_sensor()(build_sensor_context(instance=instance, resources=res))
     state = lake.read_json(alerts.STATE_KEY)
     assert "check_failed|footprint_summary:context_prev_session:2026-02-18" in state
     assert "check_failed|footprint_summary:summary_has_items:2026-02-18" not in state  # it passed
@@ -481,8 +516,11 @@ def test_glob_listing_agrees_with_the_warehouse_listing(any_lake: Lake) -> None:
     def glob_listing(lake: Lake, d: date) -> dict[str, object]:
         hours = set(keys.footprint_hours_utc(d))
         found = [k for p in keys.footprint_day_globs(d) for k in lake.glob(p)]
-        return {k: lake.info(k) for k in sorted(found)
-                if keys.FOOTPRINT_KEY_RE.match(k) and keys.parse_footprint_key(k)[1] in hours}
+        return {
+            k: lake.info(k)
+            for k in sorted(found)
+            if keys.FOOTPRINT_KEY_RE.match(k) and keys.parse_footprint_key(k)[1] in hours
+        }
 
     for t in ("BBRI", "TLKM"):
         put_footprint(any_lake, t, WED, 9)

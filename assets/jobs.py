@@ -1,0 +1,44 @@
+"""The jobs the schedules and sensors start (SPEC §12): each a selection of the layer assets over
+the trading-date partitions. Names are stable: run history, run keys and alerts refer to them."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from assets.partitions import trading_days
+
+FOOTPRINT, WAREHOUSE, FEATURES, SUMMARY = (
+    "footprint_ndjson",
+    "footprint_1m",
+    "daily_features",
+    "footprint_summary",
+)
+
+intraday_job = define_asset_job(
+    "intraday_job",
+    selection=AssetSelection.assets(FOOTPRINT, WAREHOUSE, SUMMARY),
+    partitions_def=trading_days,
+    description="Today's tape -> footprint -> warehouse -> summary (every 5 minutes in market hours).",
+)
+eod_features_job = define_asset_job(
+    "eod_features_job",
+    selection=AssetSelection.assets(FEATURES),
+    partitions_def=trading_days,
+    description="End-of-day smart-money features after broker summaries land.",
+)
+final_summary_job = define_asset_job(
+    "final_summary_job",
+    selection=AssetSelection.assets(SUMMARY),
+    partitions_def=trading_days,
+    description="The day's final summary, after the end-of-day features.",
+)
+warehouse_summary_job = define_asset_job(
+    "warehouse_summary_job",
+    selection=AssetSelection.assets(WAREHOUSE, SUMMARY),
+    partitions_def=trading_days,
+    description="Consolidate footprint files into the warehouse and rebuild the summary "
+    "(footprint files landed upstream; coverage self-heal with source=lake).",
+)
+JOBS = [intraday_job, eod_features_job, final_summary_job, warehouse_summary_job]
+
+defs = Definitions(jobs=JOBS)
