@@ -490,11 +490,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     d = keys.as_date(d)
     files = footprint_files(lake, d)
     out = [
-        CheckOutcome(
+        CheckOutcome.of(
             "footprint_files_exist",
-            ASSET,
             bool(files),
-            "ERROR",
             f"{len(files)} footprint hour files for {d}"
             if files
             else f"the lake has no footprint files for {d}",
@@ -503,11 +501,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     ]
     n_q = count_quarantined(lake, d, LAYER).get(LAYER, 0)
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "footprint_quarantine_empty",
-            ASSET,
             n_q == 0,
-            "WARN",
             f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
             {"quarantined": n_q},
         )
@@ -530,11 +526,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
             if share < 0.5:
                 low[t] = round(share, 3)
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "footprint_completeness",
-            ASSET,
             not low,
-            "WARN",
             f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
             + (": " + ", ".join(sorted(low)[:50]) if low else ""),
             {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},

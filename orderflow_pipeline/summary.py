@@ -303,51 +303,41 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
         doc = {"items": [], "_error": str(exc)}
     items: list[dict[str, Any]] = list(doc.get("items", [])) if doc else []
     out = [
-        CheckOutcome(
+        CheckOutcome.of(
             "summary_has_items",
-            ASSET,
             bool(items),
-            "ERROR",
             f"summary {key} has {len(items)} items" if doc else f"summary {key} does not exist",
             {"items": len(items), "source": (doc or {}).get("source")},
         )
     ]
     bad_sc = [i["t"] for i in items if not (0.0 <= float(i.get("sc", -1)) <= 1.0)]
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "summary_scores_in_range",
-            ASSET,
             not bad_sc,
-            "WARN",
             "every sc within [0, 1]" if not bad_sc else f"{len(bad_sc)} items with sc outside [0, 1]",
             {"tickers": bad_sc[:50]},
         )
     )
     bad_sig = [i["t"] for i in items if i.get("sig") not in scoring.SIGNALS]
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "summary_signals_in_table",
-            ASSET,
             not bad_sig,
-            "WARN",
             "every sig in the signal table" if not bad_sig else f"{len(bad_sig)} items with an unknown sig",
             {"tickers": bad_sig[:50]},
         )
     )
     if con is None or not warehouse.has_table(con, warehouse.ASSET):
         out.append(
-            CheckOutcome(
-                "summary_count_within_warehouse", ASSET, True, "WARN", "warehouse not readable: skipped", {}
-            )
+            CheckOutcome.of("summary_count_within_warehouse", True, "warehouse not readable: skipped")
         )
         return out
     n_wh = warehouse.tickers_for(con, d)
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "summary_count_within_warehouse",
-            ASSET,
             len(items) <= n_wh,
-            "WARN",
             f"summary lists {len(items)} tickers, warehouse holds {n_wh} for {d}",
             {"items": len(items), "warehouse_tickers": n_wh},
         )
@@ -362,11 +352,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
         if got != want:
             mismatched.append({"t": item["t"], "summary": want, "warehouse": got})
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "summary_matches_warehouse",
-            ASSET,
             not mismatched,
-            "WARN",
             f"summary totals agree with the warehouse for {len(sample)} sampled tickers"
             if not mismatched
             else f"{len(mismatched)} of {len(sample)} sampled tickers disagree with the warehouse",

@@ -409,32 +409,26 @@ def checks(
     d = K.as_date(d)
     if con is None:
         return [
-            CheckOutcome(
+            CheckOutcome.of(
                 "warehouse_readable",
-                ASSET,
                 False,
-                "WARN",
                 "warehouse busy or missing: warehouse checks skipped",
             )
         ]
     out: list[CheckOutcome] = []
     n = tickers_for(con, d)
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_min_tickers",
-            ASSET,
             n >= min_tickers,
-            "WARN",
             f"{n} distinct tickers in footprint_1m for {d} (floor {min_tickers})",
             {"tickers": n},
         )
     )
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_fast_path_tickers",
-            ASSET,
             n >= fast_path_tickers,
-            "WARN",
             f"{n} distinct tickers for {d}; below {fast_path_tickers} the summary builds from the lake and heals",
             {"tickers": n},
         )
@@ -442,11 +436,9 @@ def checks(
     table_rows = _scalar(con, "SELECT count(*) FROM footprint_1m WHERE date = ?", [d])
     manifest_rows = _scalar(con, "SELECT coalesce(sum(rows), 0) FROM ingest_manifest WHERE date = ?", [d])
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_manifest_rows",
-            ASSET,
             int(table_rows) == int(manifest_rows),
-            "WARN",
             f"manifest says {manifest_rows} candles, table holds {table_rows}",
             {"table_rows": int(table_rows), "manifest_rows": int(manifest_rows)},
         )
@@ -458,11 +450,9 @@ def checks(
         [d],
     )
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_unique_minutes",
-            ASSET,
             dupes == 0,
-            "WARN",
             f"{dupes} duplicated (ticker, time_key) pairs",
             {"duplicates": int(dupes)},
         )
@@ -474,11 +464,9 @@ def checks(
         [d],
     )
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_ohlc_valid",
-            ASSET,
             bad_ohlc == 0,
-            "WARN",
             f"{bad_ohlc} candles with broken OHLC",
             {"broken": int(bad_ohlc)},
         )
@@ -489,11 +477,9 @@ def checks(
         k for k, info in listed.items() if known.get(k, (None, None))[:2] != (info.size, info.fingerprint)
     )
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_objects_loaded",
-            ASSET,
             not missing,
-            "WARN",
             f"{len(listed) - len(missing)} of {len(listed)} lake objects loaded or quarantined",
             {"objects": len(listed), "not_loaded": len(missing), "examples": missing[:10]},
         )
@@ -501,11 +487,9 @@ def checks(
     quarantined = sum(v[3] for v in known.values())
     by_object = {k: v[3] for k, v in sorted(known.items()) if v[3]}
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "warehouse_quarantine",
-            ASSET,
             quarantined == 0,
-            "WARN",
             f"{quarantined} footprint lines quarantined by the warehouse for {d}",
             {
                 "quarantined": quarantined,

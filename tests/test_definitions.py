@@ -48,6 +48,7 @@ CHECKS: dict[tuple[str, str], tuple[bool, bool]] = {
     ("footprint_1m", "warehouse_quarantine"): (False, False),
     ("daily_features", "broksum_present"): (False, False),
     ("daily_features", "broksum_quarantined"): (False, False),
+    ("daily_features", "broksum_plausible"): (False, False),
     ("daily_features", "history_20_sessions"): (False, False),
     ("daily_features", "z_finite"): (False, False),
     ("daily_features", "states_allowed"): (False, False),

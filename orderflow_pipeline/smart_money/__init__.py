@@ -7,7 +7,7 @@
 - `features` — the vectorised 20-session z-scores, states and score (pure);
 - `store` — the one owner of the `broker_daily` / `daily_features` SQL and the z_score lake files;
 - `build` — `build_daily_features`: sync parsed days, compute, write; bad files quarantined;
-- `checks` — the layer's integrity checks for one date (CHECK_NAMES, all WARN);
+- `checks` — the layer's integrity checks for one date (names and severities in checks.REGISTRY, all WARN);
 - `errors` — BroksumError, whose message is a rejected file's quarantine reason.
 
 The names other layers use are re-exported here (`from orderflow_pipeline import smart_money;
@@ -36,7 +36,7 @@ from .categories import (
     default_categories,
     parse_categories,
 )
-from .checks import CHECK_NAMES, checks, traded_tickers
+from .checks import checks, traded_tickers
 from .errors import BroksumError
 from .features import (
     FEATURE_COLUMNS,
@@ -54,7 +54,6 @@ from .store import EMITEN_HISTORY, NgrOutOfRange, load_history, write_features_t
 __all__ = [
     "ASSET",
     "CATEGORIES",
-    "CHECK_NAMES",
     "EMITEN_HISTORY",
     "FEATURE_COLUMNS",
     "HISTORY_SESSIONS",

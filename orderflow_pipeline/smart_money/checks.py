@@ -1,7 +1,7 @@
 """daily_features integrity checks for one date (SPEC §11); all WARN, since the summary treats
 smart-money context as optional.
 
-Check names are stable ids (the assets and `orderflow check` refer to them): CHECK_NAMES.
+Check names and severities are declared once, in `orderflow_pipeline.checks.REGISTRY`.
 """
 
 from __future__ import annotations
@@ -15,19 +15,11 @@ from ..checks import CheckOutcome
 from ..inventory import footprint_objects, footprint_tickers
 from ..keys import as_date, quarantine_key
 from ..lake import Lake
-from .build import ASSET, LAYER
+from .build import LAYER
 from .features import WINDOW
 from .listing import broksum_tickers
 from .store import feature_health
 
-CHECK_NAMES = (
-    "broksum_present",
-    "broksum_quarantined",
-    "broksum_plausible",
-    "history_20_sessions",
-    "z_finite",
-    "states_allowed",
-)
 SHOWN = 50  # files named in a check's metadata
 
 
@@ -67,11 +59,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     traded = traded_tickers(lake, d)
     missing = sorted(traded - broksum_tickers(lake, d))
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "broksum_present",
-            ASSET,
             not missing,
-            "WARN",
             f"{len(missing)} of {len(traded)} tickers that traded on {d} have no broker summary"
             if missing
             else f"every ticker that traded on {d} ({len(traded)}) has a broker summary",
@@ -80,11 +70,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     )
     rejected = quarantined(lake, d)
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "broksum_quarantined",
-            ASSET,
             not rejected,
-            "WARN",
             f"{len(rejected)} broker summaries of {d} quarantined: {_named(rejected)}"
             if rejected
             else f"no broker summary of {d} quarantined",
@@ -93,11 +81,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     )
     implausible = {k: r for k, r in rejected.items() if r.startswith("implausible")}
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "broksum_plausible",
-            ASSET,
             not implausible,
-            "WARN",
             f"{len(implausible)} broker summaries of {d} quarantined as implausible: {_named(implausible)}"
             if implausible
             else f"no broker summary of {d} failed the plausibility rules",
@@ -112,11 +98,9 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
         return out
     total, short, nonfinite, bad_states = feature_health(con, d)
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "history_20_sessions",
-            ASSET,
             total > 0 and short == 0,
-            "WARN",
             f"{short} of {total} tickers on {d} have fewer than {WINDOW} sessions (no z, NEUTRAL)"
             if total
             else f"no daily_features rows for {d}",
@@ -124,21 +108,17 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
         )
     )
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "z_finite",
-            ASSET,
             nonfinite == 0,
-            "WARN",
             f"{nonfinite} rows on {d} have a non-finite z or score" if nonfinite else "all z values finite",
             {"date": day, "non_finite": nonfinite},
         )
     )
     out.append(
-        CheckOutcome(
+        CheckOutcome.of(
             "states_allowed",
-            ASSET,
             not bad_states,
-            "WARN",
             f"unknown states on {d}: {bad_states}"
             if bad_states
             else "every state is ACCUMULATION/DISTRIBUTION/NEUTRAL",
