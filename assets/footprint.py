@@ -2,7 +2,8 @@
 
 Thin on purpose: for each trading date of the run it calls `footprint.build_footprint` (which is
 incremental via its own manifest, so the 5-minute schedule stays cheap) and reports metadata and
-the layer's integrity checks from `footprint.checks`. It writes no DuckDB, so it takes no pool.
+the layer's integrity checks from `footprint.checks`. It writes no DuckDB; it takes its own
+pool "footprint_build" (limit 1, dagster.yaml) so two builds of a date never run at once.
 """
 
 
@@ -39,6 +40,7 @@ CHECKS = (("footprint_files_exist", True), ("footprint_quarantine_empty", False)
     partitions_def=trading_days,
     deps=[raw_lt],
     backfill_policy=BackfillPolicy.single_run(),
+    pool="footprint_build",
     check_specs=[AssetCheckSpec(name, asset="footprint_ndjson", blocking=blocking) for name, blocking in CHECKS],
     group_name="footprint",
     description="1-minute footprint candles with price levels, footprint/{T}/1m/{Y}/{M}/{D}/{HH}.jsonl "
