@@ -327,9 +327,10 @@ def _one_line(error: SerializableErrorInfo) -> str:
 def failure_line(instance: DagsterInstance, run_id: str) -> tuple[str, str]:
     """(one line naming the cause, the details) for a failed run.
 
-    The line names the first failed step and the innermost error of its chain (where the object
-    key or endpoint of an I/O error is spelled); the lake (and S3 endpoint) is added because a
-    storage error's message often omits it. The details are the full chain with stacks.
+    The line names the first failed step and the asset's own errors of the chain, outermost and
+    innermost (where the object key or endpoint of an I/O error is spelled); the lake, S3
+    endpoint and warehouse are added because a storage error's message often omits them. The
+    details are the whole chain with stacks, printed after the line.
     """
     from orderflow_pipeline.config import get_settings
 
@@ -347,14 +348,14 @@ def failure_line(instance: DagsterInstance, run_id: str) -> tuple[str, str]:
         elif error is None and err is not None:
             error = err
     if error is None:
-        return f"run {run_id} failed{f' in step {step}' if step else ''} (no error recorded)", ""
+        return f"FAILED run {run_id}: step {step or '(run)'}: no error recorded", ""
     chain = list(_chain(error))
-    root = chain[-1]
+    # Dagster wraps the asset's exception ("Error occurred while executing op ..."): name the
+    # asset's own errors, outermost and innermost (the message spells the class).
+    own = [e for e in chain if not (e.cls_name or "").startswith("Dagster")] or chain
+    cause = _one_line(own[0]) if len(own) == 1 else f"{_one_line(own[0])} <- caused by {_one_line(own[-1])}"
     s = get_settings()
     where = f"lake {s.lake}" + (f" via endpoint {s.s3_endpoint_url}" if s.s3_endpoint_url else "")
-    cause = f"{root.cls_name}: {_one_line(root)}"
-    if root is not chain[0]:
-        cause = f"{chain[0].cls_name}: {_one_line(chain[0])} <- caused by {cause}"
-    line = f"FAILED run {run_id}: step {step or '(run)'}: {cause} [{where}]"
-    details = "\n".join(e.to_string() for e in chain[:1])
+    line = f"FAILED run {run_id}: step {step or '(run)'}: {cause} [{where}, warehouse {s.duckdb_path}]"
+    details = chain[0].to_string()
     return line, details
