@@ -107,8 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The runner's own lines (slots freed, who holds a pool) go to stderr next to Dagster's log.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The runner's own lines (slots freed, who holds a pool) go to stderr next to Dagster's log;
+    # only the "orderflow" loggers, so libraries' INFO chatter (alembic, ...) stays quiet.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    runner_log = logging.getLogger("orderflow")
+    if not runner_log.handlers:
+        runner_log.addHandler(handler)
+        runner_log.setLevel(logging.INFO)
+        runner_log.propagate = False
     return core_cli.main(argv, add_dagster_commands)
 
 

@@ -75,7 +75,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     """The parser of the core commands; `extend(subcommands)` adds more (the glue's Dagster ones)."""
-    p = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="orderflow", description="IDX order-flow scanner: lake -> footprint -> DuckDB -> summary."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
