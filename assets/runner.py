@@ -180,11 +180,16 @@ def reap(instance: DagsterInstance) -> list[str]:
             storage.free_concurrency_slots_for_run(run.run_id)
         lines.append(f"freed pool slot held by dead run {holder.describe()}")
     if storage.supports_global_concurrency_limits:
+        # Runs with a claimed slot or a queued claim: those that ended (or were deleted) free theirs.
+        claimants = dict.fromkeys(storage.get_concurrency_run_ids())
         for holders in slot_holders(instance).values():
-            for h in holders:
-                if h.status in {s.value for s in FINISHED_STATUSES} or h.status == "DELETED":
-                    storage.free_concurrency_slots_for_run(h.run_id)
-                    lines.append(f"freed pool slot held by finished run {h.describe()}")
+            claimants.update(dict.fromkeys(h.run_id for h in holders))
+        finished = {s.value for s in FINISHED_STATUSES} | {"DELETED"}
+        for run_id in claimants:
+            h = _holder(instance, run_id)
+            if h.status in finished:
+                storage.free_concurrency_slots_for_run(run_id)
+                lines.append(f"freed pool slot held by finished run {h.describe()}")
     for line in lines:
         log.warning(line)
     return lines
