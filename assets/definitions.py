@@ -7,6 +7,7 @@ from dagster import Definitions
 
 from assets import footprint, operations, smart_money, summary, warehouse
 from assets.resources import build_resources
+from assets.runner import install_pool_waiting
 
 
 def build_defs() -> Definitions:
@@ -20,4 +21,7 @@ def build_defs() -> Definitions:
     )
 
 
+# Run workers the daemon launches (schedules, sensors, UI) load this module: they record their
+# host/PID on the run, sleep while waiting for a pool slot and reap dead holders (assets/runner.py).
+install_pool_waiting()
 defs = build_defs()
