@@ -125,9 +125,28 @@ def fingerprint(env: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[in
     return lake_fingerprint(Path(env["ORDERFLOW_LAKE"])), warehouse_fingerprint(env["ORDERFLOW_DUCKDB"])
 
 
-def start_materialize(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def dagster_materialize_cmd() -> list[str]:
+    """The same range through Dagster's own CLI: no orderflow runner; the run is tagged with its
+    process by the concurrency hook assets/definitions.py installs, as a daemon's run worker is."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    return [
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "assets.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        f"{START}...{END}",
+    ]
+
+
+def start_materialize(
+    env: dict[str, str], log: Path, cmd: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as f:
-        return subprocess.Popen(materialize_cmd(), stdout=f, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(cmd or materialize_cmd(), stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
 def run_ids(instance: Any) -> set[str]:

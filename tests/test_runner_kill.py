@@ -44,14 +44,29 @@ def kill_env(tmp_path: Path, raw_lake: Path) -> Iterator[tuple[dict[str, str], D
         instance.dispose()
 
 
-@pytest.mark.parametrize("step", ["footprint_1m", "daily_features", "footprint_summary"])
+@pytest.mark.parametrize(
+    ("step", "launcher"),
+    [
+        ("footprint_1m", "orderflow"),
+        ("daily_features", "orderflow"),
+        ("footprint_summary", "orderflow"),
+        # A run not started by our runner (Dagster's CLI loads the code location as a daemon's run
+        # worker does): it is tagged with its process by the hook, so it is reaped the same way.
+        ("footprint_1m", "dagster"),
+    ],
+)
 def test_run_killed_inside_a_writing_step_does_not_block_the_next(
-    step: str, kill_env: tuple[dict[str, str], DagsterInstance], clean: tuple[object, object], tmp_path: Path
+    step: str,
+    launcher: str,
+    kill_env: tuple[dict[str, str], DagsterInstance],
+    clean: tuple[object, object],
+    tmp_path: Path,
 ) -> None:
     env, instance = kill_env
     dead: str | None = None
     for attempt in range(3):  # a step may finish between the poll and the freeze: try again
-        proc = lab.start_materialize(env, tmp_path / f"killed-{attempt}.log")
+        cmd = lab.dagster_materialize_cmd() if launcher == "dagster" else lab.materialize_cmd()
+        proc = lab.start_materialize(env, tmp_path / f"killed-{attempt}.log", cmd)
         dead = lab.stop_inside_step(instance, proc, step, lab.run_ids(instance))
         if dead is not None:
             break
