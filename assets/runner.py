@@ -166,20 +166,26 @@ def reap(instance: DagsterInstance) -> list[str]:
     host = socket.gethostname()
     lines: list[str] = []
     storage = instance.event_log_storage
+    limits = storage.supports_global_concurrency_limits
     for record in instance.get_run_records(RunsFilter(statuses=NOT_FINISHED_STATUSES, tags={HOST_TAG: host})):
         run = record.dagster_run
         if not _is_dead(run, host):
             continue
         holder = _holder(instance, run.run_id)
+        held = limits and run.run_id in storage.get_concurrency_run_ids() | {
+            h.run_id for hs in slot_holders(instance).values() for h in hs
+        }
         instance.report_run_failed(
             run,
             f"orderflow: the process executing this run is gone (pid {holder.pid} on host {host}); "
             "marked failed so its pool slots can be freed",
         )
-        if storage.supports_global_concurrency_limits:
+        if held:
             storage.free_concurrency_slots_for_run(run.run_id)
-        lines.append(f"freed pool slot held by dead run {holder.describe()}")
-    if storage.supports_global_concurrency_limits:
+            lines.append(f"freed pool slot held by dead run {holder.describe()}")
+        else:
+            lines.append(f"marked dead run {holder.describe()} failed (it held no pool slot)")
+    if limits:
         # Runs with a claimed slot or a queued claim: those that ended (or were deleted) free theirs.
         claimants = dict.fromkeys(storage.get_concurrency_run_ids())
         for holders in slot_holders(instance).values():
