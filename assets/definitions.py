@@ -8,6 +8,7 @@ from dagster import Definitions
 
 from assets import cross_checks, footprint, jobs, schedules, sensors, smart_money, summary, warehouse
 from assets.resources import build_resources
+from assets.runner import install_pool_waiting
 
 
 def build_defs() -> Definitions:
@@ -24,4 +25,7 @@ def build_defs() -> Definitions:
     )
 
 
+# Run workers the daemon launches (schedules, sensors, UI) load this module: they record their
+# host/PID on the run, sleep while waiting for a pool slot and reap dead holders (assets/runner.py).
+install_pool_waiting()
 defs = build_defs()

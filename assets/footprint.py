@@ -2,7 +2,8 @@
 
 Thin on purpose: for each trading date of the run it calls `footprint.build_footprint` (which is
 incremental via its own manifest, so the 5-minute schedule stays cheap) and reports metadata and
-the layer's integrity checks from `footprint.checks`. It writes no DuckDB, so it takes no pool.
+the layer's integrity checks from `footprint.checks`. It writes no DuckDB; it takes its own
+pool "footprint_build" (limit 1, dagster.yaml) so two builds of a date never run at once.
 """
 
 from datetime import date
@@ -34,6 +35,7 @@ raw_lt = AssetSpec(
     partitions_def=trading_days,
     deps=[raw_lt],
     backfill_policy=BackfillPolicy.single_run(),
+    pool="footprint_build",
     # "no footprint files" is the ERROR of SPEC §11 that stops downstream layers (registry: checks.py).
     check_specs=check_specs(footprint.ASSET),
     group_name="footprint",

@@ -1,7 +1,12 @@
-"""`orderflow` console script (SPEC §2, §15).
+"""The core of the `orderflow` console script (SPEC §2, §15): the commands that run no Dagster.
 
 The command names are the contract; each body calls the one core function that does the work,
 so the CLI, the Dagster assets and the API never compute the same thing two ways.
+
+The commands that run Dagster (`materialize`, `demo`, `runs`) live with the glue in
+`assets/cli.py`, which builds on `build_parser` here and is the console-script entry point: the
+core imports nothing from `assets/` and no Dagster. `python -m orderflow_pipeline.cli` offers
+just the core commands.
 """
 
 from __future__ import annotations
@@ -9,35 +14,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, timezone
+from typing import Any
 
 from .config import get_settings
 from .lake import Lake
 
+# argparse's sub-command registry (its class is private, so this alias is the one place naming it).
+Subcommands = Any
+Extend = Callable[[Subcommands], None]
 
-def _date(s: str) -> date:
+
+def parse_date(s: str) -> date:
+    """argparse type for YYYY-MM-DD (a clear message instead of a traceback)."""
     try:
         return date.fromisoformat(s)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {s}") from exc
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate_range
+def simulate_into_lake(lake: Lake, start: date, end: date, *, tickers: int, seed: int) -> dict[str, Any]:
+    """Write a simulated market to the lake. The one place outside tests that imports the simulator."""
+    from .simulator import simulate_range
 
-    lake = Lake.from_settings()
-    stats = simulate_range(lake, args.start, args.end, n_tickers=args.tickers, seed=args.seed, progress=True)
+    stats: dict[str, Any] = simulate_range(lake, start, end, n_tickers=tickers, seed=seed, progress=True)
+    return stats
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    stats = simulate_into_lake(
+        Lake.from_settings(), args.start, args.end, tickers=args.tickers, seed=args.seed
+    )
     print(json.dumps(stats, default=str))
     return 0
-
-
-def cmd_materialize(args: argparse.Namespace) -> int:
-    from assets.runner import materialize_range  # the CLI is an entry point; the core stays Dagster-free
-
-    result = materialize_range(args.date, args.to, raise_on_error=False)
-    print(json.dumps({"run_id": result.run_id, "success": result.success, "from": str(args.date),
-                      "to": str(args.to or args.date)}))
-    return 0 if result.success else 1
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -63,30 +73,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if report.get("status") == "ERROR" else 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    return run_demo(days=args.days, tickers=args.tickers, seed=args.seed)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
+    """The parser of the core commands; `extend(subcommands)` adds more (the glue's Dagster ones)."""
+    p = argparse.ArgumentParser(
+        prog="orderflow", description="IDX order-flow scanner: lake -> footprint -> DuckDB -> summary."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("simulate", help="write a realistic simulated IDX market (tape + broker summaries) to the lake")
-    s.add_argument("--start", type=_date, required=True)
-    s.add_argument("--end", type=_date, required=True)
+    s = sub.add_parser(
+        "simulate", help="write a realistic simulated IDX market (tape + broker summaries) to the lake"
+    )
+    s.add_argument("--start", type=parse_date, required=True)
+    s.add_argument("--end", type=parse_date, required=True)
     s.add_argument("--tickers", type=int, default=150)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_simulate)
 
-    m = sub.add_parser("materialize", help="run every partitioned layer through Dagster for a date range (one run)")
-    m.add_argument("--date", type=_date, required=True)
-    m.add_argument("--to", type=_date, default=None)
-    m.set_defaults(func=cmd_materialize)
-
     sm = sub.add_parser("summary", help="print the footprint summary JSON (read-side fallback chain)")
-    sm.add_argument("--date", type=_date, default=None)
+    sm.add_argument("--date", type=parse_date, default=None)
     sm.add_argument("--compact", action="store_true")
     sm.set_defaults(func=cmd_summary)
 
@@ -96,20 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("check", help="integrity report for a date as JSON; exit 1 on ERROR")
-    c.add_argument("--date", type=_date, required=True)
+    c.add_argument("--date", type=parse_date, required=True)
     c.set_defaults(func=cmd_check)
 
-    d = sub.add_parser("demo", help="simulate, materialize through Dagster and print the newest summary")
-    d.add_argument("--days", type=int, default=30)
-    d.add_argument("--tickers", type=int, default=150)
-    d.add_argument("--seed", type=int, default=7)
-    d.set_defaults(func=cmd_demo)
+    if extend is not None:
+        extend(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+def main(argv: list[str] | None = None, extend: Extend | None = None) -> int:
+    args = build_parser(extend).parse_args(argv)
+    func: Callable[[argparse.Namespace], int | None] = args.func
+    return int(func(args) or 0)
 
 
 if __name__ == "__main__":

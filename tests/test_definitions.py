@@ -27,7 +27,7 @@ ASSETS: dict[str, tuple[Any, ...]] = {
     "raw_lt": (DAILY, None, None, "sources", []),
     "raw_broksum": (DAILY, None, None, "sources", []),
     # writes no DuckDB: no pool (the glue slice may add a per-date pool: update this line with it)
-    "footprint_ndjson": (DAILY, SINGLE_RUN, [], "footprint", ["raw_lt"]),
+    "footprint_ndjson": (DAILY, SINGLE_RUN, ["footprint_build"], "footprint", ["raw_lt"]),
     "footprint_1m": (DAILY, SINGLE_RUN, [POOL], "warehouse", ["footprint_ndjson"]),
     "daily_features": (DAILY, SINGLE_RUN, [POOL], "smart_money", ["raw_broksum"]),
     "footprint_summary": (DAILY, SINGLE_RUN, [POOL], "summary", ["daily_features", "footprint_1m"]),

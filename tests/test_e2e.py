@@ -12,19 +12,19 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.keys import SUMMARY_LATEST, summary_key
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import planted_regimes
 
-BIN = Path(sys.executable).parent
 BUY_FAMILY = {"BUY", "STRONG_BUY", "HIDDEN_ACCUM", "WATCH_ACCUM"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "orderflow"), *args], capture_output=True, text=True, timeout=900, env={**os.environ})
+    # The console script's module (the venv's `orderflow` may point at another checkout's code).
+    cmd = [sys.executable, "-m", "assets.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ})
 
 
 def test_simulated_market_end_to_end(env: dict[str, str]) -> None:

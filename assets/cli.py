@@ -1,0 +1,123 @@
+"""`orderflow` console script: the core commands plus the ones that run Dagster.
+
+The core CLI (`orderflow_pipeline/cli.py`: simulate, summary, serve, check) runs no Dagster;
+this module adds `materialize`, `demo` and `runs` on top of its parser, so the core never imports
+the glue. `[project.scripts] orderflow = "assets.cli:main"`; `python -m assets.cli ...` is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from orderflow_pipeline import cli as core_cli
+
+
+def _instance() -> Any:
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from assets.runner import failure_line, materialize_range
+
+    instance = _instance()
+    result = materialize_range(args.date, args.to, instance=instance, raise_on_error=False)
+    print(
+        json.dumps(
+            {
+                "run_id": result.run_id,
+                "success": result.success,
+                "from": str(args.date),
+                "to": str(args.to or args.date),
+            }
+        )
+    )
+    if not result.success:
+        line, details = failure_line(instance, result.run_id)
+        print(line, file=sys.stderr)
+        if details:
+            print(details, file=sys.stderr)
+    return 0 if result.success else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from assets.demo import run_demo
+
+    return run_demo(days=args.days, tickers=args.tickers, seed=args.seed)
+
+
+def cmd_runs_reap(args: argparse.Namespace) -> int:
+    from assets.runner import reap, slot_holders
+
+    instance = _instance()
+    lines = reap(instance)
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no dead or finished run holds a pool slot")
+    for pool, holders in sorted(slot_holders(instance).items()):
+        for h in holders:
+            print(f"pool {pool!r} held by run {h.describe()}")
+    return 0
+
+
+def cmd_runs_free_slot(args: argparse.Namespace) -> int:
+    from assets.runner import free_slots
+
+    print(free_slots(_instance(), args.run_id))
+    return 0
+
+
+def add_dagster_commands(sub: core_cli.Subcommands) -> None:
+    """The commands that start or repair Dagster runs, added to the core parser."""
+    m = sub.add_parser(
+        "materialize", help="run every partitioned layer through Dagster for a date range (one run)"
+    )
+    m.add_argument("--date", type=core_cli.parse_date, required=True)
+    m.add_argument("--to", type=core_cli.parse_date, default=None)
+    m.set_defaults(func=cmd_materialize)
+
+    d = sub.add_parser("demo", help="simulate, materialize through Dagster and print the newest summary")
+    d.add_argument("--days", type=int, default=30)
+    d.add_argument("--tickers", type=int, default=150)
+    d.add_argument("--seed", type=int, default=7)
+    d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("runs", help="repair Dagster runs: free pool slots held by dead or finished runs")
+    rsub = r.add_subparsers(dest="runs_command", required=True)
+    reap = rsub.add_parser(
+        "reap",
+        help="fail runs whose process on this host is gone, free their slots and those of finished runs",
+    )
+    reap.set_defaults(func=cmd_runs_reap)
+    free = rsub.add_parser(
+        "free-slot", help="free every pool slot of one run by hand (fails it if still in progress)"
+    )
+    free.add_argument("--run-id", required=True)
+    free.set_defaults(func=cmd_runs_free_slot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return core_cli.build_parser(add_dagster_commands)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The runner's own lines (slots freed, who holds a pool) go to stderr next to Dagster's log;
+    # only the "orderflow" loggers, so libraries' INFO chatter (alembic, ...) stays quiet.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    runner_log = logging.getLogger("orderflow")
+    if not runner_log.handlers:
+        runner_log.addHandler(handler)
+        runner_log.setLevel(logging.INFO)
+        runner_log.propagate = False
+    return core_cli.main(argv, add_dagster_commands)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
