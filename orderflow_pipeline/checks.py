@@ -144,7 +144,10 @@ REGISTRY: Mapping[str, CheckDef] = _index(
         ),
         CheckDef("broksum_quarantined", FEATURES, "WARN", "No broker summary of the date was quarantined."),
         CheckDef(
-            "broksum_plausible", FEATURES, "WARN", "No broker summary of the date failed the plausibility rules."
+            "broksum_plausible",
+            FEATURES,
+            "WARN",
+            "No broker summary of the date failed the plausibility rules.",
         ),
         CheckDef(
             "history_20_sessions", FEATURES, "WARN", "Every ticker has >= 20 sessions of history (z-scores)."

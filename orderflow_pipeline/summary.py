@@ -329,9 +329,7 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
         )
     )
     if con is None or not warehouse.has_table(con, warehouse.ASSET):
-        out.append(
-            CheckOutcome.of("summary_count_within_warehouse", True, "warehouse not readable: skipped")
-        )
+        out.append(CheckOutcome.of("summary_count_within_warehouse", True, "warehouse not readable: skipped"))
         return out
     n_wh = warehouse.tickers_for(con, d)
     out.append(

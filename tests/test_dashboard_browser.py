@@ -25,8 +25,16 @@ from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -98,7 +106,9 @@ def shot(page: Any, name: str) -> Path:
 
 
 def test_dashboard_ok_bubbles_table_and_minute_chart(browser: Any, tmp_path: Path) -> None:
-    world = build_world(tmp_path, n_tickers=120, dates=[keys.as_date("2026-02-09"), keys.as_date("2026-02-10")])
+    world = build_world(
+        tmp_path, n_tickers=120, dates=[keys.as_date("2026-02-09"), keys.as_date("2026-02-10")]
+    )
     with serve(create_app(world.settings, clock=lambda: NOW)) as url, page_at(browser, url) as (page, errors):
         summary = httpx.get(f"{url}/footprint/summary").json()
         items = summary["items"]
@@ -114,8 +124,13 @@ def test_dashboard_ok_bubbles_table_and_minute_chart(browser: Any, tmp_path: Pat
         assert page.locator("#summary-table tbody tr").count() == len(items)
 
         # The label column is the seed's rule, row by row.
-        labels = dict(zip(page.locator("#summary-table tbody td.t").all_inner_texts(),
-                          page.locator("#summary-table tbody td.label").all_inner_texts(), strict=True))
+        labels = dict(
+            zip(
+                page.locator("#summary-table tbody td.t").all_inner_texts(),
+                page.locator("#summary-table tbody td.label").all_inner_texts(),
+                strict=True,
+            )
+        )
         assert labels == {it["t"]: seed_label(it) for it in items}
 
         # Signal filter: only BREAKOUT bubbles and rows remain.
@@ -146,7 +161,9 @@ def test_dashboard_ok_bubbles_table_and_minute_chart(browser: Any, tmp_path: Pat
         page.click("#summary-table tbody tr[data-ticker=T005]")
         page.wait_for_function(
             "document.querySelector('#minute-chart').dataset.ticker === 'T005' && window.__minute"
-            " && window.__minute.ticker === 'T005'", timeout=10_000)
+            " && window.__minute.ticker === 'T005'",
+            timeout=10_000,
+        )
         assert page.evaluate("window.__minute.candles") == 75
         cum = sum(c["delta"] for c in world.candles[("T005", keys.as_date("2026-02-10"))])
         assert page.evaluate("window.__minute.cumDelta") == cum
@@ -193,8 +210,9 @@ def test_dashboard_fallback_banner_then_auto_refresh_to_ok(browser: Any, tmp_pat
 def test_dashboard_no_data_banner(browser: Any, tmp_path: Path) -> None:
     settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "warehouse.duckdb"))
     with serve(create_app(settings, clock=lambda: NOW)) as url, page_at(browser, url) as (page, errors):
-        page.wait_for_function("document.querySelector('#status-banner').dataset.status !== 'LOADING'",
-                               timeout=20_000)
+        page.wait_for_function(
+            "document.querySelector('#status-banner').dataset.status !== 'LOADING'", timeout=20_000
+        )
         banner = page.locator("#status-banner")
         assert banner.get_attribute("data-status") == "NO_DATA"
         assert "No recent trading data found in last 7 days." in banner.inner_text()

@@ -59,17 +59,28 @@ def make_market_day(real: Path, d: date, n_tickers: int = 900, seed: int = 7) ->
                 if not keep.any():
                     bv[0] = 1
                     keep[0] = True
-                lv = [{"p": int(p), "bv": int(b), "av": int(a)}
-                      for p, b, a, k in zip(prices, bv, av, keep, strict=True) if k]
+                lv = [
+                    {"p": int(p), "bv": int(b), "av": int(a)}
+                    for p, b, a, k in zip(prices, bv, av, keep, strict=True)
+                    if k
+                ]
                 o = lv[int(rng.integers(0, len(lv)))]["p"]
                 c = lv[int(rng.integers(0, len(lv)))]["p"]
                 sb, sa = sum(x["bv"] for x in lv), sum(x["av"] for x in lv)
                 auction = int(rng.integers(0, 50)) if hh == 1 else 0
                 t0 = int(hour.timestamp() * 1000) + int(minute) * 60_000
-                lines.append(json.dumps({
-                    "t0": t0, "ohlc": {"o": o, "h": lv[-1]["p"], "l": lv[0]["p"], "c": c},
-                    "vol": sb + sa + auction, "delta": sb - sa, "levels": lv,
-                }, separators=(",", ":")))
+                lines.append(
+                    json.dumps(
+                        {
+                            "t0": t0,
+                            "ohlc": {"o": o, "h": lv[-1]["p"], "l": lv[0]["p"], "c": c},
+                            "vol": sb + sa + auction,
+                            "delta": sb - sa,
+                            "levels": lv,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
                 price = c
             if lines:
                 objects[footprint_key(ticker, hour)] = ("\n".join(lines) + "\n").encode()

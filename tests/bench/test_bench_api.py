@@ -48,8 +48,19 @@ UNCACHED_APP = (
 
 def start_server(env: dict[str, str], port: int, cached: bool) -> subprocess.Popen[bytes]:
     if cached:
-        cmd = [sys.executable, "-m", "uvicorn", "orderflow_pipeline.api:app", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "orderflow_pipeline.api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
     else:
         cmd = [sys.executable, "-c", UNCACHED_APP, str(port)]
     proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -57,14 +68,23 @@ def start_server(env: dict[str, str], port: int, cached: bool) -> subprocess.Pop
     return proc
 
 
-async def _one_connection(host: str, port: int, path: str, stop_at: float, measure_from: float,
-                          lat: list[float], stats: dict[str, Any]) -> None:
+async def _one_connection(
+    host: str,
+    port: int,
+    path: str,
+    stop_at: float,
+    measure_from: float,
+    lat: list[float],
+    stats: dict[str, Any],
+) -> None:
     """One keep-alive HTTP/1.1 connection looping GETs (with Accept-Encoding: gzip, as a browser
     sends it). A hand-rolled client: httpx's per-request cost would otherwise be the bottleneck
     on two shared cores, and we want to measure the server."""
     reader, writer = await asyncio.open_connection(host, port)
-    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept-Encoding: gzip\r\n"
-               "Accept: application/json\r\n\r\n").encode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept-Encoding: gzip\r\n"
+        "Accept: application/json\r\n\r\n"
+    ).encode()
     try:
         while True:
             t0 = time.perf_counter()
@@ -74,7 +94,9 @@ async def _one_connection(host: str, port: int, path: str, stop_at: float, measu
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
-            headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+            headers = {
+                k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)
+            }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             t1 = time.perf_counter()
             if status != 200:
@@ -96,16 +118,23 @@ async def load(port: int, path: str, clients: int, duration: float, warmup: floa
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + duration
-    await asyncio.gather(*(_one_connection("127.0.0.1", port, path, stop_at, measure_from, lat, stats)
-                           for _ in range(clients)))
+    await asyncio.gather(
+        *(_one_connection("127.0.0.1", port, path, stop_at, measure_from, lat, stats) for _ in range(clients))
+    )
     lat.sort()
     n = len(lat)
 
     def pct(q: float) -> float:
         return round(lat[min(n - 1, int(q * n))] * 1000, 2) if n else float("nan")
 
-    return {"requests": n, "rps": round(n / duration, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "max_ms": round(lat[-1] * 1000, 2) if n else None, **stats}
+    return {
+        "requests": n,
+        "rps": round(n / duration, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1] * 1000, 2) if n else None,
+        **stats,
+    }
 
 
 @pytest.mark.bench
@@ -114,7 +143,11 @@ def test_bench_api_summary(tmp_path: Path) -> None:
     world = build_world(tmp_path, n_tickers=N_TICKERS, dates=[date(2026, 2, 10)])
     build_s = time.perf_counter() - t0
     body = world.lake.read_bytes("features/footprint-summary.json")
-    env = {**os.environ, "ORDERFLOW_LAKE": world.settings.lake, "ORDERFLOW_DUCKDB": world.settings.duckdb_path}
+    env = {
+        **os.environ,
+        "ORDERFLOW_LAKE": world.settings.lake,
+        "ORDERFLOW_DUCKDB": world.settings.duckdb_path,
+    }
     env.pop("ORDERFLOW_S3_ENDPOINT_URL", None)
 
     results: dict[str, Any] = {}
@@ -130,14 +163,21 @@ def test_bench_api_summary(tmp_path: Path) -> None:
     cached, base = results["cached"], results["uncached_baseline"]
     out = {
         "name": "api_summary",
-        "clients": CLIENTS, "duration_s": DURATION_S, "tickers": N_TICKERS,
-        "summary_bytes": len(body), "world_build_s": round(build_s, 1),
-        "cached": cached, "uncached_baseline": base,
+        "clients": CLIENTS,
+        "duration_s": DURATION_S,
+        "tickers": N_TICKERS,
+        "summary_bytes": len(body),
+        "world_build_s": round(build_s, 1),
+        "cached": cached,
+        "uncached_baseline": base,
         "ratio_rps_cached_vs_uncached": round(cached["rps"] / base["rps"], 2) if base["rps"] else None,
-        "ratio_p99_uncached_vs_cached": round(base["p99_ms"] / cached["p99_ms"], 2) if cached["p99_ms"] else None,
+        "ratio_p99_uncached_vs_cached": round(base["p99_ms"] / cached["p99_ms"], 2)
+        if cached["p99_ms"]
+        else None,
         "targets": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS},
         "targets_met": cached["rps"] >= TARGET_RPS and cached["p99_ms"] <= TARGET_P99_MS,
-        "cpu_count": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
     dest = ROOT / "bench-results"
     dest.mkdir(exist_ok=True)

@@ -71,7 +71,8 @@ def floor_read(lake: Lake, d: date) -> int:
     paths = [lake.path(k) for k in footprint.tape_objects(lake, d)]
     con = duckdb.connect()
     row = con.execute(
-        "SELECT count(raw) FROM read_json(?, columns = {'raw': 'VARCHAR'}, format = 'newline_delimited')", [paths]
+        "SELECT count(raw) FROM read_json(?, columns = {'raw': 'VARCHAR'}, format = 'newline_delimited')",
+        [paths],
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -120,8 +121,13 @@ def baseline_build(src: Lake, dst: Lake, d: date) -> int:
             t0 = (base + secs * 1000) // 60000 * 60000
             c = candles.get(t0)
             if c is None:
-                c = candles[t0] = {"t0": t0, "ohlc": {"o": price, "h": price, "l": price, "c": price},
-                                   "vol": 0, "delta": 0, "lv": {}}
+                c = candles[t0] = {
+                    "t0": t0,
+                    "ohlc": {"o": price, "h": price, "l": price, "c": price},
+                    "vol": 0,
+                    "delta": 0,
+                    "lv": {},
+                }
             o = c["ohlc"]
             o["h"], o["l"], o["c"] = max(o["h"], price), min(o["l"], price), price
             c["vol"] += vol
@@ -199,15 +205,24 @@ def test_bench_footprint_full_market_day(tmp_path: Path) -> None:
         "candles": res.candles,
         "hour_files": res.hour_files_written,
         "neutral_share": round(res.neutral_share, 4),
-        "floor_read_json": {**floor, "seconds": round(floor["seconds"], 3),
-                            "all_runs_s": [round(x["seconds"], 3) for x in floors]},
-        "footprint": {**ours, "seconds": round(ours["seconds"], 3),
-                      "write_seconds": round(ours["write_seconds"], 3),
-                      "trades_per_s": round(res.trades / ours["seconds"]),
-                      "all_runs_s": [round(x["seconds"], 3) for x in builds]},
+        "floor_read_json": {
+            **floor,
+            "seconds": round(floor["seconds"], 3),
+            "all_runs_s": [round(x["seconds"], 3) for x in floors],
+        },
+        "footprint": {
+            **ours,
+            "seconds": round(ours["seconds"], 3),
+            "write_seconds": round(ours["write_seconds"], 3),
+            "trades_per_s": round(res.trades / ours["seconds"]),
+            "all_runs_s": [round(x["seconds"], 3) for x in builds],
+        },
         "footprint_rerun_noop": {**rerun, "seconds": round(rerun["seconds"], 3)},
-        "baseline_json_loads": {**base, "seconds": round(base["seconds"], 3),
-                                "trades_per_s": round(base_trades / base["seconds"])},
+        "baseline_json_loads": {
+            **base,
+            "seconds": round(base["seconds"], 3),
+            "trades_per_s": round(base_trades / base["seconds"]),
+        },
         "ratio_vs_floor": round(ours["seconds"] / floor_s, 2),
         "speedup_vs_baseline": round(base["seconds"] / ours["seconds"], 2),
         # the same without writing the ~6,900 files (a cost the baseline pays identically)

@@ -39,10 +39,18 @@ def _columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     side = rng.random(n) < 0.5
     order = rng.integers(1_000, 900_000, n)
     return {
-        "tick_idx": rng.integers(0, 3, n).astype(np.int32), "ms": np.sort(rng.integers(32_400_000, 57_000_000, n)),
-        "board": np.zeros(n, dtype=np.int8), "trade_no": np.arange(1, n + 1), "price": price,
-        "lots": rng.integers(1, 500, n), "prev": price, "o13": np.where(side, 0, order), "o14": np.where(side, order, 0),
-        "chg_prev": np.zeros(n, dtype=np.int64), "avg": price, "ts": 1771380003400 + np.arange(n),
+        "tick_idx": rng.integers(0, 3, n).astype(np.int32),
+        "ms": np.sort(rng.integers(32_400_000, 57_000_000, n)),
+        "board": np.zeros(n, dtype=np.int8),
+        "trade_no": np.arange(1, n + 1),
+        "price": price,
+        "lots": rng.integers(1, 500, n),
+        "prev": price,
+        "o13": np.where(side, 0, order),
+        "o14": np.where(side, order, 0),
+        "chg_prev": np.zeros(n, dtype=np.int64),
+        "avg": price,
+        "ts": 1771380003400 + np.arange(n),
     }
 
 
@@ -62,9 +70,13 @@ def _python_lines(c: dict[str, np.ndarray]) -> float:
         p, v, sec = int(c["price"][i]), int(c["lots"][i]), int(c["ms"][i]) // 1000
         o13, o14 = int(c["o13"][i]), int(c["o14"][i])
         hms = f"{sec // 3600:02d}{sec // 60 % 60:02d}{sec % 60:02d}"
-        raw = (f"B|{hms}|0|{names[c['tick_idx'][i]]}|RG|{int(c['trade_no'][i]):06d}|{p}|{v}|--|-|--|-|{p}|"
-               f"{o13 or '00'}|{o14 or '00'}|0|0|{p}|0|1")
-        out.append(f'{{"v":2,"fmt":"pipe","src":"ipot_ws","raw":"{raw}","ts":{int(c["ts"][i])},"ts_quality":"ingestion"}}\n')
+        raw = (
+            f"B|{hms}|0|{names[c['tick_idx'][i]]}|RG|{int(c['trade_no'][i]):06d}|{p}|{v}|--|-|--|-|{p}|"
+            f"{o13 or '00'}|{o14 or '00'}|0|0|{p}|0|1"
+        )
+        out.append(
+            f'{{"v":2,"fmt":"pipe","src":"ipot_ws","raw":"{raw}","ts":{int(c["ts"][i])},"ts_quality":"ingestion"}}\n'
+        )
     "".join(out).encode()
     return time.perf_counter() - t0
 
@@ -80,8 +92,12 @@ def test_bench_simulate(tmp_path: Path) -> None:
     s = sim.simulate_day(lake, DAY, uni, seed=7, trade_scale=1.0)
     full_s = time.perf_counter() - t0
     results["full_market_day"] = {
-        "tickers": len(uni), "traded_tickers": s["tickers"], "trades": s["trades"], "objects": s["objects"],
-        "seconds": round(full_s, 2), "trades_per_s": round(s["trades"] / full_s),
+        "tickers": len(uni),
+        "traded_tickers": s["tickers"],
+        "trades": s["trades"],
+        "objects": s["objects"],
+        "seconds": round(full_s, 2),
+        "trades_per_s": round(s["trades"] / full_s),
         "mb_written": round(_size(tmp_path / "full") / 1e6, 1),
     }
 
@@ -89,7 +105,9 @@ def test_bench_simulate(tmp_path: Path) -> None:
     cols = _columns(s["trades"], np.random.default_rng(1))
     vec_s, py_s = _vectorised_lines(cols), _python_lines(cols)
     results["serialise_same_number_of_lines"] = {
-        "vectorised_s": round(vec_s, 2), "python_loop_s": round(py_s, 2), "speedup": round(py_s / vec_s, 1),
+        "vectorised_s": round(vec_s, 2),
+        "python_loop_s": round(py_s, 2),
+        "speedup": round(py_s / vec_s, 1),
     }
 
     # the demo range: 30 trading days × 150 tickers
@@ -99,8 +117,12 @@ def test_bench_simulate(tmp_path: Path) -> None:
     st = sim.simulate_range(lake, days[0], days[-1], n_tickers=150, seed=7)
     demo_s = time.perf_counter() - t0
     results["demo_30x150"] = {
-        "days": st["days"], "tickers": st["tickers"], "trades": st["trades"], "objects": st["objects"],
-        "seconds": round(demo_s, 2), "trades_per_s": round(st["trades"] / demo_s),
+        "days": st["days"],
+        "tickers": st["tickers"],
+        "trades": st["trades"],
+        "objects": st["objects"],
+        "seconds": round(demo_s, 2),
+        "trades_per_s": round(st["trades"] / demo_s),
         "mb_written": round(_size(tmp_path / "demo") / 1e6, 1),
     }
 

@@ -37,8 +37,9 @@ def market_day(seed: int = 7) -> tuple[dict[str, bytes], pa.Table]:
     share *= 140 / (share.mean() * len(minutes))
     share = np.clip(share, 0.01, 1.0)
     objects: dict[str, bytes] = {}
-    cols: dict[str, list[Any]] = {k: [] for k in ("ticker", "time_key", "open", "high", "low", "close", "vol",
-                                                  "delta", "source_key")}
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("ticker", "time_key", "open", "high", "low", "close", "vol", "delta", "source_key")
+    }
     for i in range(N_TICKERS):
         ticker = f"B{i:04d}"
         t0s = minutes[rng.random(len(minutes)) < share[i]]
@@ -55,15 +56,23 @@ def market_day(seed: int = 7) -> tuple[dict[str, bytes], pa.Table]:
         av = (vol * rng.random(n) * 0.4).astype(np.int64)
         by_hour: dict[int, list[bytes]] = {}
         for j in range(n):
-            line = json.dumps({"t0": int(t0s[j]), "ohlc": {"o": int(open_[j]), "h": int(high[j]), "l": int(low[j]),
-                               "c": int(close[j])}, "vol": int(vol[j]), "delta": int(bv[j] - av[j]),
-                               "levels": [{"p": int(low[j]), "bv": int(bv[j]), "av": int(av[j])}]},
-                              separators=(",", ":")).encode()
+            line = json.dumps(
+                {
+                    "t0": int(t0s[j]),
+                    "ohlc": {"o": int(open_[j]), "h": int(high[j]), "l": int(low[j]), "c": int(close[j])},
+                    "vol": int(vol[j]),
+                    "delta": int(bv[j] - av[j]),
+                    "levels": [{"p": int(low[j]), "bv": int(bv[j]), "av": int(av[j])}],
+                },
+                separators=(",", ":"),
+            ).encode()
             by_hour.setdefault(int(t0s[j]) // 3_600_000, []).append(line)
         for hour_ms, lines in by_hour.items():
             key = keys.footprint_key(ticker, datetime.fromtimestamp(hour_ms * 3600, timezone.utc))
             objects[key] = b"\n".join(lines) + b"\n"
-        hour_key = {h: keys.footprint_key(ticker, datetime.fromtimestamp(h * 3600, timezone.utc)) for h in by_hour}
+        hour_key = {
+            h: keys.footprint_key(ticker, datetime.fromtimestamp(h * 3600, timezone.utc)) for h in by_hour
+        }
         cols["ticker"] += [ticker] * n
         cols["time_key"] += t0s.tolist()
         cols["open"] += open_.tolist()
@@ -74,8 +83,14 @@ def market_day(seed: int = 7) -> tuple[dict[str, bytes], pa.Table]:
         cols["delta"] += (bv - av).tolist()
         cols["source_key"] += [hour_key[int(t) // 3_600_000] for t in t0s]
     n_rows = len(cols["ticker"])
-    table = pa.table({**cols, "date": pa.array([D] * n_rows, pa.date32()), "buy_vol": pa.array([0] * n_rows),
-                      "sell_vol": pa.array([0] * n_rows)})
+    table = pa.table(
+        {
+            **cols,
+            "date": pa.array([D] * n_rows, pa.date32()),
+            "buy_vol": pa.array([0] * n_rows),
+            "sell_vol": pa.array([0] * n_rows),
+        }
+    )
     return objects, table
 
 
@@ -122,13 +137,21 @@ def test_bench_summary_warehouse_and_local(day: tuple[dict[str, bytes], pa.Table
     keys_ = summary.footprint_keys(lake, D)
     fetch_s, got = timed(lambda: lake.cat_many(keys_), 3)
     assert len(got) == len(objects)
-    _save("local", {
-        "tickers": N_TICKERS, "candles": table.num_rows, "objects": len(objects),
-        "warehouse_build_summary_s": round(wh_s, 4), "warehouse_target_s": 0.1,
-        "warehouse_aggregate_query_s": round(agg_s, 4),
-        "lake_summary_s": round(lake_s, 3), "lake_target_s": 2.0,
-        "lake_bare_fetch_s": round(fetch_s, 3), "lake_vs_bare_fetch": round(lake_s / fetch_s, 2),
-    })
+    _save(
+        "local",
+        {
+            "tickers": N_TICKERS,
+            "candles": table.num_rows,
+            "objects": len(objects),
+            "warehouse_build_summary_s": round(wh_s, 4),
+            "warehouse_target_s": 0.1,
+            "warehouse_aggregate_query_s": round(agg_s, 4),
+            "lake_summary_s": round(lake_s, 3),
+            "lake_target_s": 2.0,
+            "lake_bare_fetch_s": round(fetch_s, 3),
+            "lake_vs_bare_fetch": round(lake_s / fetch_s, 2),
+        },
+    )
     con.close()
     assert wh_s <= 0.1 * 3  # generous on a shared 2-core box; the figure itself is the result
     assert lake_s <= 2.0 * 3
@@ -150,9 +173,16 @@ def test_bench_summary_s3(day: tuple[dict[str, bytes], pa.Table], s3_lake: Lake)
         summ.append(time.perf_counter() - t)
         assert doc["count"] == N_TICKERS
     ratio = min(summ) / min(bare)
-    _save("s3", {
-        "tickers": N_TICKERS, "candles": table.num_rows, "objects": len(objects),
-        "bare_concurrent_fetch_s": round(min(bare), 3), "summary_from_s3_s": round(min(summ), 3),
-        "ratio": round(ratio, 2), "target_ratio": 1.5,
-    })
+    _save(
+        "s3",
+        {
+            "tickers": N_TICKERS,
+            "candles": table.num_rows,
+            "objects": len(objects),
+            "bare_concurrent_fetch_s": round(min(bare), 3),
+            "summary_from_s3_s": round(min(summ), 3),
+            "ratio": round(ratio, 2),
+            "target_ratio": 1.5,
+        },
+    )
     assert ratio <= 1.5 * 1.5

@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parents[2]
 D = date(2026, 2, 5)
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 S3_REPEATS = int(os.environ.get("BENCH_S3_REPEATS", "2"))  # moto serves ~100 objects/s: minutes per run
-JSON_COLUMNS = ("{t0:'BIGINT', ohlc:'STRUCT(o BIGINT,h BIGINT,l BIGINT,c BIGINT)', vol:'BIGINT',"
-                " delta:'BIGINT', levels:'STRUCT(p BIGINT,bv BIGINT,av BIGINT)[]'}")
+JSON_COLUMNS = (
+    "{t0:'BIGINT', ohlc:'STRUCT(o BIGINT,h BIGINT,l BIGINT,c BIGINT)', vol:'BIGINT',"
+    " delta:'BIGINT', levels:'STRUCT(p BIGINT,bv BIGINT,av BIGINT)[]'}"
+)
 
 
 class PeakRSS:
@@ -93,9 +95,16 @@ def measure(variants: dict[str, Callable[..., Any]], tmp: Path, repeats: int) ->
                 peaks[name].append(rss.peak - rss.start)
             finally:
                 con.close()
-    return {name: {"seconds": round(min(r), 3), "median_s": round(statistics.median(r), 3),
-                   "runs": [round(x, 3) for x in r], "peak_rss_delta_mb": round(max(peaks[name]) / 2**20, 1),
-                   "result": outs[name]} for name, r in runs.items()}
+    return {
+        name: {
+            "seconds": round(min(r), 3),
+            "median_s": round(statistics.median(r), 3),
+            "runs": [round(x, 3) for x in r],
+            "peak_rss_delta_mb": round(max(peaks[name]) / 2**20, 1),
+            "result": outs[name],
+        }
+        for name, r in runs.items()
+    }
 
 
 def floor_load(one_file: Path) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
@@ -109,6 +118,7 @@ def floor_load(one_file: Path) -> Callable[[duckdb.DuckDBPyConnection], tuple[in
                        FROM (SELECT t0, unnest(levels) AS l FROM raw)""")
         con.execute("COMMIT")
         return counts(con)
+
     return run
 
 
@@ -127,14 +137,32 @@ def glob_load(lake: Lake) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, in
                        source_key FROM (SELECT ticker, source_key, t0, unnest(levels) AS l FROM raw)""")
         con.execute("COMMIT")
         return counts(con)
+
     return run
 
 
 def per_file_load(lake: Lake, keys_: list[str]) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
     def run(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-        c: dict[str, list[Any]] = {k: [] for k in ("ticker", "date", "time_key", "open", "high", "low", "close",
-                                                   "vol", "delta", "buy_vol", "sell_vol", "source_key")}
-        lv: dict[str, list[Any]] = {k: [] for k in ("ticker", "date", "time_key", "price", "bv", "av", "source_key")}
+        c: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "ticker",
+                "date",
+                "time_key",
+                "open",
+                "high",
+                "low",
+                "close",
+                "vol",
+                "delta",
+                "buy_vol",
+                "sell_vol",
+                "source_key",
+            )
+        }
+        lv: dict[str, list[Any]] = {
+            k: [] for k in ("ticker", "date", "time_key", "price", "bv", "av", "source_key")
+        }
         for key in keys_:
             ticker, _ = keys.parse_footprint_key(key)
             with open(lake.path(key), "rb") as fh:
@@ -143,11 +171,29 @@ def per_file_load(lake: Lake, keys_: list[str]) -> Callable[[duckdb.DuckDBPyConn
                     o = x["ohlc"]
                     sb = sum(v["bv"] for v in x["levels"])
                     sa = sum(v["av"] for v in x["levels"])
-                    for name, val in zip(c, (ticker, D, x["t0"], o["o"], o["h"], o["l"], o["c"], x["vol"],
-                                             x["delta"], sb, sa, key), strict=True):
+                    for name, val in zip(
+                        c,
+                        (
+                            ticker,
+                            D,
+                            x["t0"],
+                            o["o"],
+                            o["h"],
+                            o["l"],
+                            o["c"],
+                            x["vol"],
+                            x["delta"],
+                            sb,
+                            sa,
+                            key,
+                        ),
+                        strict=True,
+                    ):
                         c[name].append(val)
                     for v in x["levels"]:
-                        for name, val in zip(lv, (ticker, D, x["t0"], v["p"], v["bv"], v["av"], key), strict=True):
+                        for name, val in zip(
+                            lv, (ticker, D, x["t0"], v["p"], v["bv"], v["av"], key), strict=True
+                        ):
                             lv[name].append(val)
         candles, levels = pa.table(c), pa.table(lv)  # noqa: F841 - DuckDB replacement scans
         con.execute("BEGIN")
@@ -155,12 +201,15 @@ def per_file_load(lake: Lake, keys_: list[str]) -> Callable[[duckdb.DuckDBPyConn
         con.execute("INSERT INTO footprint_levels SELECT * FROM levels")
         con.execute("COMMIT")
         return counts(con)
+
     return run
 
 
 def counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    return (con.execute("SELECT count(*) FROM footprint_1m").fetchone()[0],
-            con.execute("SELECT count(*) FROM footprint_levels").fetchone()[0])
+    return (
+        con.execute("SELECT count(*) FROM footprint_1m").fetchone()[0],
+        con.execute("SELECT count(*) FROM footprint_levels").fetchone()[0],
+    )
 
 
 def ours(lake: Lake) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
@@ -168,6 +217,7 @@ def ours(lake: Lake) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
         res = warehouse.consolidate(lake, con, D)
         assert res.quarantined == 0 and res.objects_read == res.objects_listed
         return counts(con)
+
     return run
 
 
@@ -184,16 +234,25 @@ def test_bench_warehouse(tmp_path: Path, real: Path, s3_lake: Lake) -> None:
     keys_ = sorted(objects)
 
     results: dict[str, Any] = {
-        "date": D.isoformat(), "objects": len(objects), "candles": n_candles,
-        "bytes": sum(len(b) for b in objects.values()), "repeats": REPEATS, "s3_repeats": S3_REPEATS, "cpus": os.cpu_count(),
+        "date": D.isoformat(),
+        "objects": len(objects),
+        "candles": n_candles,
+        "bytes": sum(len(b) for b in objects.values()),
+        "repeats": REPEATS,
+        "s3_repeats": S3_REPEATS,
+        "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
     }
-    results["local"] = measure({
-        "floor_one_file": floor_load(one_file),
-        "ours": ours(local),
-        "duckdb_glob": glob_load(local),
-        "per_file_json_loop": per_file_load(local, keys_),
-    }, tmp_path, REPEATS)
+    results["local"] = measure(
+        {
+            "floor_one_file": floor_load(one_file),
+            "ours": ours(local),
+            "duckdb_glob": glob_load(local),
+            "per_file_json_loop": per_file_load(local, keys_),
+        },
+        tmp_path,
+        REPEATS,
+    )
     loc = results["local"]
     n_levels = loc["floor_one_file"]["result"][1]
     assert loc["ours"]["result"] == loc["floor_one_file"]["result"] == loc["per_file_json_loop"]["result"]
@@ -206,7 +265,9 @@ def test_bench_warehouse(tmp_path: Path, real: Path, s3_lake: Lake) -> None:
         got = s3_lake.fs.cat(paths, batch_size=64)
         return sum(len(b) for b in got.values())
 
-    results["s3"] = measure({"bare_concurrent_fetch": bare_fetch, "ours": ours(s3_lake)}, tmp_path, S3_REPEATS)
+    results["s3"] = measure(
+        {"bare_concurrent_fetch": bare_fetch, "ours": ours(s3_lake)}, tmp_path, S3_REPEATS
+    )
     assert results["s3"]["ours"]["result"] == loc["floor_one_file"]["result"]
 
     best = {k: v["seconds"] for k, v in loc.items()}
