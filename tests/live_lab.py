@@ -148,3 +148,35 @@ def processes(*procs: subprocess.Popen[bytes]) -> Iterator[None]:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+class Receiver:
+    """A local alert webhook: an HTTP server on 127.0.0.1 (own thread) recording JSON POSTs."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.messages: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                outer.messages.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self) -> set[str]:
+        return {str(m.get("kind")) for m in self.messages}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
