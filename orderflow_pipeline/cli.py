@@ -99,6 +99,7 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
         malformed_every=args.malformed_every,
         stall_after=args.stall_after,
         stall_for=args.stall_for,
+        token=args.token,
     )
     try:
         asyncio.run(serve(cfg, lake))
@@ -128,6 +129,7 @@ def add_replay_server_command(sub: Subcommands) -> None:
     )
     r.add_argument("--stall-after", type=float, default=0.0, help="fault: stop trades after N s of streaming")
     r.add_argument("--stall-for", type=float, default=3600.0, help="fault: ... for this many seconds")
+    r.add_argument("--token", default=None, help="accept only this appsession (HTTP 403 otherwise)")
     r.set_defaults(func=cmd_replay_server)
 
 
