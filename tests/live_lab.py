@@ -111,6 +111,16 @@ def lake_raw_lines(root: Path) -> list[str]:
     return out
 
 
+def footprint_files(root: Path) -> dict[str, bytes]:
+    """Every footprint hour file of a lake (key -> bytes): the candles."""
+    base = root / "footprint"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(base.rglob("*.jsonl"))}
+
+
+def captured_everything(cap: Path, want: set[str]) -> bool:
+    return set(lake_raw_lines(cap)) >= want
+
+
 def spool_raw_lines(spool: Path) -> list[str]:
     """Raw lines of every complete line in the spool (what the capture had received)."""
     out: list[str] = []

@@ -407,36 +407,51 @@ class Capture:
             self.stats.state = "subscribed"
             self.stats.connected_since = time.time()
             log.info("capture: connected to %s, subscribed to LT", redact(url))
-            since = time.monotonic()
             self._last_trade_mono = None
+            stalled: list[str] = []
+            watchdog = asyncio.create_task(self._watchdog(ws, time.monotonic(), stalled))
             streaming = False
-            while not self.stop.is_set():
-                msg = await self._recv(ws, 0.5)
-                if msg is not None:
+            try:
+                async for msg in ws:
                     f = P.decode(msg)
-                    if f.kind == "trade":
-                        batch = [f.data]
-                        self._append(batch)
-                        for x in batch:
-                            if (why := P.line_problem(x)) is not None:
-                                self._malformed(f"LT line stored but not a §5 trade ({why}): {x[:80]!r}")
-                        if not streaming:
-                            streaming = True
-                            self.stats.state = "streaming"
-                            self.stats.failures = 0
-                            self._had_trades = True
-                            for kind in ("noservice", "stall", "down", "handshake"):
-                                self.resolved(kind)
-                    else:
+                    if f.kind != "trade":
                         await self._handle_other(ws, f, sub_cid)
-                ref = self._last_trade_mono or since
-                if time.monotonic() - ref > self.cfg.stall_seconds and self._in_session():
-                    raise Failure(
-                        "stall",
-                        f"no trade for {time.monotonic() - ref:.1f} s inside a continuous session "
-                        f"(last trade time {self.stats.last_trade_time})",
-                    )
+                        continue
+                    self._append([f.data])
+                    if (why := P.line_problem(f.data)) is not None:
+                        self._malformed(f"LT line stored but not a §5 trade ({why}): {f.data[:80]!r}")
+                    if not streaming:
+                        streaming = True
+                        self.stats.state = "streaming"
+                        self.stats.failures = 0
+                        self._had_trades = True
+                        for kind in ("noservice", "stall", "down", "handshake"):
+                            self.resolved(kind)
+            finally:
+                watchdog.cancel()
+            if stalled:
+                raise Failure("stall", stalled[0])
+            if not self.stop.is_set():
+                raise Failure(
+                    "disconnect", f"connection closed by the server ({ws.close_code} {ws.close_reason})"
+                )
         return True
+
+    async def _watchdog(self, ws: ClientConnection, since: float, stalled: list[str]) -> None:
+        """Close the connection when asked to stop, or on a stall (reported through `stalled`)."""
+        while True:
+            await self._sleep(0.25)
+            if self.stop.is_set():
+                await ws.close()
+                return
+            ref = self._last_trade_mono or since
+            if time.monotonic() - ref > self.cfg.stall_seconds and self._in_session():
+                stalled.append(
+                    f"no trade for {time.monotonic() - ref:.1f} s inside a continuous session "
+                    f"(last trade time {self.stats.last_trade_time})"
+                )
+                await ws.close(1000, "stalled feed")
+                return
 
     async def _handle_other(self, ws: ClientConnection, f: P.Frame, sub_cid: int) -> None:
         if f.kind == "ping":
