@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import simulate_range
 
@@ -190,3 +192,21 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# Fixtures the capture test modules import (pytest finds an imported fixture by its name).
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake holding the simulated DAY (tape + broker summaries), shared by a module's tests."""
+    root = tmp_path_factory.mktemp("src") / "lake"
+    simulated_lake(root)
+    return root
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()

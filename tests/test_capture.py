@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from datetime import date
 from pathlib import Path
 
-import pytest
+import live_lab
 from live_lab import (
     DAY,
     captured_everything,
     day_lines,
     footprint_files,
     lake_raw_lines,
-    simulated_lake,
     start_capture,
     start_replay,
     stop,
@@ -31,12 +29,8 @@ from orderflow_pipeline.footprint import build_footprint
 from orderflow_pipeline.keys import trade_date_of_raw_key
 from orderflow_pipeline.lake import Lake
 
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("src") / "lake"
-    simulated_lake(root)
-    return root
+# the shared fixtures (pytest finds a fixture by its name in the module)
+src = live_lab.src
 
 
 def test_spool_seal_recover_and_keys(tmp_path: Path) -> None:
@@ -102,19 +96,3 @@ def test_replay_capture_materialize_equals_own_tape_with_drops(src: Path, tmp_pa
     assert a.quarantined == b.quarantined
     fa, fb = footprint_files(src), footprint_files(cap)
     assert fa and fa == fb
-
-
-def test_duration_stops_flushed(src: Path, tmp_path: Path) -> None:
-    rs, port = start_replay(src, tmp_path / "rs.log", "--speed", "500")
-    try:
-        t0 = time.time()
-        proc = start_capture(
-            tmp_path / "cap", tmp_path / "spool", port, tmp_path / "cap.log", "--duration", "3"
-        )
-        assert proc.wait(30) == 0
-        assert time.time() - t0 < 20
-    finally:
-        stop(rs)
-    got = lake_raw_lines(tmp_path / "cap")
-    hb = json.loads((tmp_path / "cap/_state/capture/t1.json").read_text())
-    assert got and hb["lines"] == len(got) and hb["spool_bytes"] == 0

@@ -6,16 +6,14 @@ loopback, real local lakes, a local alert webhook (issue 18, first half)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+import live_lab
 from live_lab import (
     Receiver,
     captured_everything,
     day_lines,
     lake_raw_lines,
-    simulated_lake,
     start_capture,
     start_replay,
     stop,
@@ -24,21 +22,9 @@ from live_lab import (
 
 from orderflow_pipeline.lake import Lake
 
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("src") / "lake"
-    simulated_lake(root)
-    return root
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.close()
+# the shared fixtures (pytest finds a fixture by its name in the module)
+src = live_lab.src
+receiver = live_lab.receiver
 
 
 def test_noservice_malformed_and_stall_are_reported(src: Path, tmp_path: Path, receiver: Receiver) -> None:
@@ -115,44 +101,3 @@ def test_permanent_noservice_exits_non_zero_with_a_message(
     hb = json.loads((tmp_path / "cap/_state/capture/t1.json").read_text())
     assert hb["state"] == "failed" and hb["problems"]["noservice"]["count"] == 3
     assert "capture_noservice" in receiver.kinds()
-
-
-def test_token_refresh_after_repeated_failures(src: Path, tmp_path: Path) -> None:
-    """The feed refuses the configured token (HTTP 403); after 3 failed connects the capture fetches
-    a new one from ORDERFLOW_IPOT_TOKEN_URL (a page like indopremier.com/ipc/appsession.js) and gets in."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
-            body = b'var x = 1;\nwindow.appsession = "fresh-token-42";\n'
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    page = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=page.serve_forever, daemon=True).start()
-    rs, port = start_replay(src, tmp_path / "rs.log", "--speed", "500", "--token", "fresh-token-42")
-    try:
-        proc = start_capture(
-            tmp_path / "cap",
-            tmp_path / "spool",
-            port,
-            tmp_path / "cap.log",
-            "--duration",
-            "8",
-            ORDERFLOW_IPOT_TOKEN_URL=f"http://127.0.0.1:{page.server_address[1]}/ipc/appsession.js",
-        )
-        assert proc.wait(40) == 0
-    finally:
-        stop(rs)
-        page.shutdown()
-        page.server_close()
-    log = (tmp_path / "cap.log").read_text()
-    assert "HTTP 403" in log and "token refreshed (fres…, changed)" in log
-    assert "fresh-token-42" not in log  # never more than the first characters
-    assert lake_raw_lines(tmp_path / "cap")

@@ -10,12 +10,11 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
+import live_lab
 from live_lab import (
     captured_everything,
     day_lines,
     lake_raw_lines,
-    simulated_lake,
     spool_raw_lines,
     start_capture,
     start_replay,
@@ -25,12 +24,8 @@ from live_lab import (
 
 from orderflow_pipeline.lake import Lake
 
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("src") / "lake"
-    simulated_lake(root)
-    return root
+# the shared fixtures (pytest finds a fixture by its name in the module)
+src = live_lab.src
 
 
 def test_kill9_at_random_moments_loses_nothing_received(src: Path, tmp_path: Path) -> None:

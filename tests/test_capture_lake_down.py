@@ -9,12 +9,11 @@ import json
 import time
 from pathlib import Path
 
-import pytest
+import live_lab
 from live_lab import (
     captured_everything,
     day_lines,
     lake_raw_lines,
-    simulated_lake,
     start_capture,
     start_replay,
     stop,
@@ -23,12 +22,8 @@ from live_lab import (
 
 from orderflow_pipeline.lake import Lake
 
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("src") / "lake"
-    simulated_lake(root)
-    return root
+# the shared fixtures (pytest finds a fixture by its name in the module)
+src = live_lab.src
 
 
 def test_lake_unavailable_for_30_s_loses_nothing(src: Path, tmp_path: Path) -> None:

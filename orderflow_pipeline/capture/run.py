@@ -20,7 +20,8 @@ One asyncio process:
 - writes the heartbeat `_state/capture/{capture_id}.json` every `heartbeat_seconds` (and a copy in
   the spool folder, readable while the lake is down);
 - on SIGTERM/SIGINT or after `--duration`, seals and uploads everything and exits 0; exits 1 after
-  `max_failures` consecutive failures (0 = never gives up), 2 when the spool cannot be written.
+  `max_failures` consecutive failures (0 = never gives up), 2 when the spool cannot be written,
+  3 when the lake stayed unavailable through the final flush (the lines wait in the spool).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from websockets.exceptions import WebSocketException
 
 from .. import idx_calendar
 from ..alerts import clear_alert, send_alert
-from ..config import Settings
+from ..config import DEFAULT_IPOT_URL, Settings
 from ..ipot import protocol as P
 from ..keys import WIB
 from ..lake import Lake
@@ -55,7 +56,7 @@ from .spool import Sealed, Spool, envelope
 
 log = logging.getLogger("orderflow.capture")
 
-DEFAULT_URL = "wss://ipotapp.ipot.id/socketcluster/"
+DEFAULT_URL = DEFAULT_IPOT_URL
 TOKEN_RE = re.compile(r"""appsession\s*[:=]\s*["']([^"']+)["']""")
 TOKEN_REFRESH_MIN_S = 120.0
 
