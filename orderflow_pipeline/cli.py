@@ -175,7 +175,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
         logging.getLogger("orderflow.capture").warning(
             "capture: no ORDERFLOW_IPOT_TOKEN / --token: connecting without an appsession"
         )
-    return run_capture(cfg, Lake.from_settings(settings), settings)
+    return run_capture(cfg, settings)
 
 
 def add_capture_command(sub: Subcommands) -> None:

@@ -144,9 +144,12 @@ class Stats:
 
 
 class Capture:
-    def __init__(self, cfg: CaptureConfig, lake: Lake, settings: Settings) -> None:
+    def __init__(self, cfg: CaptureConfig, lake: Lake | Callable[[], Lake], settings: Settings) -> None:
+        """`lake` may be a factory: a lake that cannot even be opened at start (down) is opened on
+        the first write that needs it, and the capture runs into its spool meanwhile."""
         self.cfg = cfg
-        self.lake = lake
+        self._lake: Lake | None = lake if isinstance(lake, Lake) else None
+        self._lake_factory: Callable[[], Lake] | None = None if isinstance(lake, Lake) else lake
         self.settings = settings
         self.spool = Spool(cfg.spool, cfg.capture_id)
         self.stats = Stats()
@@ -163,6 +166,20 @@ class Capture:
         self._had_trades = False
 
     # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def lake(self) -> Lake:
+        """The lake, opened on first use (raises while it cannot be opened)."""
+        if self._lake is None:
+            assert self._lake_factory is not None
+            self._lake = self._lake_factory()
+        return self._lake
+
+    def _alert_lake(self) -> Lake | None:
+        try:
+            return self.lake
+        except Exception:  # noqa: BLE001 - alerts still go out (undeduplicated) without a lake
+            return None
+
     def trading_date(self) -> date:
         return self.cfg.date or idx_calendar.wib_date(datetime.now(timezone.utc))
 
@@ -186,7 +203,12 @@ class Capture:
             }
             self._spawn(
                 asyncio.to_thread(
-                    send_alert, self.settings, f"capture_{kind}", self._key(), payload, lake=self.lake
+                    send_alert,
+                    self.settings,
+                    f"capture_{kind}",
+                    self._key(),
+                    payload,
+                    lake=self._alert_lake(),
                 )
             )
 
@@ -194,7 +216,9 @@ class Capture:
         if kind in self._alerted:
             self._alerted.discard(kind)
             self._spawn(
-                asyncio.to_thread(clear_alert, self.settings, f"capture_{kind}", self._key(), lake=self.lake)
+                asyncio.to_thread(
+                    clear_alert, self.settings, f"capture_{kind}", self._key(), lake=self._alert_lake()
+                )
             )
 
     def _spawn(self, aw: Awaitable[Any]) -> None:
@@ -576,10 +600,11 @@ class Capture:
         left = self.spool.sealed()
         if left:
             log.error(
-                "capture: %d segments stay in the spool %s; the next start writes them",
+                "capture: %d segments stay in the spool %s (lake unavailable); the next start writes them; exit 3",
                 len(left),
                 self.cfg.spool,
             )
+            self.exit_code = self.exit_code or 3
         else:
             log.info(
                 "capture: everything flushed (%d lines, %d objects)", self.stats.lines, self.stats.objects
@@ -596,11 +621,10 @@ class Capture:
         self.stop.set()
 
 
-def run_capture(cfg: CaptureConfig, lake: Lake, settings: Settings) -> int:
+def run_capture(cfg: CaptureConfig, settings: Settings, lake: Lake | None = None) -> int:
+    """Run a capture until stopped; the lake defaults to the settings' (opened lazily)."""
+
     async def main() -> int:
-        return await Capture(cfg, lake, settings).run()
+        return await Capture(cfg, lake or (lambda: Lake.from_settings(settings)), settings).run()
 
     return asyncio.run(main())
-
-
-Runner = Callable[[CaptureConfig, Lake, Settings], int]
