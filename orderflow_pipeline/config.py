@@ -22,6 +22,8 @@ MIN_WAREHOUSE_TICKERS_WARN = 50
 DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "./.dagster"
+# Where `orderflow serve` listens by default: the base of the links in signal alerts.
+DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8000"
 
 # Lake roots the Lake class can open: S3 (any S3-compatible endpoint) or the local filesystem.
 _REMOTE_LAKE_SCHEMES = ("s3://",)
@@ -47,6 +49,11 @@ class Settings:
     # Folder holding fixtures/real/ (the real fixtures and daily snapshot); None = ../shared
     # next to the repo, else the packaged snapshot copy. Development and tests only.
     shared_dir: str | None = None
+    # Receives one JSON POST per ticker, signal and day when an intraday signal becomes
+    # STRONG_BUY, TRAP_WARNING or STRONG_SELL (assets/sensors/signal_alerts.py); None = log only.
+    signal_webhook: str | None = None
+    # Base URL of the dashboard, for the link each signal alert carries.
+    dashboard_url: str = DEFAULT_DASHBOARD_URL
 
     @property
     def is_s3(self) -> bool:
@@ -123,4 +130,6 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         min_warehouse_tickers=min_tickers,
         min_warehouse_tickers_warn=min_warn,
         shared_dir=str(Path(shared).expanduser().resolve()) if shared else None,
+        signal_webhook=_url(e, "ORDERFLOW_SIGNAL_WEBHOOK"),
+        dashboard_url=(_url(e, "ORDERFLOW_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/"),
     )

@@ -31,6 +31,17 @@ CASES: dict[str, tuple[str, str, object]] = {
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS": ("120", "min_warehouse_tickers", 120),
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": ("7", "min_warehouse_tickers_warn", 7),
     "ORDERFLOW_SHARED": ("shared-copy", "shared_dir", "{cwd}/shared-copy"),
+    "ORDERFLOW_SIGNAL_WEBHOOK": (
+        "https://hooks.example.test/signals",
+        "signal_webhook",
+        "https://hooks.example.test/signals",
+    ),
+    # a trailing slash is dropped: links are built as f"{dashboard_url}/?date=..."
+    "ORDERFLOW_DASHBOARD_URL": (
+        "https://scanner.example.test/",
+        "dashboard_url",
+        "https://scanner.example.test",
+    ),
 }
 
 
@@ -76,6 +87,8 @@ def test_defaults_when_nothing_is_set(clean_env: Path) -> None:
         min_warehouse_tickers=200,  # SPEC §11: fast path at >= 200 tickers
         min_warehouse_tickers_warn=50,  # SPEC §11: WARN below 50
         shared_dir=None,
+        signal_webhook=None,  # signal alerts are logged, not posted
+        dashboard_url="http://127.0.0.1:8000",  # where `orderflow serve` listens by default
     )
     assert not s.is_s3
 
@@ -153,6 +166,9 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_S3_ENDPOINT_URL", "ftp://minio:9000"),
         ("ORDERFLOW_ALERT_WEBHOOK", "hooks.example.test/of"),
         ("ORDERFLOW_ALERT_WEBHOOK", "https://"),
+        ("ORDERFLOW_SIGNAL_WEBHOOK", "hooks.example.test/signals"),
+        ("ORDERFLOW_SIGNAL_WEBHOOK", "mailto:desk@example.test"),
+        ("ORDERFLOW_DASHBOARD_URL", "scanner.example.test:8000"),
         ("ORDERFLOW_LAKE", "gs://bucket/idx"),  # a scheme Lake cannot open: not a local folder named "gs:"
         ("ORDERFLOW_LAKE", "memory://lake"),
         ("ORDERFLOW_LAKE", "s3://"),
