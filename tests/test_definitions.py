@@ -81,6 +81,7 @@ SENSORS = {
     "freshness_sensor": [],
     "run_failure_alert_sensor": [],
     "check_alert_sensor": [],
+    "signal_alert_sensor": [],
 }
 
 
