@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import duck
+from .. import duck, profile
 from ..config import Settings
 from ..documents import no_data_document, range_document
 from ..integrity import integrity_report
@@ -121,10 +121,15 @@ def create_app(
         kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["T001"], description="ticker, e.g. BBRI"),
         date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"],
                                  description="trading date (YYYY-MM-DD)"),
+        imb_ratio: float = Query(profile.IMBALANCE_RATIO, gt=0, le=1000, description="imbalance ratio"),
+        imb_min: int = Query(profile.IMBALANCE_MIN_LOTS, ge=0, le=10**9,
+                             description="minimum lots on both sides of an imbalance"),
     ) -> Any:  # fmt: skip
         """One ticker's 1-minute candles with price levels: warehouse first, lake files when the
-        warehouse is busy, missing or has no rows for the day."""
-        return reads.raw_hist(parse_ticker(kode), require_date(date))
+        warehouse is busy, missing or has no rows for the day; plus the day's volume profile and
+        each candle's profile and diagonal/stacked imbalances (`profile.raw_hist_extras`)."""
+        body = reads.raw_hist(parse_ticker(kode), require_date(date))
+        return {**body, **profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)}
 
     @app.get("/diag/coverage", response_model=Coverage, tags=["diagnostics"], responses=ERRORS)
     def diag_coverage(

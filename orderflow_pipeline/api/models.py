@@ -87,6 +87,57 @@ class Candle(BaseModel):
 WarehouseState = Literal["ok", "busy", "missing"]
 
 
+class VolumeProfile(BaseModel):
+    """profile.Profile: POC (ties -> lower price), value area 70% grown one tick at a time."""
+
+    poc: int = Field(description="price with the most lots (bv + av); ties -> lower price")
+    vah: int = Field(description="value area high (70% of the volume)")
+    val: int = Field(description="value area low")
+    poc_bv: int = Field(description="buyer-initiated lots at the POC")
+    poc_av: int = Field(description="seller-initiated lots at the POC")
+    total: int = Field(description="Σ(bv + av) of the profile")
+    va_vol: int = Field(description="lots inside the value area")
+
+
+class DayVolumeProfile(VolumeProfile):
+    """profile.DayProfile: the day's profile plus its levels summed by price."""
+
+    levels: list[Level]
+
+
+class ImbalanceStack(BaseModel):
+    side: Literal["buy", "sell"]
+    lo: int
+    hi: int
+    n: int = Field(description="consecutive prices (one IDX tick apart), >= 3")
+
+
+class CandleImbalances(BaseModel):
+    buy: list[int] = Field(description="prices with bv(p) >= ratio * av(p - 1 tick)")
+    sell: list[int] = Field(description="prices with av(p) >= ratio * bv(p + 1 tick)")
+    stacked: list[ImbalanceStack]
+
+
+class CandleFootprint(BaseModel):
+    """profile.CandleFootprint: one per candle, same order, keyed by t0."""
+
+    t0: int
+    profile: VolumeProfile | None
+    imbalances: CandleImbalances
+
+
+class ImbalanceCounts(BaseModel):
+    """profile.ImbalanceCounts: the ticker-day's totals."""
+
+    ratio: float
+    min_lots: int
+    buy: int
+    sell: int
+    stacked_buy: int
+    stacked_sell: int
+    candles_with_stack: int
+
+
 class RawHist(BaseModel):
     ticker: str
     date: str
@@ -94,6 +145,9 @@ class RawHist(BaseModel):
     warehouse: WarehouseState = Field(description="why the lake was used, if it was")
     count: int
     candles: list[Candle]
+    profile: DayVolumeProfile | None = Field(None, description="the day's profile; null without levels")
+    footprint: list[CandleFootprint] = Field(default_factory=list, description="per candle, same order")
+    imbalances: ImbalanceCounts | None = None
 
 
 class CoverageHour(BaseModel):
