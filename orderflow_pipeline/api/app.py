@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import duck, profile
+from .. import bars, duck, profile
 from ..config import Settings
 from ..documents import no_data_document, range_document
 from ..integrity import integrity_report
@@ -124,11 +124,18 @@ def create_app(
         imb_ratio: float = Query(profile.IMBALANCE_RATIO, gt=0, le=1000, description="imbalance ratio"),
         imb_min: int = Query(profile.IMBALANCE_MIN_LOTS, ge=0, le=10**9,
                              description="minimum lots on both sides of an imbalance"),
+        bar: int = Query(1, description=f"minutes per bar, one of {bars.BAR_MINUTES} (1 = the stored minutes)"),
     ) -> Any:  # fmt: skip
         """One ticker's 1-minute candles with price levels: warehouse first, lake files when the
         warehouse is busy, missing or has no rows for the day; plus the day's volume profile and
         each candle's profile and diagonal/stacked imbalances (`profile.raw_hist_extras`)."""
         body = reads.raw_hist(parse_ticker(kode), require_date(date))
+        if bar not in bars.BAR_MINUTES:
+            raise BadInput(f"query parameter 'bar' must be one of {bars.BAR_MINUTES} (minutes), got {bar}")
+        if bar != 1:  # N-minute bars, so each bar's POC and imbalances are profile.py's own
+            body["candles"] = bars.resample(body["candles"], bar)
+            body["count"] = len(body["candles"])
+        body["bar"] = bar
         return {**body, **profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)}
 
     @app.get("/diag/coverage", response_model=Coverage, tags=["diagnostics"], responses=ERRORS)

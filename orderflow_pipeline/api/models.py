@@ -144,6 +144,7 @@ class RawHist(BaseModel):
     source: Literal["warehouse", "lake"]
     warehouse: WarehouseState = Field(description="why the lake was used, if it was")
     count: int
+    bar: int = Field(1, description="minutes per candle: 1 (the stored minutes), 5 or 15 (bars.resample)")
     candles: list[Candle]
     profile: DayVolumeProfile | None = Field(None, description="the day's profile; null without levels")
     footprint: list[CandleFootprint] = Field(default_factory=list, description="per candle, same order")
