@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from test_api import build_world
 
 from orderflow_pipeline import bars, profile
-from orderflow_pipeline.documents import Candle, candle
+from orderflow_pipeline.documents import candle
 
 T0 = 1_770_346_800_000  # 2026-02-06 03:00 UTC = 10:00 WIB, on a 15-minute boundary
 M = 60_000
