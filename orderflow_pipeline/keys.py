@@ -102,3 +102,7 @@ def signal_alerts_state_key(d: date | str) -> str:
 def quarantine_key(d: date | str, layer: str, name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
     return f"quarantine/{as_date(d).isoformat()}/{layer}/{safe}.jsonl"
+
+
+def signal_outcomes_key(d: date | str) -> str:
+    return f"features/signal-outcomes/{as_date(d).isoformat()}.json"

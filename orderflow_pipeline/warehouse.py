@@ -396,6 +396,33 @@ def aggregate_candle_table(candles: pa.Table) -> Aggregates:
         mem.close()
 
 
+def session_open_close(
+    con: duckdb.DuckDBPyConnection, tickers: Sequence[str], start: date, end: date
+) -> list[tuple[str, date, int, int]]:
+    """(ticker, date, open, close) of each ticker-day with candles in [start, end]: open = the
+    first candle's open, close = the last candle's close, by `time_key` (SPEC §9); the signal
+    outcomes' prices. Ordered by ticker, date."""
+    if not tickers or not has_table(con, ASSET):
+        return []
+    rows = con.execute(
+        """SELECT ticker, date, arg_min(open, time_key), arg_max(close, time_key) FROM footprint_1m
+           WHERE date BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[]))
+           GROUP BY ticker, date ORDER BY ticker, date""",
+        [start, end, list(tickers)],
+    ).fetchall()
+    return [(str(t), d, int(o), int(c)) for t, d, o, c in rows]
+
+
+def export_select(table: str, where: str) -> str:
+    """The export query of `footprint_1m` or `footprint_levels` (`export.py` adds the filter:
+    `where` is its parameterized date/ticker clause); ValueError for any other table."""
+    order = {ASSET: "date, ticker, time_key", "footprint_levels": "date, ticker, time_key, price"}
+    if table not in order:
+        raise ValueError(f"warehouse.py does not own table {table!r}")
+    cols = _CANDLE_COLS if table == ASSET else _LEVEL_COLS
+    return f"SELECT {cols} FROM {table} WHERE {where} ORDER BY {order[table]}"
+
+
 # --------------------------------------------------------------------------------------- checks
 def checks(
     lake: Lake,

@@ -10,22 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import bars, duck, profile
+from .. import bars, duck, export, outcomes, profile
 from ..config import Settings
 from ..documents import no_data_document, range_document
 from ..integrity import integrity_report
 from ..summary import compute_range
+from . import exports
 from .cache import SummaryCache, body_response
-from .models import ERRORS, Coverage, ErrorBody, Health, IntegrityReport, RawHist, SummaryDoc
+from .models import ERRORS, Coverage, ErrorBody, Health, IntegrityReport, OutcomesReport, RawHist, SummaryDoc
 from .params import (
     DATE_PATTERN,
     MAX_RANGE_DAYS,
@@ -91,11 +92,14 @@ def create_app(
         request: Request,
         date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"],
                                  description="trading date; default = newest (L0 file)"),
+        format: Literal["json", "csv"] = Query("json", description="csv: the items, one row per ticker"),
     ) -> Response:  # fmt: skip
         """The summary for the dashboard: L0 file → L1 previous 7 sessions from the warehouse
         (FALLBACK) → L2 NO_DATA (SPEC §11)."""
         d = parse_date(date, required=False)
         entry, stale = await cache.get(d)
+        if format == "csv":
+            return exports.summary_csv_response(entry.body, stale)
         return body_response(entry, request, {"X-Stale": "1"} if stale else None)
 
     @app.get("/footprint/range", response_model=SummaryDoc, tags=["summary"],
@@ -158,6 +162,41 @@ def create_app(
     def health() -> Any:
         """Warehouse reachable? How old is the newest summary? Newest date in the warehouse."""
         return reads.health()
+
+    @app.get("/export/{table}.parquet", tags=["export"], response_class=StreamingResponse,
+             responses={**ERRORS, 200: {"content": {exports.PARQUET_MEDIA_TYPE: {}},
+                                        "description": "the rows as Parquet (DuckDB COPY), streamed"},
+                        404: {"model": ErrorBody, "description": "table not materialized yet"},
+                        503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+    def export_parquet(
+        table: str,
+        from_: str | None = Query(None, alias="from", pattern=DATE_PATTERN, examples=["2026-02-09"]),
+        to: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"]),
+        tickers: str | None = Query(None, max_length=4000, examples=["BBRI,BBCA"],
+                                    description="comma-separated tickers; default all"),
+    ) -> Response:  # fmt: skip
+        """footprint_1m, footprint_levels, daily_features or signal_outcomes rows dated
+        [from, to] as a Parquet file (`export.py`)."""
+        a, b = require_date(from_, "from"), require_date(to, "to")
+        return exports.parquet_response(
+            reads.settings.duckdb_path, table, a, b, export.parse_tickers(tickers)
+        )
+
+    @app.get("/signals/outcomes", tags=["signals"], response_model=OutcomesReport,
+             response_model_exclude_unset=True,  # the baseline line has no baseline of its own
+             responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+    def signals_outcomes(
+        days: int = Query(outcomes.REPORT_DAYS, ge=1, le=250, description="sessions in the window"),
+        to: str | None = Query(None, pattern=DATE_PATTERN, description="last session; default newest"),
+    ) -> Any:
+        """Per signal over the last `days` sessions: count, next-day hit rate, mean/median
+        return, 95% bootstrap interval of the mean, against NEUTRAL (`outcomes.rolling_report`)."""
+        end = parse_date(to, "to", required=False)
+        try:
+            with reads.reading() as con:
+                return outcomes.rolling_report(con, days=days, end=end)
+        except duck.WarehouseMissing:
+            return outcomes.rolling_report(None, days=days, end=end)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -199,6 +199,33 @@ class IntegrityReport(BaseModel):
     checks: list[dict[str, Any]]
 
 
+class OutcomeStats(BaseModel):
+    """One line of outcomes.report_from_rows (a signal, a family or the baseline)."""
+
+    model_config = ConfigDict(extra="allow")
+    signal: str
+    count: int
+    direction: Literal["up", "down"]
+    hit_rate: float | None = Field(description="share of ret_next_cc > 0 (up) or < 0 (down)")
+    mean: float | None = Field(description="mean ret_next_cc, %")
+    median: float | None
+    ci95: list[float] | None = Field(description="95% bootstrap interval of the mean (seeded)")
+    baseline_hit_rate: float | None = None
+    edge: float | None = Field(None, description="hit_rate - NEUTRAL's share moving the same way")
+
+
+class OutcomesReport(BaseModel):
+    """outcomes.rolling_report."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    days: int
+    from_: str | None = Field(alias="from")
+    to: str | None
+    baseline: OutcomeStats
+    families: list[OutcomeStats]
+    signals: list[OutcomeStats]
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input: the message says which parameter and why"},
 }
