@@ -186,3 +186,42 @@ def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
             page.locator("#footprint-panel").screenshot(path=str(ARTIFACTS / "footprint_1m.png"))
             assert page.locator("#js-errors").is_hidden()
             assert errors == []
+
+
+def test_outcomes_panel_shows_the_served_report(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    """The panel lists the baseline, both families and every signal of GET /signals/outcomes with
+    the server's count and hit rate (formatted, never recomputed)."""
+    from test_api import DATES, build_world
+
+    from orderflow_pipeline.outcomes import build_outcomes
+
+    world = build_world(tmp_path, n_tickers=40)
+    con = duckdb.connect(world.settings.duckdb_path)
+    try:
+        for d in DATES:
+            build_outcomes(world.lake, con, d)
+    finally:
+        con.close()
+    with serve(create_app(world.settings, clock=lambda: NOW)) as url:
+        report = httpx.get(f"{url}/signals/outcomes", params={"days": 60}).json()
+        lines = [
+            report["baseline"],
+            *report["families"],
+            *[s for s in report["signals"] if s["signal"] != "NEUTRAL"],
+        ]
+        assert report["baseline"]["count"] > 0 and any(s["count"] for s in report["signals"])
+        with page_at(browser, url) as (page, errors):
+            page.wait_for_function(
+                "document.querySelector('#outcomes-table').dataset.ready === '1'", timeout=20_000
+            )
+            rows = page.locator("#outcomes-table tbody tr")
+            assert rows.count() == len(lines)
+            for i, line in enumerate(lines):
+                cells = rows.nth(i).locator("td").all_inner_texts()
+                assert cells[0] == line["signal"] and cells[2] == str(line["count"])
+                want = "–" if line["hit_rate"] is None else f"{100 * line['hit_rate']:.1f} %"
+                assert cells[3] == want
+            assert report["from"] in page.inner_text("#outcomes-status")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.locator("#outcomes-panel").screenshot(path=str(ARTIFACTS / "outcomes_panel.png"))
+            assert errors == []
