@@ -11,6 +11,7 @@ the counts are not trivially zero.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from datetime import date, datetime
@@ -20,7 +21,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, REAL
 from test_api import NOW, WIB, hour_files, load_warehouse
 from test_dashboard_browser import CHROMIUM, browser, page_at, serve  # noqa: F401 - browser is a fixture
 
@@ -35,6 +36,8 @@ pytestmark = [
 ]
 
 DAY = date(2026, 2, 10)
+REAL_DAY = date(2026, 2, 6)
+REAL_BBRI_KEY = "footprint/BBRI/1m/2026/02/06/03.jsonl"  # 60 real minutes, 10:00-10:59 WIB
 TICK = 10  # BBRI-like prices 4,000-4,100: IDX tick 10
 # footprint.js colours (its `C` table)
 IMB_BUY, IMB_SELL, POC = "#16a34a", "#dc2626", "#f59e0b"
@@ -78,14 +81,17 @@ def build_ladder_world(root: Path) -> tuple[Settings, list[dict[str, Any]]]:
     objects: dict[str, bytes] = {}
     for t, candles in by_ticker.items():
         objects.update(hour_files(t, candles))
+    # ... and the real BBRI hour (SPEC §14), an upstream-landed file of 2026-02-06.
+    objects[REAL_BBRI_KEY] = (REAL / REAL_BBRI_KEY).read_bytes()
     lake.write_many(objects)
     con = duckdb.connect(settings.duckdb_path)
     try:
         schema.ensure_schema(con)
-        load_warehouse(lake, con, [DAY])
+        load_warehouse(lake, con, [REAL_DAY, DAY])
         from orderflow_pipeline.summary import build_summary
 
-        build_summary(lake, con, DAY, min_tickers=1, now=NOW)
+        for d in (REAL_DAY, DAY):
+            build_summary(lake, con, d, min_tickers=1, now=NOW)
     finally:
         con.close()
     return settings, by_ticker["BBRI"]
@@ -114,6 +120,45 @@ def wait_ready(page: Any, bar: int) -> None:
     )
 
 
+def assert_drawn_equals_served(page: Any, api: dict[str, Any]) -> None:
+    """The bars in view (the newest ones, from the initial zoom window on): the SVG holds exactly
+    the served ladder, imbalance marks and POCs of those bars, and the served day profile."""
+    svg = page.evaluate(SVG_JS)
+    first = page.evaluate("window.__footprint.first")
+    bars, fps = api["candles"][first:], api["footprint"][first:]
+    fills = Counter(r["fill"] for r in svg["rects"])
+    strokes = Counter(r["stroke"] for r in svg["rects"] if r["fill"] == "none")
+
+    # Ladder cells: exactly the served (bid=av, ask=bv) of every level of every bar.
+    served = Counter((lv["av"], lv["bv"]) for c in bars for lv in c["levels"])
+    assert Counter(cell_pairs(svg["texts"])) == served
+    assert page.evaluate("window.__footprint.drawn.cells") == sum(served.values())
+
+    # Imbalance marks: one highlight per served imbalance price, per side; stacks as strips.
+    assert fills[IMB_BUY] == sum(len(f["imbalances"]["buy"]) for f in fps)
+    assert fills[IMB_SELL] == sum(len(f["imbalances"]["sell"]) for f in fps)
+    stacks = [s for f in fps for s in f["imbalances"]["stacked"]]
+    assert fills[STACK_BUY] == sum(s["side"] == "buy" for s in stacks)
+    assert fills[STACK_SELL] == sum(s["side"] == "sell" for s in stacks)
+
+    # Each bar's POC outlined, plus the day profile's POC.
+    assert strokes[POC] == sum(f["profile"] is not None for f in fps) + 1
+
+    # Day profile: a red (sell) and a green (buy) bar per served day level with lots on that
+    # side; POC / VAH / VAL labelled with the served prices.
+    prof = api["profile"]
+    assert fills[PROF_BUY] == sum(lv["bv"] > 0 for lv in prof["levels"])
+    assert fills[PROF_SELL] == sum(lv["av"] > 0 for lv in prof["levels"])
+    labels = " | ".join(svg["texts"])
+    for label in (f"POC {prof['poc']}", f"VAH {prof['vah']}", f"VAL {prof['val']}"):
+        assert label in labels
+
+    # CVD below: the running sum of the served deltas.
+    assert page.evaluate("window.__footprint.cvd") == sum(c["delta"] for c in api["candles"])
+    status = page.inner_text("#footprint-status")
+    assert f"POC {prof['poc']}" in status and f"source {api['source']}" in status
+
+
 def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
     browser: Any,  # noqa: F811
     tmp_path: Path,
@@ -135,41 +180,10 @@ def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
             # 15-minute bars: both bars are in view, every cell is wide enough for its numbers.
             page.select_option("#footprint-bar", "15")
             wait_ready(page, 15)
-            svg = page.evaluate(SVG_JS)
-            fills = Counter(r["fill"] for r in svg["rects"])
-            strokes = Counter(r["stroke"] for r in svg["rects"] if r["fill"] == "none")
-
-            # Ladder cells: exactly the served (bid=av, ask=bv) of every level of every bar.
-            served = Counter((lv["av"], lv["bv"]) for c in api15["candles"] for lv in c["levels"])
-            assert Counter(cell_pairs(svg["texts"])) == served
-            n_levels = sum(served.values())
-            assert page.evaluate("window.__footprint.drawn.cells") == n_levels
-
-            # Imbalance marks: one highlight per served imbalance price, per side; stacks as strips.
-            fps = api15["footprint"]
-            assert fills[IMB_BUY] == sum(len(f["imbalances"]["buy"]) for f in fps) > 0
-            assert fills[IMB_SELL] == sum(len(f["imbalances"]["sell"]) for f in fps)
-            stacks = [s for f in fps for s in f["imbalances"]["stacked"]]
-            assert fills[STACK_BUY] == sum(s["side"] == "buy" for s in stacks)
-            assert fills[STACK_SELL] == sum(s["side"] == "sell" for s in stacks)
-
-            # Each bar's POC outlined, plus the day profile's POC.
-            assert strokes[POC] == sum(f["profile"] is not None for f in fps) + 1
-
-            # Day profile: a red (sell) and a green (buy) bar per served day level with lots on
-            # that side; POC / VAH / VAL labelled with the served prices.
-            prof = api15["profile"]
-            assert prof == api1["profile"]
-            assert fills[PROF_BUY] == sum(lv["bv"] > 0 for lv in prof["levels"])
-            assert fills[PROF_SELL] == sum(lv["av"] > 0 for lv in prof["levels"])
-            labels = " | ".join(svg["texts"])
-            for label in (f"POC {prof['poc']}", f"VAH {prof['vah']}", f"VAL {prof['val']}"):
-                assert label in labels
-
-            # CVD below: the running sum of the served deltas.
-            assert page.evaluate("window.__footprint.cvd") == sum(c["delta"] for c in api15["candles"])
-            status = page.inner_text("#footprint-status")
-            assert f"POC {prof['poc']}" in status and "source warehouse" in status
+            assert page.evaluate("window.__footprint.first") == 0  # both bars in view
+            assert sum(len(f["imbalances"]["buy"]) for f in api15["footprint"]) > 0
+            assert_drawn_equals_served(page, api15)
+            assert api15["profile"] == api1["profile"]  # the day's profile whatever the bar length
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.locator("#footprint-panel").screenshot(path=str(ARTIFACTS / "footprint_15m.png"))
 
@@ -184,7 +198,32 @@ def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
             assert not Counter((lv["av"], lv["bv"]) for lv in last) - Counter(pairs)
             assert page.evaluate("window.__footprint.cvd") == sum(c["delta"] for c in planted)
             page.locator("#footprint-panel").screenshot(path=str(ARTIFACTS / "footprint_1m.png"))
+
+            # A ticker without minutes that day: an empty chart that says so, no error.
+            page.evaluate("window.Footprint.open('ZZZZ', '2026-02-10', 15)")
+            page.wait_for_function(
+                "document.querySelector('#footprint-chart').dataset.ticker === 'ZZZZ'"
+                " && document.querySelector('#footprint-chart').dataset.ready === '1'"
+            )
+            assert page.inner_text("#footprint-status").startswith("0 bars")
+            assert page.get_attribute("#footprint-chart", "data-cells") == "0"
             assert page.locator("#js-errors").is_hidden()
+            assert errors == []
+
+        # The real BBRI hour at 5 minutes (12 bars; 2 buy and 1 sell imbalances), drawn as served.
+        real5 = httpx.get(
+            f"{url}/footprint-raw-hist", params={"kode": "BBRI", "date": "2026-02-06", "bar": 5}
+        ).json()
+        assert real5["count"] == 12 and real5["imbalances"]["buy"] == 2 and real5["imbalances"]["sell"] == 1
+        assert sum(c["vol"] for c in real5["candles"]) == sum(
+            json.loads(line)["vol"] for line in (REAL / REAL_BBRI_KEY).read_text().splitlines()
+        )
+        with page_at(browser, f"{url}/?date=2026-02-06&ticker=BBRI") as (page, errors):
+            wait_ready(page, 1)
+            page.select_option("#footprint-bar", "5")
+            wait_ready(page, 5)
+            assert_drawn_equals_served(page, real5)
+            page.locator("#footprint-panel").screenshot(path=str(ARTIFACTS / "footprint_real_bbri_5m.png"))
             assert errors == []
 
 

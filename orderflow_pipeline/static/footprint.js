@@ -23,7 +23,7 @@
   };
   const MIN_TEXT_W = 52; // px: narrower cells show only their shade
   const MIN_TEXT_H = 11;
-  const COL_PX = 78; // target column width of the initial zoom window
+  const COL_PX = 100; // target column width of the initial zoom window (room for 4-5 digit lots)
 
   const $ = (id) => document.getElementById(id);
   let chart = null;
@@ -90,9 +90,12 @@
       drawn.cells += 1;
       if (imbSell) { drawn.imbSell += 1; children.push({ type: "rect", shape: { x: x, y: y, width: w / 2, height: h }, style: { fill: C.imbSell, opacity: 0.85 } }); }
       if (imbBuy) { drawn.imbBuy += 1; children.push({ type: "rect", shape: { x: x + w / 2, y: y, width: w / 2, height: h }, style: { fill: C.imbBuy, opacity: 0.85 } }); }
-      if (w >= MIN_TEXT_W && h >= MIN_TEXT_H) {
+      // Font fitted to the half cell each number has (monospace: ~0.6 em a digit); a cell too
+      // small for legible numbers shows only its shade (zoom in to read it).
+      const digits = Math.max(String(av).length, String(bv).length);
+      const fs = Math.min(12, h - 2, (w / 2 - 7) / (0.62 * digits));
+      if (w >= MIN_TEXT_W && h >= MIN_TEXT_H && fs >= 8) {
         drawn.withText += 1;
-        const fs = Math.min(12, Math.max(9, h - 2));
         const mid = y + h / 2;
         children.push(
           { type: "text", style: { x: x + w / 2 - 5, y: mid, text: String(av), align: "right", verticalAlign: "middle",
@@ -165,6 +168,13 @@
     if (!chart) chart = echarts.init(el, null, { renderer: "svg" });
     for (const k of Object.keys(drawn)) drawn[k] = 0;
     const candles = body.candles || [];
+    if (!candles.length) {
+      chart.clear();
+      chart.setOption({ graphic: [{ type: "text", left: "center", top: "middle",
+                                    style: { text: "No minutes for this ticker and day", fill: "#8a96a3", fontSize: 18 } }] });
+      el.dataset.cells = "0";
+      return { cvd: 0, first: 0 };
+    }
     const prof = body.profile;
     const dayLevels = prof ? prof.levels : [];
     const prices = dayLevels.map((lv) => lv.p);
@@ -178,6 +188,11 @@
     const width = el.clientWidth || 1200;
     const visible = Math.max(4, Math.floor((width * 0.74) / COL_PX));
     const startPct = candles.length > visible ? 100 * (1 - visible / candles.length) : 0;
+    // Prices in view at first: those of the bars in the initial window (a full day's range on a
+    // volatile name would make every rung a few pixels high); shift+wheel or drag zooms out.
+    const inView = candles.slice(-visible);
+    const yFrom = Math.min(...inView.map((c) => c.ohlc.l)) - half * 2;
+    const yTo = Math.max(...inView.map((c) => c.ohlc.h)) + half * 2;
     const maxProf = Math.max(1, ...dayLevels.map((lv) => lv.bv + lv.av));
     const yAxisBase = { type: "value", min: lo, max: hi, scale: true, splitLine: { lineStyle: { color: C.grid } },
                         axisLabel: { color: "#8a96a3" } };
@@ -217,7 +232,8 @@
       dataZoom: [
         { type: "inside", xAxisIndex: [0, 2], start: startPct, end: 100 },
         { type: "slider", xAxisIndex: [0, 2], start: startPct, end: 100, bottom: 2, height: 14 },
-        { type: "inside", yAxisIndex: [0, 1], orient: "vertical", filterMode: "none", zoomOnMouseWheel: "shift" },
+        { type: "inside", yAxisIndex: [0, 1], orient: "vertical", filterMode: "none", zoomOnMouseWheel: "shift",
+          startValue: yFrom, endValue: yTo },
       ],
       series: [
         { name: "ladder", type: "custom", xAxisIndex: 0, yAxisIndex: 0, renderItem: renderCell(half),
@@ -238,7 +254,7 @@
       ],
     }, { notMerge: true });
     el.dataset.cells = String(drawn.cells);
-    return { cvd: cum };
+    return { cvd: cum, first: Math.max(0, candles.length - visible) };
   }
 
   function tooltip(p) {
@@ -290,7 +306,9 @@
       " lot) · stacks " + ((imb.stacked_buy || 0) + (imb.stacked_sell || 0)) + " · CVD " + out.cvd.toLocaleString("en-US") +
       " · source " + body.source);
     el.dataset.ready = "1";
-    window.__footprint = { ticker: ticker, date: date, bar: bar, body: body, drawn: Object.assign({}, drawn), cvd: out.cvd };
+    // first: index of the first bar in the initial zoom window (the newest bars are in view)
+    window.__footprint = { ticker: ticker, date: date, bar: bar, body: body, drawn: Object.assign({}, drawn),
+                           cvd: out.cvd, first: out.first };
   }
 
   /* Redraws (zoom, resize) re-run renderItem: keep the test's view of what is drawn current. */
