@@ -130,7 +130,7 @@ def build_signal_alert_sensor(clock: Clock = utc_now) -> SensorDefinition:
     )
     def signal_alert_sensor(
         context: SensorEvaluationContext, lake: LakeResource, settings: SettingsResource
-    ) -> SensorResult:  # type: ignore[type-arg, unused-ignore]
+    ) -> SensorResult:
         state = load_cursor(context.cursor)
         after = state.get("after")
         parts, newest = _partitions_since(context, int(after) if isinstance(after, int) else None)
