@@ -21,10 +21,11 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-from conftest import ARTIFACTS, REAL
+from conftest import ARTIFACTS
 from test_api import NOW, WIB, hour_files, load_warehouse
 from test_dashboard_browser import CHROMIUM, browser, page_at, serve  # noqa: F401 - browser is a fixture
 
+from assets.sensors.signal_alerts import dashboard_link
 from orderflow_pipeline import schema
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
@@ -66,7 +67,7 @@ def ladder_minute(rng: random.Random, t0: int, mid: int, stack: bool) -> dict[st
             "delta": sum(lv["bv"] - lv["av"] for lv in levels), "levels": levels}  # fmt: skip
 
 
-def build_ladder_world(root: Path) -> tuple[Settings, list[dict[str, Any]]]:
+def build_ladder_world(root: Path, real: Path) -> tuple[Settings, list[dict[str, Any]]]:
     rng = random.Random(21)
     lake = Lake(str(root / "lake"))
     settings = Settings(lake=lake.root, duckdb_path=str(root / "warehouse.duckdb"))
@@ -82,7 +83,7 @@ def build_ladder_world(root: Path) -> tuple[Settings, list[dict[str, Any]]]:
     for t, candles in by_ticker.items():
         objects.update(hour_files(t, candles))
     # ... and the real BBRI hour (SPEC §14), an upstream-landed file of 2026-02-06.
-    objects[REAL_BBRI_KEY] = (REAL / REAL_BBRI_KEY).read_bytes()
+    objects[REAL_BBRI_KEY] = (real / REAL_BBRI_KEY).read_bytes()
     lake.write_many(objects)
     con = duckdb.connect(settings.duckdb_path)
     try:
@@ -162,8 +163,9 @@ def assert_drawn_equals_served(page: Any, api: dict[str, Any]) -> None:
 def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
     browser: Any,  # noqa: F811
     tmp_path: Path,
+    real: Path,
 ) -> None:
-    settings, planted = build_ladder_world(tmp_path)
+    settings, planted = build_ladder_world(tmp_path, real)
     with serve(create_app(settings, clock=lambda: NOW)) as url:
         api15 = httpx.get(
             f"{url}/footprint-raw-hist", params={"kode": "BBRI", "date": "2026-02-10", "bar": 15}
@@ -173,7 +175,7 @@ def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
         assert api1["imbalances"]["stacked_buy"] >= 1 and api1["imbalances"]["buy"] > 0
 
         # The link a signal alert carries opens the day and the ticker's footprint.
-        with page_at(browser, f"{url}/?date=2026-02-10&ticker=BBRI") as (page, errors):
+        with page_at(browser, dashboard_link(url, "2026-02-10", "BBRI")) as (page, errors):
             wait_ready(page, 1)
             assert page.get_attribute("#footprint-chart", "data-ticker") == "BBRI"
 
@@ -216,7 +218,7 @@ def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
         ).json()
         assert real5["count"] == 12 and real5["imbalances"]["buy"] == 2 and real5["imbalances"]["sell"] == 1
         assert sum(c["vol"] for c in real5["candles"]) == sum(
-            json.loads(line)["vol"] for line in (REAL / REAL_BBRI_KEY).read_text().splitlines()
+            json.loads(line)["vol"] for line in (real / REAL_BBRI_KEY).read_text().splitlines()
         )
         with page_at(browser, f"{url}/?date=2026-02-06&ticker=BBRI") as (page, errors):
             wait_ready(page, 1)
