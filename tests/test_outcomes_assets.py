@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 from dagster import (
-    AssetKey,
     AssetMaterialization,
     DagsterInstance,
     SkipReason,
