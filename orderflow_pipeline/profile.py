@@ -265,7 +265,16 @@ def raw_hist_extras(
 
 def day_profile(candles: Iterable[Mapping[str, Any]]) -> DayProfile | None:
     """The profile of all `candles` together, with the summed levels (the chart's side profile)."""
-    merged = merge_levels(candles)
+    return profile_with_levels(merge_levels(candles))
+
+
+def range_profile(totals: Iterable[tuple[int, int, int]]) -> DayProfile | None:
+    """The profile of (price, bv, av) totals, e.g. a ticker's levels summed over a date range."""
+    return profile_with_levels(levels_by_price({"p": p, "bv": b, "av": a} for p, b, a in totals))
+
+
+def profile_with_levels(merged: Mapping[int, LevelVolume]) -> DayProfile | None:
+    """`volume_profile` plus the levels it was computed from, ascending by price."""
     prof = volume_profile(merged)
     if prof is None:
         return None

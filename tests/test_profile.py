@@ -238,3 +238,30 @@ def test_raw_hist_without_candles_has_no_profile(tmp_path: Path) -> None:
         .json()
     )
     assert body["profile"] is None and body["footprint"] == [] and body["imbalances"]["buy"] == 0
+
+
+def test_range_profile_from_the_warehouse_equals_the_days_profile(tmp_path: Path) -> None:
+    import duckdb
+
+    from orderflow_pipeline import schema, warehouse
+    from orderflow_pipeline.lake import Lake
+
+    lake = tmp_path / "lake"
+    dest = lake / "footprint" / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"
+    dest.parent.mkdir(parents=True)
+    shutil.copyfile(BBRI_HOUR, dest)
+    db = str(tmp_path / "wh.duckdb")
+    con = duckdb.connect(db)
+    schema.ensure_schema(con)
+    warehouse.consolidate(Lake(str(lake)), con, date(2026, 2, 6))
+    con.close()
+    client = TestClient(create_app(Settings(lake=str(lake), duckdb_path=db)))
+    body = client.get(
+        "/footprint/profile", params={"kode": "BBRI", "from": "2026-02-02", "to": "2026-02-10"}
+    ).json()
+    assert body["sessions"] == 1 and body["from"] == "2026-02-02"
+    assert body["profile"] == P.day_profile(bbri_candles())
+    empty = client.get(
+        "/footprint/profile", params={"kode": "BBCA", "from": "2026-02-02", "to": "2026-02-10"}
+    )
+    assert empty.json()["profile"] is None and empty.json()["sessions"] == 0
