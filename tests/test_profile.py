@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REAL
 from fastapi.testclient import TestClient
 
 from orderflow_pipeline import profile as P
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "footprint"
-if not REAL.exists():  # worktrees live in /work/wt/<name>; the shared folder is /work/shared
-    REAL = Path("/work/shared/fixtures/real/footprint")
-BBRI_HOUR = REAL / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"
+REAL_FOOTPRINT = REAL / "footprint"
+if not REAL_FOOTPRINT.exists():  # a worktree in /work/wt/<name> without ORDERFLOW_SHARED set
+    REAL_FOOTPRINT = Path("/work/shared/fixtures/real/footprint")
+BBRI_HOUR = REAL_FOOTPRINT / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"  # never edited
 
 
 def lv(*triples: tuple[int, int, int]) -> dict[int, P.LevelVolume]:
