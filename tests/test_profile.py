@@ -44,6 +44,20 @@ def test_ladder_fills_untraded_grid_prices() -> None:
     assert P.ladder([496, 505]) == [496, 498, 500, 505]  # 2-lot band then 5-lot band
 
 
+def test_grid_rungs_counts_without_walking() -> None:
+    for lo, hi in [(1, 1), (150, 260), (480, 2100), (3800, 3840), (4990, 5100), (1, 20000)]:
+        walked = sum(1 for p in range(lo, hi + 1) if p % P.tick_size(p) == 0)
+        assert P.grid_rungs(lo, hi) == walked, (lo, hi)
+
+
+def test_a_wild_price_does_not_blow_up_the_ladder() -> None:
+    # in bounds (<= 2^31 - 1) but absurd: the ladder falls back to the traded prices
+    levels = lv((100, 5, 0), (101, 0, 9), (2_000_000_000, 1, 0))
+    assert P.ladder(levels) == [100, 101, 2_000_000_000]
+    prof = P.volume_profile(levels)
+    assert prof is not None and (prof["poc"], prof["val"], prof["vah"]) == (101, 100, 101)
+
+
 # -- profile -----------------------------------------------------------------------------------
 
 
