@@ -173,7 +173,9 @@ def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) ->
     res.items = len(rows)
     res.with_next = sum(1 for r in rows if r["ret_next_cc"] is not None)
     res.with_5d = sum(1 for r in rows if r["ret_5d"] is not None)
-    res.complete = all(r["ret_5d"] is not None for r in rows if sessions.get(r["t"], [(None,)])[0][0] == d)
+    traded_on_d = {t for t, own in sessions.items() if any(day == d for day, _, _ in own)}
+    # complete: nothing left to fill in (an item without a D candle never gets returns from closes)
+    res.complete = all(r["ret_5d"] is not None for r in rows if r["t"] in traded_on_d)
     if res.summary_found:
         doc = {"date": d.isoformat(), "count": len(rows), "complete": res.complete, "items": rows}
         res.file_written = lake.write_if_changed(signal_outcomes_key(d), dumps(doc))

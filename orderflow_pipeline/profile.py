@@ -45,6 +45,7 @@ VALUE_AREA_NUM, VALUE_AREA_DEN = 7, 10  # 70% of the volume, as an exact fractio
 IMBALANCE_RATIO = 3.0
 IMBALANCE_MIN_LOTS = 1
 STACK_MIN = 3  # consecutive imbalanced prices that make a stack
+MAX_LADDER_RUNGS = 20_000
 
 Side = Literal["buy", "sell"]
 
@@ -64,11 +65,28 @@ def tick_down(price: int) -> int:
     return price - tick_size(price - 1) if price > 1 else 0
 
 
+def grid_rungs(lo: int, hi: int) -> int:
+    """How many IDX grid prices lie in [lo, hi] (arithmetic per tick band, no walk)."""
+    edges = (0, *TICK_EDGES, max(hi, TICK_EDGES[-1]) + 1)
+    n = 0
+    for (a, b), t in zip(zip(edges, edges[1:], strict=False), TICKS, strict=True):
+        first, last = max(lo, a), min(hi, b - 1)
+        if first <= last:
+            n += last // t - (first - 1) // t
+    return n
+
+
 def ladder(prices: Iterable[int]) -> list[int]:
-    """Every IDX grid price from the lowest to the highest of `prices`, plus `prices` themselves."""
+    """Every IDX grid price from the lowest to the highest of `prices`, plus `prices` themselves.
+
+    Above MAX_LADDER_RUNGS grid prices (a day's range is a few hundred ticks; only a corrupt but
+    in-bounds price can span millions) the ladder is the traded prices alone, so one wild level
+    cannot make a request walk millions of empty ticks."""
     ps = sorted(set(prices))
     if not ps:
         return []
+    if grid_rungs(ps[0], ps[-1]) > MAX_LADDER_RUNGS:
+        return ps
     out = set(ps)
     p = ps[0]
     # start from the first grid price at or above the lowest level
@@ -265,7 +283,16 @@ def raw_hist_extras(
 
 def day_profile(candles: Iterable[Mapping[str, Any]]) -> DayProfile | None:
     """The profile of all `candles` together, with the summed levels (the chart's side profile)."""
-    merged = merge_levels(candles)
+    return profile_with_levels(merge_levels(candles))
+
+
+def range_profile(totals: Iterable[tuple[int, int, int]]) -> DayProfile | None:
+    """The profile of (price, bv, av) totals, e.g. a ticker's levels summed over a date range."""
+    return profile_with_levels(levels_by_price({"p": p, "bv": b, "av": a} for p, b, a in totals))
+
+
+def profile_with_levels(merged: Mapping[int, LevelVolume]) -> DayProfile | None:
+    """`volume_profile` plus the levels it was computed from, ascending by price."""
     prof = volume_profile(merged)
     if prof is None:
         return None

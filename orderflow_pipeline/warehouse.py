@@ -413,6 +413,27 @@ def session_open_close(
     return [(str(t), d, int(o), int(c)) for t, d, o, c in rows]
 
 
+def level_totals(
+    con: duckdb.DuckDBPyConnection, ticker: str, start: date, end: date
+) -> tuple[list[tuple[int, int, int]], int]:
+    """(price, Σbv, Σav) of one ticker's levels over [start, end], ascending, and the number of
+    dates with levels (a volume profile over a range)."""
+    K.check_ticker(ticker)
+    if not has_table(con, "footprint_levels"):
+        return [], 0
+    rows = con.execute(
+        """SELECT price, sum(bv)::BIGINT, sum(av)::BIGINT FROM footprint_levels
+           WHERE ticker = ? AND date BETWEEN ? AND ? GROUP BY price ORDER BY price""",
+        [ticker, start, end],
+    ).fetchall()
+    sessions = _scalar(
+        con,
+        "SELECT count(DISTINCT date) FROM footprint_levels WHERE ticker = ? AND date BETWEEN ? AND ?",
+        [ticker, start, end],
+    )
+    return [(int(p), int(b), int(a)) for p, b, a in rows], sessions
+
+
 def export_select(table: str, where: str) -> str:
     """The export query of `footprint_1m` or `footprint_levels` (`export.py` adds the filter:
     `where` is its parameterized date/ticker clause); ValueError for any other table."""

@@ -194,3 +194,24 @@ def test_buy_family_beats_neutral_on_a_market_whose_regimes_persist(tmp_path: Pa
     # and not by luck of the draw: the buy family's mean-return interval sits above NEUTRAL's mean
     assert buy["ci95"][0] > base["mean"]
     assert math.isfinite(buy["mean"])
+
+
+def test_partition_completes_when_the_fifth_session_exists(
+    world: tuple[Lake, duckdb.DuckDBPyConnection],
+) -> None:
+    lake, con = world
+    days = idx_calendar.trading_days(D1, date(2026, 2, 20))[:6]  # D1 and its next five sessions
+    write_candles(lake, "XXX", [candle(d, 0, 100 + i, 100 + i) for i, d in enumerate(days)])
+    write_summary_items(
+        lake, D1, [{"t": "XXX", "sig": "BUY", "sc": 0.7}, {"t": "NOC", "sig": "NEUTRAL", "sc": 0.5}]
+    )
+    for d in days[:5]:
+        warehouse.consolidate(lake, con, d)
+    assert outcomes.build_outcomes(lake, con, D1).complete is False  # 4 later sessions so far
+    warehouse.consolidate(lake, con, days[5])
+    res = outcomes.build_outcomes(lake, con, D1)
+    # close(D1) = 100, close(D1+5) = 105: ret_5d = 5%; NOC has no D1 candle and never completes,
+    # so it does not hold the partition open
+    assert res.complete is True and res.with_5d == 1
+    row = con.execute("SELECT ret_5d FROM signal_outcomes WHERE ticker = 'XXX'").fetchone()
+    assert row is not None and row[0] == pytest.approx(5.0)

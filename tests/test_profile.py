@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REAL
 from fastapi.testclient import TestClient
 
 from orderflow_pipeline import profile as P
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "footprint"
-if not REAL.exists():  # worktrees live in /work/wt/<name>; the shared folder is /work/shared
-    REAL = Path("/work/shared/fixtures/real/footprint")
-BBRI_HOUR = REAL / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"
+REAL_FOOTPRINT = REAL / "footprint"
+if not REAL_FOOTPRINT.exists():  # a worktree in /work/wt/<name> without ORDERFLOW_SHARED set
+    REAL_FOOTPRINT = Path("/work/shared/fixtures/real/footprint")
+BBRI_HOUR = REAL_FOOTPRINT / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"  # never edited
 
 
 def lv(*triples: tuple[int, int, int]) -> dict[int, P.LevelVolume]:
@@ -41,6 +42,20 @@ def test_tick_steps_follow_the_idx_table_across_band_edges(price: int, up: int, 
 def test_ladder_fills_untraded_grid_prices() -> None:
     assert P.ladder([3800, 3840]) == [3800, 3810, 3820, 3830, 3840]
     assert P.ladder([496, 505]) == [496, 498, 500, 505]  # 2-lot band then 5-lot band
+
+
+def test_grid_rungs_counts_without_walking() -> None:
+    for lo, hi in [(1, 1), (150, 260), (480, 2100), (3800, 3840), (4990, 5100), (1, 20000)]:
+        walked = sum(1 for p in range(lo, hi + 1) if p % P.tick_size(p) == 0)
+        assert P.grid_rungs(lo, hi) == walked, (lo, hi)
+
+
+def test_a_wild_price_does_not_blow_up_the_ladder() -> None:
+    # in bounds (<= 2^31 - 1) but absurd: the ladder falls back to the traded prices
+    levels = lv((100, 5, 0), (101, 0, 9), (2_000_000_000, 1, 0))
+    assert P.ladder(levels) == [100, 101, 2_000_000_000]
+    prof = P.volume_profile(levels)
+    assert prof is not None and (prof["poc"], prof["val"], prof["vah"]) == (101, 100, 101)
 
 
 # -- profile -----------------------------------------------------------------------------------
@@ -238,3 +253,30 @@ def test_raw_hist_without_candles_has_no_profile(tmp_path: Path) -> None:
         .json()
     )
     assert body["profile"] is None and body["footprint"] == [] and body["imbalances"]["buy"] == 0
+
+
+def test_range_profile_from_the_warehouse_equals_the_days_profile(tmp_path: Path) -> None:
+    import duckdb
+
+    from orderflow_pipeline import schema, warehouse
+    from orderflow_pipeline.lake import Lake
+
+    lake = tmp_path / "lake"
+    dest = lake / "footprint" / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"
+    dest.parent.mkdir(parents=True)
+    shutil.copyfile(BBRI_HOUR, dest)
+    db = str(tmp_path / "wh.duckdb")
+    con = duckdb.connect(db)
+    schema.ensure_schema(con)
+    warehouse.consolidate(Lake(str(lake)), con, date(2026, 2, 6))
+    con.close()
+    client = TestClient(create_app(Settings(lake=str(lake), duckdb_path=db)))
+    body = client.get(
+        "/footprint/profile", params={"kode": "BBRI", "from": "2026-02-02", "to": "2026-02-10"}
+    ).json()
+    assert body["sessions"] == 1 and body["from"] == "2026-02-02"
+    assert body["profile"] == P.day_profile(bbri_candles())
+    empty = client.get(
+        "/footprint/profile", params={"kode": "BBCA", "from": "2026-02-02", "to": "2026-02-10"}
+    )
+    assert empty.json()["profile"] is None and empty.json()["sessions"] == 0

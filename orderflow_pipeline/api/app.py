@@ -19,14 +19,24 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import bars, duck, export, outcomes, profile
+from .. import bars, duck, export, outcomes, profile, warehouse
 from ..config import Settings
 from ..documents import no_data_document, range_document
 from ..integrity import integrity_report
 from ..summary import compute_range
 from . import exports
 from .cache import SummaryCache, body_response
-from .models import ERRORS, Coverage, ErrorBody, Health, IntegrityReport, OutcomesReport, RawHist, SummaryDoc
+from .models import (
+    ERRORS,
+    Coverage,
+    ErrorBody,
+    Health,
+    IntegrityReport,
+    OutcomesReport,
+    RangeProfile,
+    RawHist,
+    SummaryDoc,
+)
 from .params import (
     DATE_PATTERN,
     MAX_RANGE_DAYS,
@@ -141,6 +151,25 @@ def create_app(
             body["count"] = len(body["candles"])
         body["bar"] = bar
         return {**body, **profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)}
+
+    @app.get("/footprint/profile", response_model=RangeProfile, tags=["history"],
+             responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+    def footprint_profile(
+        kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["T001"], description="ticker"),
+        from_: str | None = Query(None, alias="from", pattern=DATE_PATTERN, examples=["2026-02-09"]),
+        to: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"]),
+    ) -> Any:  # fmt: skip
+        """One ticker's volume profile (POC, value area 70%, levels) over [from, to] from the
+        warehouse's footprint_levels (a range as /footprint/range allows)."""
+        t = parse_ticker(kode)
+        a, b = parse_range(from_, to)
+        try:
+            with reads.reading() as con:
+                totals, sessions = warehouse.level_totals(con, t, a, b)
+        except duck.WarehouseMissing:
+            totals, sessions = [], 0
+        return {"ticker": t, "from": a.isoformat(), "to": b.isoformat(), "sessions": sessions,
+                "profile": profile.range_profile(totals)}  # fmt: skip
 
     @app.get("/diag/coverage", response_model=Coverage, tags=["diagnostics"], responses=ERRORS)
     def diag_coverage(

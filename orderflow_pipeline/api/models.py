@@ -199,6 +199,17 @@ class IntegrityReport(BaseModel):
     checks: list[dict[str, Any]]
 
 
+class RangeProfile(BaseModel):
+    """GET /footprint/profile: a ticker's volume profile over a date range."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    ticker: str
+    from_: str = Field(alias="from")
+    to: str
+    sessions: int = Field(description="dates with levels in the range")
+    profile: DayVolumeProfile | None
+
+
 class OutcomeStats(BaseModel):
     """One line of outcomes.report_from_rows (a signal, a family or the baseline)."""
 
