@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from assets import cross_checks, footprint, jobs, schedules, sensors, smart_money, summary, warehouse
+from assets import (
+    cross_checks,
+    footprint,
+    jobs,
+    outcomes,
+    schedules,
+    sensors,
+    smart_money,
+    summary,
+    warehouse,
+)
 from assets.resources import build_resources
 from assets.runner import install_pool_waiting
 
@@ -21,6 +31,7 @@ def build_defs() -> Definitions:
         jobs.defs,
         schedules.defs,
         sensors.defs,
+        outcomes.defs,
         Definitions(resources=build_resources()),
     )
 

@@ -10,7 +10,7 @@ import duckdb
 from dagster import ConfigurableResource
 
 from orderflow_pipeline import duck
-from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.config import DEFAULT_DASHBOARD_URL, Settings, get_settings
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
 
@@ -46,6 +46,8 @@ class SettingsResource(ConfigurableResource[Any]):
 
     min_warehouse_tickers: int = 200
     alert_webhook: str | None = None
+    signal_webhook: str | None = None
+    dashboard_url: str = DEFAULT_DASHBOARD_URL
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource[Any]]:
@@ -54,6 +56,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableR
         "lake": LakeResource(root=s.lake, endpoint_url=s.s3_endpoint_url),
         "warehouse": WarehouseResource(path=s.duckdb_path),
         "settings": SettingsResource(
-            min_warehouse_tickers=s.min_warehouse_tickers, alert_webhook=s.alert_webhook
+            min_warehouse_tickers=s.min_warehouse_tickers,
+            alert_webhook=s.alert_webhook,
+            signal_webhook=s.signal_webhook,
+            dashboard_url=s.dashboard_url,
         ),
     }

@@ -40,22 +40,22 @@ def _state_id(kind: str, key: str) -> str:
     return f"{kind}|{key}"
 
 
-def _load(lake: Lake) -> dict[str, Any]:
+def _load(lake: Lake, state_key: str = STATE_KEY) -> dict[str, Any]:
     try:
-        data = lake.read_json(STATE_KEY)
+        data = lake.read_json(state_key)
     except FileNotFoundError:
         return {}
     except (ValueError, OSError) as exc:  # a torn/garbled store must not silence alerts forever
-        log.warning("alert state %s unreadable (%s); starting fresh", STATE_KEY, exc)
+        log.warning("alert state %s unreadable (%s); starting fresh", state_key, exc)
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _save(lake: Lake, state: dict[str, Any]) -> None:
+def _save(lake: Lake, state: dict[str, Any], state_key: str = STATE_KEY) -> None:
     if len(state) > MAX_ENTRIES:
         newest = sorted(state.items(), key=lambda kv: str(kv[1].get("sent_at", "")))[-MAX_ENTRIES:]
         state = dict(newest)
-    lake.write_json(STATE_KEY, state)
+    lake.write_json(state_key, state)
 
 
 def _lake_for(settings: Settings, lake: Lake | None) -> Lake | None:
@@ -68,9 +68,11 @@ def _lake_for(settings: Settings, lake: Lake | None) -> Lake | None:
         return None
 
 
-def already_alerted(settings: Settings, kind: str, key: str, *, lake: Lake | None = None) -> bool:
+def already_alerted(
+    settings: Settings, kind: str, key: str, *, lake: Lake | None = None, state_key: str = STATE_KEY
+) -> bool:
     store = _lake_for(settings, lake)
-    return store is not None and _state_id(kind, key) in _load(store)
+    return store is not None and _state_id(kind, key) in _load(store, state_key)
 
 
 def send_alert(
@@ -81,11 +83,13 @@ def send_alert(
     *,
     lake: Lake | None = None,
     now: datetime | None = None,
+    state_key: str = STATE_KEY,
 ) -> bool:
     """Announce problem (kind, key) once. True when this call raised it, False when it was a
-    duplicate or the webhook delivery failed (then a later call retries). Never raises."""
+    duplicate or the webhook delivery failed (then a later call retries). Never raises.
+    `state_key`: the lake object remembering what was sent (signal alerts keep one per date)."""
     try:
-        return _send(settings, kind, key, payload, lake=lake, now=now)
+        return _send(settings, kind, key, payload, lake=lake, now=now, state_key=state_key)
     except Exception as exc:  # noqa: BLE001 - an alert path must never break the caller
         log.error("alert %s/%s could not be processed: %s", kind, key, exc)
         return False
@@ -99,9 +103,10 @@ def _send(
     *,
     lake: Lake | None,
     now: datetime | None,
+    state_key: str = STATE_KEY,
 ) -> bool:
     store = _lake_for(settings, lake)
-    state = _load(store) if store is not None else {}
+    state = _load(store, state_key) if store is not None else {}
     sid = _state_id(kind, key)
     if sid in state:
         log.info("alert %s/%s already sent at %s; suppressed", kind, key, state[sid].get("sent_at"))
@@ -133,7 +138,7 @@ def _send(
             return False
     if store is not None:
         state[sid] = {"kind": kind, "key": key, "sent_at": sent_at, "text": text}
-        _save(store, state)
+        _save(store, state, state_key)
     return True
 
 

@@ -206,6 +206,69 @@ def add_capture_command(sub: Subcommands) -> None:
     c.set_defaults(func=cmd_capture)
 
 
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    """Print the rolling per-signal outcome report (JSON, or a table with --text)."""
+    from . import duck, outcomes, warehouse
+
+    try:
+        with warehouse.reading(get_settings().duckdb_path) as con:
+            rep = outcomes.rolling_report(con, days=args.days, end=args.to)
+    except duck.WarehouseMissing:
+        rep = outcomes.rolling_report(None, days=args.days, end=args.to)
+    if not args.text:
+        print(json.dumps(rep, indent=2))
+        return 0
+    print(f"signal outcomes {rep['from']}..{rep['to']} ({rep['days']} sessions), return = {rep['return']}")
+    print(f"{'signal':<14}{'n':>6}{'dir':>5}{'hit':>7}{'base':>7}{'mean%':>9}{'median%':>9}  95% CI of mean")
+    for e in [rep["baseline"], *rep["families"], *rep["signals"]]:
+        ci = e.get("ci95")
+
+        def f(v: Any, spec: str) -> str:
+            return "-" if v is None else format(v, spec)
+
+        print(f"{e['signal']:<14}{e['count']:>6}{e['direction']:>5}{f(e['hit_rate'], '.3f'):>7}"
+              f"{f(e.get('baseline_hit_rate'), '.3f'):>7}{f(e['mean'], '.3f'):>9}{f(e['median'], '.3f'):>9}  "
+              f"{'-' if not ci else f'{ci[0]:.3f}..{ci[1]:.3f}'}")  # fmt: skip
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one warehouse table's rows dated [--from, --to] to a Parquet file (DuckDB COPY)."""
+    from . import export, warehouse
+
+    tickers = export.parse_tickers(args.tickers)
+    try:
+        export.check_request(args.table, args.start, args.end, tickers)
+    except export.ExportError as exc:
+        print(f"orderflow export: {exc}", file=sys.stderr)
+        return 2
+    with warehouse.reading(get_settings().duckdb_path) as con:
+        rows = export.copy_parquet(con, args.table, args.start, args.end, args.out, tickers)
+    print(json.dumps({"table": args.table, "from": args.start.isoformat(), "to": args.end.isoformat(),
+                      "tickers": tickers or None, "rows": rows, "out": args.out}))  # fmt: skip
+    return 0
+
+
+def add_analytics_commands(sub: Subcommands) -> None:
+    """`orderflow outcomes` and `orderflow export` (issue 21)."""
+    from .export import EXPORT_TABLES
+    from .outcomes import REPORT_DAYS
+
+    o = sub.add_parser("outcomes", help="per-signal outcome report over the last N sessions (vs NEUTRAL)")
+    o.add_argument("--days", type=int, default=REPORT_DAYS)
+    o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
+    o.add_argument("--text", action="store_true", help="a table instead of JSON")
+    o.set_defaults(func=cmd_outcomes)
+
+    e = sub.add_parser("export", help="export a warehouse table's rows in a date range to Parquet")
+    e.add_argument("--table", required=True, choices=sorted(EXPORT_TABLES))
+    e.add_argument("--from", dest="start", type=parse_date, required=True)
+    e.add_argument("--to", dest="end", type=parse_date, required=True)
+    e.add_argument("--out", required=True, help="the Parquet file to write")
+    e.add_argument("--tickers", default=None, help="comma-separated tickers (default all)")
+    e.set_defaults(func=cmd_export)
+
+
 def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     """The parser of the core commands; `extend(subcommands)` adds more (the glue's Dagster ones)."""
     p = argparse.ArgumentParser(
@@ -239,6 +302,7 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     add_replay_server_command(sub)
     add_capture_command(sub)
 
+    add_analytics_commands(sub)
     if extend is not None:
         extend(sub)
     return p

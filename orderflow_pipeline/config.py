@@ -23,6 +23,8 @@ DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "./.dagster"
 DEFAULT_IPOT_URL = "wss://ipotapp.ipot.id/socketcluster/"
+# Where `orderflow serve` listens by default: the base of the links in signal alerts.
+DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8000"
 
 # Lake roots the Lake class can open: S3 (any S3-compatible endpoint) or the local filesystem.
 _REMOTE_LAKE_SCHEMES = ("s3://",)
@@ -54,6 +56,11 @@ class Settings:
     ipot_token_url: str | None = None
     capture_id: str | None = None  # None: the host name
     capture_spool: str | None = None  # None: ./data/capture-spool/{capture_id}
+    # Receives one JSON POST per ticker, signal and day when an intraday signal becomes
+    # STRONG_BUY, TRAP_WARNING or STRONG_SELL (assets/sensors/signal_alerts.py); None = log only.
+    signal_webhook: str | None = None
+    # Base URL of the dashboard, for the link each signal alert carries.
+    dashboard_url: str = DEFAULT_DASHBOARD_URL
 
     @property
     def is_s3(self) -> bool:
@@ -145,4 +152,6 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ipot_token_url=_url(e, "ORDERFLOW_IPOT_TOKEN_URL"),
         capture_id=_env(e, "ORDERFLOW_CAPTURE_ID"),
         capture_spool=_path(e, "ORDERFLOW_CAPTURE_SPOOL", "") if _env(e, "ORDERFLOW_CAPTURE_SPOOL") else None,
+        signal_webhook=_url(e, "ORDERFLOW_SIGNAL_WEBHOOK"),
+        dashboard_url=(_url(e, "ORDERFLOW_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/"),
     )

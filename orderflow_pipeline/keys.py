@@ -94,6 +94,15 @@ def summary_key(d: date | str) -> str:
     return f"features/footprint-summary/{as_date(d).isoformat()}.json"
 
 
+def signal_alerts_state_key(d: date | str) -> str:
+    """Signal alerts already sent for a date (one small object per day, so it never needs pruning)."""
+    return f"_state/signal-alerts/{as_date(d).isoformat()}.json"
+
+
 def quarantine_key(d: date | str, layer: str, name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
     return f"quarantine/{as_date(d).isoformat()}/{layer}/{safe}.jsonl"
+
+
+def signal_outcomes_key(d: date | str) -> str:
+    return f"features/signal-outcomes/{as_date(d).isoformat()}.json"

@@ -37,6 +37,11 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS ingest_runs (
         run_id VARCHAR, layer VARCHAR, date DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
         objects_read INTEGER, rows_written BIGINT, quarantined INTEGER, metadata_json VARCHAR)""",
+    # Signal outcomes (outcomes.py, issue 21): what each item of D's final summary did next;
+    # returns in %, null until the ticker's later session exists.
+    """CREATE TABLE IF NOT EXISTS signal_outcomes (
+        date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, sc DOUBLE,
+        ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))""",
 ]
 
 

@@ -396,6 +396,54 @@ def aggregate_candle_table(candles: pa.Table) -> Aggregates:
         mem.close()
 
 
+def session_open_close(
+    con: duckdb.DuckDBPyConnection, tickers: Sequence[str], start: date, end: date
+) -> list[tuple[str, date, int, int]]:
+    """(ticker, date, open, close) of each ticker-day with candles in [start, end]: open = the
+    first candle's open, close = the last candle's close, by `time_key` (SPEC §9); the signal
+    outcomes' prices. Ordered by ticker, date."""
+    if not tickers or not has_table(con, ASSET):
+        return []
+    rows = con.execute(
+        """SELECT ticker, date, arg_min(open, time_key), arg_max(close, time_key) FROM footprint_1m
+           WHERE date BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[]))
+           GROUP BY ticker, date ORDER BY ticker, date""",
+        [start, end, list(tickers)],
+    ).fetchall()
+    return [(str(t), d, int(o), int(c)) for t, d, o, c in rows]
+
+
+def level_totals(
+    con: duckdb.DuckDBPyConnection, ticker: str, start: date, end: date
+) -> tuple[list[tuple[int, int, int]], int]:
+    """(price, Σbv, Σav) of one ticker's levels over [start, end], ascending, and the number of
+    dates with levels (a volume profile over a range)."""
+    K.check_ticker(ticker)
+    if not has_table(con, "footprint_levels"):
+        return [], 0
+    rows = con.execute(
+        """SELECT price, sum(bv)::BIGINT, sum(av)::BIGINT FROM footprint_levels
+           WHERE ticker = ? AND date BETWEEN ? AND ? GROUP BY price ORDER BY price""",
+        [ticker, start, end],
+    ).fetchall()
+    sessions = _scalar(
+        con,
+        "SELECT count(DISTINCT date) FROM footprint_levels WHERE ticker = ? AND date BETWEEN ? AND ?",
+        [ticker, start, end],
+    )
+    return [(int(p), int(b), int(a)) for p, b, a in rows], sessions
+
+
+def export_select(table: str, where: str) -> str:
+    """The export query of `footprint_1m` or `footprint_levels` (`export.py` adds the filter:
+    `where` is its parameterized date/ticker clause); ValueError for any other table."""
+    order = {ASSET: "date, ticker, time_key", "footprint_levels": "date, ticker, time_key, price"}
+    if table not in order:
+        raise ValueError(f"warehouse.py does not own table {table!r}")
+    cols = _CANDLE_COLS if table == ASSET else _LEVEL_COLS
+    return f"SELECT {cols} FROM {table} WHERE {where} ORDER BY {order[table]}"
+
+
 # --------------------------------------------------------------------------------------- checks
 def checks(
     lake: Lake,

@@ -45,6 +45,17 @@ CASES: dict[str, tuple[str, str, object]] = {
     ),
     "ORDERFLOW_CAPTURE_ID": ("idx-a", "capture_id", "idx-a"),
     "ORDERFLOW_CAPTURE_SPOOL": ("spool/a", "capture_spool", "{cwd}/spool/a"),
+    "ORDERFLOW_SIGNAL_WEBHOOK": (
+        "https://hooks.example.test/signals",
+        "signal_webhook",
+        "https://hooks.example.test/signals",
+    ),
+    # a trailing slash is dropped: links are built as f"{dashboard_url}/?date=..."
+    "ORDERFLOW_DASHBOARD_URL": (
+        "https://scanner.example.test/",
+        "dashboard_url",
+        "https://scanner.example.test",
+    ),
 }
 
 
@@ -90,6 +101,8 @@ def test_defaults_when_nothing_is_set(clean_env: Path) -> None:
         min_warehouse_tickers=200,  # SPEC §11: fast path at >= 200 tickers
         min_warehouse_tickers_warn=50,  # SPEC §11: WARN below 50
         shared_dir=None,
+        signal_webhook=None,  # signal alerts are logged, not posted
+        dashboard_url="http://127.0.0.1:8000",  # where `orderflow serve` listens by default
     )
     assert not s.is_s3
 
@@ -167,6 +180,9 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_S3_ENDPOINT_URL", "ftp://minio:9000"),
         ("ORDERFLOW_ALERT_WEBHOOK", "hooks.example.test/of"),
         ("ORDERFLOW_ALERT_WEBHOOK", "https://"),
+        ("ORDERFLOW_SIGNAL_WEBHOOK", "hooks.example.test/signals"),
+        ("ORDERFLOW_SIGNAL_WEBHOOK", "mailto:desk@example.test"),
+        ("ORDERFLOW_DASHBOARD_URL", "scanner.example.test:8000"),
         ("ORDERFLOW_LAKE", "gs://bucket/idx"),  # a scheme Lake cannot open: not a local folder named "gs:"
         ("ORDERFLOW_LAKE", "memory://lake"),
         ("ORDERFLOW_LAKE", "s3://"),

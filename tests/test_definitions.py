@@ -31,6 +31,7 @@ ASSETS: dict[str, tuple[Any, ...]] = {
     "footprint_1m": (DAILY, SINGLE_RUN, [POOL], "warehouse", ["footprint_ndjson"]),
     "daily_features": (DAILY, SINGLE_RUN, [POOL], "smart_money", ["raw_broksum"]),
     "footprint_summary": (DAILY, SINGLE_RUN, [POOL], "summary", ["daily_features", "footprint_1m"]),
+    "signal_outcomes": (DAILY, SINGLE_RUN, [POOL], "analytics", ["footprint_1m", "footprint_summary"]),
 }
 # (asset, check) -> (blocking, partitioned). SPEC §11: only the two ERROR checks block; the
 # standalone cross-layer checks are partitioned asset checks, the layers' are part of the asset.
@@ -66,6 +67,7 @@ JOBS = {
     "eod_features_job": ["daily_features"],
     "final_summary_job": ["footprint_summary"],
     "warehouse_summary_job": ["footprint_1m", "footprint_summary"],
+    "signal_outcomes_job": ["signal_outcomes"],
 }
 # schedule -> (cron, timezone, job)
 SCHEDULES = {
@@ -81,6 +83,8 @@ SENSORS = {
     "freshness_sensor": [],
     "run_failure_alert_sensor": [],
     "check_alert_sensor": [],
+    "outcomes_sensor": ["signal_outcomes_job"],
+    "signal_alert_sensor": [],
 }
 
 

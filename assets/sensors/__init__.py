@@ -7,6 +7,8 @@
 - `data_freshness`: stale summary or lagging tape in market hours -> alert (freshness_sensor)
 - `run_failures`: a failed run -> alert (run_failure_alert_sensor)
 - `check_failures`: a failed asset check -> alert (check_alert_sensor)
+- `signal_alerts`: today's summary has a new STRONG_BUY / TRAP_WARNING / STRONG_SELL -> one
+  webhook POST per ticker, signal and day (signal_alert_sensor)
 
 Sensors read lake listings and Dagster event metadata, never the DuckDB file: a run holds the
 warehouse's single write lock for most of the trading day, and a sensor that waits for it would
@@ -21,6 +23,7 @@ from assets.sensors.check_failures import check_alert_sensor
 from assets.sensors.data_freshness import freshness_sensor
 from assets.sensors.lake_objects import lake_sensor
 from assets.sensors.run_failures import run_failure_alert_sensor
+from assets.sensors.signal_alerts import signal_alert_sensor
 from assets.sensors.summary_missing import summary_fallback_sensor
 from assets.sensors.warehouse_coverage import coverage_sensor
 
@@ -31,6 +34,7 @@ SENSORS = [
     freshness_sensor,
     run_failure_alert_sensor,
     check_alert_sensor,
+    signal_alert_sensor,
 ]
 
 defs = Definitions(sensors=SENSORS)

@@ -32,6 +32,8 @@ def settings_of(lake: LakeResource, settings: SettingsResource) -> Settings:
         s3_endpoint_url=lake.endpoint_url,
         alert_webhook=settings.alert_webhook,
         min_warehouse_tickers=settings.min_warehouse_tickers,
+        signal_webhook=settings.signal_webhook,
+        dashboard_url=settings.dashboard_url,
     )
 
 

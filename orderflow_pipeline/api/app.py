@@ -10,22 +10,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import duck
+from .. import bars, duck, export, outcomes, profile, warehouse
 from ..config import Settings
 from ..documents import no_data_document, range_document
 from ..integrity import integrity_report
 from ..summary import compute_range
+from . import exports
 from .cache import SummaryCache, body_response
-from .models import ERRORS, Coverage, ErrorBody, Health, IntegrityReport, RawHist, SummaryDoc
+from .models import (
+    ERRORS,
+    Coverage,
+    ErrorBody,
+    Health,
+    IntegrityReport,
+    OutcomesReport,
+    RangeProfile,
+    RawHist,
+    SummaryDoc,
+)
 from .params import (
     DATE_PATTERN,
     MAX_RANGE_DAYS,
@@ -91,11 +102,14 @@ def create_app(
         request: Request,
         date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"],
                                  description="trading date; default = newest (L0 file)"),
+        format: Literal["json", "csv"] = Query("json", description="csv: the items, one row per ticker"),
     ) -> Response:  # fmt: skip
         """The summary for the dashboard: L0 file → L1 previous 7 sessions from the warehouse
         (FALLBACK) → L2 NO_DATA (SPEC §11)."""
         d = parse_date(date, required=False)
         entry, stale = await cache.get(d)
+        if format == "csv":
+            return exports.summary_csv_response(entry.body, stale)
         return body_response(entry, request, {"X-Stale": "1"} if stale else None)
 
     @app.get("/footprint/range", response_model=SummaryDoc, tags=["summary"],
@@ -121,10 +135,41 @@ def create_app(
         kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["T001"], description="ticker, e.g. BBRI"),
         date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"],
                                  description="trading date (YYYY-MM-DD)"),
+        imb_ratio: float = Query(profile.IMBALANCE_RATIO, gt=0, le=1000, description="imbalance ratio"),
+        imb_min: int = Query(profile.IMBALANCE_MIN_LOTS, ge=0, le=10**9,
+                             description="minimum lots on both sides of an imbalance"),
+        bar: int = Query(1, description=f"minutes per bar, one of {bars.BAR_MINUTES} (1 = the stored minutes)"),
     ) -> Any:  # fmt: skip
         """One ticker's 1-minute candles with price levels: warehouse first, lake files when the
-        warehouse is busy, missing or has no rows for the day."""
-        return reads.raw_hist(parse_ticker(kode), require_date(date))
+        warehouse is busy, missing or has no rows for the day; plus the day's volume profile and
+        each candle's profile and diagonal/stacked imbalances (`profile.raw_hist_extras`)."""
+        body = reads.raw_hist(parse_ticker(kode), require_date(date))
+        if bar not in bars.BAR_MINUTES:
+            raise BadInput(f"query parameter 'bar' must be one of {bars.BAR_MINUTES} (minutes), got {bar}")
+        if bar != 1:  # N-minute bars, so each bar's POC and imbalances are profile.py's own
+            body["candles"] = bars.resample(body["candles"], bar)
+            body["count"] = len(body["candles"])
+        body["bar"] = bar
+        return {**body, **profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)}
+
+    @app.get("/footprint/profile", response_model=RangeProfile, tags=["history"],
+             responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+    def footprint_profile(
+        kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["T001"], description="ticker"),
+        from_: str | None = Query(None, alias="from", pattern=DATE_PATTERN, examples=["2026-02-09"]),
+        to: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"]),
+    ) -> Any:  # fmt: skip
+        """One ticker's volume profile (POC, value area 70%, levels) over [from, to] from the
+        warehouse's footprint_levels (a range as /footprint/range allows)."""
+        t = parse_ticker(kode)
+        a, b = parse_range(from_, to)
+        try:
+            with reads.reading() as con:
+                totals, sessions = warehouse.level_totals(con, t, a, b)
+        except duck.WarehouseMissing:
+            totals, sessions = [], 0
+        return {"ticker": t, "from": a.isoformat(), "to": b.isoformat(), "sessions": sessions,
+                "profile": profile.range_profile(totals)}  # fmt: skip
 
     @app.get("/diag/coverage", response_model=Coverage, tags=["diagnostics"], responses=ERRORS)
     def diag_coverage(
@@ -146,6 +191,41 @@ def create_app(
     def health() -> Any:
         """Warehouse reachable? How old is the newest summary? Newest date in the warehouse."""
         return reads.health()
+
+    @app.get("/export/{table}.parquet", tags=["export"], response_class=StreamingResponse,
+             responses={**ERRORS, 200: {"content": {exports.PARQUET_MEDIA_TYPE: {}},
+                                        "description": "the rows as Parquet (DuckDB COPY), streamed"},
+                        404: {"model": ErrorBody, "description": "table not materialized yet"},
+                        503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+    def export_parquet(
+        table: str,
+        from_: str | None = Query(None, alias="from", pattern=DATE_PATTERN, examples=["2026-02-09"]),
+        to: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"]),
+        tickers: str | None = Query(None, max_length=4000, examples=["BBRI,BBCA"],
+                                    description="comma-separated tickers; default all"),
+    ) -> Response:  # fmt: skip
+        """footprint_1m, footprint_levels, daily_features or signal_outcomes rows dated
+        [from, to] as a Parquet file (`export.py`)."""
+        a, b = require_date(from_, "from"), require_date(to, "to")
+        return exports.parquet_response(
+            reads.settings.duckdb_path, table, a, b, export.parse_tickers(tickers)
+        )
+
+    @app.get("/signals/outcomes", tags=["signals"], response_model=OutcomesReport,
+             response_model_exclude_unset=True,  # the baseline line has no baseline of its own
+             responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+    def signals_outcomes(
+        days: int = Query(outcomes.REPORT_DAYS, ge=1, le=250, description="sessions in the window"),
+        to: str | None = Query(None, pattern=DATE_PATTERN, description="last session; default newest"),
+    ) -> Any:
+        """Per signal over the last `days` sessions: count, next-day hit rate, mean/median
+        return, 95% bootstrap interval of the mean, against NEUTRAL (`outcomes.rolling_report`)."""
+        end = parse_date(to, "to", required=False)
+        try:
+            with reads.reading() as con:
+                return outcomes.rolling_report(con, days=days, end=end)
+        except duck.WarehouseMissing:
+            return outcomes.rolling_report(None, days=days, end=end)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -87,13 +87,68 @@ class Candle(BaseModel):
 WarehouseState = Literal["ok", "busy", "missing"]
 
 
+class VolumeProfile(BaseModel):
+    """profile.Profile: POC (ties -> lower price), value area 70% grown one tick at a time."""
+
+    poc: int = Field(description="price with the most lots (bv + av); ties -> lower price")
+    vah: int = Field(description="value area high (70% of the volume)")
+    val: int = Field(description="value area low")
+    poc_bv: int = Field(description="buyer-initiated lots at the POC")
+    poc_av: int = Field(description="seller-initiated lots at the POC")
+    total: int = Field(description="Σ(bv + av) of the profile")
+    va_vol: int = Field(description="lots inside the value area")
+
+
+class DayVolumeProfile(VolumeProfile):
+    """profile.DayProfile: the day's profile plus its levels summed by price."""
+
+    levels: list[Level]
+
+
+class ImbalanceStack(BaseModel):
+    side: Literal["buy", "sell"]
+    lo: int
+    hi: int
+    n: int = Field(description="consecutive prices (one IDX tick apart), >= 3")
+
+
+class CandleImbalances(BaseModel):
+    buy: list[int] = Field(description="prices with bv(p) >= ratio * av(p - 1 tick)")
+    sell: list[int] = Field(description="prices with av(p) >= ratio * bv(p + 1 tick)")
+    stacked: list[ImbalanceStack]
+
+
+class CandleFootprint(BaseModel):
+    """profile.CandleFootprint: one per candle, same order, keyed by t0."""
+
+    t0: int
+    profile: VolumeProfile | None
+    imbalances: CandleImbalances
+
+
+class ImbalanceCounts(BaseModel):
+    """profile.ImbalanceCounts: the ticker-day's totals."""
+
+    ratio: float
+    min_lots: int
+    buy: int
+    sell: int
+    stacked_buy: int
+    stacked_sell: int
+    candles_with_stack: int
+
+
 class RawHist(BaseModel):
     ticker: str
     date: str
     source: Literal["warehouse", "lake"]
     warehouse: WarehouseState = Field(description="why the lake was used, if it was")
     count: int
+    bar: int = Field(1, description="minutes per candle: 1 (the stored minutes), 5 or 15 (bars.resample)")
     candles: list[Candle]
+    profile: DayVolumeProfile | None = Field(None, description="the day's profile; null without levels")
+    footprint: list[CandleFootprint] = Field(default_factory=list, description="per candle, same order")
+    imbalances: ImbalanceCounts | None = None
 
 
 class CoverageHour(BaseModel):
@@ -142,6 +197,44 @@ class IntegrityReport(BaseModel):
     date: str
     status: str
     checks: list[dict[str, Any]]
+
+
+class RangeProfile(BaseModel):
+    """GET /footprint/profile: a ticker's volume profile over a date range."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    ticker: str
+    from_: str = Field(alias="from")
+    to: str
+    sessions: int = Field(description="dates with levels in the range")
+    profile: DayVolumeProfile | None
+
+
+class OutcomeStats(BaseModel):
+    """One line of outcomes.report_from_rows (a signal, a family or the baseline)."""
+
+    model_config = ConfigDict(extra="allow")
+    signal: str
+    count: int
+    direction: Literal["up", "down"]
+    hit_rate: float | None = Field(description="share of ret_next_cc > 0 (up) or < 0 (down)")
+    mean: float | None = Field(description="mean ret_next_cc, %")
+    median: float | None
+    ci95: list[float] | None = Field(description="95% bootstrap interval of the mean (seeded)")
+    baseline_hit_rate: float | None = None
+    edge: float | None = Field(None, description="hit_rate - NEUTRAL's share moving the same way")
+
+
+class OutcomesReport(BaseModel):
+    """outcomes.rolling_report."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    days: int
+    from_: str | None = Field(alias="from")
+    to: str | None
+    baseline: OutcomeStats
+    families: list[OutcomeStats]
+    signals: list[OutcomeStats]
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -192,6 +192,14 @@ def feature_health(con: duckdb.DuckDBPyConnection, d: date) -> tuple[int, int, i
     return int(total), int(short), int(nonfinite), list(bad_states or [])
 
 
+def export_select(where: str) -> str:
+    """The export query of `daily_features` (`export.py` supplies the date/ticker clause)."""
+    return (
+        f"SELECT {', '.join(_TABLE_COLUMNS)}, metrics_json, created_at FROM daily_features "
+        f"WHERE {where} ORDER BY date, ticker"
+    )
+
+
 # -- lake files -----------------------------------------------------------------------------
 
 

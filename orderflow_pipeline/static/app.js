@@ -298,6 +298,7 @@
     $("minute-status").textContent = "loading…";
     el.dataset.ticker = ticker;
     el.dataset.candles = "0";
+    if (window.Footprint) window.Footprint.open(ticker, doc.date); // footprint.js: ladder, profile, CVD
     if (!minuteChart) minuteChart = echarts.init(el, null, { renderer: "canvas" });
     panel.scrollIntoView({ block: "nearest" });
     let body;
@@ -369,5 +370,9 @@
   setInterval(renderBanner, 15000); // keep "generated … ago" honest between refreshes
 
   renderHeader();
-  loadSummary();
+  // Deep link (signal alerts carry one): /?date=YYYY-MM-DD&ticker=T opens that day and ticker.
+  const link = new URLSearchParams(window.location.search);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(link.get("date") || "")) $("date-input").value = link.get("date");
+  const linkTicker = (link.get("ticker") || "").toUpperCase();
+  loadSummary().then(() => { if (/^[A-Z0-9-]{1,15}$/.test(linkTicker) && state.doc) openMinute(linkTicker); });
 })();

@@ -1,0 +1,217 @@
+"""Signal outcomes (issue 21) on a real lake folder and a real DuckDB file.
+
+1. A hand-built three-session case: returns worked by hand below, and the partition of D filling
+   in when a later session arrives.
+2. A simulated market whose regimes persist (a Markov chain per ticker, 85% stay): candles go
+   through the real warehouse load and the real summary (formula A, signals), then outcomes; the
+   buy family's next-day hit rate beats NEUTRAL's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from orderflow_pipeline import idx_calendar, keys, outcomes, schema, summary, warehouse
+from orderflow_pipeline.lake import Lake, dumps
+
+WIB = keys.WIB
+D1, D2, D3 = date(2026, 2, 2), date(2026, 2, 3), date(2026, 2, 4)  # Mon, Tue, Wed
+
+
+def candle(d: date, minute: int, o: int, c: int, vol: int = 100, buy_share: float = 0.5) -> dict[str, Any]:
+    t0 = int(datetime(d.year, d.month, d.day, 9, minute, tzinfo=WIB).timestamp() * 1000)
+    bv = round(vol * buy_share)
+    return {"t0": t0, "ohlc": {"o": o, "h": max(o, c), "l": min(o, c), "c": c}, "vol": vol,
+            "delta": bv - (vol - bv), "levels": [{"p": c, "bv": bv, "av": vol - bv}]}  # fmt: skip
+
+
+def write_candles(lake: Lake, ticker: str, candles: list[dict[str, Any]]) -> None:
+    by_key: dict[str, list[bytes]] = {}
+    for c in candles:
+        hour = datetime.fromtimestamp(c["t0"] // 3_600_000 * 3600, tz=timezone.utc)
+        by_key.setdefault(keys.footprint_key(ticker, hour), []).append(dumps(c))
+    lake.write_many({k: b"\n".join(v) + b"\n" for k, v in by_key.items()})
+
+
+def write_summary_items(lake: Lake, d: date, items: list[dict[str, Any]]) -> None:
+    lake.write_bytes(keys.summary_key(d), dumps({"status": "OK", "date": d.isoformat(), "items": items}))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Lake, duckdb.DuckDBPyConnection]:
+    lake = Lake(str(tmp_path / "lake"))
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    schema.ensure_schema(con)
+    return lake, con
+
+
+def test_three_sessions_worked_by_hand(world: tuple[Lake, duckdb.DuckDBPyConnection]) -> None:
+    lake, con = world
+    # A: D1 opens 100, closes 102 (two candles); D2 opens 103, closes 105; D3 opens 104, closes 99.
+    write_candles(lake, "AAA", [candle(D1, 0, 100, 101), candle(D1, 1, 101, 102)])
+    write_candles(lake, "AAA", [candle(D2, 0, 103, 104), candle(D2, 5, 104, 105)])
+    # B: trades D1 (close 200) and D3 (open 210, close 220), not D2: its own next session is D3.
+    write_candles(lake, "BBB", [candle(D1, 0, 198, 200)])
+    for d in (D1, D2):
+        warehouse.consolidate(lake, con, d)
+    # C is in D1's summary but has no candles in the warehouse: every return null.
+    write_summary_items(lake, D1, [{"t": "AAA", "sig": "BUY", "sc": 0.65}, {"t": "BBB", "sig": "NEUTRAL", "sc": 0.5},
+                                   {"t": "CCC", "sig": "SELL", "sc": 0.2}])  # fmt: skip
+    write_summary_items(lake, D2, [{"t": "AAA", "sig": "STRONG_SELL", "sc": 0.25}])
+
+    r1 = outcomes.build_outcomes(lake, con, D1)
+    assert (r1.items, r1.with_next, r1.with_5d, r1.complete) == (3, 1, 0, False)
+    # Before D3 exists: B has no next session yet.
+    b = con.execute(
+        "SELECT ret_next_cc FROM signal_outcomes WHERE date = ? AND ticker = 'BBB'", [D1]
+    ).fetchone()
+    assert b == (None,)
+
+    write_candles(lake, "AAA", [candle(D3, 0, 104, 100), candle(D3, 9, 100, 99)])
+    write_candles(lake, "BBB", [candle(D3, 0, 210, 215), candle(D3, 1, 215, 220)])
+    warehouse.consolidate(lake, con, D3)
+    write_summary_items(lake, D3, [{"t": "AAA", "sig": "BUY", "sc": 0.61}])
+    for d in (D1, D2, D3):  # D1 and D2 are built again now that D3 exists (the sensor's job)
+        outcomes.build_outcomes(lake, con, d)
+
+    got = {
+        (d, t): (s, sc, oc, cc, r5)
+        for d, t, s, sc, oc, cc, r5 in con.execute(
+            "SELECT * FROM signal_outcomes ORDER BY date, ticker"
+        ).fetchall()
+    }
+    # Worked by hand:
+    # A on D1: oc = (105 - 103) / 103 * 100 = 1.9417...; cc = (105 - 102) / 102 * 100 = 2.9411...
+    # B on D1: next own session D3: oc = (220 - 210) / 210 * 100 = 4.7619...; cc = (220 - 200) / 200 * 100 = 10
+    # A on D2: oc = (99 - 104) / 104 * 100 = -4.8076...; cc = (99 - 105) / 105 * 100 = -5.7142...
+    # A on D3: nothing after it yet.  ret_5d: no ticker has 5 later sessions.
+    expect = {
+        (D1, "AAA"): ("BUY", 0.65, 200 / 103, 300 / 102, None),
+        (D1, "BBB"): ("NEUTRAL", 0.5, 1000 / 210, 10.0, None),
+        (D1, "CCC"): ("SELL", 0.2, None, None, None),
+        (D2, "AAA"): ("STRONG_SELL", 0.25, -500 / 104, -600 / 105, None),
+        (D3, "AAA"): ("BUY", 0.61, None, None, None),
+    }
+    assert set(got) == set(expect)
+    for k, row in expect.items():
+        for g, e in zip(got[k], row, strict=True):
+            ok = g == e if e is None or isinstance(e, str) else g == pytest.approx(e, rel=1e-12)
+            assert ok, (k, got[k], row)
+    doc = json.loads(lake.read_bytes(keys.signal_outcomes_key(D1)))
+    assert doc["count"] == 3 and doc["items"][1] == {"t": "BBB", "sig": "NEUTRAL", "sc": 0.5,
+                                                     "ret_next_oc": pytest.approx(1000 / 210),
+                                                     "ret_next_cc": 10.0, "ret_5d": None}  # fmt: skip
+    # An unchanged re-run rewrites nothing.
+    assert outcomes.build_outcomes(lake, con, D1).file_written is False
+
+
+def test_ret_5d_is_the_fifth_own_session() -> None:
+    d = date(2026, 2, 2)
+    days = idx_calendar.trading_days(d, date(2026, 2, 20))
+    # close(D) = 100; closes of the next sessions 101..106; the 5th after D closes 105.
+    sessions = {"X": [(day, 100 + i, 100 + i) for i, day in enumerate(days[:7])]}
+    (row,) = outcomes.compute_outcomes(d, [{"t": "X", "sig": "BUY", "sc": 0.7}], sessions)
+    assert row["ret_5d"] == pytest.approx(5.0) and row["ret_next_cc"] == pytest.approx(1.0)
+    assert row["ret_next_oc"] == 0.0  # open == close on D+1
+
+
+def test_report_worked_by_hand() -> None:
+    rows = [("BUY", 1.0), ("BUY", -2.0), ("BUY", 3.0), ("STRONG_SELL", -1.0), ("STRONG_SELL", 0.5),
+            ("NEUTRAL", 1.0), ("NEUTRAL", -1.0), ("NEUTRAL", -1.0), ("NEUTRAL", 0.0), ("HIDDEN_ACCUM", None)]  # fmt: skip
+    rep = outcomes.report_from_rows(rows, sessions=[D1, D3], days=60)
+    sig = {s["signal"]: s for s in rep["signals"]}
+    # BUY: 2 of 3 > 0; mean 2/3; median 1. STRONG_SELL (sell family): 1 of 2 < 0; mean -0.25.
+    assert sig["BUY"]["count"] == 3 and sig["BUY"]["hit_rate"] == pytest.approx(2 / 3)
+    assert sig["BUY"]["mean"] == pytest.approx(2 / 3) and sig["BUY"]["median"] == 1.0
+    assert sig["STRONG_SELL"]["hit_rate"] == 0.5 and sig["STRONG_SELL"]["direction"] == "down"
+    # NEUTRAL: 1 of 4 up (baseline for buys), 2 of 4 down (baseline for sells).
+    assert rep["baseline"]["hit_rate"] == 0.25 and rep["baseline"]["down_rate"] == 0.5
+    assert sig["BUY"]["edge"] == pytest.approx(2 / 3 - 0.25) and sig["STRONG_SELL"]["edge"] == 0.0
+    assert "HIDDEN_ACCUM" not in sig  # only null returns: nothing to count
+    fam = {f["signal"]: f for f in rep["families"]}
+    assert fam["BUY_FAMILY"]["count"] == 3 and fam["SELL_FAMILY"]["count"] == 2
+    lo, hi = sig["BUY"]["ci95"]
+    assert -2.0 <= lo <= 2 / 3 <= hi <= 3.0
+    assert outcomes.report_from_rows(rows, sessions=[D1, D3], days=60) == rep  # seeded: same interval
+
+
+# -- simulated market with persistent regimes ------------------------------------------------------
+
+
+def regime_market(lake: Lake, days: list[date], n: int, seed: int) -> None:
+    """Each ticker is in UP, DOWN or FLAT; it keeps its regime the next day with p = 0.85.
+    UP: buyers take ~75% of the volume and the price rises ~2% over the day; DOWN the mirror;
+    FLAT: 50/50 and a random walk. Prices on the 5-lot grid (500-2000 band)."""
+    rng = random.Random(seed)
+    regs = ["UP", "DOWN", "FLAT"]
+    for j in range(n):
+        t = f"S{j:03d}"
+        reg = rng.choice(regs)
+        px = rng.randrange(200, 380) * 5
+        out: list[dict[str, Any]] = []
+        for d in days:
+            if rng.random() > 0.85:
+                reg = rng.choice([r for r in regs if r != reg])
+            drift = {"UP": 0.02, "DOWN": -0.02, "FLAT": 0.0}[reg] + rng.gauss(0, 0.01)
+            share = {"UP": 0.75, "DOWN": 0.25, "FLAT": 0.5}[reg] + rng.uniform(-0.05, 0.05)
+            o = px
+            for m in range(20):
+                target = o * (1 + drift * (m + 1) / 20)
+                c = max(5, int(round(target / 5)) * 5)
+                out.append(candle(d, m, px, c, vol=rng.randrange(50, 300), buy_share=share))
+                px = c
+            px = max(5, int(round(px * (1 + rng.gauss(0, 0.003)) / 5)) * 5)  # overnight gap
+        write_candles(lake, t, out)
+
+
+def test_buy_family_beats_neutral_on_a_market_whose_regimes_persist(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    schema.ensure_schema(con)
+    days = idx_calendar.trading_days(date(2026, 3, 2), date(2026, 4, 30))[:30]
+    regime_market(lake, days, 40, seed=11)
+    for d in days:
+        warehouse.consolidate(lake, con, d)
+        summary.build_summary(lake, con, d, source="warehouse", min_tickers=1)
+    for d in days:
+        outcomes.build_outcomes(lake, con, d)
+    rep = outcomes.rolling_report(con, days=60)
+    buy = next(f for f in rep["families"] if f["signal"] == "BUY_FAMILY")
+    base = rep["baseline"]
+    print(f"\nBUY_FAMILY next-day hit rate {buy['hit_rate']:.3f} (n={buy['count']}, mean {buy['mean']:.3f}%, "
+          f"95% CI of the mean {buy['ci95'][0]:.3f}..{buy['ci95'][1]:.3f}); NEUTRAL {base['hit_rate']:.3f} "
+          f"(n={base['count']}, mean {base['mean']:.3f}%, 95% CI {base['ci95'][0]:.3f}..{base['ci95'][1]:.3f})")  # fmt: skip
+    assert buy["count"] >= 30 and base["count"] >= 30
+    assert buy["hit_rate"] > base["hit_rate"]
+    # and not by luck of the draw: the buy family's mean-return interval sits above NEUTRAL's mean
+    assert buy["ci95"][0] > base["mean"]
+    assert math.isfinite(buy["mean"])
+
+
+def test_partition_completes_when_the_fifth_session_exists(
+    world: tuple[Lake, duckdb.DuckDBPyConnection],
+) -> None:
+    lake, con = world
+    days = idx_calendar.trading_days(D1, date(2026, 2, 20))[:6]  # D1 and its next five sessions
+    write_candles(lake, "XXX", [candle(d, 0, 100 + i, 100 + i) for i, d in enumerate(days)])
+    write_summary_items(
+        lake, D1, [{"t": "XXX", "sig": "BUY", "sc": 0.7}, {"t": "NOC", "sig": "NEUTRAL", "sc": 0.5}]
+    )
+    for d in days[:5]:
+        warehouse.consolidate(lake, con, d)
+    assert outcomes.build_outcomes(lake, con, D1).complete is False  # 4 later sessions so far
+    warehouse.consolidate(lake, con, days[5])
+    res = outcomes.build_outcomes(lake, con, D1)
+    # close(D1) = 100, close(D1+5) = 105: ret_5d = 5%; NOC has no D1 candle and never completes,
+    # so it does not hold the partition open
+    assert res.complete is True and res.with_5d == 1
+    row = con.execute("SELECT ret_5d FROM signal_outcomes WHERE ticker = 'XXX'").fetchone()
+    assert row is not None and row[0] == pytest.approx(5.0)
