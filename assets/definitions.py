@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from assets import cross_checks, footprint, jobs, schedules, sensors, smart_money, summary, warehouse
+from assets import (
+    cross_checks,
+    footprint,
+    jobs,
+    raw_broksum,
+    schedules,
+    sensors,
+    smart_money,
+    summary,
+    warehouse,
+)
 from assets.resources import build_resources
 from assets.runner import install_pool_waiting
 
@@ -16,6 +26,7 @@ def build_defs() -> Definitions:
         footprint.defs,
         warehouse.defs,
         smart_money.defs,
+        raw_broksum.defs,
         summary.defs,
         cross_checks.defs,
         jobs.defs,

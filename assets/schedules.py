@@ -19,7 +19,7 @@ from dagster import (
     schedule,
 )
 
-from assets.jobs import eod_features_job, final_summary_job, intraday_job
+from assets.jobs import broksum_job, eod_features_job, final_summary_job, intraday_job
 from assets.partitions import TIMEZONE
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.keys import WIB
@@ -79,6 +79,18 @@ def final_summary_schedule(context: ScheduleEvaluationContext) -> RunRequest | S
     return _today_request(context, "final summary")
 
 
-SCHEDULES = [intraday_schedule, eod_features_schedule, final_summary_schedule]
+@schedule(
+    job=broksum_job,
+    cron_schedule="30 17 * * 1-5",
+    execution_timezone=TIMEZONE,
+    default_status=DefaultScheduleStatus.RUNNING,
+    name="broksum_schedule",
+)
+def broksum_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """17:30 WIB: an hour after the 16:15 post-trading close, an hour before daily_features."""
+    return _today_request(context, "raw_broksum")
+
+
+SCHEDULES = [intraday_schedule, eod_features_schedule, final_summary_schedule, broksum_schedule]
 
 defs = Definitions(schedules=SCHEDULES)

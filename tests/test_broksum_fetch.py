@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import REAL as REAL_FIXTURES
 
 from orderflow_pipeline import broksum_fetch as bf
 from orderflow_pipeline.keys import broksum_key
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.smart_money.broksum import parse_broksum
 
-REAL = Path("/work/shared/fixtures/real/raw-broksum")
+REAL = REAL_FIXTURES / "raw-broksum"
 FILES = sorted(REAL.glob("*/*.json"))
 
 
