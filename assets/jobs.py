@@ -18,7 +18,7 @@ intraday_job = define_asset_job(
     "intraday_job",
     selection=AssetSelection.assets(FOOTPRINT, WAREHOUSE, SUMMARY),
     partitions_def=trading_days,
-    description="Today's tape -> footprint -> warehouse -> summary (every 5 minutes in market hours).",
+    description="Today's tape -> footprint -> warehouse -> summary (every minute in market hours).",
 )
 eod_features_job = define_asset_job(
     "eod_features_job",

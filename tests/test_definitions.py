@@ -71,7 +71,7 @@ JOBS = {
 }
 # schedule -> (cron, timezone, job)
 SCHEDULES = {
-    "intraday_schedule": (("*/5 9-15 * * 1-5", "0-10/5 16 * * 1-5"), "Asia/Jakarta", "intraday_job"),
+    "intraday_schedule": (("* 9-15 * * 1-5", "0-10 16 * * 1-5"), "Asia/Jakarta", "intraday_job"),
     "eod_features_schedule": ("30 18 * * 1-5", "Asia/Jakarta", "eod_features_job"),
     "final_summary_schedule": ("45 18 * * 1-5", "Asia/Jakarta", "final_summary_job"),
     "broksum_schedule": ("30 17 * * 1-5", "Asia/Jakarta", "broksum_job"),
@@ -84,6 +84,7 @@ SENSORS = {
     "freshness_sensor": [],
     "run_failure_alert_sensor": [],
     "check_alert_sensor": [],
+    "capture_heartbeat_sensor": [],
 }
 
 

@@ -7,6 +7,7 @@
 - `data_freshness`: stale summary or lagging tape in market hours -> alert (freshness_sensor)
 - `run_failures`: a failed run -> alert (run_failure_alert_sensor)
 - `check_failures`: a failed asset check -> alert (check_alert_sensor)
+- `capture_heartbeat`: live capture down or lagging in a session -> alert (capture_heartbeat_sensor)
 
 Sensors read lake listings and Dagster event metadata, never the DuckDB file: a run holds the
 warehouse's single write lock for most of the trading day, and a sensor that waits for it would
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from assets.sensors.capture_heartbeat import capture_heartbeat_sensor
 from assets.sensors.check_failures import check_alert_sensor
 from assets.sensors.data_freshness import freshness_sensor
 from assets.sensors.lake_objects import lake_sensor
@@ -31,6 +33,7 @@ SENSORS = [
     freshness_sensor,
     run_failure_alert_sensor,
     check_alert_sensor,
+    capture_heartbeat_sensor,
 ]
 
 defs = Definitions(sensors=SENSORS)
