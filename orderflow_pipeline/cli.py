@@ -85,6 +85,63 @@ def cmd_fetch_broksum(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def cmd_replay_server(args: argparse.Namespace) -> int:
+    """Serve a lake day over the IPOT protocol (orderflow_pipeline.replay)."""
+    import asyncio
+    import logging
+
+    from .replay.server import ReplayConfig, latest_tape_date, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lake = Lake.from_settings()
+    d = args.date or latest_tape_date(lake)
+    if d is None:
+        print(f"replay-server: no raw_lt tape in {lake!r}; pass --date", file=sys.stderr)
+        return 2
+    cfg = ReplayConfig(
+        date=d,
+        speed=args.speed,
+        host=args.host,
+        port=args.port,
+        ping_interval=args.ping_interval,
+        replay_last=args.replay_last,
+        drop_every=args.drop_every,
+        noservice=args.noservice,
+        malformed_every=args.malformed_every,
+        stall_after=args.stall_after,
+        stall_for=args.stall_for,
+    )
+    try:
+        asyncio.run(serve(cfg, lake))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def add_replay_server_command(sub: Subcommands) -> None:
+    r = sub.add_parser(
+        "replay-server", help="serve a lake day over the IPOT WebSocket protocol (tests, demo)"
+    )
+    r.add_argument(
+        "--date", type=parse_date, default=None, help="trading date to serve (default: newest tape)"
+    )
+    r.add_argument("--speed", type=float, default=60.0, help="times real speed; 0 = as fast as possible")
+    r.add_argument("--host", default="127.0.0.1")
+    r.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on stdout)")
+    r.add_argument("--ping-interval", type=float, default=10.0)
+    r.add_argument("--replay-last", type=int, default=0, help="trades re-sent after a reconnect")
+    r.add_argument("--drop-every", type=float, default=0.0, help="fault: close each connection after N s")
+    r.add_argument(
+        "--noservice", type=int, default=0, help="fault: NOSERVICE to the first M subscribes (-1: all)"
+    )
+    r.add_argument(
+        "--malformed-every", type=int, default=0, help="fault: a malformed frame after every N trades"
+    )
+    r.add_argument("--stall-after", type=float, default=0.0, help="fault: stop trades after N s of streaming")
+    r.add_argument("--stall-for", type=float, default=3600.0, help="fault: ... for this many seconds")
+    r.set_defaults(func=cmd_replay_server)
+
+
 def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     """The parser of the core commands; `extend(subcommands)` adds more (the glue's Dagster ones)."""
     p = argparse.ArgumentParser(
@@ -126,6 +183,8 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     fb.add_argument("--concurrency", type=int, help="connections, one query in flight each (default 4)")
     fb.add_argument("--retries", type=int, help="extra attempts per ticker (default 3)")
     fb.set_defaults(func=cmd_fetch_broksum)
+
+    add_replay_server_command(sub)
 
     if extend is not None:
         extend(sub)
