@@ -25,16 +25,16 @@ WED = date(2026, 2, 18)  # a trading Wednesday
 
 
 def beat(
-    lake: Lake, cid: str, now: datetime, *, beat_s: float = 2, recv_s: float = 3, state: str = "connected"
+    lake: Lake, cid: str, now: datetime, *, beat_s: float = 2, recv_s: float = 3, state: str = "streaming"
 ) -> None:
-    def ms(t: datetime) -> int:
-        return int(t.timestamp() * 1000)
+    def iso(t: datetime) -> str:  # as the capture writes it: UTC with a Z
+        return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
     doc = {
         "capture_id": cid,
         "state": state,
-        "updated_at": ms(now - timedelta(seconds=beat_s)),
-        "last_receive_ms": ms(now - timedelta(seconds=recv_s)),
+        "updated_at": iso(now - timedelta(seconds=beat_s)),
+        "last_trade_received_at": iso(now - timedelta(seconds=recv_s)),
         "connected_since": (now - timedelta(hours=1)).isoformat(),
         "lines": 1000,
         "objects": 10,
@@ -78,8 +78,8 @@ def test_heartbeat_sensor_down_lagging_and_recovery(
     assert receiver.messages[-1]["key"] == "2026-02-18:b"
 
     # b reports NOSERVICE: still the same open problem (no second alert); a stays healthy.
-    beat(local_lake, "b", t, state="noservice")
-    assert "state 'noservice'" in str(tick(t).skip_message)
+    beat(local_lake, "b", t, state="error_noservice")
+    assert "state 'error_noservice'" in str(tick(t).skip_message)
     assert len(receiver.messages) == 2
 
     # Both heartbeats stop (processes dead): down again -> alerted again (the first one cleared at 10:05).

@@ -1,12 +1,15 @@
 """capture_heartbeat_sensor: during a continuous session, capture down or lagging -> alert (issue 18).
 
-`orderflow capture` writes `_state/capture/{capture_id}.json` every few seconds. Fields read here
-(names as the capture writes them; a missing one is simply not judged):
-- the heartbeat's own time: `updated_at` (also `heartbeat_at`, `ts`, `written_at`);
-- `last_receive_ms` (also `last_receive_at`, `last_recv_ms`): when the last trade frame arrived;
-- `state` (also `status`): `connected`, or a failure state the capture names (`noservice`,
-  `stalled`, `malformed`, `error`, `disconnected`, `reconnecting`, ...);
-- `capture_id`, `connected_since`, `reconnects`, `lines`, `objects`, `spool_bytes`: in the alert.
+`orderflow capture` writes `_state/capture/{capture_id}.json` every few seconds (fields as the
+capture slice writes them, orderflow_pipeline/capture/run.py `heartbeat()`; a missing one is simply
+not judged):
+- `updated_at`: the heartbeat's own time;
+- `last_trade_received_at`: when the last trade frame arrived;
+- `state`: `starting`, `connecting`, `subscribed`, `streaming`, `reconnecting`, `stopping` are
+  fine on their own (a capture that reconnects for long shows up as lagging); anything else
+  (`error_noservice`, `stalled`, `error`, `lake_unavailable`, `failed`, `stopped`) is a problem;
+- `capture_id`, `connected_since`, `reconnects`, `lines`, `objects`, `spool_bytes`, `problems`,
+  `last_error`: carried in the alert.
 Times are epoch milliseconds, epoch seconds or ISO-8601 strings.
 
 Rules, evaluated only inside a continuous session (SPEC §12; lunch and auctions have no trades):
@@ -34,9 +37,9 @@ from orderflow_pipeline.lake import Lake
 PREFIX = "_state/capture/"
 HEARTBEAT_STALE_S = 60.0  # the capture writes every few seconds: a minute of silence is a dead process
 LAG_S = 120.0  # two minutes without a trade inside a continuous session
-OK_STATES = {"", "connected", "ok", "running", "streaming", "live"}
-_TIME_FIELDS = ("updated_at", "heartbeat_at", "ts", "written_at")
-_RECEIVE_FIELDS = ("last_receive_ms", "last_receive_at", "last_recv_ms", "last_receive_time")
+OK_STATES = {"", "starting", "connecting", "subscribed", "streaming", "reconnecting", "stopping"}
+_TIME_FIELDS = ("updated_at",)
+_RECEIVE_FIELDS = ("last_trade_received_at",)
 
 
 def as_utc(value: Any) -> datetime | None:
@@ -94,7 +97,7 @@ def assess(heartbeats: dict[str, dict[str, Any]], now: datetime) -> tuple[bool, 
         state = str(doc.get("state", doc.get("status", "")) or "").lower()
         received = _first(doc, _RECEIVE_FIELDS)
         if state not in OK_STATES:
-            problems[cid] = f"state {state!r}" + (f" ({doc['error']})" if doc.get("error") else "")
+            problems[cid] = f"state {state!r}" + (f" ({doc['last_error']})" if doc.get("last_error") else "")
         elif received is None or (now - received).total_seconds() > LAG_S:
             ago = "never" if received is None else f"{(now - received).total_seconds():.0f} s ago"
             problems[cid] = f"last trade received {ago} (limit {LAG_S:.0f} s)"
