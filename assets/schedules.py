@@ -8,7 +8,8 @@ tick decides the partition, so a tick at 23:30 UTC already runs the next Jakarta
 Why a 1-minute schedule and not a sensor for "react to new tape within a minute": with capture
 running, the tape changes every 5 s during a session, so a tape sensor would request a run on
 every evaluation anyway — the same cadence as a schedule, plus a lake listing per evaluation
-(two UTC day folders of ~4,700 five-second objects by the close). The schedule needs no listing,
+(a full session of 5-second capture objects, 08:45–16:15 = 5,400 objects, lists in 0.46–0.77 s
+on the local lake here, more on S3, and the footprint listing on top). The schedule needs no listing,
 is visible as a cron in the UI, and a tick is skipped while the previous intraday run of the
 day is still queued or running, so runs never pile up on 2 cores: a run that takes longer than a
 minute simply sets the cadence. Worst case from a trade's arrival to its run: the 5 s capture
