@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -142,6 +143,76 @@ def add_replay_server_command(sub: Subcommands) -> None:
     r.set_defaults(func=cmd_replay_server)
 
 
+def cmd_capture(args: argparse.Namespace) -> int:
+    """Capture the IPOT live trade stream into raw_lt/ (orderflow_pipeline.capture)."""
+    import logging
+    import os
+    import socket
+    from pathlib import Path
+
+    from .capture.run import DEFAULT_URL, CaptureConfig, run_capture
+    from .capture.spool import check_capture_id
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    default_id = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname())[:64] or "capture"
+    capture_id = args.capture_id or os.environ.get("ORDERFLOW_CAPTURE_ID") or default_id
+    try:
+        check_capture_id(capture_id)
+    except ValueError as exc:
+        print(f"capture: {exc}", file=sys.stderr)
+        return 2
+    spool = args.spool or os.environ.get("ORDERFLOW_CAPTURE_SPOOL") or f"./data/capture-spool/{capture_id}"
+    cfg = CaptureConfig(
+        url=args.url or os.environ.get("ORDERFLOW_IPOT_URL") or DEFAULT_URL,
+        token=args.token or os.environ.get("ORDERFLOW_IPOT_TOKEN") or None,
+        token_url=os.environ.get("ORDERFLOW_IPOT_TOKEN_URL") or None,
+        date=args.date,
+        duration=args.duration,
+        capture_id=capture_id,
+        spool=Path(spool).expanduser().resolve(),
+        flush_seconds=args.flush_seconds,
+        flush_lines=args.flush_lines,
+        flush_bytes=args.flush_bytes,
+        fsync_interval=min(args.fsync_interval, 1.0),
+        stall_seconds=args.stall_seconds,
+        heartbeat_seconds=args.heartbeat_seconds,
+        backoff_cap=args.backoff_cap,
+        lake_retry_cap=args.lake_retry_cap,
+        max_failures=args.max_failures,
+    )
+    if not cfg.token and not cfg.token_url:
+        logging.getLogger("orderflow.capture").warning(
+            "capture: no ORDERFLOW_IPOT_TOKEN / --token: connecting without an appsession"
+        )
+    return run_capture(cfg, Lake.from_settings(settings), settings)
+
+
+def add_capture_command(sub: Subcommands) -> None:
+    c = sub.add_parser("capture", help="capture the IPOT live trade stream into raw_lt/ (long-running)")
+    c.add_argument("--url", default=None, help="feed URL (default ORDERFLOW_IPOT_URL or the IPOT socket)")
+    c.add_argument("--token", default=None, help="appsession token (default ORDERFLOW_IPOT_TOKEN)")
+    c.add_argument("--date", type=parse_date, default=None, help="trading date captured (default today, WIB)")
+    c.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds, flushed, exit 0"
+    )
+    c.add_argument("--capture-id", default=None, help="names objects and heartbeat (default: host name)")
+    c.add_argument("--spool", default=None, help="local spool folder (default ./data/capture-spool/{id})")
+    c.add_argument("--flush-seconds", type=float, default=5.0)
+    c.add_argument("--flush-lines", type=int, default=500)
+    c.add_argument("--flush-bytes", type=int, default=512 * 1024)
+    c.add_argument("--fsync-interval", type=float, default=0.5, help="seconds, at most 1")
+    c.add_argument(
+        "--stall-seconds", type=float, default=60.0, help="no trade this long in session = failure"
+    )
+    c.add_argument("--heartbeat-seconds", type=float, default=5.0)
+    c.add_argument("--backoff-cap", type=float, default=30.0)
+    c.add_argument("--lake-retry-cap", type=float, default=30.0)
+    c.add_argument("--max-failures", type=int, default=0, help="exit 1 after this many in a row (0: never)")
+    c.add_argument("--log-level", default="INFO")
+    c.set_defaults(func=cmd_capture)
+
+
 def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     """The parser of the core commands; `extend(subcommands)` adds more (the glue's Dagster ones)."""
     p = argparse.ArgumentParser(
@@ -185,6 +256,7 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     fb.set_defaults(func=cmd_fetch_broksum)
 
     add_replay_server_command(sub)
+    add_capture_command(sub)
 
     if extend is not None:
         extend(sub)
