@@ -50,8 +50,8 @@ pytestmark = pytest.mark.bench
 RESULTS = ROOT / "bench-results"
 DAY = date(2026, 2, 18)
 LIVE_SPEED = 60.0
-LIVE_SECONDS = 240.0  # wall seconds of the live part: 4 hours of market at 60x
-CADENCE_S = 60.0
+LIVE_SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "240"))  # 4 hours of market at 60x
+CADENCE_S = float(os.environ.get("BENCH_CADENCE_S", "60"))
 INTRADAY = "from assets.runner import materialize_range; import sys; materialize_range(sys.argv[1], asset_keys=['footprint_ndjson','footprint_1m','footprint_summary'], log_level='ERROR')"
 
 
