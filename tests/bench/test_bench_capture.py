@@ -238,7 +238,10 @@ def test_end_to_end_lag_during_live_demo(env: dict[str, str], tmp_path: Path) ->
     proc, url = start_replay(src, LIVE_SPEED, tmp_path / "replay.log")
     api_port = free_port()
     api = subprocess.Popen(
-        core("serve", "--port", str(api_port)), env=os.environ.copy(), stderr=subprocess.DEVNULL
+        core("serve", "--port", str(api_port)),
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_port(api_port)
     tickers = sorted({e["raw"].split("|")[3] for e in tape_lines(src, DAY)})[:12]
