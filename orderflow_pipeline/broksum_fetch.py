@@ -592,7 +592,7 @@ async def fetch_async(
                 for attempt in range(cfg.retries + 1):
                     try:
                         data = await one(session, ticker)
-                    except (AnswerError, FeedError, OSError, TimeoutError, Exception) as exc:  # noqa: BLE001
+                    except Exception as exc:  # noqa: BLE001  any failure of one ticker: retry, then report
                         reason = f"{type(exc).__name__}: {exc}"
                         await session.close()  # a fresh connection for the retry
                         if attempt == cfg.retries:
