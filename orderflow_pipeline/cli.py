@@ -111,6 +111,7 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
         malformed_every=args.malformed_every,
         stall_after=args.stall_after,
         stall_for=args.stall_for,
+        token=args.token,
     )
     try:
         asyncio.run(serve(cfg, lake))
@@ -140,33 +141,33 @@ def add_replay_server_command(sub: Subcommands) -> None:
     )
     r.add_argument("--stall-after", type=float, default=0.0, help="fault: stop trades after N s of streaming")
     r.add_argument("--stall-for", type=float, default=3600.0, help="fault: ... for this many seconds")
+    r.add_argument("--token", default=None, help="accept only this appsession (HTTP 403 otherwise)")
     r.set_defaults(func=cmd_replay_server)
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
     """Capture the IPOT live trade stream into raw_lt/ (orderflow_pipeline.capture)."""
     import logging
-    import os
     import socket
     from pathlib import Path
 
-    from .capture.run import DEFAULT_URL, CaptureConfig, run_capture
+    from .capture.run import CaptureConfig, run_capture
     from .capture.spool import check_capture_id
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     default_id = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname())[:64] or "capture"
-    capture_id = args.capture_id or os.environ.get("ORDERFLOW_CAPTURE_ID") or default_id
+    capture_id = args.capture_id or settings.capture_id or default_id
     try:
         check_capture_id(capture_id)
     except ValueError as exc:
         print(f"capture: {exc}", file=sys.stderr)
         return 2
-    spool = args.spool or os.environ.get("ORDERFLOW_CAPTURE_SPOOL") or f"./data/capture-spool/{capture_id}"
+    spool = args.spool or settings.capture_spool or f"./data/capture-spool/{capture_id}"
     cfg = CaptureConfig(
-        url=args.url or os.environ.get("ORDERFLOW_IPOT_URL") or DEFAULT_URL,
-        token=args.token or os.environ.get("ORDERFLOW_IPOT_TOKEN") or None,
-        token_url=os.environ.get("ORDERFLOW_IPOT_TOKEN_URL") or None,
+        url=args.url or settings.ipot_url,
+        token=args.token or settings.ipot_token,
+        token_url=settings.ipot_token_url,
         date=args.date,
         duration=args.duration,
         capture_id=capture_id,
@@ -180,12 +181,13 @@ def cmd_capture(args: argparse.Namespace) -> int:
         backoff_cap=args.backoff_cap,
         lake_retry_cap=args.lake_retry_cap,
         max_failures=args.max_failures,
+        final_flush_timeout=args.final_flush_timeout,
     )
     if not cfg.token and not cfg.token_url:
         logging.getLogger("orderflow.capture").warning(
             "capture: no ORDERFLOW_IPOT_TOKEN / --token: connecting without an appsession"
         )
-    return run_capture(cfg, Lake.from_settings(settings), settings)
+    return run_capture(cfg, settings)
 
 
 def add_capture_command(sub: Subcommands) -> None:
@@ -209,6 +211,9 @@ def add_capture_command(sub: Subcommands) -> None:
     c.add_argument("--backoff-cap", type=float, default=30.0)
     c.add_argument("--lake-retry-cap", type=float, default=30.0)
     c.add_argument("--max-failures", type=int, default=0, help="exit 1 after this many in a row (0: never)")
+    c.add_argument(
+        "--final-flush-timeout", type=float, default=30.0, help="seconds to drain the spool at stop"
+    )
     c.add_argument("--log-level", default="INFO")
     c.set_defaults(func=cmd_capture)
 

@@ -22,6 +22,7 @@ MIN_WAREHOUSE_TICKERS_WARN = 50
 DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "./.dagster"
+DEFAULT_IPOT_URL = "wss://ipotapp.ipot.id/socketcluster/"
 
 # Lake roots the Lake class can open: S3 (any S3-compatible endpoint) or the local filesystem.
 _REMOTE_LAKE_SCHEMES = ("s3://",)
@@ -47,6 +48,12 @@ class Settings:
     # Folder holding fixtures/real/ (the real fixtures and daily snapshot); None = ../shared
     # next to the repo, else the packaged snapshot copy. Development and tests only.
     shared_dir: str | None = None
+    # The IPOT live feed (issue 18; ../shared/IPOT.md): `orderflow capture` and `fetch-broksum`.
+    ipot_url: str = DEFAULT_IPOT_URL
+    ipot_token: str | None = None
+    ipot_token_url: str | None = None
+    capture_id: str | None = None  # None: the host name
+    capture_spool: str | None = None  # None: ./data/capture-spool/{capture_id}
 
     @property
     def is_s3(self) -> bool:
@@ -81,6 +88,16 @@ def _url(environ: Mapping[str, str], name: str) -> str | None:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name} must be an http:// or https:// URL with a host, got {raw!r}")
+    return raw
+
+
+def _ws_url(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = _env(environ, name)
+    if raw is None:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise ConfigError(f"{name} must be a ws:// or wss:// URL with a host, got {raw!r}")
     return raw
 
 
@@ -123,4 +140,9 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         min_warehouse_tickers=min_tickers,
         min_warehouse_tickers_warn=min_warn,
         shared_dir=str(Path(shared).expanduser().resolve()) if shared else None,
+        ipot_url=_ws_url(e, "ORDERFLOW_IPOT_URL", DEFAULT_IPOT_URL),
+        ipot_token=_env(e, "ORDERFLOW_IPOT_TOKEN"),
+        ipot_token_url=_url(e, "ORDERFLOW_IPOT_TOKEN_URL"),
+        capture_id=_env(e, "ORDERFLOW_CAPTURE_ID"),
+        capture_spool=_path(e, "ORDERFLOW_CAPTURE_SPOOL", "") if _env(e, "ORDERFLOW_CAPTURE_SPOOL") else None,
     )

@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import simulate_range
 
@@ -111,6 +113,16 @@ def lake_raw_lines(root: Path) -> list[str]:
     return out
 
 
+def footprint_files(root: Path) -> dict[str, bytes]:
+    """Every footprint hour file of a lake (key -> bytes): the candles."""
+    base = root / "footprint"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(base.rglob("*.jsonl"))}
+
+
+def captured_everything(cap: Path, want: set[str]) -> bool:
+    return set(lake_raw_lines(cap)) >= want
+
+
 def spool_raw_lines(spool: Path) -> list[str]:
     """Raw lines of every complete line in the spool (what the capture had received)."""
     out: list[str] = []
@@ -148,3 +160,53 @@ def processes(*procs: subprocess.Popen[bytes]) -> Iterator[None]:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+class Receiver:
+    """A local alert webhook: an HTTP server on 127.0.0.1 (own thread) recording JSON POSTs."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.messages: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                outer.messages.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self) -> set[str]:
+        return {str(m.get("kind")) for m in self.messages}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# Fixtures the capture test modules import (pytest finds an imported fixture by its name).
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake holding the simulated DAY (tape + broker summaries), shared by a module's tests."""
+    root = tmp_path_factory.mktemp("src") / "lake"
+    simulated_lake(root)
+    return root
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()

@@ -31,6 +31,20 @@ CASES: dict[str, tuple[str, str, object]] = {
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS": ("120", "min_warehouse_tickers", 120),
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": ("7", "min_warehouse_tickers_warn", 7),
     "ORDERFLOW_SHARED": ("shared-copy", "shared_dir", "{cwd}/shared-copy"),
+    # the IPOT live feed (issue 18: orderflow capture)
+    "ORDERFLOW_IPOT_URL": (
+        "ws://127.0.0.1:8765/socketcluster/",
+        "ipot_url",
+        "ws://127.0.0.1:8765/socketcluster/",
+    ),
+    "ORDERFLOW_IPOT_TOKEN": ("tok-123", "ipot_token", "tok-123"),
+    "ORDERFLOW_IPOT_TOKEN_URL": (
+        "https://indopremier.com/ipc/appsession.js",
+        "ipot_token_url",
+        "https://indopremier.com/ipc/appsession.js",
+    ),
+    "ORDERFLOW_CAPTURE_ID": ("idx-a", "capture_id", "idx-a"),
+    "ORDERFLOW_CAPTURE_SPOOL": ("spool/a", "capture_spool", "{cwd}/spool/a"),
 }
 
 

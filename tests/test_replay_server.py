@@ -157,3 +157,18 @@ def test_noservice_fault(lake: Lake) -> None:
                     assert f.kind == "reply" and f.error == expect
 
     asyncio.run(main())
+
+
+def test_ipot_settings() -> None:
+    from orderflow_pipeline.config import DEFAULT_IPOT_URL, ConfigError, get_settings
+
+    s = get_settings({})
+    assert (s.ipot_url, s.ipot_token, s.ipot_token_url) == (DEFAULT_IPOT_URL, None, None)
+    s = get_settings(
+        {"ORDERFLOW_IPOT_URL": "ws://127.0.0.1:9/socketcluster/", "ORDERFLOW_IPOT_TOKEN": " abc "}
+    )
+    assert (s.ipot_url, s.ipot_token) == ("ws://127.0.0.1:9/socketcluster/", "abc")
+    with pytest.raises(ConfigError, match="ORDERFLOW_IPOT_URL"):
+        get_settings({"ORDERFLOW_IPOT_URL": "http://example.com/"})
+    with pytest.raises(ConfigError, match="ORDERFLOW_IPOT_TOKEN_URL"):
+        get_settings({"ORDERFLOW_IPOT_TOKEN_URL": "indopremier.com/ipc/appsession.js"})

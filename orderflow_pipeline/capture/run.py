@@ -20,7 +20,8 @@ One asyncio process:
 - writes the heartbeat `_state/capture/{capture_id}.json` every `heartbeat_seconds` (and a copy in
   the spool folder, readable while the lake is down);
 - on SIGTERM/SIGINT or after `--duration`, seals and uploads everything and exits 0; exits 1 after
-  `max_failures` consecutive failures (0 = never gives up), 2 when the spool cannot be written.
+  `max_failures` consecutive failures (0 = never gives up), 2 when the spool cannot be written,
+  3 when the lake stayed unavailable through the final flush (the lines wait in the spool).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from websockets.exceptions import WebSocketException
 
 from .. import idx_calendar
 from ..alerts import clear_alert, send_alert
-from ..config import Settings
+from ..config import DEFAULT_IPOT_URL, Settings
 from ..ipot import protocol as P
 from ..keys import WIB
 from ..lake import Lake
@@ -55,7 +56,7 @@ from .spool import Sealed, Spool, envelope
 
 log = logging.getLogger("orderflow.capture")
 
-DEFAULT_URL = "wss://ipotapp.ipot.id/socketcluster/"
+DEFAULT_URL = DEFAULT_IPOT_URL
 TOKEN_RE = re.compile(r"""appsession\s*[:=]\s*["']([^"']+)["']""")
 TOKEN_REFRESH_MIN_S = 120.0
 
@@ -143,9 +144,12 @@ class Stats:
 
 
 class Capture:
-    def __init__(self, cfg: CaptureConfig, lake: Lake, settings: Settings) -> None:
+    def __init__(self, cfg: CaptureConfig, lake: Lake | Callable[[], Lake], settings: Settings) -> None:
+        """`lake` may be a factory: a lake that cannot even be opened at start (down) is opened on
+        the first write that needs it, and the capture runs into its spool meanwhile."""
         self.cfg = cfg
-        self.lake = lake
+        self._lake: Lake | None = lake if isinstance(lake, Lake) else None
+        self._lake_factory: Callable[[], Lake] | None = None if isinstance(lake, Lake) else lake
         self.settings = settings
         self.spool = Spool(cfg.spool, cfg.capture_id)
         self.stats = Stats()
@@ -162,6 +166,20 @@ class Capture:
         self._had_trades = False
 
     # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def lake(self) -> Lake:
+        """The lake, opened on first use (raises while it cannot be opened)."""
+        if self._lake is None:
+            assert self._lake_factory is not None
+            self._lake = self._lake_factory()
+        return self._lake
+
+    def _alert_lake(self) -> Lake | None:
+        try:
+            return self.lake
+        except Exception:  # noqa: BLE001 - alerts still go out (undeduplicated) without a lake
+            return None
+
     def trading_date(self) -> date:
         return self.cfg.date or idx_calendar.wib_date(datetime.now(timezone.utc))
 
@@ -185,7 +203,12 @@ class Capture:
             }
             self._spawn(
                 asyncio.to_thread(
-                    send_alert, self.settings, f"capture_{kind}", self._key(), payload, lake=self.lake
+                    send_alert,
+                    self.settings,
+                    f"capture_{kind}",
+                    self._key(),
+                    payload,
+                    lake=self._alert_lake(),
                 )
             )
 
@@ -193,7 +216,9 @@ class Capture:
         if kind in self._alerted:
             self._alerted.discard(kind)
             self._spawn(
-                asyncio.to_thread(clear_alert, self.settings, f"capture_{kind}", self._key(), lake=self.lake)
+                asyncio.to_thread(
+                    clear_alert, self.settings, f"capture_{kind}", self._key(), lake=self._alert_lake()
+                )
             )
 
     def _spawn(self, aw: Awaitable[Any]) -> None:
@@ -407,36 +432,51 @@ class Capture:
             self.stats.state = "subscribed"
             self.stats.connected_since = time.time()
             log.info("capture: connected to %s, subscribed to LT", redact(url))
-            since = time.monotonic()
             self._last_trade_mono = None
+            stalled: list[str] = []
+            watchdog = asyncio.create_task(self._watchdog(ws, time.monotonic(), stalled))
             streaming = False
-            while not self.stop.is_set():
-                msg = await self._recv(ws, 0.5)
-                if msg is not None:
+            try:
+                async for msg in ws:
                     f = P.decode(msg)
-                    if f.kind == "trade":
-                        batch = [f.data]
-                        self._append(batch)
-                        for x in batch:
-                            if (why := P.line_problem(x)) is not None:
-                                self._malformed(f"LT line stored but not a §5 trade ({why}): {x[:80]!r}")
-                        if not streaming:
-                            streaming = True
-                            self.stats.state = "streaming"
-                            self.stats.failures = 0
-                            self._had_trades = True
-                            for kind in ("noservice", "stall", "down", "handshake"):
-                                self.resolved(kind)
-                    else:
+                    if f.kind != "trade":
                         await self._handle_other(ws, f, sub_cid)
-                ref = self._last_trade_mono or since
-                if time.monotonic() - ref > self.cfg.stall_seconds and self._in_session():
-                    raise Failure(
-                        "stall",
-                        f"no trade for {time.monotonic() - ref:.1f} s inside a continuous session "
-                        f"(last trade time {self.stats.last_trade_time})",
-                    )
+                        continue
+                    self._append([f.data])
+                    if (why := P.line_problem(f.data)) is not None:
+                        self._malformed(f"LT line stored but not a §5 trade ({why}): {f.data[:80]!r}")
+                    if not streaming:
+                        streaming = True
+                        self.stats.state = "streaming"
+                        self.stats.failures = 0
+                        self._had_trades = True
+                        for kind in ("noservice", "stall", "down", "handshake"):
+                            self.resolved(kind)
+            finally:
+                watchdog.cancel()
+            if stalled:
+                raise Failure("stall", stalled[0])
+            if not self.stop.is_set():
+                raise Failure(
+                    "disconnect", f"connection closed by the server ({ws.close_code} {ws.close_reason})"
+                )
         return True
+
+    async def _watchdog(self, ws: ClientConnection, since: float, stalled: list[str]) -> None:
+        """Close the connection when asked to stop, or on a stall (reported through `stalled`)."""
+        while True:
+            await self._sleep(0.25)
+            if self.stop.is_set():
+                await ws.close()
+                return
+            ref = self._last_trade_mono or since
+            if time.monotonic() - ref > self.cfg.stall_seconds and self._in_session():
+                stalled.append(
+                    f"no trade for {time.monotonic() - ref:.1f} s inside a continuous session "
+                    f"(last trade time {self.stats.last_trade_time})"
+                )
+                await ws.close(1000, "stalled feed")
+                return
 
     async def _handle_other(self, ws: ClientConnection, f: P.Frame, sub_cid: int) -> None:
         if f.kind == "ping":
@@ -560,10 +600,11 @@ class Capture:
         left = self.spool.sealed()
         if left:
             log.error(
-                "capture: %d segments stay in the spool %s; the next start writes them",
+                "capture: %d segments stay in the spool %s (lake unavailable); the next start writes them; exit 3",
                 len(left),
                 self.cfg.spool,
             )
+            self.exit_code = self.exit_code or 3
         else:
             log.info(
                 "capture: everything flushed (%d lines, %d objects)", self.stats.lines, self.stats.objects
@@ -580,11 +621,10 @@ class Capture:
         self.stop.set()
 
 
-def run_capture(cfg: CaptureConfig, lake: Lake, settings: Settings) -> int:
+def run_capture(cfg: CaptureConfig, settings: Settings, lake: Lake | None = None) -> int:
+    """Run a capture until stopped; the lake defaults to the settings' (opened lazily)."""
+
     async def main() -> int:
-        return await Capture(cfg, lake, settings).run()
+        return await Capture(cfg, lake or (lambda: Lake.from_settings(settings)), settings).run()
 
     return asyncio.run(main())
-
-
-Runner = Callable[[CaptureConfig, Lake, Settings], int]

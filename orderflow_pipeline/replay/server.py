@@ -22,6 +22,8 @@ Fault switches (all off by default):
 - `noservice` M: the first M LT subscriptions (M < 0: all) get `{"status":"ERROR","errmsg":"NOSERVICE"}`;
 - `malformed_every` N: after every N-th trade frame, a malformed frame (alternately non-JSON
   text and an LT frame whose data is not a string);
+- `token`: only connections whose `appsession` query parameter equals it are accepted (HTTP 403
+  otherwise), to exercise the capture's token refresh;
 - `stall_after` S / `stall_for` T: after S seconds of streaming, no trades for T seconds (pings go on).
 """
 
@@ -36,11 +38,14 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from .. import keys
 from ..inventory import tape_objects
@@ -64,6 +69,7 @@ class ReplayConfig:
     malformed_every: int = 0
     stall_after: float = 0.0
     stall_for: float = 0.0
+    token: str | None = None  # when set, a connection whose `appsession` differs gets HTTP 403
     batch_max: int = 200  # trades sent per wake-up at most (keeps pings and queries flowing)
 
 
@@ -350,9 +356,24 @@ class ReplayServer:
         log.info("replay: all %d trades sent", n)
         self.done.set()
 
+    def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.cfg.token is None:
+            return None
+        given = parse_qs(urlsplit(request.path).query).get("appsession", [""])[0]
+        if given == self.cfg.token:
+            return None
+        log.info("replay: refused appsession %r", given[:4])
+        return connection.respond(HTTPStatus.FORBIDDEN, "invalid appsession\n")
+
     async def start(self) -> Server:
         self._server = await ws_serve(
-            self.handler, self.cfg.host, self.cfg.port, ping_interval=None, max_queue=None, compression=None
+            self.handler,
+            self.cfg.host,
+            self.cfg.port,
+            ping_interval=None,
+            max_queue=None,
+            compression=None,
+            process_request=self._check_token,
         )
         self._producer = asyncio.create_task(self.produce())
         return self._server
