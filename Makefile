@@ -19,7 +19,7 @@ LOCK := requirements.lock
 # What the gates read: the formatter and linter the whole tree, mypy the `files` of [tool.mypy].
 SRC := orderflow_pipeline assets tests
 
-.PHONY: demo test suite check fmt lint typecheck bench install install-test browser lock clean serve
+.PHONY: demo live-demo test suite check fmt lint typecheck bench install install-test browser lock clean serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	  $(VENV)/bin/dagster dev -w workspace.yaml -h 0.0.0.0 -p 3000 & \
 	  $(VENV)/bin/orderflow serve --host 0.0.0.0 --port 8000; \
 	fi
+
+# Issue 18: replay server at 60x + `orderflow capture` + the intraday path + dashboard (+ Dagster UI
+# with UI=1): a simulated trading day fills the dashboard minute by minute (assets/live_demo.py).
+# Its own lake, warehouse and spool under data/live/, so it never touches the `make demo` data.
+SPEED ?= 60
+live-demo: install $(DAGSTER_HOME)/dagster.yaml
+	mkdir -p data/live
+	ORDERFLOW_LAKE=$(CURDIR)/data/live/lake ORDERFLOW_DUCKDB=$(CURDIR)/data/live/warehouse.duckdb \
+	  $(PY) -m assets.live_demo --speed $(SPEED) --tickers 60 $(if $(filter 1,$(UI)),--ui,)
 
 # The gates in order (format, lint, types), then the suite. Recipe lines run one after another and
 # stop at the first failure, so CI (`.ci/run` = `make test`) fails on a gate before any test runs.

@@ -18,7 +18,7 @@ intraday_job = define_asset_job(
     "intraday_job",
     selection=AssetSelection.assets(FOOTPRINT, WAREHOUSE, SUMMARY),
     partitions_def=trading_days,
-    description="Today's tape -> footprint -> warehouse -> summary (every 5 minutes in market hours).",
+    description="Today's tape -> footprint -> warehouse -> summary (every minute in market hours).",
 )
 eod_features_job = define_asset_job(
     "eod_features_job",
@@ -39,6 +39,12 @@ warehouse_summary_job = define_asset_job(
     description="Consolidate footprint files into the warehouse and rebuild the summary "
     "(footprint files landed upstream; coverage self-heal with source=lake).",
 )
-JOBS = [intraday_job, eod_features_job, final_summary_job, warehouse_summary_job]
+broksum_job = define_asset_job(
+    "broksum_job",
+    selection=AssetSelection.assets("raw_broksum"),
+    partitions_def=trading_days,
+    description="Fetch the day's broker summaries over the IPOT WebSocket (after the close).",
+)
+JOBS = [intraday_job, eod_features_job, final_summary_job, warehouse_summary_job, broksum_job]
 
 defs = Definitions(jobs=JOBS)

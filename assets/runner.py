@@ -304,8 +304,13 @@ def materialize_range(
     reap(instance)
     defs = build_defs()
     job = defs.resolve_implicit_global_asset_job_def()
-    if asset_keys:
-        job = job.get_subset(asset_selection={AssetKey(k) for k in asset_keys})
+    # raw_broksum talks to the IPOT feed: its own job and schedule run it, "all layers" does not.
+    keys = (
+        set(asset_keys)
+        if asset_keys
+        else {k.to_user_string() for k in job.asset_layer.executable_asset_keys} - {"raw_broksum"}
+    )
+    job = job.get_subset(asset_selection={AssetKey(k) for k in keys})
     return job.execute_in_process(
         instance=instance,
         # INFO keeps the assets' own "read / skipped / quarantined / written" lines, not Dagster's DEBUG chatter.

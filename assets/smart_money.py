@@ -11,7 +11,6 @@ from datetime import date
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetSpec,
     BackfillPolicy,
     Definitions,
     MaterializeResult,
@@ -21,16 +20,9 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
+from assets.raw_broksum import raw_broksum  # broker summaries, fetched after the close
 from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
 from orderflow_pipeline import smart_money
-
-# Broker summaries land upstream (IPOT), one object per ticker and trading date.
-raw_broksum = AssetSpec(
-    "raw_broksum",
-    partitions_def=trading_days,
-    description="IPOT broker summaries raw-broksum/{T}/{date}.json, written by the upstream feed.",
-    group_name="sources",
-)
 
 ASSET = "daily_features"
 
@@ -61,4 +53,4 @@ def daily_features(
     return MaterializeResult(metadata=res.metadata(), check_results=fold_checks(ASSET, per_date))
 
 
-defs = Definitions(assets=[raw_broksum, daily_features])
+defs = Definitions(assets=[daily_features])

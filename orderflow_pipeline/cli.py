@@ -74,6 +74,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if report.get("status") == "ERROR" else 0
 
 
+def cmd_fetch_broksum(args: argparse.Namespace) -> int:
+    from .broksum_fetch import FetchConfig, fetch_broksum
+
+    cfg = FetchConfig.from_env(
+        url=args.url, token=args.token, concurrency=args.concurrency, retries=args.retries
+    )
+    tickers = [t for t in (args.tickers or "").split(",") if t.strip()] or None
+    res = fetch_broksum(Lake.from_settings(), args.date, tickers, cfg)
+    print(json.dumps(res.as_dict()))
+    return 0 if res.ok else 1
+
+
 def cmd_replay_server(args: argparse.Namespace) -> int:
     """Serve a lake day over the IPOT protocol (orderflow_pipeline.replay)."""
     import asyncio
@@ -298,6 +310,18 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="integrity report for a date as JSON; exit 1 on ERROR")
     c.add_argument("--date", type=parse_date, required=True)
     c.set_defaults(func=cmd_check)
+
+    fb = sub.add_parser(
+        "fetch-broksum",
+        help="fetch D's broker summaries (en_qu_top_bs, both sides) into raw-broksum/; exit 1 if a ticker failed",
+    )
+    fb.add_argument("--date", type=parse_date, required=True)
+    fb.add_argument("--tickers", help="A,B,... (default: every ticker that traded on D)")
+    fb.add_argument("--url", help="WebSocket URL (default ORDERFLOW_IPOT_URL or the IPOT feed)")
+    fb.add_argument("--token", help="appsession token (default ORDERFLOW_IPOT_TOKEN)")
+    fb.add_argument("--concurrency", type=int, help="connections, one query in flight each (default 4)")
+    fb.add_argument("--retries", type=int, help="extra attempts per ticker (default 3)")
+    fb.set_defaults(func=cmd_fetch_broksum)
 
     add_replay_server_command(sub)
     add_capture_command(sub)

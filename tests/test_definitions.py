@@ -25,7 +25,8 @@ POOL = "duckdb_writer"
 # asset -> (partitions, backfill, pools, group, upstream)
 ASSETS: dict[str, tuple[Any, ...]] = {
     "raw_lt": (DAILY, None, None, "sources", []),
-    "raw_broksum": (DAILY, None, None, "sources", []),
+    # fetched over the IPOT WebSocket (issue 18); writes no DuckDB: no pool
+    "raw_broksum": (DAILY, SINGLE_RUN, [], "sources", []),
     # writes no DuckDB: no pool (the glue slice may add a per-date pool: update this line with it)
     "footprint_ndjson": (DAILY, SINGLE_RUN, ["footprint_build"], "footprint", ["raw_lt"]),
     "footprint_1m": (DAILY, SINGLE_RUN, [POOL], "warehouse", ["footprint_ndjson"]),
@@ -68,12 +69,14 @@ JOBS = {
     "final_summary_job": ["footprint_summary"],
     "warehouse_summary_job": ["footprint_1m", "footprint_summary"],
     "signal_outcomes_job": ["signal_outcomes"],
+    "broksum_job": ["raw_broksum"],
 }
 # schedule -> (cron, timezone, job)
 SCHEDULES = {
-    "intraday_schedule": (("*/5 9-15 * * 1-5", "0-10/5 16 * * 1-5"), "Asia/Jakarta", "intraday_job"),
+    "intraday_schedule": (("* 9-15 * * 1-5", "0-10 16 * * 1-5"), "Asia/Jakarta", "intraday_job"),
     "eod_features_schedule": ("30 18 * * 1-5", "Asia/Jakarta", "eod_features_job"),
     "final_summary_schedule": ("45 18 * * 1-5", "Asia/Jakarta", "final_summary_job"),
+    "broksum_schedule": ("30 17 * * 1-5", "Asia/Jakarta", "broksum_job"),
 }
 # sensor -> jobs it may start (alerting sensors start none)
 SENSORS = {
@@ -85,6 +88,7 @@ SENSORS = {
     "check_alert_sensor": [],
     "outcomes_sensor": ["signal_outcomes_job"],
     "signal_alert_sensor": [],
+    "capture_heartbeat_sensor": [],
 }
 
 

@@ -9,6 +9,7 @@
 - `check_failures`: a failed asset check -> alert (check_alert_sensor)
 - `signal_alerts`: today's summary has a new STRONG_BUY / TRAP_WARNING / STRONG_SELL -> one
   webhook POST per ticker, signal and day (signal_alert_sensor)
+- `capture_heartbeat`: live capture down or lagging in a session -> alert (capture_heartbeat_sensor)
 
 Sensors read lake listings and Dagster event metadata, never the DuckDB file: a run holds the
 warehouse's single write lock for most of the trading day, and a sensor that waits for it would
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from assets.sensors.capture_heartbeat import capture_heartbeat_sensor
 from assets.sensors.check_failures import check_alert_sensor
 from assets.sensors.data_freshness import freshness_sensor
 from assets.sensors.lake_objects import lake_sensor
@@ -35,6 +37,7 @@ SENSORS = [
     run_failure_alert_sensor,
     check_alert_sensor,
     signal_alert_sensor,
+    capture_heartbeat_sensor,
 ]
 
 defs = Definitions(sensors=SENSORS)

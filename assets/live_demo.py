@@ -1,0 +1,192 @@
+"""`make live-demo`: watch a trading day fill the dashboard minute by minute (issue 18).
+
+1. simulate `days` sessions into a *source* lake (what the exchange would have said);
+2. copy the sessions before the demo day (tape and broker summaries) into the *live* lake and
+   materialize them, so the demo day has its 20-session smart-money context;
+3. `orderflow replay-server` serves the demo day from the source lake at `speed`x (60x: a
+   6.5-hour session in about 7 minutes) over the IPOT protocol;
+4. `orderflow capture` reads that feed into the live lake's `raw_lt/` exactly as it would read
+   the real IPOT feed;
+5. the intraday path (footprint -> warehouse -> summary) runs for the demo day every `interval`
+   seconds (the 1-minute `intraday_schedule` does this for *today*; a replayed day is not today,
+   so the demo drives the same assets itself), and `orderflow serve` shows the dashboard;
+6. after the close: `fetch-broksum` asks the replay server for the day's broker summaries
+   (en_qu_top_bs), then daily_features and the final summary run.
+With `--ui`, `dagster dev` runs too (every run above is in its run list: same DAGSTER_HOME).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from dagster import DagsterInstance
+
+from assets.runner import materialize_range
+from orderflow_pipeline import inventory
+from orderflow_pipeline.broksum_fetch import FetchConfig, fetch_broksum
+from orderflow_pipeline.cli import simulate_into_lake
+from orderflow_pipeline.config import get_settings
+from orderflow_pipeline.demo import demo_dates, print_summary
+from orderflow_pipeline.fallback import resolve_summary
+from orderflow_pipeline.lake import Lake
+
+INTRADAY = ["footprint_ndjson", "footprint_1m", "footprint_summary"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def core(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orderflow_pipeline.cli", *args]
+
+
+def copy_history(src: Lake, dst: Lake, dates: list[date]) -> int:
+    """Tape and broker summaries of `dates` from the source lake into the live lake."""
+    keys: list[str] = []
+    for d in dates:
+        keys += list(inventory.tape_objects(src, d))
+    wanted = {d.isoformat() for d in dates}
+    keys += [k for k in src.list("raw-broksum/") if k.rsplit("/", 1)[-1][:-5] in wanted]
+    blobs = src.cat_many(keys)
+    dst.write_many(blobs)
+    return len(blobs)
+
+
+def session_seconds(src: Lake, d: date) -> float:
+    """Wall seconds between the day's first and last tape hour folder (an upper bound)."""
+    hours = sorted({k.split("/")[4] for k in inventory.tape_objects(src, d)})
+    return (int(hours[-1]) - int(hours[0]) + 1) * 3600.0 if hours else 8 * 3600.0
+
+
+def run_live_demo(
+    *,
+    days: int = 22,
+    tickers: int = 60,
+    seed: int = 7,
+    speed: float = 60.0,
+    interval: float = 60.0,
+    api_port: int = 8000,
+    ui: bool = False,
+    workdir: str = "data/live",
+) -> int:
+    settings = get_settings()
+    live = Lake.from_settings(settings)
+    src = Lake(os.path.join(workdir, "source"))
+    dates = demo_dates(days)
+    history, day = dates[:-1], dates[-1]
+    print(
+        f"live-demo: history {history[0]}..{history[-1]}, replayed day {day}, {tickers} tickers, {speed:g}x"
+    )
+    print(f"  live lake={settings.lake}  source lake={src.root}  warehouse={settings.duckdb_path}")
+    if not inventory.tape_objects(src, day):
+        simulate_into_lake(src, dates[0], day, tickers=tickers, seed=seed)
+    n = copy_history(src, live, history)
+    print(f"copied {n} history objects; materializing the history once (one Dagster run)")
+    instance = DagsterInstance.get()
+    materialize_range(history[0], history[-1], instance=instance, log_level="WARNING")
+
+    procs: list[subprocess.Popen[Any]] = []
+    env = {**os.environ, "ORDERFLOW_LAKE": settings.lake}
+    try:
+        port = free_port()
+        procs.append(
+            subprocess.Popen(
+                core("replay-server", "--date", day.isoformat(), "--speed", str(speed), "--port", str(port)),
+                env={**os.environ, "ORDERFLOW_LAKE": src.root},
+            )
+        )
+        wait_port(port)
+        url = f"ws://127.0.0.1:{port}/socketcluster/"
+        duration = session_seconds(src, day) / max(speed, 1.0) + 30
+        cap = subprocess.Popen(
+            core("capture", "--url", url, "--date", day.isoformat(), "--duration", f"{duration:.0f}"),
+            env=env,
+            cwd=workdir,
+        )
+        procs.append(cap)
+        procs.append(subprocess.Popen(core("serve", "--host", "0.0.0.0", "--port", str(api_port)), env=env))
+        if ui:
+            exe = str(Path(sys.executable).with_name("dagster"))
+            procs.append(subprocess.Popen([exe, "dev", "-w", "workspace.yaml", "-p", "3000"], env=env))
+            print("Dagster UI  -> http://localhost:3000")
+        print(f"Dashboard   -> http://localhost:{api_port}/?date={day}   (capture from {url})")
+        while cap.poll() is None:
+            time.sleep(interval)
+            t0 = time.monotonic()
+            r = materialize_range(
+                day, instance=instance, asset_keys=INTRADAY, raise_on_error=False, log_level="ERROR"
+            )
+            objs = len(inventory.tape_objects(live, day))
+            print(
+                f"  intraday run {'ok' if r.success else 'FAILED'} in {time.monotonic() - t0:.1f}s: {objs} tape objects"
+            )
+        print(f"capture finished (exit {cap.returncode}); fetching broker summaries from the replay server")
+        res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
+        print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
+        materialize_range(day, instance=instance, log_level="WARNING")
+        print_summary(resolve_summary(settings, date=day.isoformat()))
+        if procs and any(p.poll() is None for p in procs[2:]):
+            print("dashboard (and UI) still running: Ctrl-C to stop")
+            procs[2].wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="live-demo", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--days", type=int, default=22)
+    p.add_argument("--tickers", type=int, default=60)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--speed", type=float, default=60.0)
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between intraday runs")
+    p.add_argument("--api-port", type=int, default=8000)
+    p.add_argument("--ui", action="store_true", help="also run dagster dev on :3000")
+    p.add_argument("--workdir", default="data/live")
+    a = p.parse_args(argv)
+    return run_live_demo(
+        days=a.days,
+        tickers=a.tickers,
+        seed=a.seed,
+        speed=a.speed,
+        interval=a.interval,
+        api_port=a.api_port,
+        ui=a.ui,
+        workdir=a.workdir,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
