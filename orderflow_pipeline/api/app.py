@@ -26,6 +26,7 @@ from ..integrity import integrity_report
 from ..summary import compute_range
 from .cache import SummaryCache, body_response
 from .models import ERRORS, Coverage, ErrorBody, Health, IntegrityReport, RawHist, SummaryDoc
+from .operator_routes import register as register_operator_routes
 from .params import (
     DATE_PATTERN,
     MAX_RANGE_DAYS,
@@ -146,6 +147,8 @@ def create_app(
     def health() -> Any:
         """Warehouse reachable? How old is the newest summary? Newest date in the warehouse."""
         return reads.health()
+
+    register_operator_routes(app, reads)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
