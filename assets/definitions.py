@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from assets import cross_checks, footprint, jobs, schedules, sensors, smart_money, summary, warehouse
+from assets import (
+    cross_checks,
+    footprint,
+    jobs,
+    schedules,
+    sensors,
+    smart_money,
+    summary,
+    universe,
+    warehouse,
+)
 from assets.resources import build_resources
 from assets.runner import install_pool_waiting
 
@@ -17,6 +27,7 @@ def build_defs() -> Definitions:
         warehouse.defs,
         smart_money.defs,
         summary.defs,
+        universe.defs,
         cross_checks.defs,
         jobs.defs,
         schedules.defs,

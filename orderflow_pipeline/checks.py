@@ -35,6 +35,7 @@ FOOTPRINT, WAREHOUSE, FEATURES, SUMMARY = (
     "daily_features",
     "footprint_summary",
 )
+UNIVERSE = "ticker_universe"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class CheckDef:
     description: str  # what it asserts, in one line (the AssetCheckSpec description)
     evaluated_by: EvaluatedBy = "layer"
     runbook: str | None = None  # anchor in the operator runbook (e.g. "docs/runbook.md#..."), when written
+
+    @property
+    def spec_description(self) -> str:
+        """The description Dagster shows: what it asserts, then where the runbook treats it."""
+        return f"{self.description} Runbook: {self.runbook}" if self.runbook else self.description
 
     @property
     def blocking(self) -> bool:
@@ -189,11 +195,19 @@ REGISTRY: Mapping[str, CheckDef] = _index(
             "During market hours today's summary is at most 10 minutes old.",
             "standalone",
         ),
+        # ticker_universe (universe.checks)
+        CheckDef(
+            "universe_previous_session_present",
+            UNIVERSE,
+            "WARN",
+            "Every ticker that traded on the previous session trades on the date (WARN, names the missing).",
+        ),
         # the integrity report about itself (integrity.integrity_report)
         _crash("footprint", FOOTPRINT),
         _crash("warehouse", WAREHOUSE),
         _crash("smart_money", FEATURES),
         _crash("summary", SUMMARY),
+        _crash("universe", UNIVERSE),
         CheckDef(
             "operations_checks_ran",
             SUMMARY,

@@ -97,3 +97,7 @@ def summary_key(d: date | str) -> str:
 def quarantine_key(d: date | str, layer: str, name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
     return f"quarantine/{as_date(d).isoformat()}/{layer}/{safe}.jsonl"
+
+
+# The ticker universe (universe.py): listed tickers with first/last seen dates.
+UNIVERSE_KEY = "features/universe.json"

@@ -37,6 +37,12 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS ingest_runs (
         run_id VARCHAR, layer VARCHAR, date DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
         objects_read INTEGER, rows_written BIGINT, quarantined INTEGER, metadata_json VARCHAR)""",
+    # The ticker universe (universe.py): listed codes (the IDX snapshot) plus every ticker the lake
+    # showed, with the dates it was first/last seen (footprint files or a broker summary) and last
+    # traded (footprint files).
+    """CREATE TABLE IF NOT EXISTS universe (
+        ticker VARCHAR PRIMARY KEY, in_snapshot BOOLEAN NOT NULL, first_seen DATE, last_seen DATE,
+        last_traded DATE, updated_at TIMESTAMP)""",
 ]
 
 
