@@ -94,16 +94,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """`orderflow scan`: the gap report as JSON (the `GET /integrity-scan` body); exit 1 with gaps."""
-    from . import duck, idx_calendar, scan, warehouse
+    from . import idx_calendar, scan
 
     settings = get_settings()
-    lake = Lake.from_settings(settings)
     to = args.to or idx_calendar.wib_date(datetime.now(timezone.utc))
-    try:
-        with warehouse.reading(settings.duckdb_path) as con:
-            report = scan.scan_ticker(lake, con, args.ticker, to, args.days)
-    except duck.WarehouseMissing:
-        report = scan.scan_ticker(lake, None, args.ticker, to, args.days)
+    report = scan.scan(Lake.from_settings(settings), settings.duckdb_path, args.ticker, to, args.days)
     print(json.dumps(report, indent=2))
     return 1 if report["gaps"] else 0
 

@@ -24,7 +24,7 @@ from typing import Literal, TypedDict
 
 import duckdb
 
-from . import footprint_manifest, idx_calendar, keys, tape, warehouse
+from . import duck, footprint_manifest, idx_calendar, keys, tape, warehouse
 from .candles import validate_objects
 from .inventory import tape_objects
 from .lake import Blob, Lake, ObjectInfo
@@ -131,17 +131,35 @@ def _date_gaps(
     return gaps
 
 
+def warehouse_minutes(duckdb_path: str, ticker: str, window: list[date]) -> dict[date, set[int]]:
+    """The ticker's footprint_1m minutes over the window, from one short read-only connection
+    (closed before the lake is scanned, so a writer is never kept waiting on the scan); {} when
+    the warehouse does not exist yet. A busy warehouse raises duck.WarehouseBusy."""
+    if not window:
+        return {}
+    try:
+        with warehouse.reading(duckdb_path) as con:
+            return warehouse.ticker_minutes(con, ticker, window[0], window[-1])
+    except (duck.WarehouseMissing, duckdb.CatalogException):
+        return {}
+
+
+def scan(lake: Lake, duckdb_path: str, ticker: str, to: date, days: int = DEFAULT_DAYS) -> ScanReport:
+    """`scan_ticker` against the configured warehouse file (`orderflow scan`, `GET /integrity-scan`)."""
+    keys.check_ticker(ticker)
+    return scan_ticker(lake, warehouse_minutes(duckdb_path, ticker, scan_window(to, days)), ticker, to, days)
+
+
 def scan_ticker(
-    lake: Lake, con: duckdb.DuckDBPyConnection | None, ticker: str, to: date, days: int = DEFAULT_DAYS
+    lake: Lake, minutes: Mapping[date, set[int]], ticker: str, to: date, days: int = DEFAULT_DAYS
 ) -> ScanReport:
     """The gap report `{"ticker", "from", "to", "days", "gaps"}` for `ticker` over the `days`
-    trading days ending on `to`; `con=None` means there is no warehouse (every minute missing).
+    trading days ending on `to`; `minutes` = its warehouse minutes per date ({} = no warehouse).
 
     Gaps are sorted by date, then layer name; a date whose tape never mentions the ticker has none.
     """
     keys.check_ticker(ticker)
     window = scan_window(to, days)
-    wh = warehouse.ticker_minutes(con, ticker, window[0], window[-1]) if con is not None and window else {}
     broksum_dates = {k.rsplit("/", 1)[-1].removesuffix(".json") for k in lake.list(f"raw-broksum/{ticker}/")}
     gaps: list[Gap] = []
     for d in window:
@@ -150,7 +168,9 @@ def scan_ticker(
             continue
         hours = tape_hours(lake, d, ticker, objects)
         if hours:
-            gaps.extend(_date_gaps(lake, d, ticker, hours, wh.get(d, set()), d.isoformat() in broksum_dates))
+            gaps.extend(
+                _date_gaps(lake, d, ticker, hours, minutes.get(d, set()), d.isoformat() in broksum_dates)
+            )
     gaps.sort(key=lambda g: (g["date"], g["layer"]))
     return {
         "ticker": ticker,

@@ -66,8 +66,7 @@ def built(pristine: Path, tmp_path: Path) -> tuple[Lake, str, str]:
 
 
 def _scan(lake: Lake, db: str, ticker: str) -> scan.ScanReport:
-    with warehouse.reading(db) as con:
-        return scan.scan_ticker(lake, con, ticker, DAYS[-1], days=10)
+    return scan.scan(lake, db, ticker, DAYS[-1], days=10)
 
 
 def _hour_files(lake: Lake, ticker: str, d: date) -> list[str]:
@@ -134,7 +133,7 @@ def test_tape_hours_without_a_manifest_equal_the_manifests(built: tuple[Lake, st
 
 def test_no_warehouse_means_every_date_is_a_warehouse_gap(built: tuple[Lake, str, str]) -> None:
     lake, _, ticker = built
-    gaps = scan.scan_ticker(lake, None, ticker, DAYS[-1], days=3)["gaps"]
+    gaps = scan.scan(lake, str(Path(lake.root).parent / "absent.duckdb"), ticker, DAYS[-1], days=3)["gaps"]
     assert [(g["date"], g["layer"]) for g in gaps] == [(d.isoformat(), "warehouse") for d in DAYS]
 
 
@@ -182,3 +181,17 @@ def test_integrity_scan_bad_input_is_400(tmp_path: Path, params: dict[str, objec
     r = client.get("/integrity-scan", params=params)
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "bad_request"
+
+
+def test_integrity_scan_while_a_writer_holds_the_warehouse_is_503(built: tuple[Lake, str, str]) -> None:
+    from test_api import busy_writer, release
+
+    lake, db, ticker = built
+    proc = busy_writer(db)
+    try:
+        client = TestClient(create_app(Settings(lake=lake.root, duckdb_path=db), clock=lambda: NOW))
+        r = client.get("/integrity-scan", params={"ticker": ticker, "days": 3, "to": DAYS[-1].isoformat()})
+    finally:
+        release(proc)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+    assert r.json()["error"] == "warehouse_busy"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 from fastapi import FastAPI, Query
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import duck, idx_calendar, scan
+from .. import idx_calendar, scan
 from ..broker_range import MAX_RANGE_DAYS as BROKER_RANGE_MAX_DAYS
 from ..broker_range import broker_range
 from ..ticker_signal import ticker_signal
@@ -39,11 +38,7 @@ def register(app: FastAPI, reads: Reads) -> None:
         missing footprint hour files, minutes missing in the warehouse, a missing broker summary."""
         t = parse_ticker(ticker, "ticker")
         end = parse_date(to, "to", required=False) or idx_calendar.wib_date(reads.now())
-        try:
-            with reads.reading() as con:
-                return scan.scan_ticker(reads.lake, con, t, end, days)
-        except (duck.WarehouseMissing, duckdb.CatalogException):
-            return scan.scan_ticker(reads.lake, None, t, end, days)
+        return scan.scan(reads.lake, reads.settings.duckdb_path, t, end, days)
 
     @app.get("/signal", response_model=TickerSignal, tags=["summary"], responses={**ERRORS, **NOT_FOUND})
     def signal(
