@@ -56,11 +56,15 @@ def test_signal_equals_the_summary_item(summary_world: tuple[Settings, dict[str,
 
 
 def test_signal_404_and_400(summary_world: tuple[Settings, dict[str, Any]]) -> None:
-    settings, _ = summary_world
+    settings, docs = summary_world
     client = TestClient(create_app(settings, clock=lambda: NOW))
     r = client.get("/signal", params={"kode": "ZZZZ"})
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert "ZZZZ has no item in the summary of 2026-02-03" in r.json()["detail"]
+    # A date without its own summary: 404, not an earlier session's item.
+    t = docs[D2.isoformat()]["items"][0]["t"]
+    r = client.get("/signal", params={"kode": t, "date": "2026-02-04"})
+    assert r.status_code == 404 and "there is no summary of 2026-02-04" in r.json()["detail"]
     for params in ({}, {"kode": "bbri"}, {"kode": "BBRI", "date": "2026-02-30"}):
         assert client.get("/signal", params=params).status_code == 400
 

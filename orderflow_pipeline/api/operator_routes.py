@@ -46,11 +46,15 @@ def register(app: FastAPI, reads: Reads) -> None:
         date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"],
                                  description="trading date; default = the newest summary"),
     ) -> Any:  # fmt: skip
-        """One ticker's §10 item in the summary the dashboard would show (same fallback chain)."""
+        """One ticker's §10 item in the summary the dashboard would show (same fallback chain);
+        with `date`, only that date's own summary counts (a fallback to an earlier session is a 404)."""
         t = parse_ticker(kode)
         d = parse_date(date, required=False)
         doc = reads.resolve(d).doc
         found = ticker_signal(doc, t)
+        if d is not None and doc.get("date") != d.isoformat():
+            raise StarletteHTTPException(404, f"there is no summary of {d} (the newest before it: "
+                                              f"{doc.get('date')}, status {doc['status']})")  # fmt: skip
         if found is None:
             when = doc.get("date") or (d.isoformat() if d else "the newest summary")
             raise StarletteHTTPException(
