@@ -22,7 +22,7 @@ SEVERITY = {"ERROR": AssetCheckSeverity.ERROR, "WARN": AssetCheckSeverity.WARN}
 
 
 def spec_of(d: CheckDef) -> AssetCheckSpec:
-    return AssetCheckSpec(d.name, asset=d.asset, blocking=d.blocking, description=d.description)
+    return AssetCheckSpec(d.name, asset=d.asset, blocking=d.blocking, description=d.spec_description)
 
 
 def check_specs(asset: str, evaluated_by: EvaluatedBy = "layer") -> list[AssetCheckSpec]:

@@ -63,7 +63,7 @@ def _dated_check(name: str, outcome_for: OutcomeFor) -> AssetChecksDefinition:
         name=d.name,
         partitions_def=trading_days,
         blocking=d.blocking,
-        description=d.description,
+        description=d.spec_description,
     )(run)
 
 

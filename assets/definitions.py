@@ -16,6 +16,7 @@ from assets import (
     sensors,
     smart_money,
     summary,
+    universe,
     warehouse,
 )
 from assets.resources import build_resources
@@ -29,6 +30,7 @@ def build_defs() -> Definitions:
         smart_money.defs,
         raw_broksum.defs,
         summary.defs,
+        universe.defs,
         cross_checks.defs,
         jobs.defs,
         schedules.defs,

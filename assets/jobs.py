@@ -22,9 +22,10 @@ intraday_job = define_asset_job(
 )
 eod_features_job = define_asset_job(
     "eod_features_job",
-    selection=AssetSelection.assets(FEATURES),
+    selection=AssetSelection.assets(FEATURES, "ticker_universe"),
     partitions_def=trading_days,
-    description="End-of-day smart-money features after broker summaries land.",
+    description="End-of-day smart-money features after broker summaries land, and the ticker "
+    "universe (its completeness check names the tickers missing since the previous session).",
 )
 final_summary_job = define_asset_job(
     "final_summary_job",

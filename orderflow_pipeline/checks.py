@@ -13,7 +13,7 @@ registry is a programming error and raises at once (a test runs every layer on r
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ FOOTPRINT, WAREHOUSE, FEATURES, SUMMARY = (
     "daily_features",
     "footprint_summary",
 )
+UNIVERSE = "ticker_universe"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class CheckDef:
     description: str  # what it asserts, in one line (the AssetCheckSpec description)
     evaluated_by: EvaluatedBy = "layer"
     runbook: str | None = None  # anchor in the operator runbook (e.g. "docs/runbook.md#..."), when written
+
+    @property
+    def spec_description(self) -> str:
+        """The description Dagster shows: what it asserts, then where the runbook treats it."""
+        return f"{self.description} Runbook: {self.runbook}" if self.runbook else self.description
 
     @property
     def blocking(self) -> bool:
@@ -63,6 +69,63 @@ def _index(defs: Iterable[CheckDef]) -> Mapping[str, CheckDef]:
     return MappingProxyType(out)
 
 
+# Where the operator runbook treats each check: section anchor -> check names. Applied to the
+# registry below (`CheckDef.runbook`), so every AssetCheckSpec description ends with the link.
+RUNBOOK_DOC = "docs/runbook.md"
+RUNBOOK_SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "dashboard-empty": ("footprint_files_exist", "summary_has_items"),
+        "partial-tickers": (
+            "warehouse_min_tickers",
+            "warehouse_fast_path_tickers",
+            "warehouse_objects_loaded",
+            "warehouse_manifest_rows",
+            "warehouse_readable",
+            "footprint_completeness",
+            "summary_count_within_warehouse",
+            "summary_matches_warehouse",
+        ),
+        "all-neutral": (
+            "context_prev_session",
+            "history_20_sessions",
+            "broksum_present",
+            "broksum_quarantined",
+            "broksum_plausible",
+            "z_finite",
+            "states_allowed",
+        ),
+        "stale": ("summary_fresh", "raw_tape_lag"),
+        "force-refresh-from-the-lake": ("warehouse_unique_minutes", "warehouse_ohlc_valid"),
+        "broken-ticker": (
+            "footprint_quarantine_empty",
+            "warehouse_quarantine",
+            "summary_scores_in_range",
+            "summary_signals_in_table",
+        ),
+        "a-ticker-disappeared": ("universe_previous_session_present",),
+        "integrity-report": (
+            "footprint_checks_ran",
+            "warehouse_checks_ran",
+            "smart_money_checks_ran",
+            "summary_checks_ran",
+            "universe_checks_ran",
+            "operations_checks_ran",
+        ),
+    }
+)
+
+
+def _with_runbook(*defs: CheckDef) -> list[CheckDef]:
+    """`defs` with `runbook` set from RUNBOOK_SECTIONS (a name there that no check has is a typo)."""
+    section = {name: s for s, names in RUNBOOK_SECTIONS.items() for name in names}
+    out = [d if d.runbook or d.name not in section else replace(d, runbook=f"{RUNBOOK_DOC}#{section[d.name]}")
+           for d in defs]  # fmt: skip
+    unknown = set(section) - {d.name for d in out}
+    if unknown:
+        raise ValueError(f"RUNBOOK_SECTIONS names checks that are not declared: {sorted(unknown)}")
+    return out
+
+
 def _crash(layer: str, asset: str) -> CheckDef:
     return CheckDef(
         f"{layer}_checks_ran",
@@ -74,7 +137,7 @@ def _crash(layer: str, asset: str) -> CheckDef:
 
 
 REGISTRY: Mapping[str, CheckDef] = _index(
-    (
+    _with_runbook(
         # footprint_ndjson (footprint.checks)
         CheckDef(
             "footprint_files_exist",
@@ -189,11 +252,19 @@ REGISTRY: Mapping[str, CheckDef] = _index(
             "During market hours today's summary is at most 10 minutes old.",
             "standalone",
         ),
+        # ticker_universe (universe.checks)
+        CheckDef(
+            "universe_previous_session_present",
+            UNIVERSE,
+            "WARN",
+            "Every ticker that traded on the previous session trades on the date (WARN, names the missing).",
+        ),
         # the integrity report about itself (integrity.integrity_report)
         _crash("footprint", FOOTPRINT),
         _crash("warehouse", WAREHOUSE),
         _crash("smart_money", FEATURES),
         _crash("summary", SUMMARY),
+        _crash("universe", UNIVERSE),
         CheckDef(
             "operations_checks_ran",
             SUMMARY,

@@ -35,6 +35,25 @@ def parse_date(s: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {s}") from exc
 
 
+def parse_ticker(s: str) -> str:
+    """argparse type for a ticker (the lake's own validation, as a usage error)."""
+    from .keys import InvalidTicker, check_ticker
+
+    try:
+        return check_ticker(s)
+    except InvalidTicker as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def scan_days(s: str) -> int:
+    """argparse type for `scan --days`: a whole number within 1..366."""
+    from .scan import MAX_DAYS
+
+    if not s.isdigit() or not 1 <= int(s) <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"--days must be a whole number within 1..{MAX_DAYS}: {s}")
+    return int(s)
+
+
 def simulate_into_lake(lake: Lake, start: date, end: date, *, tickers: int, seed: int) -> dict[str, Any]:
     """Write a simulated market to the lake. The one place outside tests that imports the simulator."""
     from .simulator import simulate_range
@@ -281,6 +300,17 @@ def add_analytics_commands(sub: Subcommands) -> None:
     e.set_defaults(func=cmd_export)
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    """`orderflow scan`: the gap report as JSON (the `GET /integrity-scan` body); exit 1 with gaps."""
+    from . import idx_calendar, scan
+
+    settings = get_settings()
+    to = args.to or idx_calendar.wib_date(datetime.now(timezone.utc))
+    report = scan.scan(Lake.from_settings(settings), settings.duckdb_path, args.ticker, to, args.days)
+    print(json.dumps(report, indent=2))
+    return 1 if report["gaps"] else 0
+
+
 def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     """The parser of the core commands; `extend(subcommands)` adds more (the glue's Dagster ones)."""
     p = argparse.ArgumentParser(
@@ -327,6 +357,12 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     add_capture_command(sub)
 
     add_analytics_commands(sub)
+    sc = sub.add_parser("scan", help="one ticker's gaps over its last N trading days as JSON; exit 1 on gaps")
+    sc.add_argument("--ticker", type=parse_ticker, required=True)
+    sc.add_argument("--days", type=scan_days, default=90, help="trading days to scan (1..366, default 90)")
+    sc.add_argument("--to", type=parse_date, default=None, help="last date (default today, WIB)")
+    sc.set_defaults(func=cmd_scan)
+
     if extend is not None:
         extend(sub)
     return p

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from . import duck, footprint, idx_calendar, keys, smart_money, summary, warehouse
+from . import duck, footprint, idx_calendar, keys, smart_money, summary, universe, warehouse
 from .checks import CheckOutcome, overall_status
 from .config import Settings, get_settings
 from .inventory import tape_objects as raw_objects
@@ -31,7 +31,7 @@ from .lake import Lake, ObjectInfo
 log = logging.getLogger(__name__)
 
 # Every layer module exposes checks(lake, con, d) (docs/contracts.md).
-LAYERS = (footprint, warehouse, smart_money, summary)
+LAYERS = (footprint, warehouse, smart_money, summary, universe)
 SUMMARY_MAX_AGE = timedelta(minutes=10)
 TAPE_MAX_LAG = timedelta(minutes=20)
 # The intraday schedule's first tick: before it there is no summary of today to be fresh.

@@ -106,3 +106,7 @@ def quarantine_key(d: date | str, layer: str, name: str) -> str:
 
 def signal_outcomes_key(d: date | str) -> str:
     return f"features/signal-outcomes/{as_date(d).isoformat()}.json"
+
+
+# The ticker universe (universe.py): listed tickers with first/last seen dates.
+UNIVERSE_KEY = "features/universe.json"

@@ -42,6 +42,12 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS signal_outcomes (
         date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, sc DOUBLE,
         ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))""",
+    # The ticker universe (universe.py): listed codes (the IDX snapshot) plus every ticker the lake
+    # showed, with the dates it was first/last seen (footprint files or a broker summary) and last
+    # traded (footprint files).
+    """CREATE TABLE IF NOT EXISTS universe (
+        ticker VARCHAR PRIMARY KEY, in_snapshot BOOLEAN NOT NULL, first_seen DATE, last_seen DATE,
+        last_traded DATE, updated_at TIMESTAMP)""",
 ]
 
 

@@ -335,6 +335,24 @@ def ticker_totals(con: duckdb.DuckDBPyConnection, d: date | str, ticker: str) ->
     return (row[0], row[1], row[2], row[3]) if row else (None, None, None, None)
 
 
+def ticker_minutes(
+    con: duckdb.DuckDBPyConnection, ticker: str, start: date | str, end: date | str
+) -> dict[date, set[int]]:
+    """The minutes (`time_key`, UTC epoch ms) one ticker has in footprint_1m, per date in
+    [start, end] (the integrity scan compares them with the hour files); {} without the table."""
+    K.check_ticker(ticker)
+    if not has_table(con, ASSET):
+        return {}
+    rows = con.execute(
+        "SELECT date, time_key FROM footprint_1m WHERE ticker = ? AND date BETWEEN ? AND ?",
+        [ticker, K.as_date(start), K.as_date(end)],
+    ).fetchall()
+    out: dict[date, set[int]] = {}
+    for d, t0 in rows:
+        out.setdefault(d, set()).add(int(t0))
+    return out
+
+
 # §9 per-ticker aggregation, the one definition for every source: open/close by t0, extremes,
 # sums; velocity window = t0 > cutoff − 60 min, cutoff = newest t0 of any ticker in the set.
 # `{rows}` is a relation with ticker, time_key, open, high, low, close, vol, delta (one row per

@@ -591,9 +591,12 @@ _SCHEMA_APP = create_app(
 
 
 @pytest.fixture(scope="module")
-def schema_world() -> Iterator[World]:
+def schema_world(real: Path) -> Iterator[World]:
     try:
-        yield build_world(_SCHEMA_ROOT, n_tickers=4, dates=DATES[-2:])
+        world = build_world(_SCHEMA_ROOT, n_tickers=4, dates=DATES[-2:])
+        # Real broker summaries, so generated /range requests that hit BBCA/BBRI/TLKM sum real files.
+        shutil.copytree(real / "raw-broksum", _SCHEMA_ROOT / "lake" / "raw-broksum")
+        yield world
     finally:
         shutil.rmtree(_SCHEMA_ROOT, ignore_errors=True)
 
@@ -621,6 +624,19 @@ if schemathesis is not None:
         case.call_and_validate(
             checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
         )
+
+
+def test_every_route_is_in_the_openapi_schema() -> None:
+    """Every API route (not the dashboard's `/` and `/static`) is documented, with its 400."""
+    from fastapi.routing import APIRoute
+
+    paths = _SCHEMA_APP.openapi()["paths"]
+    routes = {r.path for r in _SCHEMA_APP.routes if isinstance(r, APIRoute) and r.include_in_schema}
+    assert routes == set(paths)
+    assert {"/integrity-scan", "/signal", "/range"} <= routes
+    for path in ("/integrity-scan", "/signal", "/range"):
+        assert "400" in paths[path]["get"]["responses"], path
+    assert "404" in paths["/signal"]["get"]["responses"]
 
 
 def test_json_bodies_are_compact_utf8(client: TestClient) -> None:

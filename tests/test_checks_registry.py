@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orderflow_pipeline import checks, duck, footprint, integrity, smart_money, summary, warehouse
+from orderflow_pipeline import checks, duck, footprint, integrity, smart_money, summary, universe, warehouse
 from orderflow_pipeline.checks import REGISTRY, CheckOutcome
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.lake import Lake
@@ -89,16 +89,18 @@ def _boom(*args: object) -> list[CheckOutcome]:
 
 def test_layer_assets_match_the_registry_assets() -> None:
     # The registry's asset names are the layers' own ASSET constants.
-    assert (footprint.ASSET, warehouse.ASSET, summary.ASSET) == (
+    assert (footprint.ASSET, warehouse.ASSET, summary.ASSET, universe.ASSET) == (
         checks.FOOTPRINT,
         checks.WAREHOUSE,
         checks.SUMMARY,
+        checks.UNIVERSE,
     )
     assert {d.asset for d in REGISTRY.values()} == {
         checks.FOOTPRINT,
         checks.WAREHOUSE,
         checks.FEATURES,
         checks.SUMMARY,
+        checks.UNIVERSE,
     }
 
 

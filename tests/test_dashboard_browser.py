@@ -221,3 +221,85 @@ def test_dashboard_no_data_banner(browser: Any, tmp_path: Path) -> None:
         shot(page, "dashboard_no_data.png")
         assert page.locator("#js-errors").is_hidden()
         assert errors == []
+
+
+# -- ?debug (issue 19): response metadata, fallback reason, signal distribution, filter counts -----
+
+
+def _debug_cells(page: Any, table_id: str) -> dict[str, str]:
+    return dict(
+        zip(
+            page.locator(f"#{table_id} th").all_inner_texts(),
+            page.locator(f"#{table_id} td").all_inner_texts(),
+            strict=True,
+        )
+    )
+
+
+def test_debug_panel_shows_metadata_signals_and_filter_counts(browser: Any, tmp_path: Path) -> None:
+    world = build_world(tmp_path, n_tickers=40)
+    with serve(create_app(world.settings, clock=lambda: NOW)) as url:
+        # Without ?debug the panel stays hidden.
+        with page_at(browser, url) as (page, errors):
+            page.wait_for_function("window.__bubbleCount > 0", timeout=20_000)
+            assert page.locator("#debug-panel").is_hidden()
+            assert errors == []
+        with page_at(browser, url + "/?debug") as (page, errors):
+            logs: list[str] = []
+            page.on("console", lambda m: logs.append(m.text))
+            page.wait_for_function("window.__bubbleCount > 0 && window.__debugInfo", timeout=20_000)
+            summary = httpx.get(f"{url}/footprint/summary").json()
+            items = summary["items"]
+            assert page.locator("#debug-panel").is_visible()
+            resp = _debug_cells(page, "debug-response")
+            assert resp["http"] == "200" and resp["status"] == "OK" and resp["x-stale"] == "no"
+            assert resp["count"] == str(summary["count"]) == resp["items"] == "40"
+            assert resp["source"] == summary["source"] and resp["date"] == summary["date"]
+            assert (
+                resp["generated_at"] == summary["generated_at"]
+                and resp["ctx_found"] == str(summary["ctx_found"]).lower()
+            )
+            assert resp["etag"] not in ("", "–")  # the summary route sends an ETag
+            assert _debug_cells(page, "debug-fallback")["reason"].startswith("none (L0")
+            # Signal distribution = a count over the served items.
+            want: dict[str, int] = {}
+            for it in items:
+                want[it["sig"]] = want.get(it["sig"], 0) + 1
+            assert {k: int(v) for k, v in _debug_cells(page, "debug-signals").items()} == want
+            labels: dict[str, int] = {}
+            for it in items:
+                labels[seed_label(it)] = labels.get(seed_label(it), 0) + 1
+            assert {k: int(v) for k, v in _debug_cells(page, "debug-labels").items()} == labels
+            # Filter counts follow the filter.
+            f = _debug_cells(page, "debug-filters")
+            assert (f["rows_shown"], f["rows_total"], f["rows_hidden"], f["bubbles"]) == (
+                "40",
+                "40",
+                "0",
+                "40",
+            )
+            top_sig = max(want, key=lambda s: (want[s], s))
+            page.select_option("#signal-filter", f"sig:{top_sig}")
+            f = _debug_cells(page, "debug-filters")
+            n = want[top_sig]
+            assert (f["signal_filter"], f["rows_shown"], f["rows_hidden"], f["bubbles"]) == (
+                f"sig:{top_sig}",
+                str(n),
+                str(40 - n),
+                str(n),
+            )
+            assert any(line.startswith("[orderflow debug] response") for line in logs)
+            shot(page, "dashboard_debug.png")
+            assert errors == []
+
+
+def test_debug_panel_names_the_fallback_reason(browser: Any, tmp_path: Path) -> None:
+    world = build_world(tmp_path, n_tickers=30)
+    world.lake.delete(keys.SUMMARY_LATEST)  # L0 gone: the chain falls back to an earlier session
+    with serve(create_app(world.settings, clock=lambda: NOW, summary_ttl=0)) as url:
+        with page_at(browser, url + "/?debug") as (page, errors):
+            page.wait_for_function("window.__debugInfo && window.__debugInfo.response.status", timeout=20_000)
+            assert _debug_cells(page, "debug-response")["status"] == "FALLBACK"
+            reason = _debug_cells(page, "debug-fallback")["reason"]
+            assert reason.startswith("Using 2026-02-10 (2 trading day(s) ago)") and "(L1" in reason
+            assert errors == []

@@ -33,6 +33,7 @@ ASSETS: dict[str, tuple[Any, ...]] = {
     "daily_features": (DAILY, SINGLE_RUN, [POOL], "smart_money", ["raw_broksum"]),
     "footprint_summary": (DAILY, SINGLE_RUN, [POOL], "summary", ["daily_features", "footprint_1m"]),
     "signal_outcomes": (DAILY, SINGLE_RUN, [POOL], "analytics", ["footprint_1m", "footprint_summary"]),
+    "ticker_universe": (DAILY, SINGLE_RUN, [POOL], "operations", ["footprint_ndjson", "raw_broksum"]),
 }
 # (asset, check) -> (blocking, partitioned). SPEC §11: only the two ERROR checks block; the
 # standalone cross-layer checks are partitioned asset checks, the layers' are part of the asset.
@@ -61,11 +62,12 @@ CHECKS: dict[tuple[str, str], tuple[bool, bool]] = {
     ("footprint_summary", "summary_matches_warehouse"): (False, False),
     ("footprint_summary", "context_prev_session"): (False, True),
     ("footprint_summary", "summary_fresh"): (False, True),
+    ("ticker_universe", "universe_previous_session_present"): (False, False),
 }
 # job -> assets it runs (all partitioned by trading day)
 JOBS = {
     "intraday_job": ["footprint_1m", "footprint_ndjson", "footprint_summary"],
-    "eod_features_job": ["daily_features"],
+    "eod_features_job": ["daily_features", "ticker_universe"],
     "final_summary_job": ["footprint_summary"],
     "warehouse_summary_job": ["footprint_1m", "footprint_summary"],
     "signal_outcomes_job": ["signal_outcomes"],

@@ -37,6 +37,7 @@ from .models import (
     RawHist,
     SummaryDoc,
 )
+from .operator_routes import register as register_operator_routes
 from .params import (
     DATE_PATTERN,
     MAX_RANGE_DAYS,
@@ -226,6 +227,8 @@ def create_app(
                 return outcomes.rolling_report(con, days=days, end=end)
         except duck.WarehouseMissing:
             return outcomes.rolling_report(None, days=days, end=end)
+
+    register_operator_routes(app, reads)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

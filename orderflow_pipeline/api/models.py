@@ -240,3 +240,62 @@ class OutcomesReport(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input: the message says which parameter and why"},
 }
+
+
+# -- operator endpoints (issue 19): /integrity-scan, /signal, /range ----------------------------
+
+
+class ScanGap(BaseModel):
+    """scan.Gap."""
+
+    date: str
+    layer: Literal["footprint", "warehouse", "broksum"]
+    detail: str
+
+
+class IntegrityScan(BaseModel):
+    """scan.ScanReport: one ticker's gaps over its last `days` trading days ending on `to`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    ticker: str
+    from_: str = Field(alias="from", description="first trading day of the window")
+    to: str
+    days: int
+    gaps: list[ScanGap] = Field(description="sorted by date, then layer")
+
+
+class TickerSignal(BaseModel):
+    """ticker_signal.TickerSignal: the ticker's §10 item in the resolved summary."""
+
+    status: Literal["OK", "FALLBACK"]
+    date: str | None
+    source: Literal["warehouse", "lake"] | None
+    ctx_date: str | None
+    item: SummaryItem
+
+
+class BrokerRangeRow(BaseModel):
+    """broker_range.BrokerRow: integer sums over the range's sessions (IDR and lots)."""
+
+    code: str
+    type: str | None = Field(description="IPOT broker type of the newest session (Asing / Lokal)")
+    bval: int
+    sval: int
+    blot: int
+    slot: int
+    net: int = Field(description="bval - sval")
+
+
+class BrokerRange(BaseModel):
+    """broker_range.RangeReport."""
+
+    symbol: str
+    start: str
+    end: str
+    sessions: int = Field(description="dates in range with a broker-summary file of a trading session")
+    brokers: list[BrokerRangeRow] = Field(description="sorted by net descending, then code")
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "the ticker has no item in that summary"},
+}

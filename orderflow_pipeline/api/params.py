@@ -71,7 +71,7 @@ def validation_message(exc: RequestValidationError) -> str:
         elif err.get("type") == "string_pattern_mismatch":
             hint = (
                 "a date (YYYY-MM-DD)"
-                if name in ("date", "from", "to")
+                if name in ("date", "from", "to", "start", "end")
                 else f"a ticker matching {TICKER_PATTERN}"
             )
             parts.append(f"{where} parameter '{name}' = {err.get('input')!r} is not {hint}")

@@ -252,6 +252,7 @@
   function renderAll() {
     renderBubbles();
     renderTable();
+    if (window.__debugPanel) window.__debugPanel.update(); // ?debug (static/debug.js)
   }
 
   // ---- data ----
@@ -260,8 +261,11 @@
     const url = "/footprint/summary" + (d ? "?date=" + encodeURIComponent(d) : "");
     state.nextRefresh = Date.now() + REFRESH_MS;
     let res;
+    const started = performance.now();
     try {
       res = await fetch(url, { headers: { Accept: "application/json" } });
+      state.meta = { url: url, http: res.status, ms: Math.round(performance.now() - started),
+                     stale: res.headers.get("X-Stale"), etag: res.headers.get("ETag"), at: new Date().toISOString() };
     } catch (err) {
       showFetchError("cannot reach the API (" + err.message + ")");
       return;
@@ -354,6 +358,7 @@
     window.__minute = { ticker: ticker, candles: candles.length, cumDelta: cum };
   }
   window.__openMinute = openMinute;
+  window.__dash = { state: state, filtered: filtered }; // read by the ?debug panel
 
   // ---- wiring ----
   $("signal-filter").addEventListener("change", (e) => { state.filter = e.target.value; renderAll(); });
