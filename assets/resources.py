@@ -45,6 +45,8 @@ class SettingsResource(ConfigurableResource[Any]):
     """Thresholds and hooks that are settings rather than formulas."""
 
     min_warehouse_tickers: int = 200
+    # The floor of the summary's warehouse fast path and of the warehouse_min_tickers WARN (§11).
+    min_warehouse_tickers_warn: int = 50
     alert_webhook: str | None = None
 
 
@@ -54,6 +56,8 @@ def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableR
         "lake": LakeResource(root=s.lake, endpoint_url=s.s3_endpoint_url),
         "warehouse": WarehouseResource(path=s.duckdb_path),
         "settings": SettingsResource(
-            min_warehouse_tickers=s.min_warehouse_tickers, alert_webhook=s.alert_webhook
+            min_warehouse_tickers=s.min_warehouse_tickers,
+            min_warehouse_tickers_warn=s.min_warehouse_tickers_warn,
+            alert_webhook=s.alert_webhook,
         ),
     }

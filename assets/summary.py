@@ -106,7 +106,7 @@ def footprint_summary(
             started = time.perf_counter()
             before = wh.manifest_for(con, key)
             doc = summary.build_summary(
-                the_lake, con, key, source=config.source, min_tickers=settings.min_warehouse_tickers
+                the_lake, con, key, source=config.source, min_tickers=settings.min_warehouse_tickers_warn
             )
             healed = heal_facts(con, key, before, wh.manifest_for(con, key))
             if healed is not None:

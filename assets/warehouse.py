@@ -27,7 +27,6 @@ from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import warehouse as wh
 from orderflow_pipeline.checks import CheckOutcome
-from orderflow_pipeline.config import get_settings
 
 ASSET = wh.ASSET
 _COUNTERS = (
@@ -67,16 +66,14 @@ def footprint_1m(
     settings: SettingsResource,
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
-    floor = get_settings().min_warehouse_tickers_warn
+    floor = settings.min_warehouse_tickers_warn
     per_date: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
             res = wh.consolidate(the_lake, con, key, force=config.force, retention_days=config.retention_days)
             per_date[key] = res.as_metadata()
-            outcomes[key] = wh.checks(
-                the_lake, con, key, min_tickers=floor, fast_path_tickers=settings.min_warehouse_tickers
-            )
+            outcomes[key] = wh.checks(the_lake, con, key, min_tickers=floor, fast_path_tickers=floor)
             context.log.info(f"footprint_1m {key}: {per_date[key]}")
     totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}
     last = per_date[max(per_date)]

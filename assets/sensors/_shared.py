@@ -32,6 +32,7 @@ def settings_of(lake: LakeResource, settings: SettingsResource) -> Settings:
         s3_endpoint_url=lake.endpoint_url,
         alert_webhook=settings.alert_webhook,
         min_warehouse_tickers=settings.min_warehouse_tickers,
+        min_warehouse_tickers_warn=settings.min_warehouse_tickers_warn,
     )
 
 

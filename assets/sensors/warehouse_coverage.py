@@ -112,7 +112,7 @@ def build_coverage_sensor(clock: Clock = utc_now) -> SensorDefinition:
         if wh_n >= lake_tickers:
             below = (
                 " (below the minimum, but the lake has no more)"
-                if wh_n < settings.min_warehouse_tickers
+                if wh_n < settings.min_warehouse_tickers_warn
                 else ""
             )
             return SkipReason(f"warehouse has {wh_n} tickers for {d}, lake {lake_tickers}: covered{below}")
