@@ -46,7 +46,7 @@ from dagster._core.storage.dagster_run import FINISHED_STATUSES, NOT_FINISHED_ST
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_shared.error import SerializableErrorInfo
 
-from orderflow_pipeline import idx_calendar
+from orderflow_pipeline import idx_calendar, keys
 
 log = logging.getLogger("orderflow.runner")
 
@@ -277,6 +277,46 @@ def _report_wait(instance: DagsterInstance, run_id: str, step_key: str, pool: st
 
 
 # --- the one-run backfill --------------------------------------------------------------------------
+
+
+# --- operator controls: CLI flags = Dagster run config (Launchpad) ------------------------------
+
+# `--layers` names -> asset keys, in run order.
+LAYERS: dict[str, str] = {
+    "footprint": "footprint_ndjson",
+    "warehouse": "footprint_1m",
+    "features": "daily_features",
+    "summary": "footprint_summary",
+}
+
+
+def controls_run_config(
+    layers: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    tickers: Sequence[str] | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The run config of `orderflow materialize [--force] [--tickers A,B] [--source lake]` for the
+    selected layers: exactly what an analyst types in the Launchpad (`ops: {asset: {config: ...}}`).
+
+    `force` ignores the manifests (footprint, warehouse, broker summaries); `tickers` rebuilds only
+    those tickers' footprint files and warehouse rows; `source: lake` builds the summary from the
+    lake and heals the warehouse. Only selected layers get config (Dagster rejects config for an
+    asset outside the run)."""
+    chosen = list(layers or LAYERS)
+    unknown = [name for name in chosen if name not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {unknown}: choose from {', '.join(LAYERS)}")
+    only = sorted({keys.check_ticker(t) for t in tickers}) if tickers else None
+    per_layer: dict[str, dict[str, Any]] = {
+        "footprint": {"force": force} | ({"tickers": only} if only else {}),
+        "warehouse": {"force": force} | ({"tickers": only} if only else {}),
+        "features": {"force": force},
+        "summary": {"source": source} if source else {},
+    }
+    ops = {LAYERS[name]: {"config": per_layer[name]} for name in chosen if per_layer[name]}
+    return {"ops": ops} if ops else {}
 
 
 def materialize_range(

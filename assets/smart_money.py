@@ -13,6 +13,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
+    Config,
     Definitions,
     MaterializeResult,
     TimeWindowPartitionMapping,
@@ -35,6 +36,13 @@ raw_broksum = AssetSpec(
 ASSET = "daily_features"
 
 
+class FeaturesConfig(Config):
+    """Operator control (`orderflow materialize --force`): re-read the dates' broker summaries
+    whatever `broker_daily` holds."""
+
+    force: bool = False
+
+
 @asset(
     partitions_def=trading_days,
     deps=[
@@ -50,12 +58,12 @@ ASSET = "daily_features"
     "(DuckDB daily_features + features/z_score/ lake files).",
 )
 def daily_features(
-    context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+    context: AssetExecutionContext, config: FeaturesConfig, lake: LakeResource, warehouse: WarehouseResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     lk = lake.get()
     with warehouse.write() as con:
-        res = smart_money.build_daily_features(lk, con, dates)
+        res = smart_money.build_daily_features(lk, con, dates, force=config.force)
         per_date = {d: smart_money.checks(lk, con, d) for d in dates}
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")
     return MaterializeResult(metadata=res.metadata(), check_results=fold_checks(ASSET, per_date))

@@ -46,6 +46,8 @@ class WarehouseConfig(Config):
 
     force: bool = False
     retention_days: int | None = None
+    # Reload only these tickers' objects and rows (`orderflow materialize --tickers A,B`).
+    tickers: list[str] | None = None
 
 
 @asset(
@@ -71,7 +73,14 @@ def footprint_1m(
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
-            res = wh.consolidate(the_lake, con, key, force=config.force, retention_days=config.retention_days)
+            res = wh.consolidate(
+                the_lake,
+                con,
+                key,
+                force=config.force,
+                retention_days=config.retention_days,
+                tickers=config.tickers,
+            )
             per_date[key] = res.as_metadata()
             outcomes[key] = wh.checks(the_lake, con, key, min_tickers=floor, fast_path_tickers=floor)
             context.log.info(f"footprint_1m {key}: {per_date[key]}")

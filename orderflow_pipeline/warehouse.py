@@ -191,13 +191,23 @@ def consolidate(
     force: bool = False,
     batch_objects: int = DEFAULT_BATCH_OBJECTS,
     retention_days: int | None = None,
+    tickers: Iterable[str] | None = None,
 ) -> ConsolidateResult:
-    """Bring the warehouse rows of WIB date `d` in line with the lake's footprint objects."""
+    """Bring the warehouse rows of WIB date `d` in line with the lake's footprint objects.
+
+    `tickers` (the operator's repair, `orderflow materialize --tickers`) reloads only those
+    tickers' objects, whatever the manifest says, and leaves every other row and manifest entry
+    as it is."""
     started = time.perf_counter()
     d = K.as_date(d)
     res = ConsolidateResult(date=d.isoformat())
     listed = footprint_objects(lake, d)
     known = manifest_for(con, d)
+    if tickers is not None:
+        only = {K.check_ticker(t) for t in tickers}
+        listed = {k: v for k, v in listed.items() if K.parse_footprint_key(k)[0] in only}
+        known = {k: v for k, v in known.items() if (m := _key_meta(k)) is not None and m[0] in only}
+        force = True
     res.objects_listed = len(listed)
     todo = [
         k
