@@ -20,7 +20,7 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import LakeResource
+from assets.resources import IO_RETRY, LakeResource
 from orderflow_pipeline import footprint
 from orderflow_pipeline.checks import CheckOutcome
 
@@ -45,6 +45,7 @@ class FootprintConfig(Config):
     partitions_def=trading_days,
     deps=[raw_lt],
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool="footprint_build",
     # "no footprint files" is the ERROR of SPEC §11 that stops downstream layers (registry: checks.py).
     check_specs=check_specs(footprint.ASSET),

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import Backoff, ConfigurableResource, Jitter, RetryPolicy
 
 from orderflow_pipeline import duck
 from orderflow_pipeline.config import Settings, get_settings
@@ -16,6 +16,14 @@ from orderflow_pipeline.schema import ensure_schema
 
 # Every asset that writes DuckDB takes this pool; dagster.yaml limits every pool to 1.
 DUCKDB_POOL = "duckdb_writer"
+
+# Every lake/S3 and DuckDB step retries (issue 19, SPEC §15): an object store that throttles or
+# drops connections for longer than the S3 client's own retries (lake.S3_MAX_ATTEMPTS), or a
+# warehouse lock held a moment too long, costs a retry of the step, not a failed run and a page.
+# Delays (Dagster: (2^n - 1) x delay, jitter +/- delay): ~1 s, ~3 s, ~7 s, each +/- 1 s, so runs
+# retrying together do not hit the store in step. Only the last try's failure fails the run, and
+# only a failed run alerts (run_failures.run_failure_alert_sensor), with the error and the tries.
+IO_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 
 class LakeResource(ConfigurableResource[Any]):

@@ -22,7 +22,7 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
 from orderflow_pipeline import smart_money
 
 # Broker summaries land upstream (IPOT), one object per ticker and trading date.
@@ -51,6 +51,7 @@ class FeaturesConfig(Config):
         )
     ],
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool=DUCKDB_POOL,
     check_specs=check_specs(ASSET),
     group_name="smart_money",

@@ -31,7 +31,7 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import summary
 from orderflow_pipeline import warehouse as wh
 from orderflow_pipeline.checks import CheckOutcome
@@ -85,6 +85,7 @@ def heal_materialization(key: str, facts: dict[str, int]) -> AssetMaterializatio
     deps=[AssetKey("footprint_1m"), AssetKey("daily_features")],
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool=DUCKDB_POOL,
     # Only "no items" blocks downstream (ERROR); the rest alert (WARN). Registry: checks.py.
     check_specs=check_specs(ASSET),

@@ -24,7 +24,7 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import warehouse as wh
 from orderflow_pipeline.checks import CheckOutcome
 
@@ -54,6 +54,7 @@ class WarehouseConfig(Config):
     deps=[AssetKey("footprint_ndjson")],
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool=DUCKDB_POOL,
     check_specs=check_specs(ASSET),
     group_name="warehouse",

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dagster import DagsterRun, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
+from dagster import (
+    DagsterEventType,
+    DagsterRun,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    run_failure_sensor,
+)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.resources import LakeResource, SettingsResource
@@ -53,6 +59,14 @@ def run_failure_alert_sensor(
                 "cause": cause.message.strip() if cause else None,
             }
         )
+    # Every I/O step retries (resources.IO_RETRY): the run fails, and this alert fires, only
+    # after the last try; say how many tries each failed step had.
+    retried: dict[str, int] = {}
+    for rec in context.instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY):
+        if rec.dagster_event is not None and rec.dagster_event.step_key:
+            retried[rec.dagster_event.step_key] = retried.get(rec.dagster_event.step_key, 0) + 1
+    for s in steps:
+        s["tries"] = retried.get(str(s["step"]), 0) + 1
     error = "; ".join(f"{s['step']}: {s['cause'] or s['error']}" for s in steps) or (
         context.failure_event.message if context.failure_event else "unknown error"
     )
