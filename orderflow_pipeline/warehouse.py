@@ -36,7 +36,7 @@ from .candles import ValidatedCandles, validate_objects
 from .checks import CheckOutcome
 from .config import Settings
 from .documents import Candle, candle
-from .inventory import footprint_objects
+from .inventory import footprint_objects, listing_digest
 from .lake import Lake, ObjectInfo
 from .quarantine import QuarantineBatch
 from .scoring import AGGREGATE_COLUMNS, VELOCITY_WINDOW_MS, Aggregates
@@ -74,6 +74,9 @@ class ConsolidateResult:
     tickers: int = 0  # distinct tickers of the date in the table after the run
     quarantined: int = 0  # lines rejected by this run
     superseded: int = 0  # duplicate-t0 lines replaced by a later line
+    # inventory.listing_digest of the date's footprint objects this run brought the table in line
+    # with (None for a ticker repair, which loads only some): the lake sensor's "already loaded"
+    listing_digest: str | None = None
     seconds: float = 0.0
     quarantine_keys: list[str] = field(default_factory=list)
 
@@ -203,6 +206,7 @@ def consolidate(
     res = ConsolidateResult(date=d.isoformat())
     listed = footprint_objects(lake, d)
     known = manifest_for(con, d)
+    res.listing_digest = listing_digest(listed.values()) if tickers is None else None
     if tickers is not None:
         only = {K.check_ticker(t) for t in tickers}
         listed = {k: v for k, v in listed.items() if K.parse_footprint_key(k)[0] in only}
