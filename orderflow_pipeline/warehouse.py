@@ -43,6 +43,11 @@ from .scoring import AGGREGATE_COLUMNS, VELOCITY_WINDOW_MS, Aggregates
 
 ASSET = "footprint_1m"
 LAYER = "warehouse"
+# Where this layer's rejects go: every line it can reject is a footprint hour-file line, which the
+# footprint layer also validates (upstream-landed files) with the same validator. Both write the
+# same object, quarantine/{date}/footprint/{hour-file key}.jsonl, with the same content, so a bad
+# line sits in one quarantine folder and is counted once, whichever layer read it first (issue 19).
+QUARANTINE_LAYER = "footprint"
 DEFAULT_BATCH_OBJECTS = 10_000  # a full-market day (~6,300 objects) is one transaction
 
 _CANDLE_COLS = "ticker, date, time_key, open, high, low, close, vol, delta, buy_vol, sell_vol, source_key"
@@ -220,7 +225,7 @@ def consolidate(
     ]
     removed = sorted(set(known) - set(listed))
     res.objects_skipped = len(listed) - len(todo)
-    quarantine = QuarantineBatch(LAYER)
+    quarantine = QuarantineBatch(QUARANTINE_LAYER)
     cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
 
     for start in range(0, max(len(todo), 1 if removed else 0), max(batch_objects, 1)):
@@ -245,7 +250,7 @@ def consolidate(
     if quarantine.items:
         res.quarantine_keys = quarantine.write(lake, d)
     for key in cleared:
-        lake.delete(K.quarantine_key(d, LAYER, key))
+        lake.delete(K.quarantine_key(d, QUARANTINE_LAYER, key))
     if retention_days is not None:
         prune(con, d - timedelta(days=retention_days))
     res.tickers = tickers_for(con, d)
