@@ -270,6 +270,13 @@ def build_footprint(
     _validate_upstream(lake, man, present - set(outputs), q, res)
     _write_outputs(lake, d, man, before, outputs, existing, res)
 
+    return _finish(lake, d, man, q, res, t_start)
+
+
+def _finish(
+    lake: Lake, d: date, man: Manifest, q: QuarantineBatch, res: FootprintResult, t_start: float
+) -> FootprintResult:
+    """Write the run's quarantine and manifest, and time the run (every build path ends here)."""
     if len(q):
         q.write(lake, d)
     res.quarantined = len(q)
@@ -277,6 +284,26 @@ def build_footprint(
     manifest.save(lake, d, man)
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _store_carry(
+    con: duckdb.DuckDBPyConnection, man: Manifest, carry: dict[str, dict[str, list[int]]]
+) -> None:
+    """Add the loaded trades' per ticker-hour carry (last continuous price and side) to `carry`
+    (already cleared of the rebuilt ticker-hours) and store it in the manifest, sorted."""
+    for t, h, price, side in con.execute(_CARRY_SQL).fetchall():
+        carry.setdefault(t, {})[str(int(h))] = [int(price), int(side)]
+    man["carry"] = {t: dict(sorted(v.items())) for t, v in sorted(carry.items()) if v}
+
+
+def _trade_totals(con: duckdb.DuckDBPyConnection, res: FootprintResult) -> None:
+    """All lots, neutral (auction/unclassified) lots and tickers of the loaded trades."""
+    lots = con.execute(
+        f"SELECT coalesce(sum(vol), 0), coalesce(sum(vol) FILTER (WHERE side = 0), 0), count(DISTINCT ticker) "
+        f"FROM {tape.TRADES_TABLE}"
+    ).fetchone()
+    assert lots is not None
+    res.total_lots, res.neutral_lots, res.tickers = int(lots[0]), int(lots[1]), int(lots[2])
 
 
 def _rebuild_tickers(
@@ -318,15 +345,8 @@ def _rebuild_tickers(
             carry: dict[str, dict[str, list[int]]] = {
                 t: v for t, v in man["carry"].items() if t not in tickers
             }
-            for t, h, price, side in con.execute(_CARRY_SQL).fetchall():
-                carry.setdefault(t, {})[str(int(h))] = [int(price), int(side)]
-            man["carry"] = {t: dict(sorted(v.items())) for t, v in sorted(carry.items()) if v}
-            lots = con.execute(
-                "SELECT coalesce(sum(vol), 0), coalesce(sum(vol) FILTER (WHERE side = 0), 0), "
-                f"count(DISTINCT ticker) FROM {tape.TRADES_TABLE}"
-            ).fetchone()
-            assert lots is not None
-            res.total_lots, res.neutral_lots, res.tickers = int(lots[0]), int(lots[1]), int(lots[2])
+            _store_carry(con, man, carry)
+            _trade_totals(con, res)
             built: dict[str, bytes | None] = {
                 keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc)): None
                 for t, h in sorted(keep)
@@ -341,13 +361,7 @@ def _rebuild_tickers(
         finally:
             con.close()
     _write_outputs(lake, d, man, before, outputs, existing, res)
-    if len(q):
-        q.write(lake, d)
-    res.quarantined = len(q)
-    res.quarantine_by_reason = q.by_reason()
-    manifest.save(lake, d, man)
-    res.seconds = time.perf_counter() - t_start
-    return res
+    return _finish(lake, d, man, q, res, t_start)
 
 
 def _tape_texts(blobs: Mapping[str, Blob], q: QuarantineBatch | None) -> dict[str, Blob]:
@@ -440,16 +454,9 @@ def _rebuild(
     carry: dict[str, dict[str, list[int]]] = man["carry"]
     for t, h in touched:
         carry.get(t, {}).pop(str(h), None)
-    for t, h, price, side in con.execute(_CARRY_SQL).fetchall():
-        carry.setdefault(t, {})[str(int(h))] = [int(price), int(side)]
-    man["carry"] = {t: dict(sorted(v.items())) for t, v in sorted(carry.items()) if v}
+    _store_carry(con, man, carry)
 
-    lots = con.execute(
-        f"SELECT coalesce(sum(vol), 0), coalesce(sum(vol) FILTER (WHERE side = 0), 0), count(DISTINCT ticker) "
-        f"FROM {tape.TRADES_TABLE}"
-    ).fetchone()
-    assert lots is not None
-    res.total_lots, res.neutral_lots, res.tickers = int(lots[0]), int(lots[1]), int(lots[2])
+    _trade_totals(con, res)
 
     built: dict[tuple[str, int], bytes | None] = dict.fromkeys(touched)
     for t, h, n, body in con.execute(_AGG_SQL).fetchall():

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import (
@@ -177,6 +178,23 @@ def test_failed_error_check_evaluated_twice_alerts_once(
     assert "the summary has no items" in msg["text"]
 
 
+def fire_run_failure_sensor(instance: DagsterInstance, result: Any, resources: dict[str, Any]) -> None:
+    """Deliver a failed run to run_failure_alert_sensor as the daemon would."""
+    from dagster import build_run_status_sensor_context
+
+    from assets.sensors.run_failures import run_failure_alert_sensor
+
+    run_failure_alert_sensor(
+        build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources=resources,
+        ).for_run_failure()
+    )
+
+
 def test_lake_state_path(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     alerts.send_alert(settings_for(lake, None), "k", "1", {})
@@ -281,9 +299,6 @@ def range_probe(context) -> MaterializeResult:  # noqa: ANN001 - postponed annot
 def test_range_runs_alert_with_keys_naming_the_range(
     instance: DagsterInstance, local_lake: Lake, receiver: Receiver
 ) -> None:
-    from dagster import build_run_status_sensor_context
-
-    from assets.sensors.run_failures import run_failure_alert_sensor
 
     resources = {
         "lake": LakeResource(root=local_lake.root),
@@ -298,15 +313,7 @@ def test_range_runs_alert_with_keys_naming_the_range(
         )
     assert not result.success
     build_check_alert_sensor()(build_sensor_context(instance=instance, resources=resources))
-    run_failure_alert_sensor(
-        build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-            resources=resources,
-        ).for_run_failure()
-    )
+    fire_run_failure_sensor(instance, result, resources)
     keys = sorted(m["key"] for m in receiver.messages)
     assert keys == [
         "__ephemeral_asset_job__:2026-02-17..2026-02-19",

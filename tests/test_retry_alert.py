@@ -5,42 +5,22 @@ alert is the run's (a retried step is not a failed run)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context
+from dagster import DagsterEventType, DagsterInstance
 
 from assets.resources import IO_RETRY, LakeResource, SettingsResource
-from assets.sensors.run_failures import run_failure_alert_sensor
 from orderflow_pipeline.lake import Lake
-from tests.test_alerts import Receiver
-from tests.test_retries import TAPE_KEY, FaultProxy
-
-
-@pytest.fixture
-def proxy(moto_server: str) -> Iterator[FaultProxy]:
-    p = FaultProxy(moto_server)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.close()
+from tests.test_alerts import Receiver, fire_run_failure_sensor, receiver  # noqa: F401 - fixture
+from tests.test_retries import TAPE_KEY, FaultProxy, proxy  # noqa: F401 - fixture
 
 
 def test_alert_after_the_last_try_with_the_error(
     env: dict[str, str],
     moto_server: str,
-    proxy: FaultProxy,
-    receiver: Receiver,
+    proxy: FaultProxy,  # noqa: F811 - the fixture imported above
+    receiver: Receiver,  # noqa: F811 - the fixture imported above
     real: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -67,15 +47,7 @@ def test_alert_after_the_last_try_with_the_error(
             "lake": LakeResource(root=direct.root, endpoint_url=moto_server),
             "settings": SettingsResource(alert_webhook=receiver.url),
         }
-        run_failure_alert_sensor(
-            build_run_status_sensor_context(
-                sensor_name="run_failure_alert_sensor",
-                dagster_instance=instance,
-                dagster_run=result.dagster_run,
-                dagster_event=result.get_run_failure_event(),
-                resources=resources,
-            ).for_run_failure()
-        )
+        fire_run_failure_sensor(instance, result, resources)
     finally:
         instance.dispose()
     (msg,) = receiver.messages
