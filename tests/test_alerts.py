@@ -202,9 +202,6 @@ def test_lake_state_path(tmp_path: Path) -> None:
 
 
 def test_failed_run_alerts_once(instance: DagsterInstance, local_lake: Lake, receiver: Receiver) -> None:
-    from dagster import build_run_status_sensor_context
-
-    from assets.sensors.run_failures import run_failure_alert_sensor
 
     result = materialize([alert_probe], instance=instance, raise_on_error=False)
     assert not result.success  # the blocking ERROR check fails the run
@@ -213,14 +210,7 @@ def test_failed_run_alerts_once(instance: DagsterInstance, local_lake: Lake, rec
         "settings": SettingsResource(alert_webhook=receiver.url),
     }
     for _ in range(2):  # the daemon may deliver the same failure again after a restart
-        ctx = build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-            resources=resources,
-        ).for_run_failure()
-        run_failure_alert_sensor(ctx)
+        fire_run_failure_sensor(instance, result, resources)
     assert len(receiver.messages) == 1
     msg = receiver.messages[0]
     assert msg["kind"] == "run_failed" and msg["key"] == "__ephemeral_asset_job__"
@@ -236,9 +226,6 @@ def flaky(context) -> None:  # noqa: ANN001 - postponed annotations hide the con
 def test_a_failing_job_partition_pages_once_until_a_success_resolves_it(
     instance: DagsterInstance, local_lake: Lake, receiver: Receiver
 ) -> None:
-    from dagster import build_run_status_sensor_context
-
-    from assets.sensors.run_failures import run_failure_alert_sensor
 
     resources = {
         "lake": LakeResource(root=local_lake.root),
@@ -255,15 +242,7 @@ def test_a_failing_job_partition_pages_once_until_a_success_resolves_it(
         )
         assert result.success is not fail
         if fail:
-            run_failure_alert_sensor(
-                build_run_status_sensor_context(
-                    sensor_name="run_failure_alert_sensor",
-                    dagster_instance=instance,
-                    dagster_run=result.dagster_run,
-                    dagster_event=result.get_run_failure_event(),
-                    resources=resources,
-                ).for_run_failure()
-            )
+            fire_run_failure_sensor(instance, result, resources)
         else:  # the check sensor sees the successful run and resolves the problem
             build_check_alert_sensor()(build_sensor_context(instance=instance, resources=resources))
 
