@@ -12,7 +12,7 @@ from test_summary import day_files, insert_features, insert_warehouse, write_fil
 from assets.resources import build_resources
 from assets.sensors.warehouse_coverage import warehouse_tickers_reported
 from assets.summary import footprint_summary
-from orderflow_pipeline import keys
+from orderflow_pipeline import inventory, keys
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.lake import Lake
 
@@ -146,11 +146,14 @@ def test_self_heal_reports_a_footprint_1m_materialization(instance: DagsterInsta
     newest = heals()[-1]
     md2 = {k: v.value for k, v in newest.asset_materialization.metadata.items()}
     assert (md2["objects_read"], md2["rows"], md2["tickers"]) == (3, 15, 6)
+    # plus the footprint listing the heal brought the warehouse in line with (the lake sensor's check)
     assert md2["per_date"] == {
         D2.isoformat(): {
-            k: md2[k] for k in ("objects_read", "objects_removed", "rows", "quarantined", "tickers")
+            k: md2[k]
+            for k in ("objects_read", "objects_removed", "rows", "quarantined", "tickers", "listing_digest")
         }
     }
+    assert md2["listing_digest"] == inventory.listing_digest(inventory.footprint_objects(lake, D2).values())
     assert warehouse_tickers_reported(instance, D2) == 6
 
     # Nothing new in the lake: the lake build loads nothing, and reports no materialization.
