@@ -22,11 +22,32 @@ def _instance() -> Any:
     return DagsterInstance.get()
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
-    from assets.runner import failure_line, materialize_range
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
 
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from assets.runner import LAYERS, controls_run_config, failure_line, materialize_range
+    from orderflow_pipeline.keys import InvalidTicker
+
+    layers = args.layers or (
+        # a ticker repair leaves the date's smart-money features alone (they are per date, all tickers)
+        [name for name in LAYERS if name != "features"] if args.tickers else list(LAYERS)
+    )
+    try:
+        run_config = controls_run_config(layers, force=args.force, tickers=args.tickers, source=args.source)
+    except (ValueError, InvalidTicker) as exc:
+        print(f"orderflow materialize: {exc}", file=sys.stderr)
+        return 2
     instance = _instance()
-    result = materialize_range(args.date, args.to, instance=instance, raise_on_error=False)
+    result = materialize_range(
+        args.date,
+        args.to,
+        instance=instance,
+        raise_on_error=False,
+        run_config=run_config,
+        asset_keys=[LAYERS[name] for name in layers],
+    )
     print(
         json.dumps(
             {
@@ -34,6 +55,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                 "success": result.success,
                 "from": str(args.date),
                 "to": str(args.to or args.date),
+                "layers": layers,
+                "run_config": run_config,
             }
         )
     )
@@ -80,6 +103,26 @@ def add_dagster_commands(sub: core_cli.Subcommands) -> None:
     )
     m.add_argument("--date", type=core_cli.parse_date, required=True)
     m.add_argument("--to", type=core_cli.parse_date, default=None)
+    m.add_argument("--force", action="store_true", help="ignore the layers' manifests and rebuild")
+    m.add_argument(
+        "--tickers",
+        type=_csv,
+        default=None,
+        help="A,B: rebuild only these tickers' footprint files and warehouse rows (others untouched)",
+    )
+    m.add_argument(
+        "--source",
+        choices=["lake"],
+        default=None,
+        help="build the summary from the lake and heal the warehouse",
+    )
+    m.add_argument(
+        "--layers",
+        type=_csv,
+        default=None,
+        help="comma list of footprint,warehouse,features,summary (default all; without features "
+        "when --tickers is given)",
+    )
     m.set_defaults(func=cmd_materialize)
 
     d = sub.add_parser("demo", help="simulate, materialize through Dagster and print the newest summary")

@@ -20,7 +20,7 @@ from dagster import (
 
 from assets.check_results import SEVERITY
 from assets.partitions import trading_days
-from assets.resources import LakeResource
+from assets.resources import IO_RETRY, LakeResource
 from orderflow_pipeline import integrity
 from orderflow_pipeline.checks import REGISTRY, CheckOutcome
 from orderflow_pipeline.lake import Lake
@@ -64,6 +64,7 @@ def _dated_check(name: str, outcome_for: OutcomeFor) -> AssetChecksDefinition:
         partitions_def=trading_days,
         blocking=d.blocking,
         description=d.spec_description,
+        retry_policy=IO_RETRY,  # reads the lake: a transient S3 error retries, like every I/O step
     )(run)
 
 

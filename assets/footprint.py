@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
+    Config,
     Definitions,
     MaterializeResult,
     asset,
@@ -19,7 +20,7 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import LakeResource
+from assets.resources import IO_RETRY, LakeResource
 from orderflow_pipeline import footprint
 from orderflow_pipeline.checks import CheckOutcome
 
@@ -31,10 +32,20 @@ raw_lt = AssetSpec(
 )
 
 
+class FootprintConfig(Config):
+    """Operator controls (the same as `orderflow materialize --force --tickers A,B`): `force`
+    ignores the manifest and rebuilds the date; `tickers` rebuilds only those tickers' hour files
+    and touches no other file."""
+
+    force: bool = False
+    tickers: list[str] | None = None
+
+
 @asset(
     partitions_def=trading_days,
     deps=[raw_lt],
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool="footprint_build",
     # "no footprint files" is the ERROR of SPEC §11 that stops downstream layers (registry: checks.py).
     check_specs=check_specs(footprint.ASSET),
@@ -42,7 +53,9 @@ raw_lt = AssetSpec(
     description="1-minute footprint candles with price levels, footprint/{T}/1m/{Y}/{M}/{D}/{HH}.jsonl "
     "(built from the trade tape; upstream-landed hour files are validated and kept).",
 )
-def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
+def footprint_ndjson(
+    context: AssetExecutionContext, config: FootprintConfig, lake: LakeResource
+) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     lk = lake.get()
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     per_date: dict[date, list[CheckOutcome]] = {}
@@ -58,7 +71,7 @@ def footprint_ndjson(context: AssetExecutionContext, lake: LakeResource) -> Mate
     tickers = 0
     seconds = 0.0
     for d in dates:
-        r = footprint.build_footprint(lk, d)
+        r = footprint.build_footprint(lk, d, force=config.force, tickers=config.tickers)
         context.log.info(f"footprint {d}: {r.as_metadata()}")
         totals["tape_objects_read"] += r.tape_objects_read
         totals["trades"] += r.trades

@@ -43,7 +43,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
 from assets.sensors._shared import load_cursor, plain
 from orderflow_pipeline import idx_calendar, keys, outcomes
 
@@ -58,6 +58,7 @@ MAX_EVENTS_PER_TICK = 500
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
+    retry_policy=IO_RETRY,
     group_name="analytics",
     description="What each item of D's final summary did next: ret_next_oc, ret_next_cc, ret_5d "
     "(table signal_outcomes, features/signal-outcomes/{date}.json); filled in as later sessions arrive.",

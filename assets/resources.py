@@ -7,15 +7,29 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import Backoff, ConfigurableResource, Jitter, RetryPolicy
 
 from orderflow_pipeline import duck
-from orderflow_pipeline.config import DEFAULT_DASHBOARD_URL, Settings, get_settings
+from orderflow_pipeline.config import (
+    DEFAULT_DASHBOARD_URL,
+    MIN_WAREHOUSE_TICKERS,
+    MIN_WAREHOUSE_TICKERS_WARN,
+    Settings,
+    get_settings,
+)
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
 
 # Every asset that writes DuckDB takes this pool; dagster.yaml limits every pool to 1.
 DUCKDB_POOL = "duckdb_writer"
+
+# Every lake/S3 and DuckDB step retries (issue 19, SPEC §15): an object store that throttles or
+# drops connections for longer than the S3 client's own retries (lake.S3_MAX_ATTEMPTS), or a
+# warehouse lock held a moment too long, costs a retry of the step, not a failed run and a page.
+# Delays (Dagster: (2^n - 1) x delay, jitter +/- delay): ~1 s, ~3 s, ~7 s, each +/- 1 s, so runs
+# retrying together do not hit the store in step. Only the last try's failure fails the run, and
+# only a failed run alerts (run_failures.run_failure_alert_sensor), with the error and the tries.
+IO_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 
 class LakeResource(ConfigurableResource[Any]):
@@ -44,7 +58,10 @@ class WarehouseResource(ConfigurableResource[Any]):
 class SettingsResource(ConfigurableResource[Any]):
     """Thresholds and hooks that are settings rather than formulas."""
 
-    min_warehouse_tickers: int = 200
+    # The floor of the summary's warehouse fast path (with full coverage of the lake's tickers).
+    min_warehouse_tickers: int = MIN_WAREHOUSE_TICKERS
+    # The floor of the warehouse_min_tickers WARN (§11).
+    min_warehouse_tickers_warn: int = MIN_WAREHOUSE_TICKERS_WARN
     alert_webhook: str | None = None
     signal_webhook: str | None = None
     dashboard_url: str = DEFAULT_DASHBOARD_URL
@@ -57,6 +74,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableR
         "warehouse": WarehouseResource(path=s.duckdb_path),
         "settings": SettingsResource(
             min_warehouse_tickers=s.min_warehouse_tickers,
+            min_warehouse_tickers_warn=s.min_warehouse_tickers_warn,
             alert_webhook=s.alert_webhook,
             signal_webhook=s.signal_webhook,
             dashboard_url=s.dashboard_url,

@@ -46,7 +46,7 @@ from dagster._core.storage.dagster_run import FINISHED_STATUSES, NOT_FINISHED_ST
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_shared.error import SerializableErrorInfo
 
-from orderflow_pipeline import idx_calendar
+from orderflow_pipeline import idx_calendar, keys
 
 log = logging.getLogger("orderflow.runner")
 
@@ -279,6 +279,46 @@ def _report_wait(instance: DagsterInstance, run_id: str, step_key: str, pool: st
 # --- the one-run backfill --------------------------------------------------------------------------
 
 
+# --- operator controls: CLI flags = Dagster run config (Launchpad) ------------------------------
+
+# `--layers` names -> asset keys, in run order.
+LAYERS: dict[str, str] = {
+    "footprint": "footprint_ndjson",
+    "warehouse": "footprint_1m",
+    "features": "daily_features",
+    "summary": "footprint_summary",
+}
+
+
+def controls_run_config(
+    layers: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    tickers: Sequence[str] | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The run config of `orderflow materialize [--force] [--tickers A,B] [--source lake]` for the
+    selected layers: exactly what an analyst types in the Launchpad (`ops: {asset: {config: ...}}`).
+
+    `force` ignores the manifests (footprint, warehouse, broker summaries); `tickers` rebuilds only
+    those tickers' footprint files and warehouse rows; `source: lake` builds the summary from the
+    lake and heals the warehouse. Only selected layers get config (Dagster rejects config for an
+    asset outside the run)."""
+    chosen = list(layers or LAYERS)
+    unknown = [name for name in chosen if name not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {unknown}: choose from {', '.join(LAYERS)}")
+    only = sorted({keys.check_ticker(t) for t in tickers}) if tickers else None
+    per_layer: dict[str, dict[str, Any]] = {
+        "footprint": {"force": force} | ({"tickers": only} if only else {}),
+        "warehouse": {"force": force} | ({"tickers": only} if only else {}),
+        "features": {"force": force},
+        "summary": {"source": source} if source else {},
+    }
+    ops = {LAYERS[name]: {"config": per_layer[name]} for name in chosen if per_layer[name]}
+    return {"ops": ops} if ops else {}
+
+
 def materialize_range(
     start: date | str,
     end: date | str | None = None,
@@ -335,6 +375,14 @@ def _chain(error: SerializableErrorInfo | None) -> Iterator[SerializableErrorInf
         seen += 1
 
 
+def _own(error: SerializableErrorInfo) -> bool:
+    """An error the asset's code raised, not one of Dagster's wrappers, check failures or its
+    "Exceeded max_retries" note after the last try of a step with a RetryPolicy."""
+    return not (error.cls_name or "").startswith(("Dagster", "dagster.")) and not error.message.startswith(
+        "Exceeded max_retries"
+    )
+
+
 def _one_line(error: SerializableErrorInfo) -> str:
     msg = " ".join(error.message.split())
     return msg if len(msg) <= 300 else msg[:297] + "..."
@@ -350,28 +398,40 @@ def failure_line(instance: DagsterInstance, run_id: str) -> tuple[str, str]:
     """
     from orderflow_pipeline.config import get_settings
 
-    step, error = None, None
+    failed: list[tuple[str | None, SerializableErrorInfo | None]] = []
+    run_error = None
     for rec in instance.all_logs(
         run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
     ):
         ev = rec.dagster_event
         if ev is None:
             continue
-        data = ev.event_specific_data
-        err = getattr(data, "error", None)
-        if ev.event_type == DagsterEventType.STEP_FAILURE and step is None:
-            step, error = ev.step_key, err
-        elif error is None and err is not None:
-            error = err
+        err = getattr(ev.event_specific_data, "error", None)
+        if ev.event_type == DagsterEventType.STEP_FAILURE:
+            failed.append((ev.step_key, err))
+        elif run_error is None:
+            run_error = err
+    # The cause is the first step that raised an error of its own (an I/O error, say); a blocking
+    # check failing (Dagster's own error) is named only when no step raised. With step retries a
+    # raising step fails after its last try, so it may end after a check-failed step.
+    raised = [(st, e) for st, e in failed if e is not None and any(_own(x) for x in _chain(e))]
+    step, error = (raised or failed or [(None, None)])[0]
+    error = error or run_error
     if error is None:
         return f"FAILED run {run_id}: step {step or '(run)'}: no error recorded", ""
     chain = list(_chain(error))
     # Dagster wraps the asset's exception ("Error occurred while executing op ..."): name the
     # asset's own errors, outermost and innermost (the message spells the class).
-    own = [e for e in chain if not (e.cls_name or "").startswith("Dagster")] or chain
+    own = [e for e in chain if _own(e)] or chain
     cause = _one_line(own[0]) if len(own) == 1 else f"{_one_line(own[0])} <- caused by {_one_line(own[-1])}"
     s = get_settings()
     where = f"lake {s.lake}" + (f" via endpoint {s.s3_endpoint_url}" if s.s3_endpoint_url else "")
-    line = f"FAILED run {run_id}: step {step or '(run)'}: {cause} [{where}, warehouse {s.duckdb_path}]"
+    retries = sum(
+        1
+        for rec in instance.all_logs(run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+        if rec.dagster_event is not None and rec.dagster_event.step_key == step
+    )
+    label = f"{step} ({retries + 1} tries)" if retries else (step or "(run)")
+    line = f"FAILED run {run_id}: step {label}: {cause} [{where}, warehouse {s.duckdb_path}]"
     details = chain[0].to_string()
     return line, details

@@ -12,6 +12,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
+    Config,
     Definitions,
     MaterializeResult,
     TimeWindowPartitionMapping,
@@ -21,10 +22,17 @@ from dagster import (
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
 from assets.raw_broksum import raw_broksum  # broker summaries, fetched after the close
-from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
 from orderflow_pipeline import smart_money
 
 ASSET = "daily_features"
+
+
+class FeaturesConfig(Config):
+    """Operator control (`orderflow materialize --force`): re-read the dates' broker summaries
+    whatever `broker_daily` holds."""
+
+    force: bool = False
 
 
 @asset(
@@ -35,6 +43,7 @@ ASSET = "daily_features"
         )
     ],
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool=DUCKDB_POOL,
     check_specs=check_specs(ASSET),
     group_name="smart_money",
@@ -42,12 +51,12 @@ ASSET = "daily_features"
     "(DuckDB daily_features + features/z_score/ lake files).",
 )
 def daily_features(
-    context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+    context: AssetExecutionContext, config: FeaturesConfig, lake: LakeResource, warehouse: WarehouseResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     lk = lake.get()
     with warehouse.write() as con:
-        res = smart_money.build_daily_features(lk, con, dates)
+        res = smart_money.build_daily_features(lk, con, dates, force=config.force)
         per_date = {d: smart_money.checks(lk, con, d) for d in dates}
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")
     return MaterializeResult(metadata=res.metadata(), check_results=fold_checks(ASSET, per_date))

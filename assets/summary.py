@@ -31,8 +31,8 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
-from orderflow_pipeline import summary
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
+from orderflow_pipeline import inventory, summary
 from orderflow_pipeline import warehouse as wh
 from orderflow_pipeline.checks import CheckOutcome
 
@@ -69,7 +69,7 @@ def heal_facts(
     }
 
 
-def heal_materialization(key: str, facts: dict[str, int]) -> AssetMaterialization:
+def heal_materialization(key: str, facts: dict[str, Any]) -> AssetMaterialization:
     """The heal as a materialization of footprint_1m for the date, in the warehouse asset's own
     metadata shape (`tickers`, `per_date`), which the coverage sensor reads."""
     return AssetMaterialization(
@@ -85,6 +85,7 @@ def heal_materialization(key: str, facts: dict[str, int]) -> AssetMaterializatio
     deps=[AssetKey("footprint_1m"), AssetKey("daily_features")],
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool=DUCKDB_POOL,
     # Only "no items" blocks downstream (ERROR); the rest alert (WARN). Registry: checks.py.
     check_specs=check_specs(ASSET),
@@ -110,7 +111,9 @@ def footprint_summary(
             )
             healed = heal_facts(con, key, before, wh.manifest_for(con, key))
             if healed is not None:
-                context.log_event(heal_materialization(key, healed))
+                # the listing the heal brought the warehouse in line with (the lake sensor's check)
+                digest = inventory.listing_digest(inventory.footprint_objects(the_lake, key).values())
+                context.log_event(heal_materialization(key, {**healed, "listing_digest": digest}))
             seconds = round(time.perf_counter() - started, 3)
             per_date[key] = {
                 "items": doc["count"],

@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, Definitions, Material
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
 from orderflow_pipeline import universe
 
 ASSET = universe.ASSET
@@ -23,6 +23,7 @@ ASSET = universe.ASSET
     deps=["footprint_ndjson", "raw_broksum"],
     backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
+    retry_policy=IO_RETRY,
     check_specs=check_specs(ASSET),
     group_name="operations",
     description="Listed tickers (IDX snapshot) with first/last seen and last traded dates, from the "

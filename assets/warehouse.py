@@ -24,10 +24,9 @@ from dagster import (
 
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
-from assets.resources import DUCKDB_POOL, LakeResource, SettingsResource, WarehouseResource
+from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline import warehouse as wh
 from orderflow_pipeline.checks import CheckOutcome
-from orderflow_pipeline.config import get_settings
 
 ASSET = wh.ASSET
 _COUNTERS = (
@@ -47,12 +46,15 @@ class WarehouseConfig(Config):
 
     force: bool = False
     retention_days: int | None = None
+    # Reload only these tickers' objects and rows (`orderflow materialize --tickers A,B`).
+    tickers: list[str] | None = None
 
 
 @asset(
     deps=[AssetKey("footprint_ndjson")],
     partitions_def=trading_days,
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
     pool=DUCKDB_POOL,
     check_specs=check_specs(ASSET),
     group_name="warehouse",
@@ -67,15 +69,22 @@ def footprint_1m(
     settings: SettingsResource,
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
-    floor = get_settings().min_warehouse_tickers_warn
+    floor = settings.min_warehouse_tickers
     per_date: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
-            res = wh.consolidate(the_lake, con, key, force=config.force, retention_days=config.retention_days)
+            res = wh.consolidate(
+                the_lake,
+                con,
+                key,
+                force=config.force,
+                retention_days=config.retention_days,
+                tickers=config.tickers,
+            )
             per_date[key] = res.as_metadata()
             outcomes[key] = wh.checks(
-                the_lake, con, key, min_tickers=floor, fast_path_tickers=settings.min_warehouse_tickers
+                the_lake, con, key, min_tickers=settings.min_warehouse_tickers_warn, fast_path_tickers=floor
             )
             context.log.info(f"footprint_1m {key}: {per_date[key]}")
     totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}

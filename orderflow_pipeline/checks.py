@@ -170,7 +170,8 @@ REGISTRY: Mapping[str, CheckDef] = _index(
             "warehouse_fast_path_tickers",
             WAREHOUSE,
             "WARN",
-            "Distinct tickers >= 200; below it the summary builds from the lake and heals.",
+            "The warehouse holds every ticker the lake has for the date (and >= the floor, 50); "
+            "otherwise the summary builds from the lake and heals.",
         ),
         CheckDef(
             "warehouse_manifest_rows", WAREHOUSE, "WARN", "Rows the manifest recorded = rows in footprint_1m."

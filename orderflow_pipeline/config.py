@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# Below this many tickers in the warehouse for a date the summary is built from the lake (§11).
-MIN_WAREHOUSE_TICKERS = 200
+# The warehouse fast path of the summary (§11, issue 19): taken when the warehouse holds every
+# ticker the lake has for the date AND at least this many; otherwise the summary is built from the
+# lake and heals the warehouse. The seed's 200 was a stand-in for "complete" on the full market;
+# coverage now says that directly, so the floor only guards against a near-empty warehouse and a
+# complete 150-ticker market takes the fast path.
+MIN_WAREHOUSE_TICKERS = 50
 # Integrity floor for the warehouse ticker count (WARN, §11).
 MIN_WAREHOUSE_TICKERS_WARN = 50
 

@@ -218,13 +218,24 @@ def _seeds(
     return out
 
 
-def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> FootprintResult:
-    """Build (or incrementally refresh) the footprint hour files of trading date d."""
+def build_footprint(
+    lake: Lake, d: date | str, *, force: bool = False, tickers: Iterable[str] | None = None
+) -> FootprintResult:
+    """Build (or incrementally refresh) the footprint hour files of trading date d.
+
+    `tickers` (the operator's repair of a few tickers, `orderflow materialize --tickers`) rebuilds
+    only those tickers' hour files from all of the date's tape, whatever the manifest says, and
+    touches no other ticker's file; `force` ignores the manifest for the whole date.
+    """
     t_start = time.perf_counter()
     d = keys.as_date(d)
     res = FootprintResult(date=d.isoformat())
     q = QuarantineBatch(LAYER)
     man = manifest.load(lake, d)
+    if tickers is not None:
+        return _rebuild_tickers(
+            lake, d, man, sorted({keys.check_ticker(t) for t in tickers}), q, res, t_start
+        )
     if force:
         man = {
             **manifest.empty(d),
@@ -259,6 +270,13 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
     _validate_upstream(lake, man, present - set(outputs), q, res)
     _write_outputs(lake, d, man, before, outputs, existing, res)
 
+    return _finish(lake, d, man, q, res, t_start)
+
+
+def _finish(
+    lake: Lake, d: date, man: Manifest, q: QuarantineBatch, res: FootprintResult, t_start: float
+) -> FootprintResult:
+    """Write the run's quarantine and manifest, and time the run (every build path ends here)."""
     if len(q):
         q.write(lake, d)
     res.quarantined = len(q)
@@ -266,6 +284,84 @@ def build_footprint(lake: Lake, d: date | str, *, force: bool = False) -> Footpr
     manifest.save(lake, d, man)
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _store_carry(
+    con: duckdb.DuckDBPyConnection, man: Manifest, carry: dict[str, dict[str, list[int]]]
+) -> None:
+    """Add the loaded trades' per ticker-hour carry (last continuous price and side) to `carry`
+    (already cleared of the rebuilt ticker-hours) and store it in the manifest, sorted."""
+    for t, h, price, side in con.execute(_CARRY_SQL).fetchall():
+        carry.setdefault(t, {})[str(int(h))] = [int(price), int(side)]
+    man["carry"] = {t: dict(sorted(v.items())) for t, v in sorted(carry.items()) if v}
+
+
+def _trade_totals(con: duckdb.DuckDBPyConnection, res: FootprintResult) -> None:
+    """All lots, neutral (auction/unclassified) lots and tickers of the loaded trades."""
+    lots = con.execute(
+        f"SELECT coalesce(sum(vol), 0), coalesce(sum(vol) FILTER (WHERE side = 0), 0), count(DISTINCT ticker) "
+        f"FROM {tape.TRADES_TABLE}"
+    ).fetchone()
+    assert lots is not None
+    res.total_lots, res.neutral_lots, res.tickers = int(lots[0]), int(lots[1]), int(lots[2])
+
+
+def _rebuild_tickers(
+    lake: Lake,
+    d: date,
+    man: Manifest,
+    tickers: list[str],
+    q: QuarantineBatch,
+    res: FootprintResult,
+    t_start: float,
+) -> FootprintResult:
+    """Rebuild every hour file of `tickers` for date d from all of the date's tape objects.
+
+    Only these tickers' files, carry and file hashes change. The manifest's `objects` are left
+    alone: a tape object not seen yet still counts as new for the other tickers, so the next
+    normal run processes it (rebuilding these tickers' touched hours again, identically).
+    Malformed lines are not quarantined here (the normal path owns them, once)."""
+    before = manifest.snapshot(man)
+    listing = tape_objects(lake, d)
+    res.tape_objects = len(listing)
+    present = set(footprint_files(lake, d))
+    hours_ms = [int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)]
+    keep = {(t, h) for t in tickers for h in hours_ms}
+    outputs: dict[str, bytes | None] = {}
+    existing: dict[str, bytes] = {}
+    if tickers:
+        con = duckdb.connect()
+        try:
+            bodies = _tape_texts(lake.map_many(list(listing)), None)
+            read = [k for k in listing if k in bodies]
+            load = tape.load_tape(con, d, [bodies[k] for k in read], sources=read, keep=keep, seeds={})
+            res.tape_objects_read = len(read)
+            res.lines, res.trades, res.duplicates, res.non_regular = (
+                load.lines,
+                load.trades,
+                load.duplicates,
+                load.non_regular,
+            )
+            carry: dict[str, dict[str, list[int]]] = {
+                t: v for t, v in man["carry"].items() if t not in tickers
+            }
+            _store_carry(con, man, carry)
+            _trade_totals(con, res)
+            built: dict[str, bytes | None] = {
+                keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc)): None
+                for t, h in sorted(keep)
+            }
+            for t, h, n, body in con.execute(_AGG_SQL).fetchall():
+                built[keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc))] = (
+                    body.encode()
+                )
+                res.candles += int(n)
+            outputs = built
+            existing = _merge_upstream(lake, man, outputs, present, q, res)
+        finally:
+            con.close()
+    _write_outputs(lake, d, man, before, outputs, existing, res)
+    return _finish(lake, d, man, q, res, t_start)
 
 
 def _tape_texts(blobs: Mapping[str, Blob], q: QuarantineBatch | None) -> dict[str, Blob]:
@@ -358,16 +454,9 @@ def _rebuild(
     carry: dict[str, dict[str, list[int]]] = man["carry"]
     for t, h in touched:
         carry.get(t, {}).pop(str(h), None)
-    for t, h, price, side in con.execute(_CARRY_SQL).fetchall():
-        carry.setdefault(t, {})[str(int(h))] = [int(price), int(side)]
-    man["carry"] = {t: dict(sorted(v.items())) for t, v in sorted(carry.items()) if v}
+    _store_carry(con, man, carry)
 
-    lots = con.execute(
-        f"SELECT coalesce(sum(vol), 0), coalesce(sum(vol) FILTER (WHERE side = 0), 0), count(DISTINCT ticker) "
-        f"FROM {tape.TRADES_TABLE}"
-    ).fetchone()
-    assert lots is not None
-    res.total_lots, res.neutral_lots, res.tickers = int(lots[0]), int(lots[1]), int(lots[2])
+    _trade_totals(con, res)
 
     built: dict[tuple[str, int], bytes | None] = dict.fromkeys(touched)
     for t, h, n, body in con.execute(_AGG_SQL).fetchall():
@@ -379,6 +468,20 @@ def _rebuild(
         keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())
     }
 
+    existing = _merge_upstream(lake, man, outputs, present, q, res)
+    return outputs, existing
+
+
+def _merge_upstream(
+    lake: Lake,
+    man: Manifest,
+    outputs: dict[str, bytes | None],
+    present: set[str],
+    q: QuarantineBatch,
+    res: FootprintResult,
+) -> dict[str, bytes]:
+    """Merge the minutes of upstream-landed files into the rebuilt `outputs` (a tape minute
+    replaces the upstream minute with the same t0); returns the existing bytes of the outputs."""
     existing = lake.cat_many([k for k in outputs if k in present])
     saved = set(man["upstream_saved"])
     base_bodies: dict[str, bytes] = {}
@@ -410,7 +513,7 @@ def _rebuild(
             outputs[key] = b"".join(lines[t] + b"\n" for t in sorted(lines)) or None
             res.upstream_files_validated += 1
     res.hour_files = sum(1 for v in outputs.values() if v is not None)
-    return outputs, existing
+    return existing
 
 
 def _validate_upstream(

@@ -9,7 +9,9 @@ date sits below the ticker, so no single prefix holds a date.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -36,6 +38,16 @@ def tape_objects(lake: Lake, d: date | str, temps: list[str] | None = None) -> d
             except ValueError:  # not under an hour folder: not tape
                 continue
     return dict(sorted(out.items()))
+
+
+def listing_digest(objects: Iterable[ObjectInfo]) -> str:
+    """Order-independent digest of (key, size, fingerprint): changes when any object is added,
+    removed or replaced. The warehouse records the digest of the listing it loaded; the lake
+    sensor compares it with the listing it sees (one definition for both)."""
+    h = hashlib.sha256()
+    for o in sorted(objects, key=lambda o: o.key):
+        h.update(f"{o.key}\0{o.size}\0{o.fingerprint}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def footprint_tickers(objects: dict[str, ObjectInfo] | list[str]) -> set[str]:

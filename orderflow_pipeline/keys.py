@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, timezone
 
-TICKER_RE = re.compile(r"^[A-Z0-9]{1,12}$")
+# SPEC §7: IDX warrants and rights carry a suffix (`PJHB-W`, `BBRI-R`); they trade on the regular
+# board and are order flow. One pattern for keys, SQL parameters, the tape parser and the API.
+TICKER_PATTERN = r"[A-Z0-9]{1,12}(?:-[A-Z0-9]{1,2})?"
+TICKER_RE = re.compile(rf"^{TICKER_PATTERN}$")
 WIB = timezone(timedelta(hours=7))
 
 SUMMARY_LATEST = "features/footprint-summary.json"
@@ -21,7 +24,7 @@ class InvalidTicker(ValueError):
 def check_ticker(ticker: str) -> str:
     """Validate a ticker before it reaches a key or a SQL parameter."""
     if not isinstance(ticker, str) or not TICKER_RE.match(ticker):
-        raise InvalidTicker(f"invalid ticker {ticker!r}: expected ^[A-Z0-9]{{1,12}}$")
+        raise InvalidTicker(f"invalid ticker {ticker!r}: expected ^[A-Z0-9]{{1,12}}(-[A-Z0-9]{{1,2}})?$")
     return ticker
 
 
@@ -48,7 +51,9 @@ def footprint_key(ticker: str, hour_utc: datetime) -> str:
     return f"footprint/{check_ticker(ticker)}/1m/{h:%Y/%m/%d}/{h:%H}.jsonl"
 
 
-FOOTPRINT_KEY_RE = re.compile(r"^footprint/([A-Z0-9]{1,12})/1m/(\d{4})/(\d{2})/(\d{2})/(\d{2})\.jsonl$")
+FOOTPRINT_KEY_RE = re.compile(
+    "^footprint/(" + TICKER_PATTERN + r")/1m/(\d{4})/(\d{2})/(\d{2})/(\d{2})\.jsonl$"
+)
 
 
 def parse_footprint_key(key: str) -> tuple[str, datetime]:

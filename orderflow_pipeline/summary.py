@@ -3,8 +3,9 @@
 Two ways to the same per-ticker aggregates, one SQL statement for both (`warehouse.aggregate_*`):
 - warehouse: the date's `footprint_1m` rows, aggregated in one DuckDB query (the fast path);
 - lake: every footprint file of the date fetched concurrently, parsed in bulk into Arrow and run
-  through the same query on an in-memory DuckDB. Used when the warehouse has fewer than
-  `min_tickers` tickers for the date (or none, or `source="lake"` is asked for); afterwards the
+  through the same query on an in-memory DuckDB. Used when the warehouse lacks a ticker the lake
+  has for the date or holds fewer than the `min_tickers` floor (or none, or `source="lake"` is
+  asked for; `warehouse.coverage` is the one rule); afterwards the
   warehouse is consolidated from the lake ("self-heal") so the next run takes the fast path.
 
 Scoring is `scoring.score_items`; context is `context.load_context`; the document's shape is
@@ -236,7 +237,9 @@ def build_summary(
 ) -> SummaryDocument:
     """Build, write and return the summary of date `d` (§10, §11 writer side).
 
-    `con` is a write connection when the lake path may run (it self-heals the warehouse); with a
+    The warehouse path is taken when the warehouse holds every ticker of the lake's footprint
+    files for `d` and at least `min_tickers` (`Settings.min_warehouse_tickers`); otherwise the
+    lake path builds it and heals the warehouse. `con` is a write connection when the lake path may run (it self-heals the warehouse); with a
     read-only connection or None the summary is still built, only the heal is skipped. The
     returned document is the one a reader sees (when the content is unchanged, that is the kept
     file with its original `generated_at`).
@@ -248,7 +251,11 @@ def build_summary(
     agg = None
     if con is not None and source != "lake":
         agg = warehouse.aggregate_date(con, d)  # its row count is the warehouse's ticker count
-    use_lake = agg is None or (source is None and len(agg) < min_tickers)
+    # Fast path (§11, issue 19): the warehouse holds every ticker the lake has for d, and at least
+    # `min_tickers` (the configured floor); `source="warehouse"` keeps it regardless.
+    use_lake = agg is None or (
+        source is None and not warehouse.coverage(lake, d, agg.ticker.tolist(), floor=min_tickers).fast_path
+    )
     if use_lake:
         doc = summary_from_lake(lake, d, con, now=now)
     else:

@@ -38,7 +38,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from . import bounds, idx_calendar
+from . import bounds, idx_calendar, keys
 from .keys import WIB, as_date
 from .lake import Blob
 from .quarantine import QuarantineBatch, describe
@@ -156,7 +156,7 @@ _LOTS = bounds.fast_digits(bounds.LOTS_PER_TRADE_MAX)
 _ORD = bounds.fast_digits(bounds.ORDER_NO_MAX)
 _TNO = len(str(bounds.TRADE_NO_MAX))  # all nines: every number of this many digits is within
 FAST_RE = (
-    rf"B\|([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]\|[^|]*\|[A-Z0-9]{{1,12}}\|[^|]*\|[0-9]{{1,{_TNO}}}"
+    rf"B\|([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]\|[^|]*\|{keys.TICKER_PATTERN}\|[^|]*\|[0-9]{{1,{_TNO}}}"
     rf"\|[1-9][0-9]{{0,{_PX - 1}}}\|[1-9][0-9]{{0,{_LOTS - 1}}}(\|[^|]*){{5}}"
     rf"\|[0-9]{{1,{_ORD}}}\|[0-9]{{1,{_ORD}}}(\|[^|]*){{5}}"
 )
@@ -200,7 +200,7 @@ SELECT i, obj, line_no, rectype,
     WHEN nf <> {N_FIELDS} THEN 'wrong field count: ' || nf
     WHEN rectype <> 'B' THEN NULL
     WHEN NOT regexp_full_match(tt, '([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]') THEN 'bad trade time: ' || tt
-    WHEN NOT regexp_full_match(ticker, '[A-Z0-9]{{1,12}}') THEN 'bad ticker: ' || ticker
+    WHEN NOT regexp_full_match(ticker, '{keys.TICKER_PATTERN}') THEN 'bad ticker: ' || ticker
     WHEN NOT regexp_full_match(tno, '[0-9]+') THEN 'non-numeric trade number: ' || tno
     WHEN coalesce(try_cast(tno AS HUGEINT) > {bounds.TRADE_NO_MAX}, TRUE)
       THEN 'trade number out of bounds: ' || tno || ' (0..{bounds.TRADE_NO_MAX})'

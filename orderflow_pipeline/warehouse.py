@@ -36,13 +36,18 @@ from .candles import ValidatedCandles, validate_objects
 from .checks import CheckOutcome
 from .config import Settings
 from .documents import Candle, candle
-from .inventory import footprint_objects
+from .inventory import footprint_objects, listing_digest
 from .lake import Lake, ObjectInfo
 from .quarantine import QuarantineBatch
 from .scoring import AGGREGATE_COLUMNS, VELOCITY_WINDOW_MS, Aggregates
 
 ASSET = "footprint_1m"
 LAYER = "warehouse"
+# Where this layer's rejects go: every line it can reject is a footprint hour-file line, which the
+# footprint layer also validates (upstream-landed files) with the same validator. Both write the
+# same object, quarantine/{date}/footprint/{hour-file key}.jsonl, with the same content, so a bad
+# line sits in one quarantine folder and is counted once, whichever layer read it first (issue 19).
+QUARANTINE_LAYER = "footprint"
 DEFAULT_BATCH_OBJECTS = 10_000  # a full-market day (~6,300 objects) is one transaction
 
 _CANDLE_COLS = "ticker, date, time_key, open, high, low, close, vol, delta, buy_vol, sell_vol, source_key"
@@ -74,6 +79,9 @@ class ConsolidateResult:
     tickers: int = 0  # distinct tickers of the date in the table after the run
     quarantined: int = 0  # lines rejected by this run
     superseded: int = 0  # duplicate-t0 lines replaced by a later line
+    # inventory.listing_digest of the date's footprint objects this run brought the table in line
+    # with (None for a ticker repair, which loads only some): the lake sensor's "already loaded"
+    listing_digest: str | None = None
     seconds: float = 0.0
     quarantine_keys: list[str] = field(default_factory=list)
 
@@ -191,13 +199,24 @@ def consolidate(
     force: bool = False,
     batch_objects: int = DEFAULT_BATCH_OBJECTS,
     retention_days: int | None = None,
+    tickers: Iterable[str] | None = None,
 ) -> ConsolidateResult:
-    """Bring the warehouse rows of WIB date `d` in line with the lake's footprint objects."""
+    """Bring the warehouse rows of WIB date `d` in line with the lake's footprint objects.
+
+    `tickers` (the operator's repair, `orderflow materialize --tickers`) reloads only those
+    tickers' objects, whatever the manifest says, and leaves every other row and manifest entry
+    as it is."""
     started = time.perf_counter()
     d = K.as_date(d)
     res = ConsolidateResult(date=d.isoformat())
     listed = footprint_objects(lake, d)
     known = manifest_for(con, d)
+    res.listing_digest = listing_digest(listed.values()) if tickers is None else None
+    if tickers is not None:
+        only = {K.check_ticker(t) for t in tickers}
+        listed = {k: v for k, v in listed.items() if K.parse_footprint_key(k)[0] in only}
+        known = {k: v for k, v in known.items() if (m := _key_meta(k)) is not None and m[0] in only}
+        force = True
     res.objects_listed = len(listed)
     todo = [
         k
@@ -206,7 +225,7 @@ def consolidate(
     ]
     removed = sorted(set(known) - set(listed))
     res.objects_skipped = len(listed) - len(todo)
-    quarantine = QuarantineBatch(LAYER)
+    quarantine = QuarantineBatch(QUARANTINE_LAYER)
     cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
 
     for start in range(0, max(len(todo), 1 if removed else 0), max(batch_objects, 1)):
@@ -231,7 +250,7 @@ def consolidate(
     if quarantine.items:
         res.quarantine_keys = quarantine.write(lake, d)
     for key in cleared:
-        lake.delete(K.quarantine_key(d, LAYER, key))
+        lake.delete(K.quarantine_key(d, QUARANTINE_LAYER, key))
     if retention_days is not None:
         prune(con, d - timedelta(days=retention_days))
     res.tickers = tickers_for(con, d)
@@ -288,6 +307,47 @@ def tickers_for(con: duckdb.DuckDBPyConnection | None, d: date | str) -> int:
         "SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [K.as_date(d)]
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How the warehouse's tickers for a date compare with the lake's footprint files (§11)."""
+
+    warehouse_tickers: int
+    lake_tickers: int
+    missing: tuple[str, ...]  # tickers with footprint files for the date but no warehouse row
+    floor: int
+
+    @property
+    def fast_path(self) -> bool:
+        """The summary may read the warehouse: it holds every ticker the lake has for the date,
+        and at least `floor` of them. A complete warehouse is used at any market size (a 150-ticker
+        demo as much as a 900-ticker day); an incomplete one makes the summary read the lake and heal."""
+        return not self.missing and self.warehouse_tickers >= self.floor
+
+    def describe(self) -> str:
+        shown = ", ".join(self.missing[:10]) + (" ..." if len(self.missing) > 10 else "")
+        return (
+            f"warehouse holds {self.warehouse_tickers} tickers, the lake's footprint files {self.lake_tickers}"
+            + (f"; missing {len(self.missing)}: {shown}" if self.missing else "")
+            + f" (floor {self.floor})"
+        )
+
+
+def coverage(lake: Lake, d: date | str, warehouse_tickers: Iterable[str], *, floor: int) -> Coverage:
+    """The one fast-path rule (summary and the `warehouse_fast_path_tickers` check): compare the
+    warehouse's tickers of date `d` with the tickers of the lake's footprint files (one listing)."""
+    have = set(warehouse_tickers)
+    lake_tickers = {K.parse_footprint_key(k)[0] for k in footprint_objects(lake, d)}
+    return Coverage(len(have), len(lake_tickers), tuple(sorted(lake_tickers - have)), floor)
+
+
+def ticker_set(con: duckdb.DuckDBPyConnection | None, d: date | str) -> set[str]:
+    """Distinct tickers with at least one candle on date `d` (empty without a connection or table)."""
+    if con is None or not has_table(con, ASSET):
+        return set()
+    rows = con.execute("SELECT DISTINCT ticker FROM footprint_1m WHERE date = ?", [K.as_date(d)]).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def candles_for(con: duckdb.DuckDBPyConnection, ticker: str, d: date | str) -> list[Candle]:
@@ -491,12 +551,19 @@ def checks(
             {"tickers": n},
         )
     )
+    cov = coverage(lake, d, ticker_set(con, d), floor=fast_path_tickers)
     out.append(
         CheckOutcome.of(
             "warehouse_fast_path_tickers",
-            n >= fast_path_tickers,
-            f"{n} distinct tickers for {d}; below {fast_path_tickers} the summary builds from the lake and heals",
-            {"tickers": n},
+            cov.fast_path,
+            f"{d}: {cov.describe()}"
+            + ("" if cov.fast_path else "; the summary builds from the lake and heals"),
+            {
+                "tickers": n,
+                "lake_tickers": cov.lake_tickers,
+                "missing": list(cov.missing[:50]),
+                "floor": fast_path_tickers,
+            },
         )
     )
     table_rows = _scalar(con, "SELECT count(*) FROM footprint_1m WHERE date = ?", [d])

@@ -7,19 +7,23 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    BackfillPolicy,
     DagsterInstance,
+    DailyPartitionsDefinition,
     MaterializeResult,
     StaticPartitionsDefinition,
     asset,
     build_sensor_context,
     materialize,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.resources import LakeResource, SettingsResource
 from assets.sensors.check_failures import build_check_alert_sensor
@@ -167,9 +171,28 @@ def test_failed_error_check_evaluated_twice_alerts_once(
     check_sensor(build_sensor_context(instance=instance, cursor=first.cursor, resources=resources))
     assert len(receiver.messages) == 1
     msg = receiver.messages[0]
-    assert msg["kind"] == "check_failed" and msg["key"] == "alert_probe:summary_has_items:-"
+    assert (
+        msg["kind"] == "check_failed" and msg["key"] == "alert_probe:summary_has_items"
+    )  # unpartitioned: no `-`
     assert msg["payload"]["severity"] == "ERROR" and msg["payload"]["metadata"] == {"items": 0}
     assert "the summary has no items" in msg["text"]
+
+
+def fire_run_failure_sensor(instance: DagsterInstance, result: Any, resources: dict[str, Any]) -> None:
+    """Deliver a failed run to run_failure_alert_sensor as the daemon would."""
+    from dagster import build_run_status_sensor_context
+
+    from assets.sensors.run_failures import run_failure_alert_sensor
+
+    run_failure_alert_sensor(
+        build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources=resources,
+        ).for_run_failure()
+    )
 
 
 def test_lake_state_path(tmp_path: Path) -> None:
@@ -179,9 +202,6 @@ def test_lake_state_path(tmp_path: Path) -> None:
 
 
 def test_failed_run_alerts_once(instance: DagsterInstance, local_lake: Lake, receiver: Receiver) -> None:
-    from dagster import build_run_status_sensor_context
-
-    from assets.sensors.run_failures import run_failure_alert_sensor
 
     result = materialize([alert_probe], instance=instance, raise_on_error=False)
     assert not result.success  # the blocking ERROR check fails the run
@@ -190,17 +210,10 @@ def test_failed_run_alerts_once(instance: DagsterInstance, local_lake: Lake, rec
         "settings": SettingsResource(alert_webhook=receiver.url),
     }
     for _ in range(2):  # the daemon may deliver the same failure again after a restart
-        ctx = build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-            resources=resources,
-        ).for_run_failure()
-        run_failure_alert_sensor(ctx)
+        fire_run_failure_sensor(instance, result, resources)
     assert len(receiver.messages) == 1
     msg = receiver.messages[0]
-    assert msg["kind"] == "run_failed" and msg["key"] == "__ephemeral_asset_job__:-"
+    assert msg["kind"] == "run_failed" and msg["key"] == "__ephemeral_asset_job__"
     assert msg["payload"]["job"] == "__ephemeral_asset_job__" and msg["payload"]["run_id"] == result.run_id
 
 
@@ -213,9 +226,6 @@ def flaky(context) -> None:  # noqa: ANN001 - postponed annotations hide the con
 def test_a_failing_job_partition_pages_once_until_a_success_resolves_it(
     instance: DagsterInstance, local_lake: Lake, receiver: Receiver
 ) -> None:
-    from dagster import build_run_status_sensor_context
-
-    from assets.sensors.run_failures import run_failure_alert_sensor
 
     resources = {
         "lake": LakeResource(root=local_lake.root),
@@ -232,15 +242,7 @@ def test_a_failing_job_partition_pages_once_until_a_success_resolves_it(
         )
         assert result.success is not fail
         if fail:
-            run_failure_alert_sensor(
-                build_run_status_sensor_context(
-                    sensor_name="run_failure_alert_sensor",
-                    dagster_instance=instance,
-                    dagster_run=result.dagster_run,
-                    dagster_event=result.get_run_failure_event(),
-                    resources=resources,
-                ).for_run_failure()
-            )
+            fire_run_failure_sensor(instance, result, resources)
         else:  # the check sensor sees the successful run and resolves the problem
             build_check_alert_sensor()(build_sensor_context(instance=instance, resources=resources))
 
@@ -251,3 +253,49 @@ def test_a_failing_job_partition_pages_once_until_a_success_resolves_it(
     attempt(fail=True)  # failing again after a success is a new problem
     assert len(receiver.messages) == 2
     assert "object store timeout" in receiver.messages[1]["payload"]["error"]
+
+
+# -- a single-run backfill names its range in the alert keys (issue 19: no trailing `-`) ----------
+
+_DAYS = DailyPartitionsDefinition(start_date="2026-02-16")
+
+
+@asset(
+    partitions_def=_DAYS,
+    backfill_policy=BackfillPolicy.single_run(),
+    check_specs=[AssetCheckSpec("range_check", asset="range_probe")],
+)
+def range_probe(context) -> MaterializeResult:  # noqa: ANN001 - postponed annotations hide the type from Dagster
+    if context.partition_keys[-1] == "2026-02-19":
+        raise RuntimeError("lake unreachable")
+    return MaterializeResult(
+        check_results=[
+            AssetCheckResult(check_name="range_check", passed=False, severity=AssetCheckSeverity.WARN)
+        ]
+    )
+
+
+def test_range_runs_alert_with_keys_naming_the_range(
+    instance: DagsterInstance, local_lake: Lake, receiver: Receiver
+) -> None:
+
+    resources = {
+        "lake": LakeResource(root=local_lake.root),
+        "settings": SettingsResource(alert_webhook=receiver.url),
+    }
+    for end in ("2026-02-18", "2026-02-19"):  # a passing run with a failed WARN check, then a failing run
+        result = materialize(
+            [range_probe],
+            instance=instance,
+            raise_on_error=False,
+            tags={ASSET_PARTITION_RANGE_START_TAG: "2026-02-17", ASSET_PARTITION_RANGE_END_TAG: end},
+        )
+    assert not result.success
+    build_check_alert_sensor()(build_sensor_context(instance=instance, resources=resources))
+    fire_run_failure_sensor(instance, result, resources)
+    keys = sorted(m["key"] for m in receiver.messages)
+    assert keys == [
+        "__ephemeral_asset_job__:2026-02-17..2026-02-19",
+        "range_probe:range_check:2026-02-17..2026-02-18",
+    ]
+    assert not any(k.endswith("-") for k in keys)

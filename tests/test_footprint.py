@@ -95,24 +95,28 @@ def test_golden_candles_from_the_real_tape(real_lake: Lake) -> None:
     ]
     # BBRI: one trade 090008 #97412 3770x167, [14] set -> +167
     assert candles_of(real_lake, "BBRI")[0]["delta"] == 167
-    assert res.tape_objects_read == 1 and res.candles == res.tickers == 93
+    assert res.tape_objects_read == 1 and res.candles == res.tickers == 94  # 93 + PJHB-W
 
 
 def test_every_real_trade_is_in_a_candle_or_quarantined(real_lake: Lake, real: Path) -> None:
     res = footprint.build_footprint(real_lake, D)
     lines = (real / TAPE_KEY).read_bytes().splitlines()
     fields = [json.loads(ln)["raw"].split("|") for ln in lines]
-    # the one line the layer cannot key: ticker "PJHB-W" (a warrant) is not ^[A-Z0-9]{1,12}$
-    bad = [i + 1 for i, f in enumerate(fields) if "-" in f[3]]
-    assert bad == [265]
-    q = real_lake.read_ndjson(keys.quarantine_key(D, "footprint", TAPE_KEY))
-    assert [(r["line_no"], r["reason"]) for r in q] == [(265, "bad ticker: PJHB-W")]
-    assert res.trades + res.quarantined == len(lines) == 386
+    # PJHB-W (a warrant, line 265) matches the SPEC §7 ticker pattern ^[A-Z0-9]{1,12}(-[A-Z0-9]{1,2})?$:
+    # it is a regular-board trade like the other 385, so all 386 lines are trades and none is quarantined
+    warrants = [i + 1 for i, f in enumerate(fields) if "-" in f[3]]
+    assert warrants == [265]
+    assert not real_lake.exists(keys.quarantine_key(D, "footprint", TAPE_KEY))
+    assert res.trades == len(lines) == 386 and res.quarantined == 0
+    # PJHB-W: B|090005|..|089636|67|1|..|[13]=707768|[14]=00 -> seller-initiated: 1 lot at 67, delta -1
+    assert candles_of(real_lake, "PJHB-W") == [
+        {"t0": T0, "ohlc": {"o": 67, "h": 67, "l": 67, "c": 67}, "vol": 1, "delta": -1,
+         "levels": [{"p": 67, "bv": 0, "av": 1}]}
+    ]  # fmt: skip
     # per-ticker lots from a plain re-reading of the lines equal the candles' vol
     want = Counter()
-    for i, f in enumerate(fields, start=1):
-        if i not in bad:
-            want[f[3]] += int(f[7])
+    for f in fields:
+        want[f[3]] += int(f[7])
     got = {t: sum(c["vol"] for c in candles_of(real_lake, t)) for t in want}
     assert got == dict(want)
     # every trade has [13] xor [14] set, all at 09:00:02-09:00:08 (continuous): nothing neutral
@@ -120,13 +124,14 @@ def test_every_real_trade_is_in_a_candle_or_quarantined(real_lake: Lake, real: P
     ok = candles.validate_objects(
         {k: real_lake.read_bytes(k) for k in footprint.footprint_files(real_lake, D)}
     )
-    assert ok.rejects == [] and ok.candles.num_rows == 93
+    assert ok.rejects == [] and ok.candles.num_rows == 94  # 93 + PJHB-W
 
 
 def test_real_tape_on_s3(s3_lake: Lake, real: Path) -> None:
     s3_lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     res = footprint.build_footprint(s3_lake, D)
-    assert (res.trades, res.hour_files_written, res.quarantined) == (385, 93, 1)
+    # 385 + the PJHB-W warrant trade; 93 + its hour file; nothing quarantined
+    assert (res.trades, res.hour_files_written, res.quarantined) == (386, 94, 0)
     assert s3_lake.read_ndjson("footprint/BBCA/1m/2026/02/18/02.jsonl")[0]["vol"] == 56
     again = footprint.build_footprint(s3_lake, D)
     assert (again.tape_objects_read, again.hour_files_written) == (0, 0)
@@ -269,7 +274,7 @@ def test_rerun_changes_no_byte(real_lake: Lake) -> None:
     assert again.tape_objects_read == 0 and snapshot(root) == before
     forced = footprint.build_footprint(real_lake, D, force=True)
     assert (
-        forced.tape_objects_read == 1 and forced.hour_files_written == 0 and forced.hour_files_unchanged == 93
+        forced.tape_objects_read == 1 and forced.hour_files_written == 0 and forced.hour_files_unchanged == 94
     )
     after = snapshot(root)
     fp = [k for k in before if k.startswith("footprint/") or k.startswith("_state/")]
@@ -351,8 +356,9 @@ def test_checks(real_lake: Lake, local_lake: Lake) -> None:
     footprint.build_footprint(real_lake, D)
     got = {c.name: c for c in footprint.checks(real_lake, None, D)}
     assert got["footprint_files_exist"].passed
-    assert not got["footprint_quarantine_empty"].passed and got["footprint_quarantine_empty"].metadata == {
-        "quarantined": 1
+    # the real tape's one odd line (PJHB-W) is a warrant trade, not a bad line (SPEC §7)
+    assert got["footprint_quarantine_empty"].passed and got["footprint_quarantine_empty"].metadata == {
+        "quarantined": 0
     }
     # completeness: FULL trades all session every minute; HALF trades 09:00-09:29 and 15:20-15:49 only
     base = datetime(2026, 2, 18, 2, tzinfo=timezone.utc)  # 09:00 WIB
@@ -395,8 +401,8 @@ def test_serialize_candles_is_the_spec_layout() -> None:
 def test_manifest_is_in_the_lake(real_lake: Lake) -> None:
     footprint.build_footprint(real_lake, D)
     man = real_lake.read_json(footprint_manifest.key(D))
-    assert list(man["objects"]) == [TAPE_KEY] and man["objects"][TAPE_KEY]["rejected"] == 1
-    assert len(man["files"]) == 93 and man["pending"] == {}
+    assert list(man["objects"]) == [TAPE_KEY] and man["objects"][TAPE_KEY]["rejected"] == 0
+    assert len(man["files"]) == 94 and man["pending"] == {}  # 93 tickers + the PJHB-W warrant
     assert os.path.basename(footprint_manifest.key(D)) == "2026-02-18.json"
 
 

@@ -29,13 +29,14 @@ def test_materialize_partition_with_metadata_and_checks(
     assert result.success
     mat = result.asset_materializations_for_node("footprint_ndjson")[0]
     md = {k: v.value for k, v in mat.metadata.items()}
-    # 386 lines: 385 trades in 93 ticker candles, 1 quarantined (ticker PJHB-W); nothing neutral
-    assert (md["tape_objects_read"], md["trades"], md["tickers"], md["candles_written"]) == (1, 385, 93, 93)
-    assert (md["quarantined"], md["neutral_share"]) == (1, 0.0)
+    # 386 lines = 386 trades in 94 ticker candles: 385 + the PJHB-W warrant (SPEC §7 admits `-W`
+    # codes), which used to be quarantined as a bad ticker; nothing neutral
+    assert (md["tape_objects_read"], md["trades"], md["tickers"], md["candles_written"]) == (1, 386, 94, 94)
+    assert (md["quarantined"], md["neutral_share"]) == (0, 0.0)
     assert mat.partition == "2026-02-18"
     checks = _checks(result)
     assert checks["footprint_files_exist"].passed
-    assert not checks["footprint_quarantine_empty"].passed  # WARN: the warrant line
+    assert checks["footprint_quarantine_empty"].passed  # the warrant line is a trade now
     assert checks["footprint_completeness"].passed  # one minute of tape: nobody traded all session
     ev = instance.get_latest_materialization_event(AssetKey("footprint_ndjson"))
     assert ev is not None and ev.asset_materialization is not None
@@ -73,14 +74,16 @@ def test_single_run_backfill_over_two_dates(
     lake = Lake(env["ORDERFLOW_LAKE"])
     body = (real / TAPE_KEY).read_bytes()
     lake.write_bytes(TAPE_KEY, body)
-    lake.write_bytes(TAPE_KEY.replace("2026/02/18", "2026/02/19"), body)  # same minute, next day
+    # same minute, next day, plus one bad line (a lower-case ticker) so only the 19th quarantines
+    bad = b'{"raw":"B|090005|0|pjhb|RG|1|67|1|--|-|--|-|67|7|00|0|1|66|0|1"}\n'
+    lake.write_bytes(TAPE_KEY.replace("2026/02/18", "2026/02/19"), body + bad)
     result = materialize_range("2026-02-18", "2026-02-19", instance=instance, asset_keys=["footprint_ndjson"])
     assert result.success
     mats = result.asset_materializations_for_node("footprint_ndjson")
     assert sorted(m.partition for m in mats) == ["2026-02-18", "2026-02-19"]
     md = {k: v.value for k, v in mats[0].metadata.items()}
-    assert (md["dates"], md["trades"], md["candles_written"]) == (2, 2 * 385, 2 * 93)
+    assert (md["dates"], md["trades"], md["candles_written"]) == (2, 2 * 386, 2 * 94)  # per day: 385 + PJHB-W
     assert lake.exists("footprint/BBCA/1m/2026/02/19/02.jsonl")
     checks = _checks(result)
     assert checks["footprint_files_exist"].passed
-    assert checks["footprint_quarantine_empty"].metadata["dates_failed"].value == ["2026-02-18", "2026-02-19"]
+    assert checks["footprint_quarantine_empty"].metadata["dates_failed"].value == ["2026-02-19"]

@@ -178,7 +178,8 @@ def test_build_footprint_on_the_real_lake_with_hostile_objects(tmp_path: Path, r
     clean = Lake(str(tmp_path / "clean"))
     clean.write_bytes(TAPE_KEY, real_body)
     ref = footprint.build_footprint(clean, WED)
-    assert (ref.trades, ref.quarantined) == (385, 1)
+    # 386 lines, all trades: 385 + the PJHB-W warrant (SPEC §7 ticker pattern admits `-W`)
+    assert (ref.trades, ref.quarantined) == (386, 0)
 
     lake = Lake(str(tmp_path / "hostile"))
     # the real tape gzip'd (a compressed lake must give the same candles) ...
@@ -193,12 +194,12 @@ def test_build_footprint_on_the_real_lake_with_hostile_objects(tmp_path: Path, r
     lake.write_bytes("raw_lt/2026/02/18/02/noise.jsonl", bytes(rng.randrange(256) for _ in range(2048)))
     res = footprint.build_footprint(lake, WED)
     assert _files(lake) == _files(clean), "hostile objects changed a good candle"
-    assert res.trades == 385 and res.tape_objects == 5
+    assert res.trades == 386 and res.tape_objects == 5
     q: dict[str, list[tuple[int, str]]] = {}
     for key in lake.list("quarantine/2026-02-18/footprint/"):
         for row in lake.read_ndjson(key):
             q.setdefault(row["source"], []).append((row["line_no"], row["reason"]))
-    assert [n for n, _ in q[TAPE_KEY + ".gz"]] == [265]  # the real tape's one bad line, as before
+    assert TAPE_KEY + ".gz" not in q  # the real tape has no bad line (line 265, PJHB-W, is a warrant trade)
     assert sorted(n for n, _ in q["raw_lt/2026/02/18/02/hostile.jsonl"]) == list(
         range(1, len(HOSTILE_TAPE_LINES) + 1)
     )

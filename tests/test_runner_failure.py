@@ -45,9 +45,10 @@ def test_failed_run_ends_with_one_line_naming_the_cause(tmp_path: Path) -> None:
     cause = lines[i]
     # Which step (a DuckDB writer; which one Dagster starts first is its choice), the asset's own
     # error rather than Dagster's wrapper, and where: the warehouse path.
-    assert any(f": step {s}: _duckdb.IOException: " in cause for s in ("footprint_1m", "daily_features")), (
-        cause
-    )
+    # Every DuckDB step retries (resources.IO_RETRY): the line names the tries of the last one.
+    assert any(
+        f": step {s} (4 tries): _duckdb.IOException: " in cause for s in ("footprint_1m", "daily_features")
+    ), cause
     assert "Is a directory" in cause and f"warehouse {warehouse}" in cause
     assert "DagsterExecutionStepExecutionError" not in cause
     # ... then the details: the full error with its stack, after the line.

@@ -12,7 +12,7 @@ from test_summary import day_files, insert_features, insert_warehouse, write_fil
 from assets.resources import build_resources
 from assets.sensors.warehouse_coverage import warehouse_tickers_reported
 from assets.summary import footprint_summary
-from orderflow_pipeline import keys
+from orderflow_pipeline import inventory, keys
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.lake import Lake
 
@@ -76,7 +76,8 @@ def test_materialize_newer_then_older(instance: DagsterInstance) -> None:
 
 
 def test_single_run_range_and_source_lake(instance: DagsterInstance, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setenv("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "1")  # 3 tickers count as a full warehouse
+    # the warehouse holds all 3 tickers the lake has: with the floor at 1 that is the fast path
+    monkeypatch.setenv("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "1")
     lake = _preload(["AAA", "BBB", "CCC"], [D1, D2])
     res = materialize(
         [footprint_summary],
@@ -145,11 +146,14 @@ def test_self_heal_reports_a_footprint_1m_materialization(instance: DagsterInsta
     newest = heals()[-1]
     md2 = {k: v.value for k, v in newest.asset_materialization.metadata.items()}
     assert (md2["objects_read"], md2["rows"], md2["tickers"]) == (3, 15, 6)
+    # plus the footprint listing the heal brought the warehouse in line with (the lake sensor's check)
     assert md2["per_date"] == {
         D2.isoformat(): {
-            k: md2[k] for k in ("objects_read", "objects_removed", "rows", "quarantined", "tickers")
+            k: md2[k]
+            for k in ("objects_read", "objects_removed", "rows", "quarantined", "tickers", "listing_digest")
         }
     }
+    assert md2["listing_digest"] == inventory.listing_digest(inventory.footprint_objects(lake, D2).values())
     assert warehouse_tickers_reported(instance, D2) == 6
 
     # Nothing new in the lake: the lake build loads nothing, and reports no materialization.

@@ -192,3 +192,30 @@ def test_bad_order_and_trade_numbers_are_quarantined_not_sent_to_the_tick_rule()
         (3, "bad order number [13]"),
         (5, "trade number out of bounds"),
     ]
+
+
+def test_warrant_and_rights_codes_are_trades_other_suffixes_are_quarantined() -> None:
+    # SPEC §7 ticker pattern ^[A-Z0-9]{1,12}(-[A-Z0-9]{1,2})?$: PJHB-W (warrant) and BBRI-R (rights)
+    # trade on the regular board; a 3-character suffix, a bare dash or lower case are bad tickers.
+    body = "".join(
+        [
+            line("090000", "PJHB-W", 1, 67, 1, o13="7"),  # [13] set: seller-initiated
+            line("090001", "BBRI-R", 2, 5, 3, o14="9"),  # [14] set: buyer-initiated
+            line("090002", "PJHB-WWW", 3, 67, 1, o14="1"),
+            line("090003", "PJHB-", 4, 67, 1, o14="1"),
+            line("090004", "pjhb-w", 5, 67, 1, o14="1"),
+        ]
+    ).encode()
+    q = QuarantineBatch("footprint")
+    con = duckdb.connect()
+    load = tape.load_tape(con, WED, [body], sources=["raw_lt/x.jsonl"], quarantine=q)
+    assert (load.trades, load.rejected) == (2, 3)
+    rows = con.execute(
+        f"SELECT ticker, price, vol, side FROM {tape.TRADES_TABLE} ORDER BY trade_no"
+    ).fetchall()
+    assert rows == [("PJHB-W", 67, 1, -1), ("BBRI-R", 5, 3, 1)]
+    assert sorted((r.line_no, r.reason) for r in q.items) == [
+        (3, "bad ticker: PJHB-WWW"),
+        (4, "bad ticker: PJHB-"),
+        (5, "bad ticker: pjhb-w"),
+    ]

@@ -98,7 +98,8 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
     finally:
         con.close()
     assert row == (1000, 1010, 995, 1010, 50, 10, 30, 20)
-    assert wh_q == (0,) and n_rows == (94,)  # 93 real tickers' minute + WILD's
+    # 93 real tickers' minute + the PJHB-W warrant's (SPEC §7: a trade, no longer quarantined) + WILD's
+    assert wh_q == (0,) and n_rows == (95,)
 
     # the summary (built from the warehouse): WILD's day volume is the minute's 50 lots, not 10
     doc = lake.read_json(keys.summary_key(D))

@@ -3,18 +3,16 @@ the core Settings from the resources, and "is a run for this date in flight"."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from assets.resources import LakeResource, SettingsResource
-from orderflow_pipeline import idx_calendar
+from orderflow_pipeline import idx_calendar, inventory
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.lake import ObjectInfo
 
 # Time comes from an injectable clock (`build_*_sensor(clock=...)`), so the same code is tested
 # deterministically at any WIB moment.
@@ -34,16 +32,12 @@ def settings_of(lake: LakeResource, settings: SettingsResource) -> Settings:
         min_warehouse_tickers=settings.min_warehouse_tickers,
         signal_webhook=settings.signal_webhook,
         dashboard_url=settings.dashboard_url,
+        min_warehouse_tickers_warn=settings.min_warehouse_tickers_warn,
     )
 
 
-def fingerprint_digest(objects: Iterable[ObjectInfo]) -> str:
-    """Order-independent digest of (key, size, fingerprint): changes when any object is added,
-    removed or replaced."""
-    h = hashlib.sha256()
-    for o in sorted(objects, key=lambda o: o.key):
-        h.update(f"{o.key}\0{o.size}\0{o.fingerprint}\n".encode())
-    return h.hexdigest()[:16]
+# The one listing digest (the warehouse records it per date; run keys and cursors use it).
+fingerprint_digest = inventory.listing_digest
 
 
 def watched_dates(today: date, lookback: int) -> list[date]:

@@ -16,6 +16,7 @@ from dagster import (
     AssetCheckEvaluation,
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunsFilter,
@@ -28,15 +29,19 @@ from dagster import (
 
 from assets.resources import LakeResource, SettingsResource
 from assets.sensors._shared import load_cursor, plain, settings_of
-from assets.sensors.run_failures import run_problem_key
+from assets.sensors.run_failures import partition_label, run_problem_key
 from orderflow_pipeline import alerts
 
 # First tick: only the last day, so a fresh sensor does not page about ancient history.
 CHECK_HISTORY_ON_FIRST_TICK_S = 24 * 3600
 
 
-def check_alert_key(ev: AssetCheckEvaluation) -> str:
-    return f"{ev.asset_key.to_user_string()}:{ev.check_name}:{ev.partition or '-'}"
+def check_alert_key(ev: AssetCheckEvaluation, run: DagsterRun | None = None) -> str:
+    """asset:check[:partition or range]. A single-run backfill's check evaluation carries no
+    partition: the run's range names it (`...:2026-02-18..2026-02-19`), never a trailing `-`."""
+    part = ev.partition or (partition_label(run.tags) if run is not None else None)
+    base = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+    return f"{base}:{part}" if part else base
 
 
 def _check_evaluations(instance: DagsterInstance, run_id: str) -> list[AssetCheckEvaluation]:
@@ -77,11 +82,12 @@ def build_check_alert_sensor() -> SensorDefinition:
                 alerts.clear_alert(s, "run_failed", run_problem_key(rec.dagster_run), lake=lk)
             for ev in _check_evaluations(context.instance, rec.dagster_run.run_id):
                 evaluated += 1
-                key = check_alert_key(ev)
+                key = check_alert_key(ev, rec.dagster_run)
                 if ev.passed:
                     alerts.clear_alert(s, "check_failed", key, lake=lk)
                     continue
-                where = f" [{ev.partition}]" if ev.partition else ""
+                part = ev.partition or partition_label(rec.dagster_run.tags)
+                where = f" [{part}]" if part else ""
                 sent += alerts.send_alert(
                     s,
                     "check_failed",
@@ -92,7 +98,7 @@ def build_check_alert_sensor() -> SensorDefinition:
                         "asset": ev.asset_key.to_user_string(),
                         "check": ev.check_name,
                         "severity": ev.severity.value,
-                        "partition": ev.partition,
+                        "partition": part,
                         "description": ev.description,
                         "run_id": rec.dagster_run.run_id,
                         "metadata": {k: plain(v) for k, v in ev.metadata.items()},

@@ -3,26 +3,40 @@ and partition, until a successful run of it (seen by the check sensor) resolves 
 
 from __future__ import annotations
 
-from dagster import DagsterRun, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
+from collections.abc import Mapping
+
+from dagster import (
+    DagsterEventType,
+    DagsterRun,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    run_failure_sensor,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.resources import LakeResource, SettingsResource
 from assets.sensors._shared import settings_of
 from orderflow_pipeline import alerts
 
 
+def partition_label(tags: Mapping[str, str]) -> str | None:
+    """What a run covers, as an operator reads it: its partition, or `start..end` for a
+    single-run backfill (`start` when both are the same date); None for an unpartitioned run."""
+    if tags.get("dagster/partition"):
+        return tags["dagster/partition"]
+    start = tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    end = tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start and end and start != end:
+        return f"{start}..{end}"
+    return start or end or None
+
+
 def run_problem_key(run: DagsterRun) -> str:
-    """A failing job and partition is one problem: the 5-minute schedule failing all morning
-    pages once, and the next successful run of it (seen by the check sensor) resolves it."""
-    tags = run.tags
-    part = tags.get("dagster/partition") or "..".join(
-        t
-        for t in (
-            tags.get("dagster/asset_partition_range_start"),
-            tags.get("dagster/asset_partition_range_end"),
-        )
-        if t
-    )
-    return f"{run.job_name}:{part or '-'}"
+    """A failing job and partition (or range) is one problem: the 5-minute schedule failing all
+    morning pages once, and the next successful run of it (seen by the check sensor) resolves it.
+    The key names the range of a backfill run (`job:2026-02-18..2026-02-19`), never a bare `-`."""
+    part = partition_label(run.tags)
+    return f"{run.job_name}:{part}" if part else run.job_name
 
 
 @run_failure_sensor(
@@ -45,6 +59,14 @@ def run_failure_alert_sensor(
                 "cause": cause.message.strip() if cause else None,
             }
         )
+    # Every I/O step retries (resources.IO_RETRY): the run fails, and this alert fires, only
+    # after the last try; say how many tries each failed step had.
+    retried: dict[str, int] = {}
+    for rec in context.instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY):
+        if rec.dagster_event is not None and rec.dagster_event.step_key:
+            retried[rec.dagster_event.step_key] = retried.get(rec.dagster_event.step_key, 0) + 1
+    for s in steps:
+        s["tries"] = retried.get(str(s["step"]), 0) + 1
     error = "; ".join(f"{s['step']}: {s['cause'] or s['error']}" for s in steps) or (
         context.failure_event.message if context.failure_event else "unknown error"
     )
