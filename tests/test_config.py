@@ -206,11 +206,11 @@ def test_thresholds_are_independent(clean_env: Path) -> None:
     s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS": "1"})
     assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (1, 50)
     s = get_settings({"ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": "0"})  # 0: never WARN on the count
-    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (200, 0)
+    assert (s.min_warehouse_tickers, s.min_warehouse_tickers_warn) == (50, 0)
 
 
 def test_thresholds_have_one_owner() -> None:
-    """The 200/50 defaults live in config.py's constants; Settings' defaults are those constants."""
-    assert (config.MIN_WAREHOUSE_TICKERS, config.MIN_WAREHOUSE_TICKERS_WARN) == (200, 50)
+    """The 50/50 defaults live in config.py's constants; Settings' defaults are those constants."""
+    assert (config.MIN_WAREHOUSE_TICKERS, config.MIN_WAREHOUSE_TICKERS_WARN) == (50, 50)
     assert Settings().min_warehouse_tickers == config.MIN_WAREHOUSE_TICKERS
     assert Settings().min_warehouse_tickers_warn == config.MIN_WAREHOUSE_TICKERS_WARN

@@ -77,7 +77,7 @@ def test_materialize_newer_then_older(instance: DagsterInstance) -> None:
 
 def test_single_run_range_and_source_lake(instance: DagsterInstance, monkeypatch) -> None:  # noqa: ANN001
     # the warehouse holds all 3 tickers the lake has: with the floor at 1 that is the fast path
-    monkeypatch.setenv("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "1")
+    monkeypatch.setenv("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "1")
     lake = _preload(["AAA", "BBB", "CCC"], [D1, D2])
     res = materialize(
         [footprint_summary],
