@@ -50,7 +50,7 @@ def raw_broksum(
     context: AssetExecutionContext, lake: LakeResource, settings: SettingsResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     lk = lake.get()
-    cfg = FetchConfig.from_env()
+    cfg = FetchConfig.from_settings()
     totals = {"tickers": 0, "written": 0, "unchanged": 0, "kept": 0, "failed": 0, "retried": 0}
     failed: dict[str, dict[str, str]] = {}
     for d in sorted(date.fromisoformat(k) for k in context.partition_keys):

@@ -36,7 +36,6 @@ import asyncio
 import gzip
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +46,7 @@ from importlib import resources
 from typing import Any
 
 from . import inventory
+from .config import DEFAULT_IPOT_URL, Settings, get_settings
 from .keys import as_date, broksum_key, check_ticker
 from .lake import Lake, dumps
 from .smart_money.broksum import parse_broksum
@@ -54,7 +54,6 @@ from .smart_money.errors import BroksumError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "wss://ipotapp.ipot.id/socketcluster/"
 ORIGIN = "https://indopremier.com"
 MESSAGE = "Successfully retrieved market detector data (IPOT Proxy)"
 INDEX = "en_qu_top_bs"
@@ -405,7 +404,7 @@ class FeedError(RuntimeError):
 
 @dataclass
 class FetchConfig:
-    url: str = DEFAULT_URL
+    url: str = DEFAULT_IPOT_URL
     token: str | None = None
     concurrency: int = 4  # connections, each with one query in flight
     retries: int = 3  # extra attempts per ticker
@@ -416,13 +415,11 @@ class FetchConfig:
     max_s: float = MAX_S
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> FetchConfig:
-        env = os.environ if environ is None else environ
-        cfg = cls(
-            url=env.get("ORDERFLOW_IPOT_URL") or DEFAULT_URL,
-            token=env.get("ORDERFLOW_IPOT_TOKEN") or None,
-            date_style=env.get("ORDERFLOW_IPOT_DATE_STYLE") or "padded",
-        )
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> FetchConfig:
+        """The feed's URL, token and date style come from `config.Settings` (the one reader of
+        the environment, shared with `orderflow capture`); `overrides` are the CLI flags."""
+        s = settings or get_settings()
+        cfg = cls(url=s.ipot_url, token=s.ipot_token, date_style=s.ipot_date_style)
         for k, v in overrides.items():
             if v is not None:
                 setattr(cfg, k, v)
@@ -558,7 +555,7 @@ async def fetch_async(
     brokers: Mapping[str, Broker] | None = None,
 ) -> FetchResult:
     dd = as_date(d)
-    cfg = cfg or FetchConfig.from_env()
+    cfg = cfg or FetchConfig.from_settings()
     names = sorted({check_ticker(t) for t in tickers}) if tickers else traded_tickers(lake, dd)
     res = FetchResult(date=dd.isoformat(), tickers=len(names))
     t0 = time.monotonic()

@@ -96,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_fetch_broksum(args: argparse.Namespace) -> int:
     from .broksum_fetch import FetchConfig, fetch_broksum
 
-    cfg = FetchConfig.from_env(
+    cfg = FetchConfig.from_settings(
         url=args.url, token=args.token, concurrency=args.concurrency, retries=args.retries
     )
     tickers = [t for t in (args.tickers or "").split(",") if t.strip()] or None

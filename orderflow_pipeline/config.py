@@ -27,6 +27,9 @@ DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "./.dagster"
 DEFAULT_IPOT_URL = "wss://ipotapp.ipot.id/socketcluster/"
+# How `fetch-broksum` writes the en_qu_top_bs date: `padded` (YYYY-MM-DD, what the original sent)
+# or `official` (YYYY-M-DD, what IPOT's own web client sends).
+IPOT_DATE_STYLES = ("padded", "official")
 # Where `orderflow serve` listens by default: the base of the links in signal alerts.
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8000"
 
@@ -58,6 +61,7 @@ class Settings:
     ipot_url: str = DEFAULT_IPOT_URL
     ipot_token: str | None = None
     ipot_token_url: str | None = None
+    ipot_date_style: str = IPOT_DATE_STYLES[0]
     capture_id: str | None = None  # None: the host name
     capture_spool: str | None = None  # None: ./data/capture-spool/{capture_id}
     # Receives one JSON POST per ticker, signal and day when an intraday signal becomes
@@ -112,6 +116,16 @@ def _ws_url(environ: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first when unset); anything else is an error, never a silent default."""
+    raw = _env(environ, name)
+    if raw is None:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _path(environ: Mapping[str, str], name: str, default: str) -> str:
     """A local path, resolved against the working directory (a relative path means the same folder
     whichever process later reads the setting)."""
@@ -154,6 +168,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ipot_url=_ws_url(e, "ORDERFLOW_IPOT_URL", DEFAULT_IPOT_URL),
         ipot_token=_env(e, "ORDERFLOW_IPOT_TOKEN"),
         ipot_token_url=_url(e, "ORDERFLOW_IPOT_TOKEN_URL"),
+        ipot_date_style=_choice(e, "ORDERFLOW_IPOT_DATE_STYLE", IPOT_DATE_STYLES),
         capture_id=_env(e, "ORDERFLOW_CAPTURE_ID"),
         capture_spool=_path(e, "ORDERFLOW_CAPTURE_SPOOL", "") if _env(e, "ORDERFLOW_CAPTURE_SPOOL") else None,
         signal_webhook=_url(e, "ORDERFLOW_SIGNAL_WEBHOOK"),

@@ -45,6 +45,7 @@ CASES: dict[str, tuple[str, str, object]] = {
     ),
     "ORDERFLOW_CAPTURE_ID": ("idx-a", "capture_id", "idx-a"),
     "ORDERFLOW_CAPTURE_SPOOL": ("spool/a", "capture_spool", "{cwd}/spool/a"),
+    "ORDERFLOW_IPOT_DATE_STYLE": ("official", "ipot_date_style", "official"),
     "ORDERFLOW_SIGNAL_WEBHOOK": (
         "https://hooks.example.test/signals",
         "signal_webhook",
@@ -189,6 +190,7 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_LAKE", "memory://lake"),
         ("ORDERFLOW_LAKE", "s3://"),
         ("ORDERFLOW_LAKE", "s3:///prefix"),
+        ("ORDERFLOW_IPOT_DATE_STYLE", "iso"),  # only padded / official are sent as IPOT understands them
     ],
 )
 def test_unusable_value_is_an_error_naming_the_variable(

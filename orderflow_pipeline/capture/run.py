@@ -56,7 +56,6 @@ from .spool import Sealed, Spool, envelope
 
 log = logging.getLogger("orderflow.capture")
 
-DEFAULT_URL = DEFAULT_IPOT_URL
 TOKEN_RE = re.compile(r"""appsession\s*[:=]\s*["']([^"']+)["']""")
 TOKEN_REFRESH_MIN_S = 120.0
 
@@ -67,7 +66,7 @@ def heartbeat_key(capture_id: str) -> str:
 
 @dataclass
 class CaptureConfig:
-    url: str = DEFAULT_URL
+    url: str = DEFAULT_IPOT_URL
     token: str | None = None
     token_url: str | None = None
     date: date | None = None  # None: today in WIB
