@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from . import duck
 from . import keys as K
-from .candles import ValidatedCandles, validate_objects
+from .candles import CANDLE_SCHEMA, LEVEL_SCHEMA, ValidatedCandles, validate_objects
 from .checks import CheckOutcome
 from .config import Settings
 from .documents import Candle, candle
@@ -50,8 +50,9 @@ LAYER = "warehouse"
 QUARANTINE_LAYER = "footprint"
 DEFAULT_BATCH_OBJECTS = 10_000  # a full-market day (~6,300 objects) is one transaction
 
-_CANDLE_COLS = "ticker, date, time_key, open, high, low, close, vol, delta, buy_vol, sell_vol, source_key"
-_LEVEL_COLS = "ticker, date, time_key, price, bv, av, source_key"
+# The tables' column order is the validator's Arrow schemas (candles.py), stated once.
+_CANDLE_COLS = ", ".join(CANDLE_SCHEMA.names)
+_LEVEL_COLS = ", ".join(LEVEL_SCHEMA.names)
 _MANIFEST_SCHEMA = pa.schema(
     [
         ("key", pa.string()),

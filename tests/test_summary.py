@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from orderflow_pipeline import idx_calendar, keys, scoring, warehouse
+from orderflow_pipeline.candles import CANDLE_SCHEMA
 from orderflow_pipeline.context import load_context
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
@@ -74,20 +75,7 @@ def write_files(lake: Lake, files: Mapping[str, list[dict[str, Any]]]) -> None:
 def insert_warehouse(con: duckdb.DuckDBPyConnection, files: Mapping[str, list[dict[str, Any]]]) -> None:
     """Load candles into footprint_1m directly (the warehouse layer's columns, schema.py), via Arrow."""
     ensure_schema(con)
-    names = (
-        "ticker",
-        "date",
-        "time_key",
-        "open",
-        "high",
-        "low",
-        "close",
-        "vol",
-        "delta",
-        "buy_vol",
-        "sell_vol",
-        "source_key",
-    )
+    names = CANDLE_SCHEMA.names  # footprint_1m's columns, in order
     cols: dict[str, list[Any]] = {n: [] for n in names}
     for key, cands in files.items():
         ticker, _ = keys.parse_footprint_key(key)

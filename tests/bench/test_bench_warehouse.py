@@ -31,6 +31,7 @@ import pyarrow as pa
 import pytest
 
 from orderflow_pipeline import keys, warehouse
+from orderflow_pipeline.candles import CANDLE_SCHEMA, LEVEL_SCHEMA
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
 
@@ -143,26 +144,8 @@ def glob_load(lake: Lake) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, in
 
 def per_file_load(lake: Lake, keys_: list[str]) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
     def run(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-        c: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "ticker",
-                "date",
-                "time_key",
-                "open",
-                "high",
-                "low",
-                "close",
-                "vol",
-                "delta",
-                "buy_vol",
-                "sell_vol",
-                "source_key",
-            )
-        }
-        lv: dict[str, list[Any]] = {
-            k: [] for k in ("ticker", "date", "time_key", "price", "bv", "av", "source_key")
-        }
+        c: dict[str, list[Any]] = {k: [] for k in CANDLE_SCHEMA.names}  # footprint_1m, in order
+        lv: dict[str, list[Any]] = {k: [] for k in LEVEL_SCHEMA.names}  # footprint_levels
         for key in keys_:
             ticker, _ = keys.parse_footprint_key(key)
             with open(lake.path(key), "rb") as fh:
