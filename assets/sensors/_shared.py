@@ -1,5 +1,6 @@
 """What the sensors share: the injectable clock, lake fingerprints for run keys and cursors,
-the core Settings from the resources, and "is a run for this date in flight"."""
+the core Settings from the resources, "is a run for this date in flight", and "request a run once
+per lake state"."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+)
 
 from assets.resources import LakeResource, SettingsResource
 from orderflow_pipeline import idx_calendar, inventory
@@ -82,3 +91,15 @@ def runs_in_flight(instance: DagsterInstance, d: date) -> bool:
             filters=RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": d.isoformat()}), limit=1
         )
     )
+
+
+def request_once(
+    context: SensorEvaluationContext, request: RunRequest, already: str
+) -> SensorResult | SkipReason:
+    """Request `request` unless the cursor says this very run key was already requested.
+
+    The run key names the lake state (a fingerprint), so the cursor turns "the lake still looks
+    the same" into a cheap skip, and a changed lake always gets a new request."""
+    if context.cursor == request.run_key:
+        return SkipReason(already)
+    return SensorResult(run_requests=[request], cursor=request.run_key)

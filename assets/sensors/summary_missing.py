@@ -16,7 +16,7 @@ from dagster import (
 from assets.jobs import intraday_job
 from assets.resources import LakeResource
 from assets.schedules import in_intraday_window
-from assets.sensors._shared import Clock, fingerprint_digest, runs_in_flight, utc_now
+from assets.sensors._shared import Clock, fingerprint_digest, request_once, runs_in_flight, utc_now
 from orderflow_pipeline import idx_calendar, inventory
 from orderflow_pipeline.fallback import l0_summary
 
@@ -53,20 +53,13 @@ def build_summary_fallback_sensor(
                 continue
             if runs_in_flight(context.instance, d):
                 return SkipReason(f"a run for {d} is in progress")
-            run_key = f"summary-fallback:{d.isoformat()}:{fingerprint_digest(objects.values())}"
-            if context.cursor == run_key:
-                return SkipReason(f"rebuild of {d} already requested for this lake state")
-            return SensorResult(
-                run_requests=[
-                    RunRequest(
-                        job_name=intraday_job.name,
-                        partition_key=d.isoformat(),
-                        run_key=run_key,
-                        tags={"orderflow/trigger": "summary_fallback_sensor"},
-                    )
-                ],
-                cursor=run_key,
+            request = RunRequest(
+                job_name=intraday_job.name,
+                partition_key=d.isoformat(),
+                run_key=f"summary-fallback:{d.isoformat()}:{fingerprint_digest(objects.values())}",
+                tags={"orderflow/trigger": "summary_fallback_sensor"},
             )
+            return request_once(context, request, f"rebuild of {d} already requested for this lake state")
         return SkipReason(f"no lake data in {today} or the {lookback} sessions before it")
 
     return summary_fallback_sensor

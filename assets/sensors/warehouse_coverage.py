@@ -27,7 +27,7 @@ from dagster import (
 
 from assets.jobs import SUMMARY, WAREHOUSE, warehouse_summary_job
 from assets.resources import LakeResource, SettingsResource
-from assets.sensors._shared import Clock, fingerprint_digest, plain, runs_in_flight, utc_now
+from assets.sensors._shared import Clock, fingerprint_digest, plain, request_once, runs_in_flight, utc_now
 from orderflow_pipeline import idx_calendar, inventory
 
 # Run config that makes the summary build straight from the lake (and heal the warehouse).
@@ -117,23 +117,19 @@ def build_coverage_sensor(clock: Clock = utc_now) -> SensorDefinition:
             )
             return SkipReason(f"warehouse has {wh_n} tickers for {d}, lake {lake_tickers}: covered{below}")
         run_key = f"coverage:{d.isoformat()}:{wh_n}:{fingerprint_digest(fp.values())}"
-        if context.cursor == run_key:
-            return SkipReason(f"heal for {d} already requested for this lake state ({run_key})")
-        return SensorResult(
-            run_requests=[
-                RunRequest(
-                    job_name=warehouse_summary_job.name,
-                    partition_key=d.isoformat(),
-                    run_key=run_key,
-                    run_config=LAKE_SOURCE_RUN_CONFIG,
-                    tags={
-                        "orderflow/trigger": "coverage_sensor",
-                        "orderflow/warehouse_tickers": str(wh_n),
-                        "orderflow/lake_tickers": str(lake_tickers),
-                    },
-                )
-            ],
-            cursor=run_key,
+        request = RunRequest(
+            job_name=warehouse_summary_job.name,
+            partition_key=d.isoformat(),
+            run_key=run_key,
+            run_config=LAKE_SOURCE_RUN_CONFIG,
+            tags={
+                "orderflow/trigger": "coverage_sensor",
+                "orderflow/warehouse_tickers": str(wh_n),
+                "orderflow/lake_tickers": str(lake_tickers),
+            },
+        )
+        return request_once(
+            context, request, f"heal for {d} already requested for this lake state ({run_key})"
         )
 
     return coverage_sensor
