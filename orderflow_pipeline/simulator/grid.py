@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-# Tick by price: <200:1, 200-500:2, 500-2000:5, 2000-5000:10, >=5000:25.
-_TICK_EDGES = np.array([200, 500, 2000, 5000])
-_TICKS = np.array([1, 2, 5, 10, 25])
+from ..profile import TICK_EDGES, TICKS
+
+# The IDX tick table is the core's (profile.py); the simulator only vectorises it.
+_TICK_EDGES = np.array(TICK_EDGES)
+_TICKS = np.array(TICKS)
 
 IntArray = npt.NDArray[np.int64]
 
