@@ -19,7 +19,7 @@ LOCK := requirements.lock
 # What the gates read: the formatter and linter the whole tree, mypy the `files` of [tool.mypy].
 SRC := orderflow_pipeline assets tests
 
-.PHONY: demo live-demo test suite check fmt lint typecheck bench install install-test browser lock clean serve
+.PHONY: demo live-demo test suite check fmt lint typecheck bench install install-test browser postgres lock clean serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(VENV)/.installed-test: pyproject.toml $(LOCK) $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test browser
+install-test: $(VENV)/.installed-test browser postgres
 
 # Debian's Chromium for the dashboard test (no browser downloads at run time).
 browser:
@@ -42,6 +42,14 @@ browser:
 	  echo "installing Debian chromium for the browser test"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's PostgreSQL server for the Postgres-backed Dagster instance and DuckLake catalog tests;
+# the tests start and stop their own server (tests/pgserver.py), nothing runs as a service.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql for the Postgres tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
@@ -107,7 +115,7 @@ fmt: install-test
 # Python 3.11; versions already in the lock are kept unless UPGRADE=1.
 lock: $(PY)
 	$(PIP) install -q -c $(LOCK) 'uv>=0.5,<1'
-	$(VENV)/bin/uv pip compile -q pyproject.toml --extra test --extra dev --python-version 3.11 \
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra test --extra dev --extra prod --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
 	  $(if $(filter 1,$(UPGRADE)),--upgrade,) -o $(LOCK)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pgserver import PgServer, running_postgres
 
 from orderflow_pipeline.lake import Lake
 
@@ -67,6 +68,13 @@ def moto_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server (Debian package) on a free loopback port, for this worker."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session", autouse=True)
