@@ -27,7 +27,7 @@ def run_demo(days: int = 30, tickers: int = 150, seed: int = 7) -> int:
     print(
         f"orderflow demo: {len(dates)} IDX trading days {dates[0]}..{dates[-1]}, {tickers} tickers, seed {seed}"
     )
-    print(f"  lake={settings.lake}  warehouse={settings.duckdb_path}  DAGSTER_HOME={settings.dagster_home}")
+    print(f"  lake={settings.lake}  warehouse={settings.warehouse}  DAGSTER_HOME={settings.dagster_home}")
 
     t0 = time.perf_counter()
     stats = simulate_into_lake(lake, dates[0], dates[-1], tickers=tickers, seed=seed)

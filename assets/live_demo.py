@@ -100,7 +100,7 @@ def run_live_demo(
     print(
         f"live-demo: history {history[0]}..{history[-1]}, replayed day {day}, {tickers} tickers, {speed:g}x"
     )
-    print(f"  live lake={settings.lake}  source lake={src.root}  warehouse={settings.duckdb_path}")
+    print(f"  live lake={settings.lake}  source lake={src.root}  warehouse={settings.warehouse}")
     if not inventory.tape_objects(src, day):
         simulate_into_lake(src, dates[0], day, tickers=tickers, seed=seed)
     n = copy_history(src, live, history)

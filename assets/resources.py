@@ -19,6 +19,7 @@ from orderflow_pipeline.config import (
 )
 from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.warehouse_backend import parse_target
 
 # Every asset that writes DuckDB takes this pool; dagster.yaml limits every pool to 1.
 DUCKDB_POOL = "duckdb_writer"
@@ -41,17 +42,25 @@ class LakeResource(ConfigurableResource[Any]):
 
 
 class WarehouseResource(ConfigurableResource[Any]):
-    path: str
+    """The warehouse (Settings.warehouse_target): `target` is `duckdb:<path>` or
+    `ducklake:<dsn>`; `data`/`endpoint_url` are DuckLake's Parquet folder and its S3 endpoint."""
+
+    target: str
+    data: str | None = None
+    endpoint_url: str | None = None
+
+    def _target(self) -> duck.Target:
+        return parse_target(self.target, data=self.data, endpoint_url=self.endpoint_url)
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with duck.writing(self.path) as con:
+        with duck.writing(self._target()) as con:
             ensure_schema(con)
             yield con
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with duck.reading(self.path) as con:
+        with duck.reading(self._target()) as con:
             yield con
 
 
@@ -71,7 +80,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableR
     s = settings or get_settings()
     return {
         "lake": LakeResource(root=s.lake, endpoint_url=s.s3_endpoint_url),
-        "warehouse": WarehouseResource(path=s.duckdb_path),
+        "warehouse": WarehouseResource(
+            target=s.warehouse, data=s.warehouse_data, endpoint_url=s.s3_endpoint_url
+        ),
         "settings": SettingsResource(
             min_warehouse_tickers=s.min_warehouse_tickers,
             min_warehouse_tickers_warn=s.min_warehouse_tickers_warn,

@@ -432,6 +432,6 @@ def failure_line(instance: DagsterInstance, run_id: str) -> tuple[str, str]:
         if rec.dagster_event is not None and rec.dagster_event.step_key == step
     )
     label = f"{step} ({retries + 1} tries)" if retries else (step or "(run)")
-    line = f"FAILED run {run_id}: step {label}: {cause} [{where}, warehouse {s.duckdb_path}]"
+    line = f"FAILED run {run_id}: step {label}: {cause} [{where}, warehouse {s.warehouse}]"
     details = chain[0].to_string()
     return line, details

@@ -242,7 +242,7 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from . import duck, outcomes, warehouse
 
     try:
-        with warehouse.reading(get_settings().duckdb_path) as con:
+        with warehouse.reading(get_settings().warehouse_target) as con:
             rep = outcomes.rolling_report(con, days=args.days, end=args.to)
     except duck.WarehouseMissing:
         rep = outcomes.rolling_report(None, days=args.days, end=args.to)
@@ -273,7 +273,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except export.ExportError as exc:
         print(f"orderflow export: {exc}", file=sys.stderr)
         return 2
-    with warehouse.reading(get_settings().duckdb_path) as con:
+    with warehouse.reading(get_settings().warehouse_target) as con:
         rows = export.copy_parquet(con, args.table, args.start, args.end, args.out, tickers)
     print(json.dumps({"table": args.table, "from": args.start.isoformat(), "to": args.end.isoformat(),
                       "tickers": tickers or None, "rows": rows, "out": args.out}))  # fmt: skip
@@ -306,7 +306,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     to = args.to or idx_calendar.wib_date(datetime.now(timezone.utc))
-    report = scan.scan(Lake.from_settings(settings), settings.duckdb_path, args.ticker, to, args.days)
+    report = scan.scan(Lake.from_settings(settings), settings.warehouse_target, args.ticker, to, args.days)
     print(json.dumps(report, indent=2))
     return 1 if report["gaps"] else 0
 

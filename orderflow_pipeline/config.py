@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .warehouse_backend import Target, TargetError, parse_target
+
 # The warehouse fast path of the summary (§11, issue 19): taken when the warehouse holds every
 # ticker the lake has for the date AND at least this many; otherwise the summary is built from the
 # lake and heals the warehouse. The seed's 200 was a stand-in for "complete" on the full market;
@@ -69,10 +71,31 @@ class Settings:
     signal_webhook: str | None = None
     # Base URL of the dashboard, for the link each signal alert carries.
     dashboard_url: str = DEFAULT_DASHBOARD_URL
+    # The warehouse target (SPEC §7, issue 20): `duckdb:<path>` or `ducklake:<libpq dsn>`;
+    # empty = `duckdb:<duckdb_path>`, so code and tests that set only duckdb_path keep working.
+    warehouse: str = ""
+    # Where DuckLake writes its Parquet (a folder or s3://…); empty = `<lake>/warehouse/`.
+    warehouse_data: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.warehouse:
+            object.__setattr__(self, "warehouse", f"duckdb:{self.duckdb_path}")
+        if not self.warehouse_data:
+            object.__setattr__(self, "warehouse_data", _lake_path(self.lake).rstrip("/") + "/warehouse/")
 
     @property
     def is_s3(self) -> bool:
         return self.lake.startswith("s3://")
+
+    @property
+    def warehouse_target(self) -> Target:
+        """What `duck.connect` opens: the target plus DuckLake's data path and S3 endpoint."""
+        return parse_target(self.warehouse, data=self.warehouse_data, endpoint_url=self.s3_endpoint_url)
+
+
+def _lake_path(lake: str) -> str:
+    """The lake root as DuckDB spells it (s3://… as is, file:// stripped)."""
+    return lake[len(_LOCAL_LAKE_SCHEME) :] if lake.startswith(_LOCAL_LAKE_SCHEME) else lake
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -148,6 +171,40 @@ def _lake(environ: Mapping[str, str]) -> str:
     return str(Path(raw).expanduser().resolve())
 
 
+def _warehouse(environ: Mapping[str, str], duckdb_path: str) -> str:
+    """ORDERFLOW_WAREHOUSE, default `duckdb:$ORDERFLOW_DUCKDB`; a relative file path resolved
+    against the working directory like every other path setting."""
+    raw = _env(environ, "ORDERFLOW_WAREHOUSE")
+    if raw is None:
+        return f"duckdb:{duckdb_path}"
+    try:
+        target = parse_target(raw)
+    except TargetError as exc:
+        raise ConfigError(
+            f"ORDERFLOW_WAREHOUSE must be duckdb:<path> or ducklake:<libpq dsn>: {exc}"
+        ) from None
+    if target.is_lake:
+        return str(target)
+    return f"duckdb:{Path(target.location).expanduser().resolve()}"
+
+
+def _warehouse_data(environ: Mapping[str, str]) -> str:
+    raw = _env(environ, "ORDERFLOW_WAREHOUSE_DATA")
+    if raw is None:
+        return ""  # Settings: <lake>/warehouse/
+    if raw.startswith(_REMOTE_LAKE_SCHEMES):
+        if not raw.split("://", 1)[1].split("/", 1)[0]:
+            raise ConfigError(
+                f"ORDERFLOW_WAREHOUSE_DATA must name a bucket: s3://bucket[/prefix], got {raw!r}"
+            )
+        return raw.rstrip("/") + "/"
+    if "://" in raw and not raw.startswith(_LOCAL_LAKE_SCHEME):
+        raise ConfigError(
+            f"ORDERFLOW_WAREHOUSE_DATA must be a local folder or s3://bucket[/prefix], got {raw!r}"
+        )
+    return str(Path(_lake_path(raw)).expanduser().resolve()) + "/"
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment (`environ`, default os.environ); relative paths are resolved
     against the working directory. Raises ConfigError naming the variable for a value that cannot
@@ -156,10 +213,13 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     min_tickers = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS", MIN_WAREHOUSE_TICKERS, minimum=1)
     min_warn = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", MIN_WAREHOUSE_TICKERS_WARN, minimum=0)
     shared = _env(e, "ORDERFLOW_SHARED")
+    duckdb_path = _path(e, "ORDERFLOW_DUCKDB", DEFAULT_DUCKDB)
     return Settings(
         lake=_lake(e),
         s3_endpoint_url=_url(e, "ORDERFLOW_S3_ENDPOINT_URL"),
-        duckdb_path=_path(e, "ORDERFLOW_DUCKDB", DEFAULT_DUCKDB),
+        duckdb_path=duckdb_path,
+        warehouse=_warehouse(e, duckdb_path),
+        warehouse_data=_warehouse_data(e),
         alert_webhook=_url(e, "ORDERFLOW_ALERT_WEBHOOK"),
         dagster_home=_path(e, "DAGSTER_HOME", DEFAULT_DAGSTER_HOME),
         min_warehouse_tickers=min_tickers,

@@ -79,13 +79,18 @@ def resolve(
 ) -> Resolved:
     """`resolve_summary` that also says whether the warehouse was busy (the API's cache uses it)."""
     s = settings or get_settings()
-    return resolve_from(Lake.from_settings(s), s.duckdb_path, date=date, now=now)
+    return resolve_from(Lake.from_settings(s), s.warehouse_target, date=date, now=now)
 
 
 def resolve_from(
-    lake: Lake, duckdb_path: str | None, *, date: date | str | None = None, now: datetime | None = None
+    lake: Lake,
+    target: str | duck.Target | None,
+    *,
+    date: date | str | None = None,
+    now: datetime | None = None,
 ) -> Resolved:
-    """`resolve` with the lake and warehouse path given (tests, tools without Settings)."""
+    """`resolve` with the lake and warehouse target (or file path) given (tests, tools without
+    Settings)."""
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -99,7 +104,7 @@ def resolve_from(
 
     # L1: the previous trading sessions, newest first.
     sessions = idx_calendar.previous_sessions(today, LOOKBACK_SESSIONS)
-    found, busy = _first_recent(lake, duckdb_path, sessions, now)
+    found, busy = _first_recent(lake, target, sessions, now)
     if found is not None:
         n, d, doc = found
         return Resolved(fallback_document(doc, d, n), busy)
@@ -112,12 +117,12 @@ def resolve_from(
 
 
 def _first_recent(
-    lake: Lake, duckdb_path: str | None, sessions: list[date], now: datetime
+    lake: Lake, target: str | duck.Target | None, sessions: list[date], now: datetime
 ) -> tuple[tuple[int, date, SummaryDocument] | None, bool]:
     """((sessions ago, date, document) of the newest session with items, or None; warehouse busy)."""
     if not sessions:
         return None, False
-    con, busy = _open_reader(duckdb_path)
+    con, busy = _open_reader(target)
     try:
         for n, d in enumerate(sessions, start=1):
             doc: SummaryDocument | None = None
@@ -139,12 +144,12 @@ def _first_recent(
             con.close()
 
 
-def _open_reader(duckdb_path: str | None) -> tuple[duckdb.DuckDBPyConnection | None, bool]:
+def _open_reader(target: str | duck.Target | None) -> tuple[duckdb.DuckDBPyConnection | None, bool]:
     """(read-only connection or None, whether a writer held the lock)."""
-    if not duckdb_path:
+    if not target:
         return None, False
     try:
-        return duck.connect(duckdb_path, read_only=True, retries=warehouse.READER_RETRIES), False
+        return duck.connect(target, read_only=True, retries=warehouse.READER_RETRIES), False
     except duck.WarehouseBusy as exc:
         log.info("warehouse busy (%s); L1 reads lake summary files", exc)
         return None, True

@@ -232,7 +232,7 @@ def integrity_report(
     lake = lake or Lake.from_settings(s)
     warehouse = "ok"
     try:
-        con: duckdb.DuckDBPyConnection | None = duck.connect(s.duckdb_path, read_only=True)
+        con: duckdb.DuckDBPyConnection | None = duck.connect(s.warehouse_target, read_only=True)
     except duck.WarehouseBusy:
         con, warehouse = None, "busy"
     except duck.WarehouseMissing:

@@ -165,9 +165,12 @@ def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) ->
     )  # fmt: skip
     con.register("_so_new", tbl)
     try:
-        with duck.transaction(con):
+
+        def replace() -> None:  # keyed by date: runs writing other dates never touch these rows
             con.execute("DELETE FROM signal_outcomes WHERE date = ?", [d])
             con.execute(f"INSERT INTO signal_outcomes ({', '.join(COLUMNS)}) SELECT * FROM _so_new")
+
+        duck.committed(con, replace)
     finally:
         con.unregister("_so_new")
     res.items = len(rows)

@@ -131,23 +131,25 @@ def _date_gaps(
     return gaps
 
 
-def warehouse_minutes(duckdb_path: str, ticker: str, window: list[date]) -> dict[date, set[int]]:
+def warehouse_minutes(target: str | duck.Target, ticker: str, window: list[date]) -> dict[date, set[int]]:
     """The ticker's footprint_1m minutes over the window, from one short read-only connection
     (closed before the lake is scanned, so a writer is never kept waiting on the scan); {} when
     the warehouse does not exist yet. A busy warehouse raises duck.WarehouseBusy."""
     if not window:
         return {}
     try:
-        with warehouse.reading(duckdb_path) as con:
+        with warehouse.reading(target) as con:
             return warehouse.ticker_minutes(con, ticker, window[0], window[-1])
     except (duck.WarehouseMissing, duckdb.CatalogException):
         return {}
 
 
-def scan(lake: Lake, duckdb_path: str, ticker: str, to: date, days: int = DEFAULT_DAYS) -> ScanReport:
-    """`scan_ticker` against the configured warehouse file (`orderflow scan`, `GET /integrity-scan`)."""
+def scan(
+    lake: Lake, target: str | duck.Target, ticker: str, to: date, days: int = DEFAULT_DAYS
+) -> ScanReport:
+    """`scan_ticker` against the configured warehouse (`orderflow scan`, `GET /integrity-scan`)."""
     keys.check_ticker(ticker)
-    return scan_ticker(lake, warehouse_minutes(duckdb_path, ticker, scan_window(to, days)), ticker, to, days)
+    return scan_ticker(lake, warehouse_minutes(target, ticker, scan_window(to, days)), ticker, to, days)
 
 
 def scan_ticker(

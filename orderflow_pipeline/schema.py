@@ -1,8 +1,20 @@
-"""Warehouse DDL (SPEC §7, §8): every table in one place so all layers agree on columns."""
+"""Warehouse DDL (SPEC §7, §8): every table in one place so all layers agree on columns.
+
+The same DDL serves both backends (warehouse_backend.py). DuckLake has no PRIMARY KEY/UNIQUE
+constraints, so `ddl(lake=True)` drops them; the DuckDB file keeps its keys — a free guard on a
+file with one writer, and files made before issue 20 have them anyway (DuckDB cannot drop a
+constraint). Uniqueness on DuckLake rests on the writers: every keyed write is DELETE + INSERT in
+one `duck.committed` transaction, serialised by a lock row where the keys span dates.
+"""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+
+from . import duck
+from .warehouse_backend import is_ducklake
 
 DDL = [
     # One row per ticker-minute. source_key = the lake object the row came from, so a changed
@@ -48,9 +60,37 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS universe (
         ticker VARCHAR PRIMARY KEY, in_snapshot BOOLEAN NOT NULL, first_seen DATE, last_seen DATE,
         last_traded DATE, updated_at TIMESTAMP)""",
+    # The rows `duck.committed(lock=...)` deletes and re-inserts so that two DuckLake writers of
+    # cross-date keyed tables always conflict (one row per lock name, seeded by ensure_schema).
+    """CREATE TABLE IF NOT EXISTS warehouse_locks (name VARCHAR NOT NULL)""",
 ]
+# The lock names (duck.committed(lock=...)): one per table upserted by keys that span dates.
+LOCKS = ("broker_daily", "universe")
+
+_INLINE_PK = re.compile(r" PRIMARY KEY(?= *[,)])")
+_TABLE_PK = re.compile(r",\s*PRIMARY KEY \([^)]*\)")
+
+
+def ddl(*, lake: bool) -> list[str]:
+    """The CREATE statements for one backend: DuckLake's without key constraints."""
+    if not lake:
+        return list(DDL)
+    return [_TABLE_PK.sub("", _INLINE_PK.sub("", stmt)) for stmt in DDL]
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in DDL:
-        con.execute(stmt)
+    """Create what is missing. On DuckLake two writers creating the catalog's tables at once
+    conflict at COMMIT; `duck.committed` re-runs the loser, who then finds the tables."""
+    lake = is_ducklake(con)
+
+    def create() -> None:
+        for stmt in ddl(lake=lake):
+            con.execute(stmt)
+        for name in LOCKS:
+            con.execute(
+                "INSERT INTO warehouse_locks SELECT ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM warehouse_locks WHERE name = ?)",
+                [name, name],
+            )
+
+    duck.committed(con, create)

@@ -28,6 +28,7 @@ from importlib import resources
 from typing import Any, TypedDict
 
 import duckdb
+import pyarrow as pa
 
 from . import duck, idx_calendar, keys
 from .checks import CheckOutcome
@@ -37,6 +38,7 @@ from .smart_money.listing import list_broksum
 
 ASSET = "ticker_universe"
 SHOWN = 50  # tickers named in a check's description
+_COLS = "ticker, in_snapshot, first_seen, last_seen, last_traded, updated_at"
 
 
 class UniverseRow(TypedDict):
@@ -92,31 +94,48 @@ def update_universe(lake: Lake, con: duckdb.DuckDBPyConnection, dates: Iterable[
     res = UniverseResult(dates=[d.isoformat() for d in days])
     seen = _seen(lake, days)
     snap = snapshot_tickers()
-    with duck.transaction(con):
+    seen_tbl = pa.table(
+        {"ticker": [t for t, _, _ in seen], "d": [d for _, d, _ in seen], "traded": [x for _, _, x in seen]},
+        schema=pa.schema([("ticker", pa.string()), ("d", pa.date32()), ("traded", pa.bool_())]),
+    )
+
+    def merge() -> set[str]:
+        """Upsert as DELETE + INSERT (DuckLake has no keys for ON CONFLICT): the merged rows are
+        computed first from the table as this transaction sees it, then replace their tickers."""
         before = {r[0] for r in con.execute("SELECT ticker FROM universe").fetchall()}
-        con.execute("CREATE TEMP TABLE IF NOT EXISTS universe_seen (ticker VARCHAR, d DATE, traded BOOLEAN)")
-        con.execute("DELETE FROM universe_seen")
-        if seen:
-            con.executemany("INSERT INTO universe_seen VALUES (?, ?, ?)", seen)
         # The snapshot's codes first (a new snapshot version adds its new codes), then the seen ones.
         con.execute(
-            """INSERT INTO universe (ticker, in_snapshot) SELECT unnest(?::VARCHAR[]), true
-               ON CONFLICT (ticker) DO UPDATE SET in_snapshot = true""",
+            "INSERT INTO universe (ticker, in_snapshot) SELECT unnest(?::VARCHAR[]), true",
             [sorted(snap - before)],
         )
-        con.execute(
+        merged = con.execute(
             """
-            INSERT INTO universe (ticker, in_snapshot, first_seen, last_seen, last_traded)
-            SELECT ticker, false, min(d), max(d), max(d) FILTER (WHERE traded) FROM universe_seen GROUP BY ticker
-            ON CONFLICT (ticker) DO UPDATE SET
-                first_seen = least(coalesce(universe.first_seen, excluded.first_seen), excluded.first_seen),
-                last_seen = greatest(coalesce(universe.last_seen, excluded.last_seen), excluded.last_seen),
-                last_traded = CASE WHEN excluded.last_traded IS NULL THEN universe.last_traded
-                                   ELSE greatest(coalesce(universe.last_traded, excluded.last_traded),
-                                                 excluded.last_traded) END,
-                updated_at = now()
+            WITH s AS (SELECT ticker, min(d) AS first_seen, max(d) AS last_seen,
+                              max(d) FILTER (WHERE traded) AS last_traded
+                       FROM _universe_seen GROUP BY ticker)
+            SELECT s.ticker, coalesce(u.in_snapshot, false) AS in_snapshot,
+                   least(coalesce(u.first_seen, s.first_seen), s.first_seen) AS first_seen,
+                   greatest(coalesce(u.last_seen, s.last_seen), s.last_seen) AS last_seen,
+                   CASE WHEN s.last_traded IS NULL THEN u.last_traded
+                        ELSE greatest(coalesce(u.last_traded, s.last_traded), s.last_traded) END AS last_traded,
+                   CASE WHEN u.ticker IS NULL THEN NULL ELSE now()::TIMESTAMP END AS updated_at
+            FROM s LEFT JOIN universe u ON u.ticker = s.ticker
             """
-        )
+        ).fetch_arrow_table()
+        con.register("_universe_merged", merged)
+        try:
+            con.execute("DELETE FROM universe WHERE ticker IN (SELECT ticker FROM _universe_merged)")
+            con.execute(f"INSERT INTO universe ({_COLS}) SELECT {_COLS} FROM _universe_merged")
+        finally:
+            con.unregister("_universe_merged")
+        return before
+
+    con.register("_universe_seen", seen_tbl)
+    try:
+        # lock: tickers span dates, so runs of different dates upsert the same rows
+        before = duck.committed(con, merge, lock="universe")
+    finally:
+        con.unregister("_universe_seen")
     res.seen = len({t for t, _, _ in seen})
     res.new = len({t for t, _, _ in seen} - before - snap)
     rows = universe_rows(con)

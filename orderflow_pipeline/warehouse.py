@@ -172,20 +172,24 @@ def load_objects(
     con.register("_wh_candles", candles)
     con.register("_wh_levels", levels)
     con.register("_wh_manifest", manifest)
+
+    def replace() -> None:
+        if dates:
+            date_list = ", ".join("?" for _ in dates)
+            for table in ("footprint_1m", "footprint_levels"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE date IN ({date_list}) "
+                    "AND source_key IN (SELECT key FROM _wh_touched)",
+                    dates,
+                )
+        con.execute(f"INSERT INTO footprint_1m ({_CANDLE_COLS}) SELECT {_CANDLE_COLS} FROM _wh_candles")
+        con.execute(f"INSERT INTO footprint_levels ({_LEVEL_COLS}) SELECT {_LEVEL_COLS} FROM _wh_levels")
+        con.execute("DELETE FROM ingest_manifest WHERE key IN (SELECT key FROM _wh_touched)")
+        con.execute("INSERT INTO ingest_manifest SELECT * FROM _wh_manifest")
+
     try:
-        with duck.transaction(con):
-            if dates:
-                date_list = ", ".join("?" for _ in dates)
-                for table in ("footprint_1m", "footprint_levels"):
-                    con.execute(
-                        f"DELETE FROM {table} WHERE date IN ({date_list}) "
-                        "AND source_key IN (SELECT key FROM _wh_touched)",
-                        dates,
-                    )
-            con.execute(f"INSERT INTO footprint_1m ({_CANDLE_COLS}) SELECT {_CANDLE_COLS} FROM _wh_candles")
-            con.execute(f"INSERT INTO footprint_levels ({_LEVEL_COLS}) SELECT {_LEVEL_COLS} FROM _wh_levels")
-            con.execute("DELETE FROM ingest_manifest WHERE key IN (SELECT key FROM _wh_touched)")
-            con.execute("INSERT INTO ingest_manifest SELECT * FROM _wh_manifest")
+        # Keyed by date and object: runs writing other dates never touch these rows.
+        duck.committed(con, replace)
     finally:
         for name in ("_wh_touched", "_wh_candles", "_wh_levels", "_wh_manifest"):
             con.unregister(name)
@@ -261,12 +265,14 @@ def consolidate(
 
 def prune(con: duckdb.DuckDBPyConnection, keep_from: date) -> int:
     """Delete every row older than `keep_from` (retention is a setting; default keep everything)."""
-    with duck.transaction(con):
+
+    def delete() -> int:
         row = con.execute("SELECT count(*) FROM footprint_1m WHERE date < ?", [keep_from]).fetchone()
-        n = row[0] if row else 0
         for table in ("footprint_1m", "footprint_levels", "ingest_manifest"):
             con.execute(f"DELETE FROM {table} WHERE date < ?", [keep_from])
-    return int(n)
+        return int(row[0]) if row else 0
+
+    return duck.committed(con, delete)
 
 
 # -------------------------------------------------------------------------------------- reading
@@ -279,9 +285,9 @@ READER_RETRIES = 6
 
 
 @contextmanager
-def reading(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
+def reading(target: str | duck.Target) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-only warehouse connection for readers; raises duck.WarehouseBusy / WarehouseMissing."""
-    with duck.reading(path, retries=READER_RETRIES) as con:
+    with duck.reading(target, retries=READER_RETRIES) as con:
         yield con
 
 

@@ -57,7 +57,17 @@ CASES: dict[str, tuple[str, str, object]] = {
         "dashboard_url",
         "https://scanner.example.test",
     ),
+    # issue 20: the warehouse backend (a DuckLake DSN is kept as given) and DuckLake's data folder
+    "ORDERFLOW_WAREHOUSE": (
+        "ducklake:dbname=wh host=127.0.0.1 port=5432 user=orderflow",
+        "warehouse",
+        "ducklake:dbname=wh host=127.0.0.1 port=5432 user=orderflow",
+    ),
+    "ORDERFLOW_WAREHOUSE_DATA": ("wh-data", "warehouse_data", "{cwd}/wh-data/"),
 }
+# Fields whose default follows another variable: the default warehouse is `duckdb:$ORDERFLOW_DUCKDB`
+# and DuckLake's data goes under the lake unless ORDERFLOW_WAREHOUSE_DATA says otherwise.
+DERIVED = {"ORDERFLOW_DUCKDB": {"warehouse"}, "ORDERFLOW_LAKE": {"warehouse_data"}}
 
 
 @pytest.fixture
@@ -124,7 +134,11 @@ def test_each_variable_sets_its_field(name: str, clean_env: Path, monkeypatch: p
     assert getattr(s, field) == _expand(expected, clean_env)
     # ... and only that field: every other one keeps its default
     defaults = get_settings({})
-    others = {f: getattr(s, f) for f in Settings.__dataclass_fields__ if f != field}
+    others = {
+        f: getattr(s, f)
+        for f in Settings.__dataclass_fields__
+        if f != field and f not in DERIVED.get(name, ())
+    }
     assert others == {f: getattr(defaults, f) for f in others}
 
 
@@ -191,6 +205,12 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_LAKE", "s3://"),
         ("ORDERFLOW_LAKE", "s3:///prefix"),
         ("ORDERFLOW_IPOT_DATE_STYLE", "iso"),  # only padded / official are sent as IPOT understands them
+        ("ORDERFLOW_WAREHOUSE", "postgres:dbname=wh"),  # a DSN without its backend
+        ("ORDERFLOW_WAREHOUSE", "sqlite:wh.db"),
+        ("ORDERFLOW_WAREHOUSE", "ducklake:wh"),  # not a libpq key=value DSN
+        ("ORDERFLOW_WAREHOUSE", "duckdb:"),
+        ("ORDERFLOW_WAREHOUSE_DATA", "gs://bucket/wh"),
+        ("ORDERFLOW_WAREHOUSE_DATA", "s3://"),
     ],
 )
 def test_unusable_value_is_an_error_naming_the_variable(
@@ -201,6 +221,31 @@ def test_unusable_value_is_an_error_naming_the_variable(
         get_settings()
     assert repr(value) in str(err.value)  # the message shows what was given
     assert isinstance(err.value, ValueError)  # callers that catch ValueError keep working
+
+
+def test_warehouse_defaults_follow_the_duckdb_file_and_the_lake(clean_env: Path) -> None:
+    cwd = clean_env.resolve()
+    s = get_settings({"ORDERFLOW_DUCKDB": "w/x.duckdb", "ORDERFLOW_LAKE": "s3://bkt/p"})
+    assert (s.warehouse, s.warehouse_data) == (f"duckdb:{cwd}/w/x.duckdb", "s3://bkt/p/warehouse/")
+    t = s.warehouse_target
+    assert (t.kind, t.location, t.is_lake) == ("duckdb", f"{cwd}/w/x.duckdb", False)
+    # a relative duckdb: path resolves like ORDERFLOW_DUCKDB; Settings built in code derive the same
+    assert get_settings({"ORDERFLOW_WAREHOUSE": "duckdb:y.duckdb"}).warehouse == f"duckdb:{cwd}/y.duckdb"
+    assert Settings(lake="/l", duckdb_path="/d.duckdb").warehouse == "duckdb:/d.duckdb"
+    lake = get_settings(
+        {
+            "ORDERFLOW_WAREHOUSE": "ducklake:postgres:dbname=wh host=db",
+            "ORDERFLOW_WAREHOUSE_DATA": "s3://bkt/wh",
+            "ORDERFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        }
+    )
+    t = lake.warehouse_target
+    assert (lake.warehouse, t.location, t.data, t.endpoint_url) == (
+        "ducklake:dbname=wh host=db",  # the optional `postgres:` of DuckDB's own spelling is dropped
+        "dbname=wh host=db",
+        "s3://bkt/wh/",
+        "http://127.0.0.1:9000",
+    )
 
 
 def test_thresholds_are_independent(clean_env: Path) -> None:

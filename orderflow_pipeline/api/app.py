@@ -209,7 +209,7 @@ def create_app(
         [from, to] as a Parquet file (`export.py`)."""
         a, b = require_date(from_, "from"), require_date(to, "to")
         return exports.parquet_response(
-            reads.settings.duckdb_path, table, a, b, export.parse_tickers(tickers)
+            reads.settings.warehouse_target, table, a, b, export.parse_tickers(tickers)
         )
 
     @app.get("/signals/outcomes", tags=["signals"], response_model=OutcomesReport,

@@ -31,7 +31,9 @@ def summary_csv_response(body: bytes, stale: bool) -> Response:
     return Response(export.summary_csv(doc), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def parquet_response(db_path: str, table: str, start: date, end: date, tickers: Sequence[str]) -> Response:
+def parquet_response(
+    target: str | duck.Target, table: str, start: date, end: date, tickers: Sequence[str]
+) -> Response:
     """Stream the export of `table` as Parquet; 400 for a bad request, 404 for a table or warehouse
     that does not exist yet, WarehouseBusy (-> 503) while a writer holds the file."""
     if table not in export.EXPORT_TABLES:
@@ -41,7 +43,7 @@ def parquet_response(db_path: str, table: str, start: date, end: date, tickers: 
     except export.ExportError as exc:
         raise BadInput(str(exc)) from exc
     try:
-        with warehouse.reading(db_path) as con:
+        with warehouse.reading(target) as con:
             path, rows = export.parquet_tempfile(con, table, start, end, tickers)
     except duck.WarehouseMissing as exc:
         raise HTTPException(404, f"{exc}: nothing to export") from exc

@@ -38,7 +38,7 @@ def register(app: FastAPI, reads: Reads) -> None:
         missing footprint hour files, minutes missing in the warehouse, a missing broker summary."""
         t = parse_ticker(ticker, "ticker")
         end = parse_date(to, "to", required=False) or idx_calendar.wib_date(reads.now())
-        return scan.scan(reads.lake, reads.settings.duckdb_path, t, end, days)
+        return scan.scan(reads.lake, reads.settings.warehouse_target, t, end, days)
 
     @app.get("/signal", response_model=TickerSignal, tags=["summary"], responses={**ERRORS, **NOT_FOUND})
     def signal(

@@ -50,7 +50,7 @@ class Reads:
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Read-only warehouse connection; raises duck.WarehouseBusy / WarehouseMissing."""
-        with warehouse.reading(self.settings.duckdb_path) as con:
+        with warehouse.reading(self.settings.warehouse_target) as con:
             yield con
 
     # -- summary ---------------------------------------------------------------------------

@@ -90,21 +90,29 @@ def replace_broker_days(
 
     Returns the number of deletions requested."""
     gone = list(gone)
-    with duck.transaction(con):
-        if gone:
-            con.register("_bd_gone", pd.DataFrame(gone, columns=["ticker", "date"]))
+    cols = ", ".join(BROKER_DAILY_COLUMNS)
+    con.register("_bd_gone", pd.DataFrame(gone, columns=["ticker", "date"]))
+    con.register(
+        "_bd_new",
+        pa.Table.from_pandas(pd.DataFrame(list(rows), columns=BROKER_DAILY_COLUMNS), preserve_index=False),
+    )
+
+    def replace() -> None:
+        # DELETE + INSERT rather than INSERT OR REPLACE: DuckLake has no keys to replace by. The
+        # lock makes two runs upserting the same (ticker, date) — a run syncs its 60-day
+        # lookback, so neighbouring dates overlap — conflict instead of both appending.
+        for table in ("_bd_gone", "_bd_new"):
             con.execute(
-                "DELETE FROM broker_daily WHERE (ticker, date) IN (SELECT (ticker, date) FROM _bd_gone)"
+                f"DELETE FROM broker_daily WHERE (ticker, date) IN (SELECT (ticker, date) FROM {table})"
             )
-            con.unregister("_bd_gone")
-        if rows:
-            cols = ", ".join(BROKER_DAILY_COLUMNS)
-            tbl = pa.Table.from_pandas(
-                pd.DataFrame(list(rows), columns=BROKER_DAILY_COLUMNS), preserve_index=False
-            )
-            con.register("_bd_new", tbl)
-            con.execute(f"INSERT OR REPLACE INTO broker_daily ({cols}) SELECT {cols} FROM _bd_new")
-            con.unregister("_bd_new")
+        con.execute(f"INSERT INTO broker_daily ({cols}) SELECT {cols} FROM _bd_new")
+
+    try:
+        if gone or rows:
+            duck.committed(con, replace, lock="broker_daily")
+    finally:
+        con.unregister("_bd_gone")
+        con.unregister("_bd_new")
     return len(gone)
 
 
@@ -159,13 +167,18 @@ def write_features_table(con: duckdb.DuckDBPyConnection, feats: pd.DataFrame, da
     check_ngr_bounded(feats)
     tbl = pa.Table.from_pandas(feats[FEATURE_COLUMNS], preserve_index=False)  # NaN -> NULL
     cols = ", ".join(_TABLE_COLUMNS)
-    with duck.transaction(con):
+    con.register("_df_new", tbl)
+
+    def replace() -> None:  # keyed by date: runs writing other dates never touch these rows
         con.execute("DELETE FROM daily_features WHERE date IN (SELECT unnest(?::DATE[]))", [list(dates)])
-        con.register("_df_new", tbl)
         con.execute(
             f"INSERT INTO daily_features ({cols}, metrics_json, created_at) "
             f"SELECT {cols}, to_json({_struct(METRIC_COLUMNS)}), now()::TIMESTAMP FROM _df_new"
         )
+
+    try:
+        duck.committed(con, replace)
+    finally:
         con.unregister("_df_new")
     return len(feats)
 
