@@ -72,10 +72,11 @@ _TABLE_PK = re.compile(r",\s*PRIMARY KEY \([^)]*\)")
 
 
 def ddl(*, lake: bool) -> list[str]:
-    """The CREATE statements for one backend: DuckLake's without key constraints."""
+    """The CREATE statements for one backend: DuckLake's without key constraints (a key column
+    stays NOT NULL, which DuckLake does enforce)."""
     if not lake:
         return list(DDL)
-    return [_TABLE_PK.sub("", _INLINE_PK.sub("", stmt)) for stmt in DDL]
+    return [_TABLE_PK.sub("", _INLINE_PK.sub(" NOT NULL", stmt)) for stmt in DDL]
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
