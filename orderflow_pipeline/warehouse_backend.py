@@ -138,11 +138,12 @@ def open_ducklake(target: Target, *, read_only: bool) -> duckdb.DuckDBPyConnecti
     a catalog that does not exist gets DuckDB's InvalidInputException (duck.connect turns it into
     WarehouseMissing)."""
     data = target.data or ""
-    on_s3 = data.startswith("s3://")
     con = duckdb.connect()
     try:
-        load_extensions(con, ("postgres_scanner", "ducklake", *(("httpfs",) if on_s3 else ())))
-        if on_s3:
+        # httpfs always: an existing catalog's data path (stored in it) may be on S3 even when
+        # this target names none.
+        load_extensions(con, ("postgres_scanner", "ducklake", "httpfs"))
+        if data.startswith("s3://") or target.endpoint_url:
             con.execute(s3_secret_sql(target.endpoint_url))
         elif data and not read_only:
             os.makedirs(data, exist_ok=True)
