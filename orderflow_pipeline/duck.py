@@ -100,7 +100,9 @@ def connect(
 
 def _connect_lake(t: Target, *, read_only: bool, retries: int, wait_s: float) -> duckdb.DuckDBPyConnection:
     """Attach the DuckLake catalog. Two writers creating a new catalog at once race on its
-    metadata tables in Postgres: the loser's ATTACH fails once and succeeds on the retry."""
+    metadata tables in Postgres: the loser's ATTACH fails once and succeeds on the retry. A reader
+    that still cannot attach (catalog unreachable) gets WarehouseBusy, so it falls back to the lake
+    or the last summary like a reader of a locked file; a writer gets the error."""
     delay = wait_s
     attempts = min(retries, 5)
     for attempt in range(attempts + 1):
@@ -111,8 +113,10 @@ def _connect_lake(t: Target, *, read_only: bool, retries: int, wait_s: float) ->
                 raise WarehouseMissing(f"warehouse {t} does not exist yet") from exc
             if attempt == attempts:
                 raise
-        except duckdb.Error:
+        except duckdb.Error as exc:
             if attempt == attempts:
+                if read_only:
+                    raise WarehouseBusy(f"warehouse {t} cannot be attached: {exc}") from exc
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 1.0)

@@ -64,7 +64,7 @@ def test_schema_on_ducklake_has_every_table_and_no_keys(
     assert tables == {r[0] for r in file.execute("SHOW TABLES").fetchall()}
     assert len(tables) == len(DDL)
     for t in tables:  # same columns and types on both
-        cols = f"SELECT column_name, column_type, \"null\" FROM (DESCRIBE {t})"
+        cols = f'SELECT column_name, column_type, "null" FROM (DESCRIBE {t})'
         assert lake.execute(cols).fetchall() == file.execute(cols).fetchall(), t
     keys = "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND database_name = ?"
     assert lake.execute(keys, ["wh"]).fetchone() == (0,)
@@ -142,3 +142,9 @@ def test_readers_of_a_missing_catalog_fall_back(postgres_server: PgServer, tmp_p
         assert con.execute("SELECT count(*) FROM footprint_1m").fetchone() == (0,)
         with pytest.raises(duckdb.Error):
             con.execute("DELETE FROM footprint_1m")
+
+
+def test_a_reader_of_an_unreachable_catalog_is_told_busy_not_crashed() -> None:
+    """Postgres down (nothing listens on port 1): readers fall back as from a locked file."""
+    with pytest.raises(duck.WarehouseBusy, match="cannot be attached"):
+        duck.connect("ducklake:dbname=wh host=127.0.0.1 port=1 user=postgres", read_only=True, retries=1)
