@@ -81,6 +81,30 @@ def _materialize(env: dict[str, str], d: date, *args: str) -> subprocess.Popen[s
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _eod(env: dict[str, str], partition: str) -> subprocess.Popen[str]:
+    """The end-of-day assets `orderflow materialize` leaves to their own job (ticker_universe,
+    signal_outcomes), through Dagster's own CLI: `--partition D` or `--partition-range A...B`."""
+    flag = "--partition-range" if "..." in partition else "--partition"
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "assets.definitions", "-a", "defs",
+           "--select", "ticker_universe,signal_outcomes", flag, partition]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _done(proc: subprocess.Popen[str]) -> str:
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:] + err[-5000:]
+    return err
+
+
+def _together(a: subprocess.Popen[str], b: subprocess.Popen[str]) -> bool:
+    """Wait for both; whether both were alive at once at some point."""
+    both = False
+    while a.poll() is None or b.poll() is None:
+        both = both or (a.poll() is None and b.poll() is None)
+        time.sleep(0.2)
+    return both
+
+
 def _finish(proc: subprocess.Popen[str]) -> str:
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-3000:] + err[-5000:]
@@ -89,9 +113,9 @@ def _finish(proc: subprocess.Popen[str]) -> str:
 
 
 def _run_window(home: Path) -> tuple[float, float]:
-    """(start, end) of the one materialize run recorded in this machine's instance."""
+    """(start, end) of the first run recorded in this machine's instance (the materialize)."""
     with DagsterInstance.from_config(str(home)) as instance:
-        (rec,) = instance.get_run_records()
+        rec = min(instance.get_run_records(), key=lambda r: r.create_timestamp)
     assert rec.start_time is not None and rec.end_time is not None
     return rec.start_time, rec.end_time
 
@@ -146,18 +170,22 @@ def test_two_machines_write_different_dates_into_ducklake_at_once(
     # The two machines, started together.
     started = time.monotonic()
     p1, p2 = _materialize(machine_1, D1), _materialize(machine_2, D2)
-    both_alive = False
-    while p1.poll() is None or p2.poll() is None:
-        both_alive = both_alive or (p1.poll() is None and p2.poll() is None)
-        time.sleep(0.2)
+    both_alive = _together(p1, p2)
     logs = _finish(p1) + _finish(p2)
     concurrent_s = time.monotonic() - started
     (s1, e1), (s2, e2) = _run_window(tmp_path / "m1"), _run_window(tmp_path / "m2")
     # The Dagster runs themselves overlapped (not just the processes' start-up).
     assert both_alive and max(s1, s2) < min(e1, e2), (s1, e1, s2, e2)
 
-    # The same dates through the single DuckDB file: its one writer takes them in one run.
+    # Then the end-of-day assets, again at once: both upsert the same universe rows (the lock's
+    # conflict and retry). Outcomes of D1 read D2's candles, written by now on both backends.
+    q1, q2 = _eod(machine_1, D1.isoformat()), _eod(machine_2, D2.isoformat())
+    assert _together(q1, q2)
+    logs += _done(q1) + _done(q2)
+
+    # The same dates through the single DuckDB file: its one writer takes them in one run each.
     _finish(_materialize(single, D1, "--to", D2.isoformat()))
+    _done(_eod(single, f"{D1}...{D2}"))
 
     lake_tables = _tables(parse_target(f"ducklake:{dsn}", endpoint_url=moto_server))
     file_tables = _tables(single["ORDERFLOW_WAREHOUSE"])
@@ -168,15 +196,16 @@ def test_two_machines_write_different_dates_into_ducklake_at_once(
     assert {D1, D2} <= fp_dates
     feats = [r for r in file_tables["daily_features"] if r[0] == D2]
     assert len(feats) == TICKERS and all(r[6] is not None for r in feats)  # z_ngr defined
+    assert len(file_tables["universe"]) >= TICKERS and file_tables["signal_outcomes"]
 
     docs_a, docs_b = _documents(lake_a), _documents(lake_b)
     assert set(docs_a) == set(docs_b)
     assert any(k.startswith("summary/") or "summary" in k for k in docs_a)
     for key, doc in docs_b.items():
         assert docs_a[key] == doc, key
-    rows = {t: len(r) for t, r in file_tables.items()}
+    counts = {t: len(r) for t, r in file_tables.items()}
     print(f"concurrent DuckLake runs {concurrent_s:.1f}s, retried conflicts {logs.count('transaction conflict')}; "
-          f"equal tables {rows}; equal documents {len(docs_b)}")  # fmt: skip
+          f"equal tables {counts}; equal documents {len(docs_b)}")  # fmt: skip
 
 
 def _home(home: Path) -> dict[str, str]:
