@@ -161,31 +161,34 @@ def test_two_machines_write_different_dates_into_ducklake_at_once(
     machine_2 = _env(lake_a, moto_server, tmp_path / "m2", f"ducklake:{dsn}", data)
     single = _env(lake_b, moto_server, tmp_path / "single", f"duckdb:{tmp_path / 'warehouse.duckdb'}", None)
 
+    # The single-file reference runs beside the DuckLake machines (separate lake, separate warehouse)
+    # only to save wall time; each step of it waits for the one before, like a single writer.
     # History on each backend (see the module docstring), from one machine.
+    ref = _materialize(single, D0, "--to", D1.isoformat(), "--layers", "features")
     _finish(
         _materialize(machine_1 | _home(tmp_path / "prep"), D0, "--to", D1.isoformat(), "--layers", "features")
     )
-    _finish(_materialize(single, D0, "--to", D1.isoformat(), "--layers", "features"))
+    _finish(ref)
 
-    # The two machines, started together.
+    # The two machines, started together. The file's one writer takes both dates in one run.
     started = time.monotonic()
+    ref = _materialize(single, D1, "--to", D2.isoformat())
     p1, p2 = _materialize(machine_1, D1), _materialize(machine_2, D2)
     both_alive = _together(p1, p2)
     logs = _finish(p1) + _finish(p2)
     concurrent_s = time.monotonic() - started
+    _finish(ref)
     (s1, e1), (s2, e2) = _run_window(tmp_path / "m1"), _run_window(tmp_path / "m2")
     # The Dagster runs themselves overlapped (not just the processes' start-up).
     assert both_alive and max(s1, s2) < min(e1, e2), (s1, e1, s2, e2)
 
     # Then the end-of-day assets, again at once: both upsert the same universe rows (the lock's
     # conflict and retry). Outcomes of D1 read D2's candles, written by now on both backends.
+    ref = _eod(single, f"{D1}...{D2}")
     q1, q2 = _eod(machine_1, D1.isoformat()), _eod(machine_2, D2.isoformat())
     assert _together(q1, q2)
     logs += _done(q1) + _done(q2)
-
-    # The same dates through the single DuckDB file: its one writer takes them in one run each.
-    _finish(_materialize(single, D1, "--to", D2.isoformat()))
-    _done(_eod(single, f"{D1}...{D2}"))
+    _done(ref)
 
     lake_tables = _tables(parse_target(f"ducklake:{dsn}", endpoint_url=moto_server))
     file_tables = _tables(single["ORDERFLOW_WAREHOUSE"])
