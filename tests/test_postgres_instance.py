@@ -11,8 +11,9 @@ ships is what runs here, and Dagster's own config validation loads it. On that i
 - the sensors evaluated against that instance (their only memory of what ran is the Postgres
   event log) request nothing on the up-to-date lake, and a new tape object makes the lake sensor
   request exactly that date;
-- the run coordinator is the queued one with the file's run and tag limits, the pools have the
-  file's default limit, and no pool slot is left held after the run.
+- the run coordinator is the queued one with the file's run and tag limits (and the daemon's tag
+  counter, fed from the runs in Postgres, holds a second run of a date back while another date
+  goes ahead), the pools have the file's default limit, and no pool slot is left held after the run.
 """
 
 from __future__ import annotations
@@ -26,9 +27,18 @@ from typing import Any
 import psycopg2
 import pytest
 import yaml
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunRequest, build_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRequest,
+    RunsFilter,
+    build_sensor_context,
+)
 from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from pgserver import PgServer
 
@@ -162,6 +172,17 @@ def test_prod_instance_on_postgres_backfill_sensors_and_queue(
     lake.write_bytes(late, _one_trade_line(lake, last))
     (req,) = _requests(sensors["lake_sensor"](build_sensor_context(instance=instance, resources=res)))
     assert (req.job_name, req.partition_key) == ("intraday_job", last.isoformat())
+
+    # (c) What the queue would do with that request while another run of the same date is in
+    # progress: the daemon's own tag counter (the one QueuedRunCoordinatorDaemon builds from the
+    # in-progress runs it reads from run storage) holds it back; another date goes ahead.
+    day_tags = {"dagster/partition": last.isoformat(), **req.tags}
+    instance.add_run(DagsterRun(job_name="intraday_job", tags=day_tags, status=DagsterRunStatus.STARTED))
+    in_progress = list(instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED])))
+    counter = TagConcurrencyLimitsCounter(list(queue.tag_concurrency_limits), in_progress)
+    assert counter.is_blocked(DagsterRun(job_name="intraday_job", tags=day_tags))
+    other = {"dagster/partition": DAYS[0].isoformat(), "orderflow/trigger": "lake_sensor"}
+    assert not counter.is_blocked(DagsterRun(job_name="intraday_job", tags=other))
 
 
 def _late_tape_key(d: date) -> str:
