@@ -9,20 +9,23 @@ reads).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 import logging
 import mmap
 import os
 import posixpath
+import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+from fsspec.asyn import sync
 
 from .config import Settings, get_settings
 
@@ -105,10 +108,22 @@ def _fingerprint(info: Mapping[str, Any]) -> str:
     return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
 
 
+_GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}  # glob wildcard -> regex (S3 `Lake.glob`)
+
+
 class Lake:
     """Keys are relative POSIX paths under `root` (a local folder or s3://bucket/prefix)."""
 
-    def __init__(self, root: str, endpoint_url: str | None = None, **storage_options: Any) -> None:
+    def __init__(
+        self,
+        root: str,
+        endpoint_url: str | None = None,
+        *,
+        run_cache: bool = False,
+        **storage_options: Any,
+    ) -> None:
+        """`run_cache` (S3 only): keep each listing for the life of this object — one Dagster run —
+        see `scan`. Off, every listing is a fresh request, as a long-lived reader needs."""
         self.root = root.rstrip("/")
         self.is_s3 = self.root.startswith("s3://")
         if self.is_s3:
@@ -125,11 +140,19 @@ class Lake:
             self._base = self.root[len("file://") :] if self.root.startswith("file://") else self.root
             os.makedirs(self._base, exist_ok=True)
         self._folders: set[str] = set()  # local folders known to exist (saves a mkdir per write)
+        # S3 listing cache of one run: listed prefix (a key prefix) -> its objects, or None when
+        # the listing stopped at its `limit`. Our own writes and deletes drop the prefixes they
+        # touch (see `_touched`), so a later layer of the same run lists again what it changed.
+        self._listings: dict[str, dict[str, ObjectInfo] | None] | None = (
+            {} if run_cache and self.is_s3 else None
+        )
+        self._listings_lock = threading.Lock()
+        self.requests = {"list": 0}  # S3 listing requests (pages) this object sent: for benchmarks
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Lake:
+    def from_settings(cls, settings: Settings | None = None, *, run_cache: bool = False) -> Lake:
         s = settings or get_settings()
-        return cls(s.lake, endpoint_url=s.s3_endpoint_url, **s.storage_options)
+        return cls(s.lake, endpoint_url=s.s3_endpoint_url, run_cache=run_cache, **s.storage_options)
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
@@ -170,10 +193,14 @@ class Lake:
         """Every object under `prefix` with size and fingerprint, from one listing.
 
         `.tmp-*` files (writes in progress, or left by a killed one) are not objects; when `temps`
-        is given their keys are appended to it, so a caller can sweep stale ones for free."""
-        base = self.path(prefix).rstrip("/")
+        is given their keys are appended to it, so a caller can sweep stale ones for free.
+        S3: one paginated listing of the folder, shared through the run cache (`scan`)."""
         if self.is_s3:
-            self.fs.invalidate_cache()
+            folder = prefix.strip("/")
+            got = self.scan([folder + "/" if folder else ""])
+            assert got is not None  # no limit: never cut short
+            return got
+        base = self.path(prefix).rstrip("/")
         try:
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
@@ -190,10 +217,107 @@ class Lake:
             out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
         return dict(sorted(out.items()))
 
+    def scan(self, prefixes: Sequence[str], *, limit: int | None = None) -> dict[str, ObjectInfo] | None:
+        """S3: every object whose key starts with one of `prefixes` (plain key prefixes, "" = all),
+        one paginated listing per prefix, all prefixes concurrently. None when `limit` is given and
+        the objects under one prefix exceed it (the caller then lists narrower prefixes).
+
+        Why a run cache: on S3 each listing is a round trip per 1,000 keys, and the layers of one
+        run (footprint, its checks, warehouse, coverage, summary, universe, the features checks)
+        each asked for the same date's listing — twelve listings per date, most of an unchanged
+        re-run. With `run_cache` a prefix is listed once per run, and a narrower prefix is cut
+        from a cached wider listing. Writes and deletes through this object drop the cached
+        listings they touch; objects written by other processes during the run are seen by the
+        next run (a run works on the snapshot it listed, as one listing per layer did before).
+        """
+        if not self.is_s3:
+            raise ValueError("Lake.scan lists S3 lakes; a local lake lists folders (list_info)")
+        out: dict[str, ObjectInfo] = {}
+        todo: builtins.list[str] = []
+        for pfx in dict.fromkeys(prefixes):
+            cached, hit = self._cached(pfx)
+            if not cached:
+                todo.append(pfx)
+            elif hit is None:
+                return None
+            else:
+                out.update(hit)
+        if todo:
+            fetched = sync(self.fs.loop, self._scan_s3, todo, limit)
+            for objs in fetched:
+                if objs is None:
+                    return None
+                out.update(objs)
+        return dict(sorted(out.items()))
+
+    def _cached(self, pfx: str) -> tuple[bool, dict[str, ObjectInfo] | None]:
+        """(True, the cached objects under `pfx`, or None if its listing overflowed), or (False, None)."""
+        if self._listings is None:
+            return False, None
+        with self._listings_lock:
+            if pfx in self._listings:
+                return True, self._listings[pfx]
+            for wider, objs in self._listings.items():
+                if objs is not None and pfx.startswith(wider):
+                    return True, {k: o for k, o in objs.items() if k.startswith(pfx)}
+        return False, None
+
+    async def _scan_s3(
+        self, prefixes: builtins.list[str], limit: int | None
+    ) -> builtins.list[dict[str, ObjectInfo] | None]:
+        fs = self.fs
+        bucket, base, _ = fs.split_path(self._base)
+        root = f"{base}/" if base else ""
+        sem = asyncio.Semaphore(64)
+
+        async def one(pfx: str) -> dict[str, ObjectInfo] | None:
+            objs: dict[str, ObjectInfo] = {}
+            async with sem:
+                async for info in fs._iterdir(bucket, prefix=root + pfx, delimiter=""):
+                    if info.get("type") == "directory":
+                        continue
+                    key = str(info["name"])[len(self._base) + 1 :]
+                    if posixpath.basename(key).startswith(TEMP_PREFIX):
+                        continue
+                    objs[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+                    if limit is not None and len(objs) > limit:
+                        return None
+            return objs
+
+        got = await asyncio.gather(*(one(p) for p in prefixes))
+        self.requests["list"] += sum(
+            -(-len(o) // 1000) if o else 1 for o in got
+        )  # one request per page of 1,000 keys (an overflowed listing counts as one)
+        if self._listings is not None:
+            with self._listings_lock:
+                self._listings.update(zip(prefixes, got, strict=True))
+        return got
+
+    def _touched(self, keys: Iterable[str]) -> None:
+        """Drop the cached listings that hold any of `keys` (written or deleted by us)."""
+        if not self._listings:
+            return
+        with self._listings_lock:
+            for key in keys:
+                for pfx in [p for p in self._listings if key.startswith(p)]:
+                    del self._listings[pfx]
+
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))
 
     def glob(self, pattern: str) -> builtins.list[str]:
+        """Keys matching `pattern` (`*` and `?` stay within one path segment).
+
+        S3: one listing of the folder before the first wildcard (shared through the run cache),
+        matched here — fsspec's glob lists every sub-folder with its own request (one per ticker
+        for `raw-broksum/*/{date}.json`)."""
+        if self.is_s3 and "[" not in pattern:
+            pattern = pattern.lstrip("/")
+            literal = re.split(r"[*?]", pattern, maxsplit=1)[0]
+            folder = literal.rpartition("/")[0]
+            parts = re.split(r"(\*\*|\*|\?)", pattern)
+            rx = re.compile("".join(_GLOB.get(p) or re.escape(p) for p in parts) + r"\Z")
+            return sorted(k for k in self.list_info(folder) if rx.match(k))
         if self.is_s3:
             self.fs.invalidate_cache()
         return sorted(self.key_of(p) for p in self.fs.glob(self.path(pattern)))
@@ -268,7 +392,10 @@ class Lake:
             (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
         )
         if self.is_s3:
-            self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
+            try:
+                self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
+            finally:
+                self._touched((key,))
             return
         self._write_local(self.path(key), chunks, durable)
 
@@ -336,7 +463,10 @@ class Lake:
                 self.write_bytes(k, v)
             return
         if self.is_s3:
-            self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
+            try:
+                self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
+            finally:
+                self._touched(items)
             return
         pairs = sorted((self.path(k), v) for k, v in items.items())
         workers = max(2, min(max_workers, os.cpu_count() or 2))
@@ -395,6 +525,8 @@ class Lake:
             self.fs.rm_file(self.path(key))
         except FileNotFoundError:
             pass
+        finally:
+            self._touched((key,))
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> bytes:
