@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import hashlib
 import json
 import logging
 import mmap
@@ -19,6 +20,7 @@ import posixpath
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (loc
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
+BODY_CACHE_BYTES = 256 << 20  # S3 run cache of object bodies (least recently used go first)
 STALE_TEMP_SECONDS = 3600.0
 """A temp file older than this was left by a killed write (a live write lasts milliseconds; an
 hour is far beyond any run's write phase), so the next run may remove it without racing a writer."""
@@ -147,7 +150,16 @@ class Lake:
             {} if run_cache and self.is_s3 else None
         )
         self._listings_lock = threading.Lock()
-        self.requests = {"list": 0}  # S3 listing requests (pages) this object sent: for benchmarks
+        # S3 body cache of one run: key -> (MD5 hex, bytes) of what this object last read or wrote.
+        # Served only while the run's listing shows that key with an ETag equal to the MD5 — the
+        # store then holds exactly these bytes — so a layer reading what an earlier layer of the
+        # same run wrote or read (footprint -> checks -> warehouse -> summary) costs no request.
+        self._fps: dict[str, str] = {}  # key -> fingerprint in this run's listings
+        self._bodies: OrderedDict[str, tuple[str, bytes]] | None = (
+            OrderedDict() if self._listings is not None else None
+        )
+        self._body_bytes = 0
+        self.requests = {"list": 0, "get": 0}  # S3 requests this object sent (list pages, GETs)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, run_cache: bool = False) -> Lake:
@@ -176,6 +188,9 @@ class Lake:
         return bool(self.fs.exists(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
+        known = self._recall(key)
+        if known is not None:
+            return known
         data: bytes = self.fs.cat_file(self.path(key))
         return data
 
@@ -291,6 +306,8 @@ class Lake:
         if self._listings is not None:
             with self._listings_lock:
                 self._listings.update(zip(prefixes, got, strict=True))
+                for objs in got:
+                    self._fps.update((k, o.fingerprint) for k, o in (objs or {}).items())
         return got
 
     def _touched(self, keys: Iterable[str]) -> None:
@@ -299,8 +316,36 @@ class Lake:
             return
         with self._listings_lock:
             for key in keys:
+                self._fps.pop(key, None)
                 for pfx in [p for p in self._listings if key.startswith(p)]:
                     del self._listings[pfx]
+
+    def _remember(self, items: Iterable[tuple[str, bytes]]) -> None:
+        if self._bodies is None:
+            return
+        with self._listings_lock:
+            for key, body in items:
+                if len(body) > BODY_CACHE_BYTES // 16:
+                    continue
+                old = self._bodies.pop(key, None)
+                if old is not None:
+                    self._body_bytes -= len(old[1])
+                self._bodies[key] = (hashlib.md5(body, usedforsecurity=False).hexdigest(), body)
+                self._body_bytes += len(body)
+            while self._body_bytes > BODY_CACHE_BYTES:
+                _, (_, gone) = self._bodies.popitem(last=False)
+                self._body_bytes -= len(gone)
+
+    def _recall(self, key: str) -> bytes | None:
+        """The cached body of `key` when the run's listing shows exactly these bytes."""
+        if not self._bodies:
+            return None
+        with self._listings_lock:
+            hit = self._bodies.get(key)
+            if hit is None or self._fps.get(key) != hit[0]:
+                return None
+            self._bodies.move_to_end(key)
+            return hit[1]
 
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))
@@ -328,11 +373,19 @@ class Lake:
         if not keys:
             return {}
         if self.is_s3:
-            paths = [self.path(k) for k in keys]
-            got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
-            if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
-                got = {paths[0]: got}
-            return {self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))}
+            known = {k: b for k in keys if (b := self._recall(k)) is not None}
+            paths = [self.path(k) for k in keys if k not in known]
+            fetched: dict[str, bytes] = {}
+            if paths:
+                got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
+                if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
+                    got = {paths[0]: got}
+                self.requests["get"] += len(paths)
+                fetched = {
+                    self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))
+                }
+                self._remember(fetched.items())
+            return {k: known[k] if k in known else fetched[k] for k in keys if k in known or k in fetched}
 
         def one(key: str) -> tuple[str, bytes | None]:
             try:
@@ -392,10 +445,12 @@ class Lake:
             (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
         )
         if self.is_s3:
+            body = b"".join(bytes(c) for c in chunks)
             try:
-                self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
+                self.fs.pipe_file(self.path(key), body)
             finally:
                 self._touched((key,))
+            self._remember(((key, body),))
             return
         self._write_local(self.path(key), chunks, durable)
 
@@ -467,6 +522,7 @@ class Lake:
                 self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
             finally:
                 self._touched(items)
+            self._remember(items.items())
             return
         pairs = sorted((self.path(k), v) for k, v in items.items())
         workers = max(2, min(max_workers, os.cpu_count() or 2))
