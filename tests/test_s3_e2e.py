@@ -36,8 +36,14 @@ from fastapi.testclient import TestClient
 
 from assets.resources import build_resources
 from assets.runner import materialize_range
-from assets.sensors import capture_heartbeat, data_freshness, lake_objects, signal_alerts
-from assets.sensors import summary_missing, warehouse_coverage
+from assets.sensors import (
+    capture_heartbeat,
+    data_freshness,
+    lake_objects,
+    signal_alerts,
+    summary_missing,
+    warehouse_coverage,
+)
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api.app import create_app
 from orderflow_pipeline.config import get_settings
