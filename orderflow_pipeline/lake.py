@@ -84,7 +84,9 @@ def _log_s3_retries() -> None:
 
 def s3_options(storage_options: Mapping[str, Any]) -> dict[str, Any]:
     """s3fs options with the explicit timeouts and retries above; the caller's own values win."""
-    opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+    # max_concurrency=1: s3fs would otherwise send a HEAD before every GET (to split a large
+    # object into ranged reads), doubling the requests of `cat_many`; lake objects are small.
+    opts: dict[str, Any] = {"use_listings_cache": False, "max_concurrency": 1, **storage_options}
     config = {
         "connect_timeout": S3_CONNECT_TIMEOUT_S,
         "read_timeout": S3_READ_TIMEOUT_S,

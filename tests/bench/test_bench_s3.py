@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ def _requests(log: Path, start: int) -> tuple[dict[str, int], int]:
     """Requests moto logged after byte offset `start`: by kind, and the new offset."""
     text = log.read_bytes()
     counts: Counter[str] = Counter()
-    for line in text[start:].decode(errors="replace").splitlines():
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", text[start:].decode(errors="replace")).splitlines():
         if '"' not in line or "HTTP/1.1" not in line:
             continue
         method, _, rest = line.split('"', 2)[1].partition(" ")
