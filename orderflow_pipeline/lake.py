@@ -146,8 +146,8 @@ class Lake:
             os.makedirs(self._base, exist_ok=True)
         self._folders: set[str] = set()  # local folders known to exist (saves a mkdir per write)
         # S3 listing cache of one run: listed prefix (a key prefix) -> its objects, or None when
-        # the listing stopped at its `limit`. Our own writes and deletes drop the prefixes they
-        # touch (see `_touched`), so a later layer of the same run lists again what it changed.
+        # the listing stopped at its `limit`. Our own writes and deletes update the listings that
+        # cover them (`_touched`, `_deleted`), so a later layer of the same run sees what it changed.
         self._listings: dict[str, dict[str, ObjectInfo] | None] | None = (
             {} if run_cache and self.is_s3 else None
         )
@@ -243,9 +243,10 @@ class Lake:
         run (footprint, its checks, warehouse, coverage, summary, universe, the features checks)
         each asked for the same date's listing — twelve listings per date, most of an unchanged
         re-run. With `run_cache` a prefix is listed once per run, and a narrower prefix is cut
-        from a cached wider listing. Writes and deletes through this object drop the cached
-        listings they touch; objects written by other processes during the run are seen by the
-        next run (a run works on the snapshot it listed, as one listing per layer did before).
+        from a cached wider listing. Writes and deletes through this object update the cached
+        listings (a PUT answers with the ETag a listing would show); objects written by other
+        processes during the run are seen by the next run (a run works on the snapshot it
+        listed, as one listing per layer did before).
         """
         if not self.is_s3:
             raise ValueError("Lake.scan lists S3 lakes; a local lake lists folders (list_info)")
@@ -312,15 +313,43 @@ class Lake:
                     self._fps.update((k, o.fingerprint) for k, o in (objs or {}).items())
         return got
 
-    def _touched(self, keys: Iterable[str]) -> None:
-        """Drop the cached listings that hold any of `keys` (written or deleted by us)."""
+    def _touched(self, keys: Iterable[str], written: Mapping[str, ObjectInfo] | None = None) -> None:
+        """Bring the cached listings in line with our own writes and deletes of `keys`.
+
+        A key in `written` (its size and the ETag the PUT answered, which is what a listing
+        shows) is put into every cached listing that covers it; a deleted key is taken out; a
+        key whose outcome is unknown (a failed PUT) drops the listings that cover it, so the next
+        request lists again."""
+        if not self._listings:
+            return
+        written = written or {}
+        with self._listings_lock:
+            for key in keys:
+                info = written.get(key)
+                covering = [p for p in self._listings if key.startswith(p)]
+                if info is None:
+                    self._fps.pop(key, None)
+                    for pfx in covering:
+                        del self._listings[pfx]
+                    continue
+                self._fps[key] = info.fingerprint
+                for pfx in covering:
+                    objs = self._listings[pfx]
+                    if objs is not None:
+                        objs[key] = info
+
+    def _deleted(self, key: str) -> None:
         if not self._listings:
             return
         with self._listings_lock:
-            for key in keys:
-                self._fps.pop(key, None)
-                for pfx in [p for p in self._listings if key.startswith(p)]:
-                    del self._listings[pfx]
+            self._fps.pop(key, None)
+            for objs in self._listings.values():
+                if objs is not None:
+                    objs.pop(key, None)
+
+    def _put_info(self, key: str, size: int, response: Any) -> ObjectInfo | None:
+        etag = response.get("ETag") if isinstance(response, Mapping) else None
+        return ObjectInfo(key, size, str(etag).strip('"')) if etag else None
 
     def _remember(self, items: Iterable[tuple[str, bytes]]) -> None:
         if self._bodies is None:
@@ -448,10 +477,13 @@ class Lake:
         )
         if self.is_s3:
             body = b"".join(bytes(c) for c in chunks)
+            written: dict[str, ObjectInfo] = {}
             try:
-                self.fs.pipe_file(self.path(key), body)
+                info = self._put_info(key, len(body), self.fs.pipe_file(self.path(key), body))
+                if info is not None:
+                    written[key] = info
             finally:
-                self._touched((key,))
+                self._touched((key,), written)
             self._remember(((key, body),))
             return
         self._write_local(self.path(key), chunks, durable)
@@ -520,10 +552,17 @@ class Lake:
                 self.write_bytes(k, v)
             return
         if self.is_s3:
+            written = {}
             try:
-                self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
+                answers = self.fs.pipe(
+                    {self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers)
+                )
+                if isinstance(answers, list) and len(answers) == len(items):  # in the order given
+                    for (k, v), answer in zip(items.items(), answers, strict=True):
+                        if (info := self._put_info(k, len(v), answer)) is not None:
+                            written[k] = info
             finally:
-                self._touched(items)
+                self._touched(items, written)
             self._remember(items.items())
             return
         pairs = sorted((self.path(k), v) for k, v in items.items())
@@ -583,8 +622,10 @@ class Lake:
             self.fs.rm_file(self.path(key))
         except FileNotFoundError:
             pass
-        finally:
-            self._touched((key,))
+        except BaseException:
+            self._touched((key,))  # outcome unknown: list again
+            raise
+        self._deleted(key)
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> bytes:
