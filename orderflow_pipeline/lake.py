@@ -163,6 +163,22 @@ class Lake:
         self._body_bytes = 0
         self.requests = {"list": 0, "get": 0}  # S3 requests this object sent (list pages, GETs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a worker process): the copy and this object both stop caching.
+
+        Why both: the worker may write through its copy, and this object's cached listings would
+        not see those writes (a later layer of the run would miss the new files). Correct first;
+        a worker that wants the cache builds its own `Lake(run_cache=True)`."""
+        with self._listings_lock:
+            self._listings, self._bodies, self._fps, self._body_bytes = None, None, {}, 0
+        state = dict(self.__dict__)
+        state["_listings_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._listings_lock = threading.Lock()
+
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, run_cache: bool = False) -> Lake:
         s = settings or get_settings()

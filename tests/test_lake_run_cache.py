@@ -40,3 +40,16 @@ def test_run_cache_follows_our_writes_and_sees_the_store_as_a_fresh_listing(moto
     assert fresh.cat_many([key]) == {key: b"upstream\n"}
     fresh.list_info("footprint/")
     assert fresh.cat_many([key]) == {key: b"upstream\n"}
+
+
+def test_a_pickled_run_lake_stops_caching_on_both_sides(moto_server: str) -> None:
+    """A worker process may write through its copy: the parent's cached listing would miss it."""
+    import pickle
+
+    ref = make_s3_lake(moto_server)
+    run = Lake(ref.root, endpoint_url=moto_server, run_cache=True)
+    assert run.list("footprint/") == []
+    worker = pickle.loads(pickle.dumps(run))
+    worker.write_bytes("footprint/AAAA/1m/2026/02/18/02.jsonl", b"a\n")
+    assert run.list("footprint/") == ["footprint/AAAA/1m/2026/02/18/02.jsonl"]
+    assert worker.list("footprint/") == run.list("footprint/")
