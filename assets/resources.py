@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-from dagster import Backoff, ConfigurableResource, Jitter, RetryPolicy
+from dagster import Backoff, ConfigurableResource, InitResourceContext, Jitter, RetryPolicy
+from pydantic import PrivateAttr
 
 from orderflow_pipeline import duck
 from orderflow_pipeline.config import (
@@ -36,9 +37,16 @@ IO_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, ji
 class LakeResource(ConfigurableResource[Any]):
     root: str
     endpoint_url: str | None = None
+    _lake: Lake | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # One Lake per run (or sensor tick): on S3 its listings are shared by the run's layers
+        # instead of re-listed per date and layer (`Lake.scan`); a copy made outside a run
+        # (resource.get() in a script) lists afresh every time.
+        self._lake = Lake(self.root, endpoint_url=self.endpoint_url, run_cache=True)
 
     def get(self) -> Lake:
-        return Lake(self.root, endpoint_url=self.endpoint_url)
+        return self._lake or Lake(self.root, endpoint_url=self.endpoint_url)
 
 
 class WarehouseResource(ConfigurableResource[Any]):

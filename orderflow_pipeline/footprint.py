@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 import duckdb
 
 from . import footprint_manifest as manifest
-from . import idx_calendar, keys, tape
+from . import footprint_minutes, idx_calendar, keys, tape
 from .candles import validate_objects
 from .checks import CheckOutcome
 from .footprint_manifest import Manifest, ObjectEntry
@@ -585,13 +584,12 @@ def _write_outputs(
 
 # -- checks ----------------------------------------------------------------------------------
 
-_T0_RE = re.compile(rb'"t0":(\d+)')
-
 
 def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
     """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
     d = keys.as_date(d)
-    files = footprint_files(lake, d)
+    listed = footprint_objects(lake, d)
+    files = sorted(listed)
     out = [
         CheckOutcome.of(
             "footprint_files_exist",
@@ -614,10 +612,8 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     minutes = idx_calendar.session_minute_starts_ms(d)
     session = set(minutes)
     expected = idx_calendar.expected_minutes(d)
-    per_ticker: dict[str, set[int]] = {}
-    for key, body in lake.cat_many(files).items():
-        t, _ = keys.parse_footprint_key(key)
-        per_ticker.setdefault(t, set()).update(int(x) for x in _T0_RE.findall(body))
+    # each ticker's candle minutes; only files changed since the last check are read (S3: GETs)
+    per_ticker = footprint_minutes.minutes_by_ticker(lake, d, listed)
     # "traded all session": a continuous candle in the first and in the last 30 minutes
     head, tail = set(minutes[:30]), set(minutes[-30:])
     low: dict[str, float] = {}

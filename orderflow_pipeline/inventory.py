@@ -8,12 +8,10 @@ date sits below the ticker, so no single prefix holds a date.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
 
 from fsspec.asyn import sync
 
@@ -107,43 +105,18 @@ S3_FLAT_LISTING_MAX = 20_000
 
 
 def _list_s3(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
-    fs = lake.fs
-    fs.invalidate_cache()
-    root = lake.path("footprint")
-    bucket, prefix, _ = fs.split_path(root)
-
-    async def flat() -> list[dict[str, Any]] | None:
-        found: list[dict[str, Any]] = []
-        async for info in fs._iterdir(bucket, prefix=prefix + "/", delimiter=""):
-            found.append(info)
-            if len(found) > S3_FLAT_LISTING_MAX:
-                return None
-        return found
-
-    async def per_ticker() -> list[dict[str, Any]]:
-        top = await fs._lsdir(root, refresh=True)
+    listed = lake.scan(["footprint/"], limit=S3_FLAT_LISTING_MAX)
+    if listed is None:
+        # Tickers from one delimited listing of footprint/, then one listing per ticker and month
+        # (the date's two UTC days share a month except on the 1st), concurrently.
+        top = sync(lake.fs.loop, lake.fs._lsdir, lake.path("footprint"), refresh=True)
         tickers = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in top if e.get("type") == "directory"]
-        # One request per ticker and month: the date's two UTC days share a month except on the 1st.
         months = sorted({day[:8] for day in days})
-        prefixes = [f"{prefix}/{t}/1m/{m}" for t in tickers if K.TICKER_RE.match(t) for m in months]
-        sem = asyncio.Semaphore(64)
-
-        async def one(pfx: str) -> list[dict[str, Any]]:
-            async with sem:
-                return [i async for i in fs._iterdir(bucket, prefix=pfx, delimiter="")]
-
-        return [i for part in await asyncio.gather(*(one(p) for p in prefixes)) for i in part]
-
-    entries = sync(fs.loop, flat)
-    if entries is None:
-        entries = sync(fs.loop, per_ticker)
+        prefixes = [f"footprint/{t}/1m/{m}" for t in tickers if K.TICKER_RE.match(t) for m in months]
+        listed = lake.scan(prefixes) or {}
     out: dict[str, ObjectInfo] = {}
-    for info in entries:
-        if info.get("type") == "directory":
-            continue
-        key = lake.key_of(info["name"])
+    for key, info in listed.items():
         m = K.FOOTPRINT_KEY_RE.match(key)
         if m and ("/".join(m.groups()[1:4]), m.group(5)) in hours:
-            out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
-    fs.invalidate_cache()
+            out[key] = info
     return dict(sorted(out.items()))

@@ -9,20 +9,25 @@ reads).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import hashlib
 import json
 import logging
 import mmap
 import os
 import posixpath
+import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+from fsspec.asyn import sync
 
 from .config import Settings, get_settings
 
@@ -31,6 +36,7 @@ Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (loc
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
+BODY_CACHE_BYTES = 256 << 20  # S3 run cache of object bodies (least recently used go first)
 STALE_TEMP_SECONDS = 3600.0
 """A temp file older than this was left by a killed write (a live write lasts milliseconds; an
 hour is far beyond any run's write phase), so the next run may remove it without racing a writer."""
@@ -78,7 +84,9 @@ def _log_s3_retries() -> None:
 
 def s3_options(storage_options: Mapping[str, Any]) -> dict[str, Any]:
     """s3fs options with the explicit timeouts and retries above; the caller's own values win."""
-    opts: dict[str, Any] = {"use_listings_cache": False, **storage_options}
+    # max_concurrency=1: s3fs would otherwise send a HEAD before every GET (to split a large
+    # object into ranged reads), doubling the requests of `cat_many`; lake objects are small.
+    opts: dict[str, Any] = {"use_listings_cache": False, "max_concurrency": 1, **storage_options}
     config = {
         "connect_timeout": S3_CONNECT_TIMEOUT_S,
         "read_timeout": S3_READ_TIMEOUT_S,
@@ -105,10 +113,22 @@ def _fingerprint(info: Mapping[str, Any]) -> str:
     return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
 
 
+_GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}  # glob wildcard -> regex (S3 `Lake.glob`)
+
+
 class Lake:
     """Keys are relative POSIX paths under `root` (a local folder or s3://bucket/prefix)."""
 
-    def __init__(self, root: str, endpoint_url: str | None = None, **storage_options: Any) -> None:
+    def __init__(
+        self,
+        root: str,
+        endpoint_url: str | None = None,
+        *,
+        run_cache: bool = False,
+        **storage_options: Any,
+    ) -> None:
+        """`run_cache` (S3 only): keep each listing for the life of this object — one Dagster run —
+        see `scan`. Off, every listing is a fresh request, as a long-lived reader needs."""
         self.root = root.rstrip("/")
         self.is_s3 = self.root.startswith("s3://")
         if self.is_s3:
@@ -125,11 +145,44 @@ class Lake:
             self._base = self.root[len("file://") :] if self.root.startswith("file://") else self.root
             os.makedirs(self._base, exist_ok=True)
         self._folders: set[str] = set()  # local folders known to exist (saves a mkdir per write)
+        # S3 listing cache of one run: listed prefix (a key prefix) -> its objects, or None when
+        # the listing stopped at its `limit`. Our own writes and deletes update the listings that
+        # cover them (`_touched`, `_deleted`), so a later layer of the same run sees what it changed.
+        self._listings: dict[str, dict[str, ObjectInfo] | None] | None = (
+            {} if run_cache and self.is_s3 else None
+        )
+        self._listings_lock = threading.Lock()
+        # S3 body cache of one run: key -> (MD5 hex, bytes) of what this object last read or wrote.
+        # Served only while the run's listing shows that key with an ETag equal to the MD5 — the
+        # store then holds exactly these bytes — so a layer reading what an earlier layer of the
+        # same run wrote or read (footprint -> checks -> warehouse -> summary) costs no request.
+        self._fps: dict[str, str] = {}  # key -> fingerprint in this run's listings
+        self._bodies: OrderedDict[str, tuple[str, bytes]] | None = (
+            OrderedDict() if self._listings is not None else None
+        )
+        self._body_bytes = 0
+        self.requests = {"list": 0, "get": 0}  # S3 requests this object sent (list pages, GETs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a worker process): the copy and this object both stop caching.
+
+        Why both: the worker may write through its copy, and this object's cached listings would
+        not see those writes (a later layer of the run would miss the new files). Correct first;
+        a worker that wants the cache builds its own `Lake(run_cache=True)`."""
+        with self._listings_lock:
+            self._listings, self._bodies, self._fps, self._body_bytes = None, None, {}, 0
+        state = dict(self.__dict__)
+        state["_listings_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._listings_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Lake:
+    def from_settings(cls, settings: Settings | None = None, *, run_cache: bool = False) -> Lake:
         s = settings or get_settings()
-        return cls(s.lake, endpoint_url=s.s3_endpoint_url, **s.storage_options)
+        return cls(s.lake, endpoint_url=s.s3_endpoint_url, run_cache=run_cache, **s.storage_options)
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
@@ -153,6 +206,9 @@ class Lake:
         return bool(self.fs.exists(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
+        known = self._recall(key)
+        if known is not None:
+            return known
         data: bytes = self.fs.cat_file(self.path(key))
         return data
 
@@ -170,10 +226,14 @@ class Lake:
         """Every object under `prefix` with size and fingerprint, from one listing.
 
         `.tmp-*` files (writes in progress, or left by a killed one) are not objects; when `temps`
-        is given their keys are appended to it, so a caller can sweep stale ones for free."""
-        base = self.path(prefix).rstrip("/")
+        is given their keys are appended to it, so a caller can sweep stale ones for free.
+        S3: one paginated listing of the folder, shared through the run cache (`scan`)."""
         if self.is_s3:
-            self.fs.invalidate_cache()
+            folder = prefix.strip("/")
+            got = self.scan([folder + "/" if folder else ""])
+            assert got is not None  # no limit: never cut short
+            return got
+        base = self.path(prefix).rstrip("/")
         try:
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
@@ -190,10 +250,166 @@ class Lake:
             out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
         return dict(sorted(out.items()))
 
+    def scan(self, prefixes: Sequence[str], *, limit: int | None = None) -> dict[str, ObjectInfo] | None:
+        """S3: every object whose key starts with one of `prefixes` (plain key prefixes, "" = all),
+        one paginated listing per prefix, all prefixes concurrently. None when `limit` is given and
+        the objects under one prefix exceed it (the caller then lists narrower prefixes).
+
+        Why a run cache: on S3 each listing is a round trip per 1,000 keys, and the layers of one
+        run (footprint, its checks, warehouse, coverage, summary, universe, the features checks)
+        each asked for the same date's listing — twelve listings per date, most of an unchanged
+        re-run. With `run_cache` a prefix is listed once per run, and a narrower prefix is cut
+        from a cached wider listing. Writes and deletes through this object update the cached
+        listings (a PUT answers with the ETag a listing would show); objects written by other
+        processes during the run are seen by the next run (a run works on the snapshot it
+        listed, as one listing per layer did before).
+        """
+        if not self.is_s3:
+            raise ValueError("Lake.scan lists S3 lakes; a local lake lists folders (list_info)")
+        out: dict[str, ObjectInfo] = {}
+        todo: builtins.list[str] = []
+        for pfx in dict.fromkeys(prefixes):
+            cached, hit = self._cached(pfx)
+            if not cached:
+                todo.append(pfx)
+            elif hit is None:
+                return None
+            else:
+                out.update(hit)
+        if todo:
+            fetched = sync(self.fs.loop, self._scan_s3, todo, limit)
+            for objs in fetched:
+                if objs is None:
+                    return None
+                out.update(objs)
+        return dict(sorted(out.items()))
+
+    def _cached(self, pfx: str) -> tuple[bool, dict[str, ObjectInfo] | None]:
+        """(True, the cached objects under `pfx`, or None if its listing overflowed), or (False, None)."""
+        if self._listings is None:
+            return False, None
+        with self._listings_lock:
+            if pfx in self._listings:
+                return True, self._listings[pfx]
+            for wider, objs in self._listings.items():
+                if objs is not None and pfx.startswith(wider):
+                    return True, {k: o for k, o in objs.items() if k.startswith(pfx)}
+        return False, None
+
+    async def _scan_s3(
+        self, prefixes: builtins.list[str], limit: int | None
+    ) -> builtins.list[dict[str, ObjectInfo] | None]:
+        fs = self.fs
+        bucket, base, _ = fs.split_path(self._base)
+        root = f"{base}/" if base else ""
+        sem = asyncio.Semaphore(64)
+
+        async def one(pfx: str) -> dict[str, ObjectInfo] | None:
+            objs: dict[str, ObjectInfo] = {}
+            async with sem:
+                async for info in fs._iterdir(bucket, prefix=root + pfx, delimiter=""):
+                    if info.get("type") == "directory":
+                        continue
+                    key = str(info["name"])[len(self._base) + 1 :]
+                    if posixpath.basename(key).startswith(TEMP_PREFIX):
+                        continue
+                    objs[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+                    if limit is not None and len(objs) > limit:
+                        return None
+            return objs
+
+        got = await asyncio.gather(*(one(p) for p in prefixes))
+        self.requests["list"] += sum(
+            -(-len(o) // 1000) if o else 1 for o in got
+        )  # one request per page of 1,000 keys (an overflowed listing counts as one)
+        if self._listings is not None:
+            with self._listings_lock:
+                self._listings.update(zip(prefixes, got, strict=True))
+                for objs in got:
+                    self._fps.update((k, o.fingerprint) for k, o in (objs or {}).items())
+        return got
+
+    def _touched(self, keys: Iterable[str], written: Mapping[str, ObjectInfo] | None = None) -> None:
+        """Bring the cached listings in line with our own writes and deletes of `keys`.
+
+        A key in `written` (its size and the ETag the PUT answered, which is what a listing
+        shows) is put into every cached listing that covers it; a deleted key is taken out; a
+        key whose outcome is unknown (a failed PUT) drops the listings that cover it, so the next
+        request lists again."""
+        if not self._listings:
+            return
+        written = written or {}
+        with self._listings_lock:
+            for key in keys:
+                info = written.get(key)
+                covering = [p for p in self._listings if key.startswith(p)]
+                if info is None:
+                    self._fps.pop(key, None)
+                    for pfx in covering:
+                        del self._listings[pfx]
+                    continue
+                self._fps[key] = info.fingerprint
+                for pfx in covering:
+                    objs = self._listings[pfx]
+                    if objs is not None:
+                        objs[key] = info
+
+    def _deleted(self, key: str) -> None:
+        if not self._listings:
+            return
+        with self._listings_lock:
+            self._fps.pop(key, None)
+            for objs in self._listings.values():
+                if objs is not None:
+                    objs.pop(key, None)
+
+    def _put_info(self, key: str, size: int, response: Any) -> ObjectInfo | None:
+        etag = response.get("ETag") if isinstance(response, Mapping) else None
+        return ObjectInfo(key, size, str(etag).strip('"')) if etag else None
+
+    def _remember(self, items: Iterable[tuple[str, bytes]]) -> None:
+        if self._bodies is None:
+            return
+        with self._listings_lock:
+            for key, body in items:
+                if len(body) > BODY_CACHE_BYTES // 16:
+                    continue
+                old = self._bodies.pop(key, None)
+                if old is not None:
+                    self._body_bytes -= len(old[1])
+                self._bodies[key] = (hashlib.md5(body, usedforsecurity=False).hexdigest(), body)
+                self._body_bytes += len(body)
+            while self._body_bytes > BODY_CACHE_BYTES:
+                _, (_, gone) = self._bodies.popitem(last=False)
+                self._body_bytes -= len(gone)
+
+    def _recall(self, key: str) -> bytes | None:
+        """The cached body of `key` when the run's listing shows exactly these bytes."""
+        if not self._bodies:
+            return None
+        with self._listings_lock:
+            hit = self._bodies.get(key)
+            if hit is None or self._fps.get(key) != hit[0]:
+                return None
+            self._bodies.move_to_end(key)
+            return hit[1]
+
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))
 
     def glob(self, pattern: str) -> builtins.list[str]:
+        """Keys matching `pattern` (`*` and `?` stay within one path segment).
+
+        S3: one listing of the folder before the first wildcard (shared through the run cache),
+        matched here — fsspec's glob lists every sub-folder with its own request (one per ticker
+        for `raw-broksum/*/{date}.json`)."""
+        if self.is_s3 and "[" not in pattern:
+            pattern = pattern.lstrip("/")
+            literal = re.split(r"[*?]", pattern, maxsplit=1)[0]
+            folder = literal.rpartition("/")[0]
+            parts = re.split(r"(\*\*|\*|\?)", pattern)
+            rx = re.compile("".join(_GLOB.get(p) or re.escape(p) for p in parts) + r"\Z")
+            return sorted(k for k in self.list_info(folder) if rx.match(k))
         if self.is_s3:
             self.fs.invalidate_cache()
         return sorted(self.key_of(p) for p in self.fs.glob(self.path(pattern)))
@@ -204,11 +420,19 @@ class Lake:
         if not keys:
             return {}
         if self.is_s3:
-            paths = [self.path(k) for k in keys]
-            got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
-            if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
-                got = {paths[0]: got}
-            return {self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))}
+            known = {k: b for k in keys if (b := self._recall(k)) is not None}
+            paths = [self.path(k) for k in keys if k not in known]
+            fetched: dict[str, bytes] = {}
+            if paths:
+                got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
+                if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
+                    got = {paths[0]: got}
+                self.requests["get"] += len(paths)
+                fetched = {
+                    self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))
+                }
+                self._remember(fetched.items())
+            return {k: known[k] if k in known else fetched[k] for k in keys if k in known or k in fetched}
 
         def one(key: str) -> tuple[str, bytes | None]:
             try:
@@ -268,7 +492,15 @@ class Lake:
             (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
         )
         if self.is_s3:
-            self.fs.pipe_file(self.path(key), b"".join(bytes(c) for c in chunks))
+            body = b"".join(bytes(c) for c in chunks)
+            written: dict[str, ObjectInfo] = {}
+            try:
+                info = self._put_info(key, len(body), self.fs.pipe_file(self.path(key), body))
+                if info is not None:
+                    written[key] = info
+            finally:
+                self._touched((key,), written)
+            self._remember(((key, body),))
             return
         self._write_local(self.path(key), chunks, durable)
 
@@ -336,7 +568,18 @@ class Lake:
                 self.write_bytes(k, v)
             return
         if self.is_s3:
-            self.fs.pipe({self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers))
+            written = {}
+            try:
+                answers = self.fs.pipe(
+                    {self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers)
+                )
+                if isinstance(answers, list) and len(answers) == len(items):  # in the order given
+                    for (k, v), answer in zip(items.items(), answers, strict=True):
+                        if (info := self._put_info(k, len(v), answer)) is not None:
+                            written[k] = info
+            finally:
+                self._touched(items, written)
+            self._remember(items.items())
             return
         pairs = sorted((self.path(k), v) for k, v in items.items())
         workers = max(2, min(max_workers, os.cpu_count() or 2))
@@ -395,6 +638,10 @@ class Lake:
             self.fs.rm_file(self.path(key))
         except FileNotFoundError:
             pass
+        except BaseException:
+            self._touched((key,))  # outcome unknown: list again
+            raise
+        self._deleted(key)
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> bytes:
