@@ -6,6 +6,7 @@ loopback, real local lakes, a local alert webhook (issue 18, first half)."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -24,6 +25,18 @@ from orderflow_pipeline.lake import Lake
 
 # the shared fixtures (pytest finds a fixture by its name in the module)
 src = live_lab.src
+
+
+def _bring_back(cap: Path, away: Path) -> None:
+    """Put the lake folder back. Between removing the stand-in file and the rename, a capture retry
+    may already have made a fresh `cap/` (a local lake creates its folders): keep what it wrote."""
+    cap.unlink()
+    try:
+        away.rename(cap)
+    except OSError:
+        shutil.copytree(cap, away, dirs_exist_ok=True)
+        shutil.rmtree(cap)
+        away.rename(cap)
 
 
 def test_lake_unavailable_for_30_s_loses_nothing(src: Path, tmp_path: Path) -> None:
@@ -56,8 +69,7 @@ def test_lake_unavailable_for_30_s_loses_nothing(src: Path, tmp_path: Path) -> N
         hb2 = json.loads((spool / "heartbeat.json").read_text())
         assert hb1["state"] == "lake_unavailable" and "lake_unavailable" in hb1["problems"]
         assert hb2["spool_bytes"] > hb1["spool_bytes"] > 0  # the spool grows while the lake is down
-        cap.unlink()
-        away.rename(cap)
+        _bring_back(cap, away)
         assert wait_for(lambda: captured_everything(cap, want), 40, step=1.0), (
             tmp_path / "cap.log"
         ).read_text()
@@ -67,8 +79,7 @@ def test_lake_unavailable_for_30_s_loses_nothing(src: Path, tmp_path: Path) -> N
         if proc is not None:
             stop(proc)
         if cap.is_file():
-            cap.unlink()
-            away.rename(cap)
+            _bring_back(cap, away)
     assert set(lake_raw_lines(cap)) == want
     log = (tmp_path / "cap.log").read_text()
     assert "lake write failed" in log and "lake writable again" in log

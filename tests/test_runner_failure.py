@@ -49,7 +49,7 @@ def test_failed_run_ends_with_one_line_naming_the_cause(tmp_path: Path) -> None:
     assert any(
         f": step {s} (4 tries): _duckdb.IOException: " in cause for s in ("footprint_1m", "daily_features")
     ), cause
-    assert "Is a directory" in cause and f"warehouse {warehouse}" in cause
+    assert "Is a directory" in cause and f"warehouse duckdb:{warehouse}" in cause  # the target as configured
     assert "DagsterExecutionStepExecutionError" not in cause
     # ... then the details: the full error with its stack, after the line.
     assert "Stack Trace:" in "\n".join(lines[i + 1 :])
