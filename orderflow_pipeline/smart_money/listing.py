@@ -64,6 +64,18 @@ def list_broksum(lake: Lake, dates: Iterable[date]) -> BroksumListing:
     return out
 
 
+def broksum_tickers_by_date(lake: Lake, dates: Iterable[date]) -> dict[date, set[str]]:
+    """Valid tickers with a broker summary, per date of `dates`, from ONE listing.
+
+    A backfill's checks ask this for every date: one glob per date walked the whole
+    `raw-broksum/` tree each time (71k files × 237 dates: most of a year's daily_features)."""
+    listing = list_broksum(lake, dates)
+    out: dict[date, set[str]] = {d: set() for d in dates}
+    for ticker, d in listing.objects:
+        out[d].add(ticker)
+    return out
+
+
 def broksum_tickers(lake: Lake, d: date | str) -> set[str]:
     """Valid tickers with a broker summary for date d."""
     day = as_date(d).isoformat()
