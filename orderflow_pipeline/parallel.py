@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain, islice
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -42,16 +43,16 @@ def ordered_map(
     process is started for the 5-minute schedule's single date. `fn` must be a module-level
     function (spawn pickles it by name). An exception of `fn` is raised here, on its item.
     """
-    todo = list(items)
+    it = iter(items)  # consumed lazily: an item is made only when a worker is about to need it
+    head = list(islice(it, 2))
     n = worker_count() if workers is None else max(1, workers)
-    n = min(n, len(todo))
-    if n <= 1:
-        yield from map(fn, todo)
+    if n <= 1 or len(head) <= 1:
+        yield from map(fn, chain(head, it))
         return
     ctx = multiprocessing.get_context(start_method)
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
         pending: list[Future[R]] = []
-        for item in todo:
+        for item in chain(head, it):
             pending.append(pool.submit(fn, item))
             while len(pending) > in_flight * n:
                 yield pending.pop(0).result()
