@@ -338,8 +338,29 @@ def consolidate_dates(
     ds = sorted({K.as_date(d) for d in dates})
     only = list(tickers) if tickers is not None else None
     jobs = ((lake, d, manifest_for(con, d), force, DEFAULT_BATCH_OBJECTS, only) for d in ds)
-    for p in ordered_map(prepare_date, jobs, workers=workers, in_flight=1):
-        yield apply_prepared(lake, con, p, retention_days=retention_days), p
+    with backfill_memory(con):
+        for p in ordered_map(prepare_date, jobs, workers=workers, in_flight=1):
+            yield apply_prepared(lake, con, p, retention_days=retention_days), p
+
+
+# DuckDB's buffer pool keeps every block the backfill writes cached up to its memory_limit
+# (default 80% of RAM): a year's warehouse (~460 MB) made the writer's RSS grow by as much, day
+# after day. Capped while a backfill writes, so memory stays flat as days grow; blocks beyond it
+# are evicted (they are on disk), a date's inserts need a few MB.
+BACKFILL_MEMORY_LIMIT = "256MB"
+
+
+@contextmanager
+def backfill_memory(con: duckdb.DuckDBPyConnection, limit: str = BACKFILL_MEMORY_LIMIT) -> Iterator[None]:
+    """Cap DuckDB's memory_limit for the block, then restore the previous value."""
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    before = str(row[0]) if row else None
+    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        if before:
+            con.execute(f"SET memory_limit = '{before}'")
 
 
 def prune(con: duckdb.DuckDBPyConnection, keep_from: date) -> int:
