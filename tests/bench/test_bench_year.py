@@ -330,6 +330,21 @@ def daily_features_alone(cache: Path, days: list[date], work: Path) -> dict[str,
     }
 
 
+def calibration(result: dict[str, Any]) -> str:
+    """How fast this run's machine was against the issue's: the summary layer's code did not
+    change in issue 20, so its time here over the issue's 13 s is the box's slowdown."""
+    summary = result["year"]["steps"].get("footprint_summary")
+    if not summary or result["tickers"] != 300 or result["days"] != 237:
+        return "(No calibration against the issue's run: another size.)"
+    slow = summary["seconds"] / ISSUE_BEFORE["summary_s"]
+    return (
+        f"Calibration: the summary layer (code unchanged by issue 20) took {summary['seconds']:.0f} s "
+        f"here against {ISSUE_BEFORE['summary_s']:.0f} s in the issue's run, so this box ran about "
+        f'{slow:.1f}× slower than the one that measured the "before" column; compare layers with that '
+        "in mind, or better the ratios measured in this run."
+    )
+
+
 def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> None:
     """docs/performance.md (table) and its plot, from year.json's content alone."""
     import matplotlib
@@ -342,7 +357,8 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
     order = [
         s for s in ("footprint_ndjson", "footprint_1m", "daily_features", "footprint_summary") if s in steps
     ]
-    order += sorted(set(steps) - set(order))
+    # the asset checks' own steps (well under a second each) stay in the JSON, not on the page
+    order += sorted(k for k in set(steps) - set(order) if steps[k]["seconds"] >= 1.0)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2, 1]})
     ts = [t for t, _ in y["rss_samples"]]
     ax1.plot(ts, [mb for _, mb in y["rss_samples"]], lw=1, color="tab:blue", label="RSS (sum)")
@@ -361,7 +377,7 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
     ax1.axhline(TARGETS["peak_rss_mb_max"], ls="--", color="tab:red", lw=0.8, label="1.5 GB target")
     ax1.set_xlabel("seconds since `orderflow materialize` started")
     ax1.set_ylabel("memory of the process tree (MB)")
-    ax1.set_title(f"{result['tickers']} tickers × {result['days']} days: RSS over the run")
+    ax1.set_title(f"{result['tickers']} tickers × {result['days']} days: memory over the run")
     ax1.legend(loc="upper right", fontsize=8)
     ax2.barh(order, [steps[s]["seconds"] for s in order], color="tab:green", label="this run")
     ax2.axvline(result["floor"]["seconds"], ls="--", color="black", lw=0.8, label="DuckDB read floor")
@@ -428,6 +444,8 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         f"| daily_features speed-up (wall; CPU) | **{df['speedup_vs_before']}×**; "
         f"{df['cpu_ratio_vs_before']}× | | ≥ 10× |",
         "",
+        calibration(result),
+        "",
         f"![RSS over the run and per-layer time]({plot.name})",
         "",
         "The plot's left panel is the memory of the `orderflow materialize` process and its workers",
@@ -436,6 +454,13 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         "step each, every date in one step: the single-run backfill); flat within a span means memory",
         "does not grow with the days processed. CPU per layer is the process tree's user + system",
         "time during its step: on a loaded machine it is the steadier figure, wall time is not.",
+        "",
+        "The floor is DuckDB `read_json` of the tape alone (10k objects for 300 × 237; the 79.6k",
+        '"tape objects" the issue counted are what `orderflow simulate` reports, broker summaries',
+        "included). Read that way it takes 12–23 s on this box (loaded), far below the issue's 86 s,",
+        "which makes its ≤ 3× target about a minute for the whole year — less than Dagster's start",
+        "plus the parse of 70k broker summaries. The per-date floor (one query per date, as the",
+        "layers read) is given next to it.",
         "",
         "## Where the time went, and what issue 20 changed",
         "",
@@ -518,6 +543,6 @@ def test_bench_year(tmp_path: Path) -> None:
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     write_docs(result)
     print(json.dumps({k: v for k, v in result.items() if k != "year"}, indent=1))
-    print(json.dumps({k: v for k, v in year.items() if k != "rss_samples"}, indent=1))
+    print(json.dumps({k: v for k, v in year.items() if not k.endswith("_samples")}, indent=1))
     shutil.rmtree(tmp_path, ignore_errors=True)
     assert year["runs_launched"] == 1
