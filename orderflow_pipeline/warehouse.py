@@ -352,14 +352,23 @@ BACKFILL_MEMORY_LIMIT = "256MB"
 
 @contextmanager
 def backfill_memory(con: duckdb.DuckDBPyConnection, limit: str = BACKFILL_MEMORY_LIMIT) -> Iterator[None]:
-    """Cap DuckDB's memory_limit for the block, then restore the previous value."""
-    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    """Cap DuckDB's memory_limit for the block, then restore the previous value.
+
+    The setting reads back rounded ("18.8 GiB"), so the default is restored with RESET rather
+    than by setting the rounded text; only a limit someone configured is set back as read."""
+    query = "SELECT current_setting('memory_limit')"
+    row = con.execute(query).fetchone()
     before = str(row[0]) if row else None
+    scratch = duckdb.connect()  # an in-memory database: the default, whatever the machine
+    default_row = scratch.execute(query).fetchone()
+    scratch.close()
     con.execute(f"SET memory_limit = '{limit}'")
     try:
         yield
     finally:
-        if before:
+        if before is None or (default_row and before == str(default_row[0])):
+            con.execute("RESET memory_limit")
+        else:
             con.execute(f"SET memory_limit = '{before}'")
 
 
