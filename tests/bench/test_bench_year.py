@@ -457,7 +457,7 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         "",
         "The floor is DuckDB `read_json` of the tape alone (10k objects for 300 × 237; the 79.6k",
         '"tape objects" the issue counted are what `orderflow simulate` reports, broker summaries',
-        "included). Read that way it takes 12–23 s on this box (loaded), far below the issue's 86 s,",
+        "included). Read that way it took 9–23 s on this box over four runs, far below the issue's 86 s,",
         "which makes its ≤ 3× target about a minute for the whole year — less than Dagster's start",
         "plus the parse of 70k broker summaries. The per-date floor (one query per date, as the",
         "layers read) is given next to it.",
