@@ -19,7 +19,7 @@ LOCK := requirements.lock
 # What the gates read: the formatter and linter the whole tree, mypy the `files` of [tool.mypy].
 SRC := orderflow_pipeline assets tests
 
-.PHONY: demo live-demo test suite check fmt lint typecheck bench install install-test browser postgres lock clean serve
+.PHONY: demo live-demo test suite check fmt lint typecheck bench bench-year install install-test browser postgres lock clean serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,13 @@ suite: install-test
 bench: install-test
 	mkdir -p bench-results
 	$(PY) -m pytest -q -m bench -p no:randomly -s tests/bench
+
+# The year benchmark alone (issue 20; also part of `make bench`): sized by the environment, e.g.
+# `BENCH_YEAR_TICKERS=60 BENCH_YEAR_DAYS=40 make bench-year` to iterate; the simulated market is
+# cached under bench-results/.cache. Rewrites bench-results/year.json and docs/performance.md.
+bench-year: install-test
+	mkdir -p bench-results
+	$(PY) -m pytest -q -m bench -p no:randomly -s tests/bench/test_bench_year.py
 
 # The gates alone (what `make test` runs before pytest).
 check: lint typecheck

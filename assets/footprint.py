@@ -21,7 +21,7 @@ from dagster import (
 from assets.check_results import check_specs, fold_checks
 from assets.partitions import trading_days
 from assets.resources import IO_RETRY, LakeResource
-from orderflow_pipeline import footprint
+from orderflow_pipeline import footprint, parallel
 from orderflow_pipeline.checks import CheckOutcome
 
 raw_lt = AssetSpec(
@@ -70,8 +70,10 @@ def footprint_ndjson(
     }
     tickers = 0
     seconds = 0.0
-    for d in dates:
-        r = footprint.build_footprint(lk, d, force=config.force, tickers=config.tickers)
+    # Dates are independent: built on every core (one date per worker process at a time, so
+    # memory stays that of a few days), reported here in date order.
+    jobs = [(lk, d, config.force, config.tickers) for d in dates]
+    for d, (r, checked) in zip(dates, parallel.ordered_map(footprint.build_and_check, jobs), strict=True):
         context.log.info(f"footprint {d}: {r.as_metadata()}")
         totals["tape_objects_read"] += r.tape_objects_read
         totals["trades"] += r.trades
@@ -82,7 +84,7 @@ def footprint_ndjson(
         totals["total_lots"] += r.total_lots
         tickers = max(tickers, r.tickers)
         seconds += r.seconds
-        per_date[d] = footprint.checks(lk, None, d)
+        per_date[d] = checked
     share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
     return MaterializeResult(
         metadata={

@@ -57,7 +57,8 @@ def daily_features(
     lk = lake.get()
     with warehouse.write() as con:
         res = smart_money.build_daily_features(lk, con, dates, force=config.force)
-        per_date = {d: smart_money.checks(lk, con, d) for d in dates}
+        present = smart_money.broksum_tickers_by_date(lk, dates)
+        per_date = {d: smart_money.checks(lk, con, d, broksum=present[d]) for d in dates}
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")
     return MaterializeResult(metadata=res.metadata(), check_results=fold_checks(ASSET, per_date))
 

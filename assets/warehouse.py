@@ -73,18 +73,25 @@ def footprint_1m(
     per_date: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
-        for key in sorted(context.partition_keys):
-            res = wh.consolidate(
+        # Listing, reading and validating run on every core a few dates ahead; the writes stay
+        # here, in date order, one transaction per date (the single DuckDB writer).
+        for res, prepared in wh.consolidate_dates(
+            the_lake,
+            con,
+            sorted(context.partition_keys),
+            force=config.force,
+            retention_days=config.retention_days,
+            tickers=config.tickers,
+        ):
+            key = res.date
+            per_date[key] = res.as_metadata()
+            outcomes[key] = wh.checks(
                 the_lake,
                 con,
                 key,
-                force=config.force,
-                retention_days=config.retention_days,
-                tickers=config.tickers,
-            )
-            per_date[key] = res.as_metadata()
-            outcomes[key] = wh.checks(
-                the_lake, con, key, min_tickers=settings.min_warehouse_tickers_warn, fast_path_tickers=floor
+                min_tickers=settings.min_warehouse_tickers_warn,
+                fast_path_tickers=floor,
+                listed=prepared.listed if config.tickers is None else None,
             )
             context.log.info(f"footprint_1m {key}: {per_date[key]}")
     totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}

@@ -585,6 +585,16 @@ def _write_outputs(
 # -- checks ----------------------------------------------------------------------------------
 
 
+def build_and_check(
+    job: tuple[Lake, date, bool, list[str] | None],
+) -> tuple[FootprintResult, list[CheckOutcome]]:
+    """`build_footprint` then `checks` of one date: the unit a backfill spreads over the cores
+    (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files)."""
+    lake, d, force, tickers = job
+    res = build_footprint(lake, d, force=force, tickers=tickers)
+    return res, checks(lake, None, d)
+
+
 def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
     """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
     d = keys.as_date(d)

@@ -123,18 +123,18 @@ def _key_meta(key: str) -> tuple[str, date, int] | None:
 def _manifest_table(
     validated: ValidatedCandles,
     infos: Mapping[str, ObjectInfo],
-    objects: Mapping[str, bytes],
+    sizes: Mapping[str, int],
     meta: Mapping[str, tuple[str, date, int] | None],
     now: datetime,
 ) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in _MANIFEST_SCHEMA.names}
-    for key in objects:
+    for key in sizes:
         m = meta.get(key)
         if m is None:
             continue
         info = infos.get(key)
         cols["key"].append(key)
-        cols["size"].append(info.size if info else len(objects[key]))
+        cols["size"].append(info.size if info else sizes[key])
         cols["etag_or_mtime"].append(info.fingerprint if info else "")
         cols["date"].append(m[1])
         cols["ticker"].append(m[0])
@@ -158,14 +158,28 @@ def load_objects(
     Without `infos` the manifest records an empty fingerprint, so the next `consolidate`
     re-reads those objects once and records their real one.
     """
-    validated = validate_objects(objects)
-    gone = sorted(set(removed) - set(objects))
-    touched_keys = list(objects) + gone
+    sizes = {k: len(v) for k, v in objects.items()}
+    return load_validated(con, validate_objects(objects), sizes, infos, removed=removed)
+
+
+def load_validated(
+    con: duckdb.DuckDBPyConnection,
+    validated: ValidatedCandles,
+    sizes: Mapping[str, int],
+    infos: Mapping[str, ObjectInfo] | None = None,
+    *,
+    removed: Iterable[str] = (),
+) -> LoadResult:
+    """`load_objects` after validation: the objects' keys (with their byte sizes) and what the
+    validator made of them. Validation is pure compute (a backfill runs it in worker processes,
+    `consolidate_dates`); this is the single writer's part."""
+    gone = sorted(set(removed) - set(sizes))
+    touched_keys = list(sizes) + gone
     touched = pa.table({"key": pa.array(touched_keys, pa.string())})
     meta = {k: _key_meta(k) for k in touched_keys}
     dates = sorted({m[1] for m in meta.values() if m is not None})
     manifest = _manifest_table(
-        validated, infos or {}, objects, meta, datetime.now(timezone.utc).replace(tzinfo=None)
+        validated, infos or {}, sizes, meta, datetime.now(timezone.utc).replace(tzinfo=None)
     )
     candles, levels = validated.candles, validated.levels
     con.register("_wh_touched", touched)
@@ -196,6 +210,98 @@ def load_objects(
     return LoadResult(candles.num_rows, levels.num_rows, validated)
 
 
+@dataclass
+class _ReadBatch:
+    sizes: dict[str, int]  # objects read (key -> bytes), in the order asked
+    validated: ValidatedCandles
+    drop: list[str]  # keys whose rows go: removed from the lake (first batch) or vanished
+
+
+@dataclass
+class PreparedDate:
+    """Everything `consolidate` computes for a date before it writes: listing, manifest diff,
+    objects read and validated. Pure with respect to the warehouse (it gets the date's manifest
+    rows), so a backfill prepares the next dates in worker processes while this process writes."""
+
+    res: ConsolidateResult
+    listed: dict[str, ObjectInfo]
+    known: dict[str, tuple[int, str, int, int]]
+    batches: list[_ReadBatch]
+
+
+def prepare_date(
+    job: tuple[Lake, date, dict[str, tuple[int, str, int, int]], bool, int, list[str] | None],
+) -> PreparedDate:
+    """(lake, date, the date's manifest rows, force, batch_objects, tickers) -> PreparedDate."""
+    lake, d, known, force, batch_objects, tickers = job
+    res = ConsolidateResult(date=d.isoformat())
+    listed = footprint_objects(lake, d)
+    res.listing_digest = listing_digest(listed.values()) if tickers is None else None
+    if tickers is not None:
+        only = {K.check_ticker(t) for t in tickers}
+        listed = {k: v for k, v in listed.items() if K.parse_footprint_key(k)[0] in only}
+        known = {k: v for k, v in known.items() if (m := _key_meta(k)) is not None and m[0] in only}
+        force = True
+    res.objects_listed = len(listed)
+    todo = [
+        k
+        for k, info in listed.items()
+        if force or k not in known or known[k][:2] != (info.size, info.fingerprint)
+    ]
+    removed = sorted(set(known) - set(listed))
+    res.objects_skipped = len(listed) - len(todo)
+    batches: list[_ReadBatch] = []
+    for start in range(0, max(len(todo), 1 if removed else 0), max(batch_objects, 1)):
+        batch = todo[start : start + batch_objects]
+        objects = lake.cat_many(batch)
+        vanished = [k for k in batch if k not in objects]
+        drop = (removed if start == 0 else []) + vanished
+        sizes = {k: len(v) for k, v in objects.items()}
+        batches.append(_ReadBatch(sizes, validate_objects(objects), drop))
+        del objects
+    return PreparedDate(res, listed, known, batches)
+
+
+def apply_prepared(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    p: PreparedDate,
+    *,
+    retention_days: int | None = None,
+    started: float | None = None,
+) -> ConsolidateResult:
+    """The writing half of `consolidate`: load the prepared batches (one transaction each),
+    write/clear quarantine, prune, count the date's tickers."""
+    started = time.perf_counter() if started is None else started
+    res, known, d = p.res, p.known, K.as_date(p.res.date)
+    quarantine = QuarantineBatch(QUARANTINE_LAYER)
+    cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
+    for b in p.batches:
+        loaded = load_validated(con, b.validated, b.sizes, p.listed, removed=b.drop)
+        res.objects_read += len(b.sizes)
+        res.objects_removed += len(b.drop)
+        res.rows += loaded.rows
+        res.levels += loaded.levels
+        res.superseded += loaded.validated.superseded
+        quarantine.items.extend(loaded.validated.rejects)
+        cleared += [
+            k
+            for k in list(b.sizes) + b.drop
+            if k in known and known[k][3] and not loaded.validated.rejects_by_source.get(k)
+        ]
+
+    res.quarantined = len(quarantine)
+    if quarantine.items:
+        res.quarantine_keys = quarantine.write(lake, d)
+    for key in cleared:
+        lake.delete(K.quarantine_key(d, QUARANTINE_LAYER, key))
+    if retention_days is not None:
+        prune(con, d - timedelta(days=retention_days))
+    res.tickers = tickers_for(con, d)
+    res.seconds = time.perf_counter() - started
+    return res
+
+
 def consolidate(
     lake: Lake,
     con: duckdb.DuckDBPyConnection,
@@ -213,54 +319,61 @@ def consolidate(
     as it is."""
     started = time.perf_counter()
     d = K.as_date(d)
-    res = ConsolidateResult(date=d.isoformat())
-    listed = footprint_objects(lake, d)
-    known = manifest_for(con, d)
-    res.listing_digest = listing_digest(listed.values()) if tickers is None else None
-    if tickers is not None:
-        only = {K.check_ticker(t) for t in tickers}
-        listed = {k: v for k, v in listed.items() if K.parse_footprint_key(k)[0] in only}
-        known = {k: v for k, v in known.items() if (m := _key_meta(k)) is not None and m[0] in only}
-        force = True
-    res.objects_listed = len(listed)
-    todo = [
-        k
-        for k, info in listed.items()
-        if force or k not in known or known[k][:2] != (info.size, info.fingerprint)
-    ]
-    removed = sorted(set(known) - set(listed))
-    res.objects_skipped = len(listed) - len(todo)
-    quarantine = QuarantineBatch(QUARANTINE_LAYER)
-    cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
+    only = list(tickers) if tickers is not None else None
+    p = prepare_date((lake, d, manifest_for(con, d), force, batch_objects, only))
+    return apply_prepared(lake, con, p, retention_days=retention_days, started=started)
 
-    for start in range(0, max(len(todo), 1 if removed else 0), max(batch_objects, 1)):
-        batch = todo[start : start + batch_objects]
-        objects = lake.cat_many(batch)
-        vanished = [k for k in batch if k not in objects]
-        drop = (removed if start == 0 else []) + vanished
-        loaded = load_objects(con, objects, listed, removed=drop)
-        res.objects_read += len(objects)
-        res.objects_removed += len(drop)
-        res.rows += loaded.rows
-        res.levels += loaded.levels
-        res.superseded += loaded.validated.superseded
-        quarantine.items.extend(loaded.validated.rejects)
-        cleared += [
-            k
-            for k in list(objects) + drop
-            if k in known and known[k][3] and not loaded.validated.rejects_by_source.get(k)
-        ]
 
-    res.quarantined = len(quarantine)
-    if quarantine.items:
-        res.quarantine_keys = quarantine.write(lake, d)
-    for key in cleared:
-        lake.delete(K.quarantine_key(d, QUARANTINE_LAYER, key))
-    if retention_days is not None:
-        prune(con, d - timedelta(days=retention_days))
-    res.tickers = tickers_for(con, d)
-    res.seconds = time.perf_counter() - started
-    return res
+def consolidate_dates(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    dates: Sequence[date | str],
+    *,
+    force: bool = False,
+    retention_days: int | None = None,
+    tickers: Iterable[str] | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[ConsolidateResult, PreparedDate]]:
+    """`consolidate` of many dates, in date order: listing, reading and validating run in worker
+    processes (one date each, a few dates ahead), the writes stay here, one date per transaction
+    as before. Yields each date's result with what was prepared (its listing, for the checks)."""
+    from .parallel import ordered_map
+
+    ds = sorted({K.as_date(d) for d in dates})
+    only = list(tickers) if tickers is not None else None
+    jobs = ((lake, d, manifest_for(con, d), force, DEFAULT_BATCH_OBJECTS, only) for d in ds)
+    with backfill_memory(con):
+        for p in ordered_map(prepare_date, jobs, workers=workers, in_flight=1):
+            yield apply_prepared(lake, con, p, retention_days=retention_days), p
+
+
+# DuckDB's buffer pool keeps every block the backfill writes cached up to its memory_limit
+# (default 80% of RAM): a year's warehouse (~460 MB) made the writer's RSS grow by as much, day
+# after day. Capped while a backfill writes, so memory stays flat as days grow; blocks beyond it
+# are evicted (they are on disk), a date's inserts need a few MB.
+BACKFILL_MEMORY_LIMIT = "256MB"
+
+
+@contextmanager
+def backfill_memory(con: duckdb.DuckDBPyConnection, limit: str = BACKFILL_MEMORY_LIMIT) -> Iterator[None]:
+    """Cap DuckDB's memory_limit for the block, then restore the previous value.
+
+    The setting reads back rounded ("18.8 GiB"), so the default is restored with RESET rather
+    than by setting the rounded text; only a limit someone configured is set back as read."""
+    query = "SELECT current_setting('memory_limit')"
+    row = con.execute(query).fetchone()
+    before = str(row[0]) if row else None
+    scratch = duckdb.connect()  # an in-memory database: the default, whatever the machine
+    default_row = scratch.execute(query).fetchone()
+    scratch.close()
+    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        if before is None or (default_row and before == str(default_row[0])):
+            con.execute("RESET memory_limit")
+        else:
+            con.execute(f"SET memory_limit = '{before}'")
 
 
 def prune(con: duckdb.DuckDBPyConnection, keep_from: date) -> int:
@@ -341,11 +454,20 @@ class Coverage:
         )
 
 
-def coverage(lake: Lake, d: date | str, warehouse_tickers: Iterable[str], *, floor: int) -> Coverage:
+def coverage(
+    lake: Lake,
+    d: date | str,
+    warehouse_tickers: Iterable[str],
+    *,
+    floor: int,
+    listed: Iterable[str] | None = None,
+) -> Coverage:
     """The one fast-path rule (summary and the `warehouse_fast_path_tickers` check): compare the
-    warehouse's tickers of date `d` with the tickers of the lake's footprint files (one listing)."""
+    warehouse's tickers of date `d` with the tickers of the lake's footprint files (one listing;
+    `listed`: the date's footprint keys when the caller already has them)."""
     have = set(warehouse_tickers)
-    lake_tickers = {K.parse_footprint_key(k)[0] for k in footprint_objects(lake, d)}
+    keys = footprint_objects(lake, d) if listed is None else listed
+    lake_tickers = {K.parse_footprint_key(k)[0] for k in keys}
     return Coverage(len(have), len(lake_tickers), tuple(sorted(lake_tickers - have)), floor)
 
 
@@ -537,9 +659,15 @@ def checks(
     *,
     min_tickers: int = Settings.min_warehouse_tickers_warn,
     fast_path_tickers: int = Settings.min_warehouse_tickers,
+    listed: Mapping[str, ObjectInfo] | None = None,
 ) -> list[CheckOutcome]:
-    """Integrity of the date's warehouse rows (SPEC §11; every one is WARN, none blocks)."""
+    """Integrity of the date's warehouse rows (SPEC §11; every one is WARN, none blocks).
+
+    `listed`: the date's footprint objects when the caller has just listed them (a backfill's
+    consolidate did, moments before); None lists them here."""
     d = K.as_date(d)
+    if listed is None and con is not None:
+        listed = footprint_objects(lake, d)
     if con is None:
         return [
             CheckOutcome.of(
@@ -558,7 +686,7 @@ def checks(
             {"tickers": n},
         )
     )
-    cov = coverage(lake, d, ticker_set(con, d), floor=fast_path_tickers)
+    cov = coverage(lake, d, ticker_set(con, d), floor=fast_path_tickers, listed=listed)
     out.append(
         CheckOutcome.of(
             "warehouse_fast_path_tickers",
@@ -612,7 +740,7 @@ def checks(
         )
     )
     known = manifest_for(con, d)
-    listed = footprint_objects(lake, d)
+    assert listed is not None
     missing = sorted(
         k for k, info in listed.items() if known.get(k, (None, None))[:2] != (info.size, info.fingerprint)
     )

@@ -48,7 +48,7 @@ from .features import (
     Z_STATE,
     compute_features,
 )
-from .listing import broksum_tickers, list_broksum
+from .listing import broksum_tickers, broksum_tickers_by_date, list_broksum
 from .store import EMITEN_HISTORY, NgrOutOfRange, load_history, write_features_table, write_lake_files
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "SyncResult",
     "broker_category",
     "broksum_tickers",
+    "broksum_tickers_by_date",
     "build_daily_features",
     "categories_digest",
     "checks",

@@ -119,6 +119,24 @@ class _SlowPath(Exception):
     """The fast broker-row pass met something unusual; the checked pass decides."""
 
 
+# Broker codes already seen in canonical form (non-empty, stripped, upper case): a few hundred
+# exist, and checking each of a file's ~70 codes again cost a fifth of the parse.
+_CANONICAL: set[str] = set()
+# The last category table's (its items, codes it names, codes it counts as smart money): one
+# table per run, and two set look-ups per broker row instead of a dict get and a membership test.
+# Keyed by the items themselves (not the object), so a table changed in place is never stale.
+_SMART_OF: list[tuple[frozenset[tuple[str, str]], frozenset[str], frozenset[str]]] = []
+
+
+def _code_sets(cats: Mapping[str, str]) -> tuple[frozenset[str], frozenset[str]]:
+    if _SMART_OF and _SMART_OF[0][0] == cats.items():
+        return _SMART_OF[0][1], _SMART_OF[0][2]
+    named = frozenset(c for c, cat in cats.items() if cat is not None)
+    smart = frozenset(c for c, cat in cats.items() if cat is not None and cat in SMART)
+    _SMART_OF[:] = [(frozenset(cats.items()), named, smart)]
+    return named, smart
+
+
 def _sums_fast(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
     """Broker sums for well-formed rows (the real feed), about as fast as a bare sum.
 
@@ -129,6 +147,7 @@ def _sums_fast(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
     totals = [0.0, 0.0]
     codes: set[str] = set()
     prices: list[float] = []
+    named, smart_codes = _code_sets(cats)
     for k, (side, amount, avg) in enumerate(SIDES):
         rows = bs.get(side) or ()
         values = [float(r[amount]) for r in rows]
@@ -137,15 +156,15 @@ def _sums_fast(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
         codes.update(side_codes)
         sm = 0.0
         for code, row, v in zip(side_codes, rows, values, strict=True):
-            cat = cats.get(code)
-            if cat is None:
+            # = `cats.get(code)`: None -> by the row's type; else smart if its category is
+            if code in smart_codes:
+                sm += v
+            elif code not in named:
                 t = row.get("type")
                 if t == "Asing":
                     sm += v
                 elif t != "Lokal":
                     raise _SlowPath
-            elif cat in SMART:
-                sm += v
         total = sum(values)
         if values and not (min(values) > 0.0 and total < _INF):  # NaN fails the comparison too
             raise _SlowPath
@@ -153,8 +172,12 @@ def _sums_fast(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
     lo, hi = (min(prices), max(prices)) if prices else (_INF, -_INF)
     if prices and not (lo > 0.0 and math.isfinite(sum(prices))):  # a NaN or inf makes the sum non-finite
         raise _SlowPath
-    if any(not c or c != c.strip().upper() for c in codes):
-        raise _SlowPath
+    new = codes - _CANONICAL
+    if new:
+        if any(not c or c != c.strip().upper() for c in new):
+            raise _SlowPath
+        if len(_CANONICAL) < 100_000:  # bounded whatever a feed sends
+            _CANONICAL.update(new)
     return BrokerSums(smart[0], smart[1], totals[0], totals[1], len(codes), lo, hi)
 
 

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -24,9 +26,10 @@ import pandas as pd
 from .. import idx_calendar
 from ..keys import as_date
 from ..lake import Lake
+from ..parallel import worker_count
 from ..quarantine import QuarantineBatch
 from ..schema import ensure_schema
-from .broksum import parse_broksum, parse_digest
+from .broksum import BrokerDay, parse_broksum, parse_digest
 from .categories import default_categories
 from .errors import BroksumError
 from .features import STATES, compute_features
@@ -45,6 +48,16 @@ ASSET = "daily_features"
 # How far back (trading days) a run looks in the lake for broker summaries the table lacks.
 LAKE_LOOKBACK_DAYS = 60
 QUARANTINE_SAMPLE = 2000  # bytes of a rejected object kept with its reason
+# Objects read and parsed per batch. Reading a whole year at once held every file in memory
+# (71k summaries of ~25 KB: 1.7 GB, the backfill's peak RSS); a batch bounds it.
+PARSE_BATCH = 512
+# Below this many objects to parse, parse in this process: starting the worker processes costs
+# about a second, more than the 5-minute schedule's few hundred files take to parse.
+POOL_MIN_OBJECTS = 4000
+# "fork": the workers run only `parse_batch` (json + arithmetic: no lock, logger, thread or DuckDB
+# of the parent is touched), and start in milliseconds. "spawn"/"forkserver" re-import the caller's
+# __main__ (a script without a main guard then fails) and pay a second of imports per run.
+POOL_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +85,49 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, BroksumError):
         return str(exc)
     return f"unreadable: {type(exc).__name__}: {exc}"[:300]
+
+
+# What a worker returns per object: the parsed day (None = non-trading), or the quarantine reason.
+Parsed = tuple[BrokerDay | None, str | None]
+
+
+def parse_batch(items: Sequence[tuple[str, date, bytes]], cats: Mapping[str, str]) -> list[Parsed]:
+    """Parse (ticker, date, bytes) objects; a failure becomes its reason, never an exception."""
+    out: list[Parsed] = []
+    for ticker, d, data in items:
+        try:
+            out.append((parse_broksum(data, ticker, d, cats), None))
+        except Exception as exc:  # parse_broksum raises only BroksumError; nothing else may cost the run
+            out.append((None, _reason(exc)))
+    return out
+
+
+def _parsed_batches(
+    lake: Lake, batches: Sequence[list[tuple[str, date, str]]], cats: Mapping[str, str]
+) -> Iterator[tuple[dict[str, bytes], list[Parsed]]]:
+    """(bytes read, parse results) of each batch, in order.
+
+    Parsing is pure CPU (json + the broker sums, ~0.3 ms per 25 KB file), so for a large sync it
+    runs in one worker process per core while this process reads the next batches; at most two
+    batches per worker are in flight, so memory stays bounded whatever the number of days."""
+    workers = worker_count() if sum(len(b) for b in batches) >= POOL_MIN_OBJECTS else 1
+    if workers == 1:
+        for batch in batches:
+            blobs = lake.cat_many([key for _, _, key in batch])
+            yield blobs, parse_batch([(t, d, blobs[k]) for t, d, k in batch if k in blobs], cats)
+        return
+    ctx = multiprocessing.get_context(POOL_START_METHOD)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: list[tuple[dict[str, bytes], Future[list[Parsed]]]] = []
+        for batch in batches:
+            blobs = lake.cat_many([key for _, _, key in batch])
+            items = [(t, d, blobs[k]) for t, d, k in batch if k in blobs]
+            pending.append((blobs, pool.submit(parse_batch, items, dict(cats))))
+            while len(pending) > 2 * workers:
+                done_blobs, fut = pending.pop(0)
+                yield done_blobs, fut.result()
+        for done_blobs, fut in pending:
+            yield done_blobs, fut.result()
 
 
 def sync_broker_daily(
@@ -114,44 +170,50 @@ def sync_broker_daily(
         if (ticker, d) not in todo and (ticker, d) not in gone:
             res.reject(key, d, reason, b"")
             gone.append((ticker, d))
-    blobs = lake.cat_many([key for key, _ in todo.values()])
+    ordered = sorted(todo.items())
+    batches = [
+        [(ticker, d, key) for (ticker, d), (key, _fp) in ordered[i : i + PARSE_BATCH]]
+        for i in range(0, len(ordered), PARSE_BATCH)
+    ]
     rows: list[tuple[Any, ...]] = []
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    for (ticker, d), (key, fp) in sorted(todo.items()):
-        data = blobs.get(key)
-        if data is None:  # vanished between listing and read: treat as missing
-            gone.append((ticker, d))
-            continue
-        res.parsed += 1
-        try:
-            day = parse_broksum(data, ticker, d, cats)
-        except Exception as exc:  # parse_broksum raises only BroksumError; nothing else may cost the run
-            res.reject(key, d, _reason(exc), data)
-            gone.append((ticker, d))
-            continue
-        if day is None:
-            res.non_trading += 1
-            rows.append((ticker, d, False, None, None, None, None, None, None, 0, key, fp, digest, now))
-        else:
-            res.sessions += 1
-            rows.append(
-                (
-                    ticker,
-                    d,
-                    True,
-                    day.value,
-                    day.vwap,
-                    day.volume,
-                    day.sm_buy,
-                    day.sm_sell,
-                    day.sm_net,
-                    day.brokers,
-                    key,
-                    fp,
-                    digest,
-                    now,
+    for batch, (blobs, parsed) in zip(batches, _parsed_batches(lake, batches, cats), strict=True):
+        results = iter(parsed)
+        for ticker, d, key in batch:
+            data = blobs.get(key)
+            if data is None:  # vanished between listing and read: treat as missing
+                gone.append((ticker, d))
+                continue
+            fp = todo[(ticker, d)][1]
+            res.parsed += 1
+            day, why = next(results)
+            if why is not None:
+                res.reject(key, d, why, data)
+                gone.append((ticker, d))
+                continue
+            if day is None:
+                res.non_trading += 1
+                rows.append((ticker, d, False, None, None, None, None, None, None, 0, key, fp, digest, now))
+            else:
+                res.sessions += 1
+                rows.append(
+                    (
+                        ticker,
+                        d,
+                        True,
+                        day.value,
+                        day.vwap,
+                        day.volume,
+                        day.sm_buy,
+                        day.sm_sell,
+                        day.sm_net,
+                        day.brokers,
+                        key,
+                        fp,
+                        digest,
+                        now,
+                    )
                 )
-            )
     res.removed = replace_broker_days(con, gone, rows)
     return res
 

@@ -51,13 +51,19 @@ def _named(files: dict[str, str]) -> str:
     return f"{first} ({files[first]}){more}"
 
 
-def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
-    """daily_features checks for one date; the lake checks always, the table checks with `con`."""
+def checks(
+    lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str, *, broksum: set[str] | None = None
+) -> list[CheckOutcome]:
+    """daily_features checks for one date; the lake checks always, the table checks with `con`.
+
+    `broksum`: the date's tickers with a broker summary when the caller already listed them
+    (`broksum_tickers_by_date`, one listing for a whole backfill); None lists them here."""
     d = as_date(d)
     day = d.isoformat()
     out: list[CheckOutcome] = []
     traded = traded_tickers(lake, d)
-    missing = sorted(traded - broksum_tickers(lake, d))
+    present = broksum_tickers(lake, d) if broksum is None else broksum
+    missing = sorted(traded - present)
     out.append(
         CheckOutcome.of(
             "broksum_present",

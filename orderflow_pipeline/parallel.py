@@ -1,0 +1,60 @@
+"""Independent per-date work on every core: an ordered, bounded map over worker processes.
+
+A year's backfill is one Dagster run whose assets loop over their dates. The per-date compute of
+a layer that writes only lake files (footprint: parse, classify, aggregate one day of tape) does
+not depend on any other date, so it can run on every core; results come back in date order, so
+logging, metadata and anything written by the caller (the single DuckDB writer) stay serial.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain, islice
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def worker_count() -> int:
+    """Cores this process may use (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int | None = None,
+    start_method: str = "spawn",
+    in_flight: int = 2,
+) -> Iterator[R]:
+    """`map(fn, items)` over `workers` processes (default: one per core), yielding in input order.
+
+    At most `in_flight` items per worker are submitted ahead of the one being yielded, so memory
+    is bounded by the workers' current items whatever the number of items (a year's 237 days
+    never sit in memory at once). With one worker, or one item, it runs in this process: no
+    process is started for the 5-minute schedule's single date. `fn` must be a module-level
+    function (spawn pickles it by name). An exception of `fn` is raised here, on its item.
+    """
+    it = iter(items)  # consumed lazily: an item is made only when a worker is about to need it
+    head = list(islice(it, 2))
+    n = worker_count() if workers is None else max(1, workers)
+    if n <= 1 or len(head) <= 1:
+        yield from map(fn, chain(head, it))
+        return
+    ctx = multiprocessing.get_context(start_method)
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        pending: list[Future[R]] = []
+        for item in chain(head, it):
+            pending.append(pool.submit(fn, item))
+            while len(pending) > in_flight * n:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
