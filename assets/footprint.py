@@ -85,6 +85,7 @@ def footprint_ndjson(
         tickers = max(tickers, r.tickers)
         seconds += r.seconds
         per_date[d] = checked
+    lk.forget()  # the workers wrote hour files: later layers of this run list them afresh
     share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
     return MaterializeResult(
         metadata={

@@ -164,16 +164,23 @@ class Lake:
         self.requests = {"list": 0, "get": 0}  # S3 requests this object sent (list pages, GETs)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled (sent to a worker process): the copy and this object both stop caching.
+        """Pickled (sent to a worker process): this object forgets its run caches, and the copy
+        starts with empty ones of its own.
 
-        Why both: the worker may write through its copy, and this object's cached listings would
-        not see those writes (a later layer of the run would miss the new files). Correct first;
-        a worker that wants the cache builds its own `Lake(run_cache=True)`."""
-        with self._listings_lock:
-            self._listings, self._bodies, self._fps, self._body_bytes = None, None, {}, 0
+        Why: the worker may write through its copy, and listings cached here would not see those
+        writes. Both sides keep caching (an S3 run stays one listing per prefix per process); a
+        caller that lists while its workers write calls `forget` once they are done."""
+        self.forget()
         state = dict(self.__dict__)
         state["_listings_lock"] = None
         return state
+
+    def forget(self) -> None:
+        """Drop this run's cached listings and bodies (others wrote to the lake meanwhile)."""
+        with self._listings_lock:
+            if self._listings is not None:
+                self._listings, self._bodies = {}, OrderedDict()
+            self._fps, self._body_bytes = {}, 0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -42,8 +42,9 @@ def test_run_cache_follows_our_writes_and_sees_the_store_as_a_fresh_listing(moto
     assert fresh.cat_many([key]) == {key: b"upstream\n"}
 
 
-def test_a_pickled_run_lake_stops_caching_on_both_sides(moto_server: str) -> None:
-    """A worker process may write through its copy: the parent's cached listing would miss it."""
+def test_a_pickled_run_lake_forgets_its_listings_and_keeps_caching(moto_server: str) -> None:
+    """A worker process may write through its copy: the parent's cached listing would miss it, so
+    pickling forgets it; both sides go on caching (one listing per prefix afterwards)."""
     import pickle
 
     ref = make_s3_lake(moto_server)
@@ -53,3 +54,6 @@ def test_a_pickled_run_lake_stops_caching_on_both_sides(moto_server: str) -> Non
     worker.write_bytes("footprint/AAAA/1m/2026/02/18/02.jsonl", b"a\n")
     assert run.list("footprint/") == ["footprint/AAAA/1m/2026/02/18/02.jsonl"]
     assert worker.list("footprint/") == run.list("footprint/")
+    listed = run.requests["list"]
+    assert run.list("footprint/") == ["footprint/AAAA/1m/2026/02/18/02.jsonl"]
+    assert run.requests["list"] == listed  # served from the run's listing: still caching
