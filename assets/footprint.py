@@ -71,9 +71,14 @@ def footprint_ndjson(
     tickers = 0
     seconds = 0.0
     # Dates are independent: built on every core (one date per worker process at a time, so
-    # memory stays that of a few days), reported here in date order.
+    # memory stays that of a few days), reported here in date order; in-process on S3.
     jobs = [(lk, d, config.force, config.tickers) for d in dates]
-    for d, (r, checked) in zip(dates, parallel.ordered_map(footprint.build_and_check, jobs), strict=True):
+    workers = parallel.workers_for(lk.is_s3)
+    for d, (r, checked) in zip(
+        dates,
+        parallel.ordered_map(footprint.build_and_check, jobs, workers=workers),
+        strict=True,
+    ):
         context.log.info(f"footprint {d}: {r.as_metadata()}")
         totals["tape_objects_read"] += r.tape_objects_read
         totals["trades"] += r.trades
@@ -85,7 +90,8 @@ def footprint_ndjson(
         tickers = max(tickers, r.tickers)
         seconds += r.seconds
         per_date[d] = checked
-    lk.forget()  # the workers wrote hour files: later layers of this run list them afresh
+    if workers != 1:
+        lk.forget()  # workers may have written hour files: later layers list them afresh
     share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
     return MaterializeResult(
         metadata={

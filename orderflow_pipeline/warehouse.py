@@ -337,13 +337,14 @@ def consolidate_dates(
     """`consolidate` of many dates, in date order: listing, reading and validating run in worker
     processes (one date each, a few dates ahead), the writes stay here, one date per transaction
     as before. Yields each date's result with what was prepared (its listing, for the checks)."""
-    from .parallel import ordered_map
+    from .parallel import ordered_map, workers_for
 
     ds = sorted({K.as_date(d) for d in dates})
     only = list(tickers) if tickers is not None else None
     jobs = ((lake, d, manifest_for(con, d), force, DEFAULT_BATCH_OBJECTS, only) for d in ds)
     with backfill_memory(con):
-        for p in ordered_map(prepare_date, jobs, workers=workers, in_flight=1):
+        n = workers_for(lake.is_s3) if workers is None else workers
+        for p in ordered_map(prepare_date, jobs, workers=n, in_flight=1):
             yield apply_prepared(lake, con, p, retention_days=retention_days), p
 
 

@@ -44,6 +44,9 @@ from orderflow_pipeline.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-results" / "year.json"
+# Every run also keeps its figures per DuckDB version (the issue asks for both: 1.5.5, pinned for
+# the ducklake extension, and the newer 2.x); the page lists every version measured.
+VERSION_OUT = ROOT / "bench-results" / "year-duckdb-{version}.json"
 CACHE = ROOT / "bench-results" / ".cache"
 DOC = ROOT / "docs" / "performance.md"
 PLOT = ROOT / "docs" / "performance-year.png"
@@ -53,6 +56,9 @@ DAYS = int(os.environ.get("BENCH_YEAR_DAYS", "237"))
 SEED = int(os.environ.get("BENCH_YEAR_SEED", "7"))
 SAMPLE_S = 0.25
 CHECK_SAMPLE = int(os.environ.get("BENCH_YEAR_CHECK_SAMPLE", "12"))
+# BENCH_YEAR_VERSION_ONLY=1: measure the year for the per-version table only (no daily_features
+# before/after, page not rewritten), e.g. with another DuckDB first on PYTHONPATH.
+VERSION_ONLY = os.environ.get("BENCH_YEAR_VERSION_ONLY") == "1"
 # Issue 20's figures for 300 tickers × 237 days (2 cores, duckdb 2.0.1, before the work on it).
 ISSUE_BEFORE = {
     "wall_s": 651.0,
@@ -331,18 +337,45 @@ def daily_features_alone(cache: Path, days: list[date], work: Path) -> dict[str,
 
 
 def calibration(result: dict[str, Any]) -> str:
-    """How fast this run's machine was against the issue's: the summary layer's code did not
-    change in issue 20, so its time here over the issue's 13 s is the box's slowdown."""
+    """What the before column can and cannot be compared with: it was measured in another session,
+    on another DuckDB, under a load nobody recorded; only this run's ratios are like for like."""
     summary = result["year"]["steps"].get("footprint_summary")
     if not summary or result["tickers"] != 300 or result["days"] != 237:
-        return "(No calibration against the issue's run: another size.)"
-    slow = summary["seconds"] / ISSUE_BEFORE["summary_s"]
+        return "(No comparison with the issue's run: another size.)"
     return (
-        f"Calibration: the summary layer (code unchanged by issue 20) took {summary['seconds']:.0f} s "
-        f"here against {ISSUE_BEFORE['summary_s']:.0f} s in the issue's run, so this box ran about "
-        f'{slow:.1f}× slower than the one that measured the "before" column; compare layers with that '
-        "in mind, or better the ratios measured in this run."
+        f"Comparing with the before column: the summary layer, which issue 20 did not set out to speed "
+        f"up, took {summary['seconds']:.0f} s here against {ISSUE_BEFORE['summary_s']:.0f} s in the "
+        "issue's run, so seconds across the two sessions are not like for like (another DuckDB, "
+        "another load); the ratios measured in this run are. The summary step is now the largest "
+        "per-date cost left after the floor (it reads its own documents several times per date)."
     )
+
+
+def version_table(folder: Path) -> list[str]:
+    """The year by DuckDB version, from the per-version files of the runs made on this checkout."""
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("year-duckdb-*.json"))]
+    if not runs:
+        return []
+    out = [
+        "By DuckDB version (same market, same code; one run each, the load stated):",
+        "",
+        "| duckdb | measured | year | floor | ratio | peak RSS | footprint | warehouse | daily_features "
+        "| summary | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        st = r["year"]["steps"]
+
+        def sec(name: str, st: dict[str, Any] = st) -> str:
+            return f"{st[name]['seconds']:.0f} s" if name in st else ""
+
+        out.append(
+            f"| {r['duckdb']} | {r['measured_at']} | {r['year']['wall_s']:.0f} s | {r['floor']['seconds']:.1f} s "
+            f"| {r['ratio_vs_floor']:.1f}× | {r['year']['peak_rss_mb']:.0f} MB | {sec('footprint_ndjson')} "
+            f"| {sec('footprint_1m')} | {sec('daily_features')} | {sec('footprint_summary')} "
+            f"| {r['load_avg_1m_before']} / {r['load_avg_1m_after']} |"
+        )
+    return [*out, ""]
 
 
 def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> None:
@@ -446,6 +479,7 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         "",
         calibration(result),
         "",
+        *version_table(OUT.parent),
         f"![RSS over the run and per-layer time]({plot.name})",
         "",
         "The plot's left panel is the memory of the `orderflow materialize` process and its workers",
@@ -505,7 +539,7 @@ def test_bench_year(tmp_path: Path) -> None:
     floor_dates_s = floor_per_date(lk, days)
 
     year = materialize(lake, work, days)
-    df = daily_features_alone(cache, days, tmp_path)
+    df = {} if VERSION_ONLY else daily_features_alone(cache, days, tmp_path)
 
     result = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -537,11 +571,13 @@ def test_bench_year(tmp_path: Path) -> None:
     result["meets_targets"] = {
         "ratio_vs_floor": result["ratio_vs_floor"] <= TARGETS["ratio_vs_floor_max"],
         "peak_rss": year["peak_rss_mb"] <= TARGETS["peak_rss_mb_max"],
-        "daily_features_speedup": (df["speedup_vs_before"] or 0) >= TARGETS["daily_features_speedup_min"],
+        "daily_features_speedup": (df.get("speedup_vs_before") or 0) >= TARGETS["daily_features_speedup_min"],
     }
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
-    write_docs(result)
+    Path(str(VERSION_OUT).format(version=duckdb.__version__)).write_text(json.dumps(result, indent=1) + "\n")
+    if not VERSION_ONLY:
+        OUT.write_text(json.dumps(result, indent=1) + "\n")
+        write_docs(result)
     print(json.dumps({k: v for k, v in result.items() if k != "year"}, indent=1))
     print(json.dumps({k: v for k, v in year.items() if not k.endswith("_samples")}, indent=1))
     shutil.rmtree(tmp_path, ignore_errors=True)
