@@ -69,6 +69,11 @@ class FootprintResult:
     seconds: float = 0.0
     write_seconds: float = 0.0  # of `seconds`: writing hour files (file creation dominates locally)
 
+    def count_load(self, load: tape.TapeLoad) -> None:
+        """The tape counters a build reports are the load's: copied in one place."""
+        self.lines, self.trades = load.lines, load.trades
+        self.duplicates, self.non_regular = load.duplicates, load.non_regular
+
     @property
     def neutral_share(self) -> float:
         """Auction / unclassified lots as a share of all lots (0 when nothing traded)."""
@@ -335,12 +340,7 @@ def _rebuild_tickers(
             read = [k for k in listing if k in bodies]
             load = tape.load_tape(con, d, [bodies[k] for k in read], sources=read, keep=keep, seeds={})
             res.tape_objects_read = len(read)
-            res.lines, res.trades, res.duplicates, res.non_regular = (
-                load.lines,
-                load.trades,
-                load.duplicates,
-                load.non_regular,
-            )
+            res.count_load(load)
             carry: dict[str, dict[str, list[int]]] = {
                 t: v for t, v in man["carry"].items() if t not in tickers
             }
@@ -433,12 +433,7 @@ def _rebuild(
         )
         load.rejected = first.rejected
     res.tape_objects_read = len(read_keys)
-    res.lines, res.trades, res.duplicates, res.non_regular = (
-        load.lines,
-        load.trades,
-        load.duplicates,
-        load.non_regular,
-    )
+    res.count_load(load)
 
     # manifest: objects and carry
     for k in gone:
