@@ -27,8 +27,8 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from assets.runner import LAYERS, controls_run_config, failure_line, materialize_range
-    from orderflow_pipeline.keys import InvalidTicker
+    from assets.runtime.runner import LAYERS, controls_run_config, failure_line, materialize_range
+    from orderflow_pipeline.storage.keys import InvalidTicker
 
     layers = args.layers or (
         # a ticker repair leaves the date's smart-money features alone (they are per date, all tickers)
@@ -75,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_reap(args: argparse.Namespace) -> int:
-    from assets.runner import reap, slot_holders
+    from assets.runtime.runner import reap, slot_holders
 
     instance = _instance()
     lines = reap(instance)
@@ -90,7 +90,7 @@ def cmd_runs_reap(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_free_slot(args: argparse.Namespace) -> int:
-    from assets.runner import free_slots
+    from assets.runtime.runner import free_slots
 
     print(free_slots(_instance(), args.run_id))
     return 0

@@ -6,21 +6,11 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from assets import (
-    cross_checks,
-    footprint,
-    jobs,
-    outcomes,
-    raw_broksum,
-    schedules,
-    sensors,
-    smart_money,
-    summary,
-    universe,
-    warehouse,
-)
+from assets.automation import jobs, schedules, sensors
+from assets.checks import cross as cross_checks
+from assets.layers import footprint, outcomes, raw_broksum, smart_money, summary, universe, warehouse
 from assets.resources import build_resources
-from assets.runner import install_pool_waiting
+from assets.runtime.runner import install_pool_waiting
 
 
 def build_defs() -> Definitions:

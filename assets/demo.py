@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 
 from dagster import AssetMaterialization, DagsterInstance
 
-from assets.runner import failure_line, materialize_range
+from assets.runtime.runner import failure_line, materialize_range
 from orderflow_pipeline.cli import simulate_into_lake
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.demo import demo_dates, print_summary
-from orderflow_pipeline.fallback import resolve_summary
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.read.fallback import resolve_summary
+from orderflow_pipeline.storage.lake import Lake
 
 
 def run_demo(days: int = 30, tickers: int = 150, seed: int = 7) -> int:

@@ -31,14 +31,14 @@ from typing import Any
 
 from dagster import DagsterInstance
 
-from assets.runner import materialize_range
-from orderflow_pipeline import inventory
-from orderflow_pipeline.broksum_fetch import FetchConfig, fetch_broksum
+from assets.runtime.runner import materialize_range
 from orderflow_pipeline.cli import simulate_into_lake
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.demo import demo_dates, print_summary
-from orderflow_pipeline.fallback import resolve_summary
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.read.fallback import resolve_summary
+from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
+from orderflow_pipeline.storage import inventory
+from orderflow_pipeline.storage.lake import Lake
 
 INTRADAY = ["footprint_ndjson", "footprint_1m", "footprint_summary"]
 

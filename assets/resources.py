@@ -10,7 +10,6 @@ import duckdb
 from dagster import Backoff, ConfigurableResource, InitResourceContext, Jitter, RetryPolicy
 from pydantic import PrivateAttr
 
-from orderflow_pipeline import duck
 from orderflow_pipeline.config import (
     DEFAULT_DASHBOARD_URL,
     MIN_WAREHOUSE_TICKERS,
@@ -18,9 +17,10 @@ from orderflow_pipeline.config import (
     Settings,
     get_settings,
 )
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
-from orderflow_pipeline.warehouse_backend import parse_target
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse.backend import parse_target
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 # Every asset that writes DuckDB takes this pool; dagster.yaml limits every pool to 1.
 DUCKDB_POOL = "duckdb_writer"

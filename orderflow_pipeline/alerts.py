@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from .config import Settings
-from .lake import Lake
+from orderflow_pipeline.config import Settings
+from orderflow_pipeline.storage.lake import Lake
 
 log = logging.getLogger("orderflow.alerts")
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from .config import get_settings
-from .lake import Lake
+from orderflow_pipeline.config import get_settings
+from orderflow_pipeline.storage.lake import Lake
 
 # argparse's sub-command registry (its class is private, so this alias is the one place naming it).
 Subcommands = Any
@@ -37,7 +37,7 @@ def parse_date(s: str) -> date:
 
 def parse_ticker(s: str) -> str:
     """argparse type for a ticker (the lake's own validation, as a usage error)."""
-    from .keys import InvalidTicker, check_ticker
+    from orderflow_pipeline.storage.keys import InvalidTicker, check_ticker
 
     try:
         return check_ticker(s)
@@ -47,7 +47,7 @@ def parse_ticker(s: str) -> str:
 
 def scan_days(s: str) -> int:
     """argparse type for `scan --days`: a whole number within 1..366."""
-    from .scan import MAX_DAYS
+    from orderflow_pipeline.read.scan import MAX_DAYS
 
     if not s.isdigit() or not 1 <= int(s) <= MAX_DAYS:
         raise argparse.ArgumentTypeError(f"--days must be a whole number within 1..{MAX_DAYS}: {s}")
@@ -56,7 +56,7 @@ def scan_days(s: str) -> int:
 
 def simulate_into_lake(lake: Lake, start: date, end: date, *, tickers: int, seed: int) -> dict[str, Any]:
     """Write a simulated market to the lake. The one place outside tests that imports the simulator."""
-    from .simulator import simulate_range
+    from orderflow_pipeline.simulator import simulate_range
 
     stats: dict[str, Any] = simulate_range(lake, start, end, n_tickers=tickers, seed=seed, progress=True)
     return stats
@@ -71,7 +71,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .fallback import resolve_summary
+    from orderflow_pipeline.read.fallback import resolve_summary
 
     doc = resolve_summary(get_settings(), date=args.date, now=datetime.now(timezone.utc))
     print(json.dumps(doc, indent=None if args.compact else 2, ensure_ascii=False))
@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .integrity import integrity_report
+    from orderflow_pipeline.read.integrity import integrity_report
 
     report = integrity_report(get_settings(), args.date)
     print(json.dumps(report, indent=2, default=str))
@@ -94,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_broksum(args: argparse.Namespace) -> int:
-    from .broksum_fetch import FetchConfig, fetch_broksum
+    from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
 
     cfg = FetchConfig.from_settings(
         url=args.url, token=args.token, concurrency=args.concurrency, retries=args.retries
@@ -106,11 +106,11 @@ def cmd_fetch_broksum(args: argparse.Namespace) -> int:
 
 
 def cmd_replay_server(args: argparse.Namespace) -> int:
-    """Serve a lake day over the IPOT protocol (orderflow_pipeline.replay)."""
+    """Serve a lake day over the IPOT protocol (orderflow_pipeline.sources.ipot.replay)."""
     import asyncio
     import logging
 
-    from .replay.server import ReplayConfig, latest_tape_date, serve
+    from orderflow_pipeline.sources.ipot.replay.server import ReplayConfig, latest_tape_date, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lake = Lake.from_settings()
@@ -165,13 +165,13 @@ def add_replay_server_command(sub: Subcommands) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    """Capture the IPOT live trade stream into raw_lt/ (orderflow_pipeline.capture)."""
+    """Capture the IPOT live trade stream into raw_lt/ (orderflow_pipeline.sources.ipot.capture)."""
     import logging
     import socket
     from pathlib import Path
 
-    from .capture.run import CaptureConfig, run_capture
-    from .capture.spool import check_capture_id
+    from orderflow_pipeline.sources.ipot.capture.run import CaptureConfig, run_capture
+    from orderflow_pipeline.sources.ipot.capture.spool import check_capture_id
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
@@ -239,7 +239,9 @@ def add_capture_command(sub: Subcommands) -> None:
 
 def cmd_outcomes(args: argparse.Namespace) -> int:
     """Print the rolling per-signal outcome report (JSON, or a table with --text)."""
-    from . import duck, outcomes, warehouse
+    from orderflow_pipeline.layers import outcomes
+    from orderflow_pipeline.warehouse import duck
+    from orderflow_pipeline.warehouse import store as warehouse
 
     try:
         with warehouse.reading(get_settings().warehouse_target) as con:
@@ -265,7 +267,8 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write one warehouse table's rows dated [--from, --to] to a Parquet file (DuckDB COPY)."""
-    from . import export, warehouse
+    from orderflow_pipeline.read import export
+    from orderflow_pipeline.warehouse import store as warehouse
 
     tickers = export.parse_tickers(args.tickers)
     try:
@@ -282,8 +285,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_analytics_commands(sub: Subcommands) -> None:
     """`orderflow outcomes` and `orderflow export` (issue 21)."""
-    from .export import EXPORT_TABLES
-    from .outcomes import REPORT_DAYS
+    from orderflow_pipeline.layers.outcomes import REPORT_DAYS
+    from orderflow_pipeline.read.export import EXPORT_TABLES
 
     o = sub.add_parser("outcomes", help="per-signal outcome report over the last N sessions (vs NEUTRAL)")
     o.add_argument("--days", type=int, default=REPORT_DAYS)
@@ -302,7 +305,8 @@ def add_analytics_commands(sub: Subcommands) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """`orderflow scan`: the gap report as JSON (the `GET /integrity-scan` body); exit 1 with gaps."""
-    from . import idx_calendar, scan
+    from orderflow_pipeline import idx_calendar
+    from orderflow_pipeline.read import scan
 
     settings = get_settings()
     to = args.to or idx_calendar.wib_date(datetime.now(timezone.utc))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .warehouse_backend import Target, TargetError, parse_target
+from orderflow_pipeline.warehouse.backend import Target, TargetError, parse_target
 
 # The warehouse fast path of the summary (§11, issue 19): taken when the warehouse holds every
 # ticker the lake has for the date AND at least this many; otherwise the summary is built from the

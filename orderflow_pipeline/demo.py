@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from . import idx_calendar
-from .keys import WIB
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.storage.keys import WIB
 
 
 def demo_dates(days: int, now: datetime | None = None) -> list[date]:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from .keys import WIB, as_date  # WIB: fixed UTC+7 (no DST in Indonesia)
+from orderflow_pipeline.storage.keys import WIB, as_date  # WIB: fixed UTC+7 (no DST in Indonesia)
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pgserver import PgServer, running_postgres
 
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 if TYPE_CHECKING:  # dagster is imported lazily: most test modules never start an instance
     from dagster import DagsterInstance

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage.lake import Lake
 
 # One Wednesday, 6 simulated tickers: ~9,000 prints, a 7.25 h session; at 3000x it streams in ~9 s.
 DAY = date(2026, 2, 18)
@@ -98,7 +98,7 @@ def start_capture(
 
 def day_lines(lake: Lake) -> list[str]:
     """Every distinct raw line of the day's tape objects (what the replay server serves)."""
-    from orderflow_pipeline.replay.server import load_day
+    from orderflow_pipeline.sources.ipot.replay.server import load_day
 
     return load_day(lake, DAY)
 

@@ -25,11 +25,11 @@ from dagster import (
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.automation.sensors.check_failures import build_check_alert_sensor
 from assets.resources import LakeResource, SettingsResource
-from assets.sensors.check_failures import build_check_alert_sensor
 from orderflow_pipeline import alerts
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 
 class Receiver:
@@ -182,7 +182,7 @@ def fire_run_failure_sensor(instance: DagsterInstance, result: Any, resources: d
     """Deliver a failed run to run_failure_alert_sensor as the daemon would."""
     from dagster import build_run_status_sensor_context
 
-    from assets.sensors.run_failures import run_failure_alert_sensor
+    from assets.automation.sensors.run_failures import run_failure_alert_sensor
 
     run_failure_alert_sensor(
         build_run_status_sensor_context(

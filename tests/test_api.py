@@ -25,10 +25,11 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from orderflow_pipeline import keys, schema
 from orderflow_pipeline.api import MAX_RANGE_DAYS, create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.lake import Lake, dumps
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake, dumps
+from orderflow_pipeline.warehouse import schema
 
 DATES = [date(2026, 2, 5), date(2026, 2, 6), date(2026, 2, 9), date(2026, 2, 10)]
 NEWEST = DATES[-1]
@@ -110,7 +111,7 @@ class World:
 
 def load_warehouse(lake: Lake, con: duckdb.DuckDBPyConnection, dates: list[date]) -> None:
     """The warehouse layer's own incremental load of the lake's hour files (with its manifest)."""
-    from orderflow_pipeline.warehouse import consolidate
+    from orderflow_pipeline.warehouse.store import consolidate
 
     for d in dates:
         res = consolidate(lake, con, d)
@@ -142,7 +143,7 @@ def build_world(
         schema.ensure_schema(con)
         load_warehouse(lake, con, dates)
         if summary:
-            from orderflow_pipeline.summary import build_summary
+            from orderflow_pipeline.layers.summary.build import build_summary
 
             for d in dates:
                 build_summary(lake, con, d, min_tickers=1, now=NOW)
@@ -255,7 +256,7 @@ def test_summary_fallback_when_l0_is_deleted(tmp_path: Path) -> None:
     assert doc["reason"] == "Using 2026-02-10 (2 trading day(s) ago)"
     assert doc["date"] == "2026-02-10" and doc["count"] == len(doc["items"]) == 12
     # L1 is formula B from the warehouse: the same numbers as summary.compute_range for that day.
-    from orderflow_pipeline.summary import compute_range
+    from orderflow_pipeline.layers.summary.build import compute_range
 
     with duckdb.connect(w.settings.duckdb_path, read_only=True) as con:
         direct = compute_range(con, NEWEST, NEWEST)
@@ -318,8 +319,8 @@ def test_api_models_agree_with_the_document_shapes() -> None:
     import types
     import typing
 
-    from orderflow_pipeline import documents
     from orderflow_pipeline.api import models
+    from orderflow_pipeline.layers.summary import documents
 
     pairs = {
         models.Ohlc: documents.Ohlc,
@@ -365,7 +366,7 @@ def test_range_is_formula_b_from_the_warehouse(world: World, client: TestClient)
     r = client.get("/footprint/range", params={"from": "2026-02-06", "to": "2026-02-10"})
     assert r.status_code == 200
     doc = r.json()
-    from orderflow_pipeline.summary import compute_range
+    from orderflow_pipeline.layers.summary.build import compute_range
 
     with duckdb.connect(world.settings.duckdb_path, read_only=True) as con:
         direct = compute_range(con, date(2026, 2, 6), NEWEST)
@@ -459,7 +460,7 @@ def test_integrity_is_the_core_report(world: World, client: TestClient) -> None:
     r = client.get("/integrity", params={"date": "2026-02-10"})
     assert r.status_code == 200
     body = r.json()
-    from orderflow_pipeline.integrity import integrity_report
+    from orderflow_pipeline.read.integrity import integrity_report
 
     direct = integrity_report(world.settings, NEWEST, now=NOW)
     assert body["date"] == "2026-02-10" and body["status"] == direct["status"]

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from test_api import build_world
 
-from orderflow_pipeline import bars, profile
-from orderflow_pipeline.documents import candle
+from orderflow_pipeline.layers.summary.documents import candle
+from orderflow_pipeline.read import bars, profile
 
 T0 = 1_770_346_800_000  # 2026-02-06 03:00 UTC = 10:00 WIB, on a 15-minute boundary
 M = 60_000

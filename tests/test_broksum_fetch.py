@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from conftest import REAL as REAL_FIXTURES
 
-from orderflow_pipeline import broksum_fetch as bf
-from orderflow_pipeline.keys import broksum_key
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.smart_money.broksum import parse_broksum
+from orderflow_pipeline.layers.smart_money.broksum import parse_broksum
+from orderflow_pipeline.sources.ipot import broksum_fetch as bf
+from orderflow_pipeline.storage.keys import broksum_key
+from orderflow_pipeline.storage.lake import Lake
 
 REAL = REAL_FIXTURES / "raw-broksum"
 FILES = sorted(REAL.glob("*/*.json"))

@@ -28,13 +28,15 @@ from typing import Any
 import pytest
 from conftest import REAL, free_port, wait_port
 
-from orderflow_pipeline import duck, idx_calendar, inventory
-from orderflow_pipeline import smart_money as sm
-from orderflow_pipeline.broksum_fetch import FetchConfig, fetch_broksum
-from orderflow_pipeline.keys import broksum_key
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers import smart_money as sm
 from orderflow_pipeline.simulator.run import simulate_range
+from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
+from orderflow_pipeline.storage import inventory
+from orderflow_pipeline.storage.keys import broksum_key
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 START, END = date(2026, 1, 2), date(2026, 1, 30)
 DATES = idx_calendar.trading_days(START, END)

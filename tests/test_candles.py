@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from orderflow_pipeline.candles import CANDLE_SCHEMA, LEVEL_SCHEMA, validate_objects
+from orderflow_pipeline.layers.footprint.candles import CANDLE_SCHEMA, LEVEL_SCHEMA, validate_objects
 
 BBRI_KEY = "footprint/BBRI/1m/2026/02/06/03.jsonl"
 HOUR_MS = 1770346800000  # 2026-02-06 03:00 UTC = 10:00 WIB

@@ -24,10 +24,10 @@ from live_lab import (
     wait_for,
 )
 
-from orderflow_pipeline.capture.spool import Spool, envelope, object_key
-from orderflow_pipeline.footprint import build_footprint
-from orderflow_pipeline.keys import trade_date_of_raw_key
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.footprint.build import build_footprint
+from orderflow_pipeline.sources.ipot.capture.spool import Spool, envelope, object_key
+from orderflow_pipeline.storage.keys import trade_date_of_raw_key
+from orderflow_pipeline.storage.lake import Lake
 
 # the shared fixtures (pytest finds a fixture by its name in the module)
 src = live_lab.src

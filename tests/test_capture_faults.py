@@ -20,7 +20,7 @@ from live_lab import (
     wait_for,
 )
 
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 # the shared fixtures (pytest finds a fixture by its name in the module)
 src = live_lab.src

@@ -10,11 +10,17 @@ from typing import Any
 
 import pytest
 
-from orderflow_pipeline import checks, duck, footprint, integrity, smart_money, summary, universe, warehouse
+from orderflow_pipeline import checks
 from orderflow_pipeline.checks import REGISTRY, CheckOutcome
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers import smart_money, universe
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.read import integrity
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 WIB = timezone(timedelta(hours=7))
 TAPE_DAY, BROKSUM_DAY = date(2026, 2, 18), date(2026, 1, 22)
@@ -63,7 +69,7 @@ def test_every_emitted_check_is_registered_and_every_registered_check_is_emitted
     missing = Settings(lake=built.lake, duckdb_path=str(tmp_path / "absent.duckdb"))
     seen.update(emitted(integrity.integrity_report(missing, TAPE_DAY, now=NOW)))
     # Each layer's checks crashing, and the cross-cutting ones: fault injection.
-    for module in integrity.LAYERS:
+    for _name, module in integrity.LAYERS:
         with monkeypatch.context() as m:
             m.setattr(module, "checks", _boom)
             seen.update(emitted(integrity.integrity_report(built, TAPE_DAY, now=NOW)))
@@ -124,7 +130,7 @@ def test_blocking_is_exactly_the_error_checks_of_spec_11() -> None:
 def test_fold_checks_fails_a_check_that_failed_on_any_date_or_was_not_evaluated() -> None:
     """A two-date backfill: quarantine fails on the 19th only; completeness is missing on both
     dates (a layer that stopped emitting it). Severities come from the registry."""
-    from assets.check_results import check_specs, fold_checks
+    from assets.checks.results import check_specs, fold_checks
 
     def files(passed: bool, d: str) -> CheckOutcome:
         return CheckOutcome.of("footprint_files_exist", passed, f"files on {d}", {"d": d})

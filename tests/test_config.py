@@ -12,7 +12,7 @@ from conftest import SHARED
 
 from orderflow_pipeline import config
 from orderflow_pipeline.config import ConfigError, Settings, get_settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_SOURCE = (ROOT / "orderflow_pipeline" / "config.py").read_text()

@@ -17,10 +17,10 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from assets.runner import controls_run_config
-from orderflow_pipeline import inventory
-from orderflow_pipeline.lake import Lake
+from assets.runtime.runner import controls_run_config
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage import inventory
+from orderflow_pipeline.storage.lake import Lake
 
 D = "2026-02-18"
 

@@ -20,9 +20,9 @@ import pytest
 from conftest import ARTIFACTS, free_port, wait_port
 from test_api import NOW, build_world
 
-from orderflow_pipeline import keys
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.storage import keys
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

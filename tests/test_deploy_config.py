@@ -177,8 +177,8 @@ def test_pools_and_limited_tags_are_the_codes() -> None:
     value matches a tag the code really sets (a limit on a tag nobody sets limits nothing)."""
     from dagster import RunRequest, build_schedule_context
 
+    from assets.automation.schedules import broksum_schedule
     from assets.definitions import build_defs
-    from assets.schedules import broksum_schedule
 
     defs = build_defs()
     job = defs.resolve_implicit_global_asset_job_def()

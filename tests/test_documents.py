@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing
 from datetime import date
 
-from orderflow_pipeline import documents
-from orderflow_pipeline.lake import dumps
+from orderflow_pipeline.layers.summary import documents
+from orderflow_pipeline.storage.lake import dumps
 
 
 def test_candle_is_the_spec_6_line() -> None:

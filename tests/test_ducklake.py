@@ -14,14 +14,16 @@ import duckdb
 import pytest
 from pgserver import PgServer
 
-from orderflow_pipeline import duck, idx_calendar, universe
-from orderflow_pipeline.fallback import resolve_from
-from orderflow_pipeline.footprint import build_footprint
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import DDL, ensure_schema
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers import universe
+from orderflow_pipeline.layers.footprint.build import build_footprint
+from orderflow_pipeline.layers.smart_money.store import BROKER_DAILY_COLUMNS, replace_broker_days
+from orderflow_pipeline.read.fallback import resolve_from
 from orderflow_pipeline.simulator import simulate_range
-from orderflow_pipeline.smart_money.store import BROKER_DAILY_COLUMNS, replace_broker_days
-from orderflow_pipeline.warehouse_backend import Target, parse_target
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse.backend import Target, parse_target
+from orderflow_pipeline.warehouse.schema import DDL, ensure_schema
 
 DAYS = idx_calendar.trading_days("2026-02-02", "2026-02-04")
 PARSED = datetime(2026, 2, 5, 9, 0)

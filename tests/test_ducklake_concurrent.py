@@ -28,11 +28,12 @@ from conftest import ROOT, make_s3_lake
 from dagster import DagsterInstance
 from pgserver import PgServer
 
-from orderflow_pipeline import duck, idx_calendar
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import DDL
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.simulator import simulate_range
-from orderflow_pipeline.warehouse_backend import Target, parse_target
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse.backend import Target, parse_target
+from orderflow_pipeline.warehouse.schema import DDL
 
 DAYS = idx_calendar.trading_days("2026-01-05", "2026-02-13")[:21]
 D0, D1, D2 = DAYS[-3], DAYS[-2], DAYS[-1]

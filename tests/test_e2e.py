@@ -14,9 +14,9 @@ import sys
 from collections import Counter
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.keys import SUMMARY_LATEST, summary_key
-from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import planted_regimes
+from orderflow_pipeline.storage.keys import SUMMARY_LATEST, summary_key
+from orderflow_pipeline.storage.lake import Lake
 
 BUY_FAMILY = {"BUY", "STRONG_BUY", "HIDDEN_ACCUM", "WATCH_ACCUM"}
 

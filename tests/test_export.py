@@ -20,9 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from test_api import DATES, NEWEST, World, build_world
 
-from orderflow_pipeline import export, outcomes
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.read import export
 
 ORDER = {
     "footprint_1m": "date, ticker, time_key",

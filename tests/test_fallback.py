@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_pipeline import duck, keys
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.fallback import NO_DATA_MESSAGE, resolve_from, resolve_summary
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.read.fallback import NO_DATA_MESSAGE, resolve_from, resolve_summary
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 WIB = timezone(timedelta(hours=7))
 WED_1000 = datetime(2026, 2, 18, 10, 0, tzinfo=WIB)  # 16 and 17 Feb 2026 are IDX closures

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import duckdb
 
-from orderflow_pipeline import footprint, keys, summary, warehouse
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = "2026-02-18"
 T0 = 1771380000000  # 2026-02-18 09:00 WIB = 02:00 UTC

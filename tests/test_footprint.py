@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_pipeline import candles, footprint, footprint_manifest, inventory, keys
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.footprint import candles
+from orderflow_pipeline.layers.footprint import manifest as footprint_manifest
+from orderflow_pipeline.storage import inventory, keys
+from orderflow_pipeline.storage.lake import Lake
 
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
 D = "2026-02-18"  # the tape's hour folder 02 UTC = 09:00 WIB, a Wednesday
@@ -478,8 +481,8 @@ def test_incremental_over_a_simulated_day_equals_one_full_build(tmp_path: Path) 
 
 KILL_SCRIPT = """
 import os, signal, sys
-from orderflow_pipeline import footprint
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.storage.lake import Lake
 
 class Dying(Lake):
     left = int(sys.argv[2])

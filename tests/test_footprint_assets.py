@@ -6,9 +6,9 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, materialize
 
-from assets.footprint import footprint_ndjson
+from assets.layers.footprint import footprint_ndjson
 from assets.resources import LakeResource
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
 
@@ -69,7 +69,7 @@ def test_single_run_backfill_over_two_dates(
     env: dict[str, str], instance: DagsterInstance, real: Path
 ) -> None:
     # BackfillPolicy.single_run(): one run, the asset loops over both partition keys
-    from assets.runner import materialize_range
+    from assets.runtime.runner import materialize_range
 
     lake = Lake(env["ORDERFLOW_LAKE"])
     body = (real / TAPE_KEY).read_bytes()

@@ -25,11 +25,11 @@ from conftest import ARTIFACTS
 from test_api import NOW, WIB, hour_files, load_warehouse
 from test_dashboard_browser import CHROMIUM, browser, page_at, serve  # noqa: F401 - browser is a fixture
 
-from assets.sensors.signal_alerts import dashboard_link
-from orderflow_pipeline import schema
+from assets.automation.sensors.signal_alerts import dashboard_link
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import schema
 
 pytestmark = [
     pytest.mark.browser,
@@ -89,7 +89,7 @@ def build_ladder_world(root: Path, real: Path) -> tuple[Settings, list[dict[str,
     try:
         schema.ensure_schema(con)
         load_warehouse(lake, con, [REAL_DAY, DAY])
-        from orderflow_pipeline.summary import build_summary
+        from orderflow_pipeline.layers.summary.build import build_summary
 
         for d in (REAL_DAY, DAY):
             build_summary(lake, con, d, min_tickers=1, now=NOW)
@@ -234,7 +234,7 @@ def test_outcomes_panel_shows_the_served_report(browser: Any, tmp_path: Path) ->
     the server's count and hit rate (formatted, never recomputed)."""
     from test_api import DATES, build_world
 
-    from orderflow_pipeline.outcomes import build_outcomes
+    from orderflow_pipeline.layers.outcomes import build_outcomes
 
     world = build_world(tmp_path, n_tickers=40)
     con = duckdb.connect(world.settings.duckdb_path)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from orderflow_pipeline import footprint_minutes, keys
-from orderflow_pipeline.inventory import footprint_objects
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.footprint import minutes as footprint_minutes
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.inventory import footprint_objects
+from orderflow_pipeline.storage.lake import Lake
 
 D = date(2026, 2, 18)
 H2 = datetime(2026, 2, 18, 2, tzinfo=timezone.utc)  # 09:00 WIB

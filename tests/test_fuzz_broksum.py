@@ -23,11 +23,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orderflow_pipeline import keys
-from orderflow_pipeline import smart_money as sm
-from orderflow_pipeline.keys import broksum_key
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.smart_money import plausibility
+from orderflow_pipeline.layers import smart_money as sm
+from orderflow_pipeline.layers.smart_money import plausibility
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.keys import broksum_key
+from orderflow_pipeline.storage.lake import Lake
 
 DAYS = [date(2026, 1, 19), date(2026, 1, 20), date(2026, 1, 21), date(2026, 1, 22)]
 D = "2026-01-22"

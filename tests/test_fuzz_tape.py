@@ -12,9 +12,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderflow_pipeline import candles, footprint, keys, tape
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.quarantine import QuarantineBatch
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.footprint import candles, tape
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.quarantine import QuarantineBatch
 
 WED = "2026-02-18"
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"

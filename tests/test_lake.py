@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 
 def test_roundtrip_list_and_fingerprints(any_lake: Lake) -> None:
@@ -82,7 +82,7 @@ def test_killed_process_mid_write_leaves_previous_file(tmp_path: Path) -> None:
     lake.write_bytes("f/h.jsonl", b"old\n")
     script = (
         "import sys,time\n"
-        "from orderflow_pipeline.lake import Lake\n"
+        "from orderflow_pipeline.storage.lake import Lake\n"
         "def gen():\n"
         "    yield b'new-part-1\\n'\n"
         "    print('half', flush=True)\n"
@@ -108,13 +108,13 @@ def test_stale_temp_files_of_killed_writes_are_removed_by_the_next_run(
 ) -> None:
     """A writer SIGKILLed mid-write leaves its `.tmp-*` file; the next footprint run removes the
     ones older than an hour (aged here with utime), logs each, and leaves a young one alone."""
-    from orderflow_pipeline import footprint
+    from orderflow_pipeline.layers.footprint import build as footprint
 
     lake = Lake(str(tmp_path / "lake"))
     hour_file = "footprint/AAAA/1m/2026/02/18/02.jsonl"  # a folder of the date 2026-02-18
     script = (
         "import time\n"
-        "from orderflow_pipeline.lake import Lake\n"
+        "from orderflow_pipeline.storage.lake import Lake\n"
         "def gen():\n"
         "    yield b'part\\n'\n"
         "    print('half', flush=True)\n"
@@ -140,7 +140,7 @@ def test_stale_temp_files_of_killed_writes_are_removed_by_the_next_run(
     old = time.time() - 2 * 3600
     for key in [killed, *others]:
         os.utime(lake.path(key), (old, old))
-    with caplog.at_level("WARNING", logger="orderflow_pipeline.lake"):
+    with caplog.at_level("WARNING", logger="orderflow_pipeline.storage.lake"):
         res = footprint.build_footprint(lake, "2026-02-18")
     assert res.stale_temps_removed == 4
     for key in [killed, *others]:
@@ -151,7 +151,7 @@ def test_stale_temp_files_of_killed_writes_are_removed_by_the_next_run(
 
 
 def test_s3_client_has_explicit_timeouts_and_retries(moto_server: str) -> None:
-    from orderflow_pipeline import lake as lake_mod
+    from orderflow_pipeline.storage import lake as lake_mod
 
     lake = Lake("s3://any-bucket/p", endpoint_url=moto_server)
     lake.fs.connect()

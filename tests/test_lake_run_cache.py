@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from conftest import make_s3_lake
 
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 
 def test_run_cache_follows_our_writes_and_sees_the_store_as_a_fresh_listing(moto_server: str) -> None:

@@ -17,9 +17,9 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 from test_operations import Receiver, at, receiver, resources  # noqa: F401  (the fixture)
 
-from assets import schedules
-from assets.sensors import capture_heartbeat as hb
-from orderflow_pipeline.lake import Lake
+from assets.automation import schedules
+from assets.automation.sensors import capture_heartbeat as hb
+from orderflow_pipeline.storage.lake import Lake
 
 WED = date(2026, 2, 18)  # a trading Wednesday
 

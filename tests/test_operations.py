@@ -26,13 +26,20 @@ from dagster import (
     build_sensor_context,
 )
 
-from assets import jobs, schedules
+from assets.automation import jobs, schedules
+from assets.automation.sensors import (
+    check_failures,
+    data_freshness,
+    lake_objects,
+    summary_missing,
+    warehouse_coverage,
+)
 from assets.resources import LakeResource, SettingsResource
-from assets.sensors import check_failures, data_freshness, lake_objects, summary_missing, warehouse_coverage
-from orderflow_pipeline import alerts, inventory, keys
+from orderflow_pipeline import alerts
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.integrity import freshness_outcomes, integrity_report
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.read.integrity import freshness_outcomes, integrity_report
+from orderflow_pipeline.storage import inventory, keys
+from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[1]
 JKT = ZoneInfo("Asia/Jakarta")
@@ -478,7 +485,7 @@ def test_sensor_requests_run_through_the_real_layers(
 
 
 def test_a_crashing_layer_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orderflow_pipeline import summary
+    from orderflow_pipeline.layers.summary import build as summary
 
     def broken(*args: object) -> list:
         raise RuntimeError("disk on fire")
@@ -495,7 +502,7 @@ def test_a_crashing_layer_is_reported_not_raised(tmp_path: Path, monkeypatch: py
 def test_tape_time_from_the_name_or_else_the_object_mtime(local_lake: Lake) -> None:
     import os
 
-    from orderflow_pipeline.integrity import tape_latest
+    from orderflow_pipeline.read.integrity import tape_latest
 
     assert tape_latest(local_lake, WED) is None
     local_lake.write_bytes(raw_key(at(WED, 9, 12)), b"")
@@ -511,7 +518,7 @@ def test_tape_time_from_the_name_or_else_the_object_mtime(local_lake: Lake) -> N
 def test_glob_listing_agrees_with_the_warehouse_listing(any_lake: Lake) -> None:
     """A plain glob of the date's two UTC day folders (an independent oracle) sees the same
     objects and fingerprints as the shared listing every layer uses."""
-    from orderflow_pipeline.inventory import footprint_objects
+    from orderflow_pipeline.storage.inventory import footprint_objects
 
     def glob_listing(lake: Lake, d: date) -> dict[str, object]:
         hours = set(keys.footprint_hours_utc(d))

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from orderflow_pipeline import keys
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.footprint import build_footprint
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.footprint.build import build_footprint
+from orderflow_pipeline.layers.summary.build import build_summary
 from orderflow_pipeline.simulator import simulate_range
-from orderflow_pipeline.summary import build_summary
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 D1, D2 = date(2026, 2, 2), date(2026, 2, 3)
 NOW = datetime(2026, 2, 3, 10, 0, tzinfo=timezone.utc)

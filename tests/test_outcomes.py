@@ -19,8 +19,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from orderflow_pipeline import idx_calendar, keys, outcomes, schema, summary, warehouse
-from orderflow_pipeline.lake import Lake, dumps
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake, dumps
+from orderflow_pipeline.warehouse import schema
+from orderflow_pipeline.warehouse import store as warehouse
 
 WIB = keys.WIB
 D1, D2, D3 = date(2026, 2, 2), date(2026, 2, 3), date(2026, 2, 4)  # Mon, Tue, Wed

@@ -15,11 +15,14 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from test_outcomes import D1, D2, D3, candle, write_candles, write_summary_items
 
-from assets.outcomes import is_final, outcomes_sensor, signal_outcomes
+from assets.layers.outcomes import is_final, outcomes_sensor, signal_outcomes
 from assets.resources import build_resources
-from orderflow_pipeline import idx_calendar, keys, schema, warehouse
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import schema
+from orderflow_pipeline.warehouse import store as warehouse
 
 WIB = keys.WIB
 

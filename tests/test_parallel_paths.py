@@ -13,12 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderflow_pipeline import footprint, idx_calendar, parallel, smart_money
-from orderflow_pipeline import warehouse as wh
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline import idx_calendar, parallel
+from orderflow_pipeline.layers import smart_money
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.smart_money import build
 from orderflow_pipeline.simulator import simulate_range
-from orderflow_pipeline.smart_money import build
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import store as wh
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 START, END = date(2026, 2, 16), date(2026, 2, 18)  # Monday..Wednesday: three trading days
 

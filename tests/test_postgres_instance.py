@@ -42,12 +42,12 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from pgserver import PgServer
 
+from assets.automation.sensors import lake_objects, summary_missing, warehouse_coverage
 from assets.resources import LakeResource, SettingsResource
-from assets.runner import materialize_range, slot_holders
-from assets.sensors import lake_objects, summary_missing, warehouse_coverage
+from assets.runtime.runner import materialize_range, slot_holders
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[1]
 PROD_YAML = ROOT / "deploy" / "dagster.prod.yaml"

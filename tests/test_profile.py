@@ -13,9 +13,9 @@ import pytest
 from conftest import REAL
 from fastapi.testclient import TestClient
 
-from orderflow_pipeline import profile as P
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.read import profile as P
 
 REAL_FOOTPRINT = REAL / "footprint"
 if not REAL_FOOTPRINT.exists():  # a worktree in /work/wt/<name> without ORDERFLOW_SHARED set
@@ -258,8 +258,9 @@ def test_raw_hist_without_candles_has_no_profile(tmp_path: Path) -> None:
 def test_range_profile_from_the_warehouse_equals_the_days_profile(tmp_path: Path) -> None:
     import duckdb
 
-    from orderflow_pipeline import schema, warehouse
-    from orderflow_pipeline.lake import Lake
+    from orderflow_pipeline.storage.lake import Lake
+    from orderflow_pipeline.warehouse import schema
+    from orderflow_pipeline.warehouse import store as warehouse
 
     lake = tmp_path / "lake"
     dest = lake / "footprint" / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"

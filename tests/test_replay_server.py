@@ -12,9 +12,9 @@ import pytest
 from live_lab import DAY, simulated_lake
 from websockets.asyncio.client import connect
 
-from orderflow_pipeline.ipot import protocol as P
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.replay.server import ReplayConfig, ReplayServer, broksum_rows, load_day
+from orderflow_pipeline.sources.ipot import protocol as P
+from orderflow_pipeline.sources.ipot.replay.server import ReplayConfig, ReplayServer, broksum_rows, load_day
+from orderflow_pipeline.storage.lake import Lake
 
 
 @pytest.fixture(scope="module")

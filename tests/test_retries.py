@@ -20,8 +20,8 @@ from dagster import DagsterEventType, DagsterInstance
 
 from assets.definitions import build_defs
 from assets.resources import IO_RETRY
-from orderflow_pipeline import lake as lake_mod
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import lake as lake_mod
+from orderflow_pipeline.storage.lake import Lake
 
 D = "2026-02-18"
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"
@@ -136,7 +136,7 @@ def test_retries_absorb_injected_s3_faults(
     direct.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     monkeypatch.setenv("ORDERFLOW_LAKE", direct.root)
     monkeypatch.setenv("ORDERFLOW_S3_ENDPOINT_URL", proxy.url)
-    from assets.runner import materialize_range
+    from assets.runtime.runner import materialize_range
 
     instance = DagsterInstance.get()
     try:

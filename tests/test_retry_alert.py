@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from assets.resources import IO_RETRY, LakeResource, SettingsResource
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 from tests.test_alerts import Receiver, fire_run_failure_sensor, receiver  # noqa: F401 - fixture
 from tests.test_retries import TAPE_KEY, FaultProxy, proxy  # noqa: F401 - fixture
 
@@ -24,7 +24,7 @@ def test_alert_after_the_last_try_with_the_error(
     real: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from assets.runner import materialize_range
+    from assets.runtime.runner import materialize_range
     from tests.conftest import make_s3_lake
 
     direct = make_s3_lake(moto_server)

@@ -34,9 +34,7 @@ from conftest import make_s3_lake
 from dagster import DagsterInstance, RunRequest, build_sensor_context
 from fastapi.testclient import TestClient
 
-from assets.resources import build_resources
-from assets.runner import materialize_range
-from assets.sensors import (
+from assets.automation.sensors import (
     capture_heartbeat,
     data_freshness,
     lake_objects,
@@ -44,12 +42,14 @@ from assets.sensors import (
     summary_missing,
     warehouse_coverage,
 )
+from assets.resources import build_resources
+from assets.runtime.runner import materialize_range
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api.app import create_app
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.keys import summary_key
-from orderflow_pipeline.lake import Lake, dumps
-from orderflow_pipeline.summary import summary_from_lake
+from orderflow_pipeline.layers.summary.build import summary_from_lake
+from orderflow_pipeline.storage.keys import summary_key
+from orderflow_pipeline.storage.lake import Lake, dumps
 
 DAYS = idx_calendar.trading_days("2026-02-09", "2026-02-13")[:3]
 N_TICKERS, SEED = 12, 5

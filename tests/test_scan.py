@@ -18,14 +18,18 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from orderflow_pipeline import footprint_manifest, idx_calendar, keys, scan, warehouse
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.footprint import build_footprint
-from orderflow_pipeline.inventory import tape_objects
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers.footprint import manifest as footprint_manifest
+from orderflow_pipeline.layers.footprint.build import build_footprint
+from orderflow_pipeline.read import scan
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.inventory import tape_objects
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 DAYS = idx_calendar.trading_days("2026-02-02", "2026-02-04")  # Mon..Wed, three sessions
 NOW = datetime(2026, 2, 5, 3, 0, tzinfo=timezone.utc)

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from orderflow_pipeline import scoring, warehouse
-from orderflow_pipeline.context import CtxRow
-from orderflow_pipeline.scoring import (
+from orderflow_pipeline.layers.summary import scoring
+from orderflow_pipeline.layers.summary.context import CtxRow
+from orderflow_pipeline.layers.summary.scoring import (
     Aggregates,
     divergence,
     fluct,
@@ -19,6 +19,7 @@ from orderflow_pipeline.scoring import (
     score_items,
     signals,
 )
+from orderflow_pipeline.warehouse import store as warehouse
 
 
 def signal(score: float, dp: float, pp: float, z: float | None = None, state: str | None = None) -> str:

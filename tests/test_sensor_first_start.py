@@ -12,11 +12,11 @@ from pathlib import Path
 
 from dagster import DagsterInstance, RunRequest, build_sensor_context
 
+from assets.automation.sensors import lake_objects, summary_missing, warehouse_coverage
 from assets.definitions import build_defs
 from assets.resources import LakeResource, SettingsResource
-from assets.sensors import lake_objects, summary_missing, warehouse_coverage
-from orderflow_pipeline import keys
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 WIB = timezone(timedelta(hours=7))
 WED = date(2026, 2, 18)

@@ -24,11 +24,11 @@ from dagster import (
 from test_alerts import Receiver, receiver  # noqa: F401 - the fixture
 from test_operations import at, clock
 
+from assets.automation.sensors.signal_alerts import ALERT_SIGNALS, build_signal_alert_sensor
 from assets.partitions import trading_days
 from assets.resources import LakeResource, SettingsResource
-from assets.sensors.signal_alerts import ALERT_SIGNALS, build_signal_alert_sensor
-from orderflow_pipeline import keys
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 WED = date(2026, 2, 18)
 THU = date(2026, 2, 19)

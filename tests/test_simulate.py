@@ -23,8 +23,8 @@ from scipy.stats import spearmanr
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline import simulator as sim
-from orderflow_pipeline.keys import WIB, trade_date_of_raw_key
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.keys import WIB, trade_date_of_raw_key
+from orderflow_pipeline.storage.lake import Lake
 
 START, END = date(2026, 2, 4), date(2026, 2, 6)
 N_TICKERS, SEED = 40, 7
@@ -164,8 +164,8 @@ def test_every_simulated_line_passes_the_real_format_check(market: dict[str, Any
 
 
 def test_tape_parses_with_the_pipeline_parser(market: dict[str, Any]) -> None:
-    """The footprint layer's own parser (orderflow_pipeline.tape) reads it without a reject."""
-    tape_mod = pytest.importorskip("orderflow_pipeline.tape")
+    """The footprint layer's own parser (orderflow_pipeline.layers.footprint.tape) reads it without a reject."""
+    tape_mod = pytest.importorskip("orderflow_pipeline.layers.footprint.tape")
     lake: Lake = market["lake"]
     uniq = market["uniq"]
     for d in idx_calendar.trading_days(START, END):
@@ -325,7 +325,7 @@ def test_broker_summaries_have_the_ipot_structure_and_match_the_trades(
 
 
 def test_parses_with_the_smart_money_reader(market: dict[str, Any]) -> None:
-    sm = pytest.importorskip("orderflow_pipeline.smart_money")
+    sm = pytest.importorskip("orderflow_pipeline.layers.smart_money")
     lake: Lake = market["lake"]
     keys = lake.list("raw-broksum/")
     for key in keys:

@@ -12,13 +12,14 @@ from dagster import AssetKey, TimeWindowPartitionMapping
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets import smart_money as sm_assets
+from assets.layers import smart_money as sm_assets
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL
-from assets.runner import materialize_range
-from orderflow_pipeline import idx_calendar, keys
+from assets.runtime.runner import materialize_range
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 
 def test_partition_mapping_counts_trading_days() -> None:

@@ -18,12 +18,21 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orderflow_pipeline import idx_calendar, keys, scoring, warehouse
-from orderflow_pipeline.candles import CANDLE_SCHEMA
-from orderflow_pipeline.context import load_context
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
-from orderflow_pipeline.summary import build_summary, checks, compute_range, summary_from_lake, write_summary
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers.footprint.candles import CANDLE_SCHEMA
+from orderflow_pipeline.layers.summary import scoring
+from orderflow_pipeline.layers.summary.build import (
+    build_summary,
+    checks,
+    compute_range,
+    summary_from_lake,
+    write_summary,
+)
+from orderflow_pipeline.layers.summary.context import load_context
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = date(2026, 2, 6)  # a Friday; 2026-02-05 (Thu) is its previous session
 NOW = datetime(2026, 2, 6, 9, 0, 5, tzinfo=timezone.utc)
@@ -472,7 +481,7 @@ def test_rerun_of_an_unchanged_date_rewrites_nothing(
     assert {k: _stat(local_lake, k) for k in before} == before
     assert again == first and again["generated_at"] == "2026-02-06T09:00:05Z"
     # NOW is 16:00 WIB on D itself: the run's check time is recorded beside the file, not in it.
-    from orderflow_pipeline.summary import checked_key, last_built_at
+    from orderflow_pipeline.layers.summary.build import checked_key, last_built_at
 
     assert local_lake.read_json(checked_key(D))["checked_at"] == "2026-02-06T09:30:05Z"
     assert last_built_at(local_lake, D) == later
@@ -496,7 +505,7 @@ def test_rerun_of_an_older_date_writes_no_state(local_lake: Lake) -> None:
     write_files(local_lake, day_files(d_old, ["AAA"]))
     build_summary(local_lake, None, d_old, now=NOW)
     build_summary(local_lake, None, d_old, now=NOW + timedelta(hours=1))
-    from orderflow_pipeline.summary import checked_key
+    from orderflow_pipeline.layers.summary.build import checked_key
 
     # Freshness is only ever checked for today, so a backfill re-run leaves no trace at all.
     assert not local_lake.exists(checked_key(d_old))
@@ -505,7 +514,7 @@ def test_rerun_of_an_older_date_writes_no_state(local_lake: Lake) -> None:
 def test_unchanged_rerun_during_market_hours_is_not_stale(
     local_lake: Lake, con: duckdb.DuckDBPyConnection
 ) -> None:
-    from orderflow_pipeline.integrity import freshness_outcomes
+    from orderflow_pipeline.read.integrity import freshness_outcomes
 
     files = day_files(D, ["AAA"], utc_hours=(2,))
     write_files(local_lake, files)

@@ -9,12 +9,12 @@ from dagster import AssetKey, AssetMaterialization, AssetRecordsFilter, DagsterI
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from test_summary import day_files, insert_features, insert_warehouse, write_files
 
+from assets.automation.sensors.warehouse_coverage import warehouse_tickers_reported
+from assets.layers.summary import footprint_summary
 from assets.resources import build_resources
-from assets.sensors.warehouse_coverage import warehouse_tickers_reported
-from assets.summary import footprint_summary
-from orderflow_pipeline import inventory, keys
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import inventory, keys
+from orderflow_pipeline.storage.lake import Lake
 
 D1, D2 = date(2026, 2, 5), date(2026, 2, 6)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderflow_pipeline import tape
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.quarantine import QuarantineBatch
+from orderflow_pipeline.layers.footprint import tape
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.quarantine import QuarantineBatch
 
 WED = "2026-02-18"  # a Wednesday: continuous 09:00-12:00 and 13:30-15:50 WIB
 FRI = "2026-02-20"  # a Friday: continuous 09:00-11:30 and 14:00-15:50 WIB

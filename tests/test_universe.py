@@ -10,12 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderflow_pipeline import idx_calendar, keys, universe
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.checks import REGISTRY
-from orderflow_pipeline.footprint import build_footprint
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers import universe
+from orderflow_pipeline.layers.footprint.build import build_footprint
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 DAYS = idx_calendar.trading_days("2026-02-02", "2026-02-04")
 

@@ -12,10 +12,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderflow_pipeline import duck, footprint, inventory, warehouse
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.quarantine import count_quarantined
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.storage import inventory
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.quarantine import count_quarantined
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = "2026-02-06"
 BBRI_KEY = "footprint/BBRI/1m/2026/02/06/03.jsonl"
@@ -304,9 +307,10 @@ def test_prune_is_a_setting_default_keeps_everything(
 
 WRITER = r"""
 import sys, time
-from orderflow_pipeline import duck, warehouse
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse.schema import ensure_schema
 path, lake_root, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 lake = Lake(lake_root)
 for i in range(rounds):

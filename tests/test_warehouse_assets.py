@@ -9,11 +9,12 @@ import duckdb
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets import warehouse as wh_assets
+from assets.layers import warehouse as wh_assets
 from assets.resources import DUCKDB_POOL, build_resources
-from orderflow_pipeline import idx_calendar, keys
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 
 def put_day(lake: Lake, d: date, tickers: list[str], minutes: int = 3) -> None:

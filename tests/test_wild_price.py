@@ -15,13 +15,15 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance, materialize
 
-from assets.footprint import footprint_ndjson
+from assets.layers.footprint import footprint_ndjson
+from assets.layers.summary import footprint_summary
+from assets.layers.warehouse import footprint_1m
 from assets.resources import build_resources
-from assets.summary import footprint_summary
-from assets.warehouse import footprint_1m
-from orderflow_pipeline import bounds, keys, summary
+from orderflow_pipeline import bounds
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 D = "2026-02-18"  # a Wednesday; hour folder 03 UTC = 10:00 WIB
 TAPE_KEY = "raw_lt/2026/02/18/02/1771380009443_386.jsonl"  # the real sample: 93 other tickers
@@ -115,7 +117,8 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
 def test_trades_at_the_bounds_build_candles_the_warehouse_validator_accepts(tmp_path: Path) -> None:
     """The derivation in bounds.py, end to end: trades exactly at the per-trade bounds give candles
     the candle validator accepts; one step beyond a bound is quarantined at the tape instead."""
-    from orderflow_pipeline import candles, footprint
+    from orderflow_pipeline.layers.footprint import build as footprint
+    from orderflow_pipeline.layers.footprint import candles
 
     lake = Lake(str(tmp_path / "lake"))
     top, lots = str(bounds.PRICE_MAX), bounds.LOTS_PER_TRADE_MAX

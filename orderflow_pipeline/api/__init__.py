@@ -12,9 +12,9 @@ as a package attribute, which is why callers import `create_app` from here.
 
 from __future__ import annotations
 
-from .app import create_app
-from .cache import MAX_CACHED_DATES
-from .params import MAX_RANGE_DAYS
+from orderflow_pipeline.api.app import create_app
+from orderflow_pipeline.api.cache import MAX_CACHED_DATES
+from orderflow_pipeline.api.params import MAX_RANGE_DAYS
 
 app = create_app()
 

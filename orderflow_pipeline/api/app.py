@@ -19,14 +19,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import bars, duck, export, outcomes, profile, warehouse
-from ..config import Settings
-from ..documents import no_data_document, range_document
-from ..integrity import integrity_report
-from ..summary import compute_range
-from . import exports
-from .cache import SummaryCache, body_response
-from .models import (
+from orderflow_pipeline.api import exports
+from orderflow_pipeline.api.cache import SummaryCache, body_response
+from orderflow_pipeline.api.models import (
     ERRORS,
     Coverage,
     ErrorBody,
@@ -37,8 +32,8 @@ from .models import (
     RawHist,
     SummaryDoc,
 )
-from .operator_routes import register as register_operator_routes
-from .params import (
+from orderflow_pipeline.api.operator_routes import register as register_operator_routes
+from orderflow_pipeline.api.params import (
     DATE_PATTERN,
     MAX_RANGE_DAYS,
     TICKER_PATTERN,
@@ -49,7 +44,15 @@ from .params import (
     require_date,
     validation_message,
 )
-from .reads import Reads
+from orderflow_pipeline.api.reads import Reads
+from orderflow_pipeline.config import Settings
+from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers.summary.build import compute_range
+from orderflow_pipeline.layers.summary.documents import no_data_document, range_document
+from orderflow_pipeline.read import bars, export, profile
+from orderflow_pipeline.read.integrity import integrity_report
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse import store as warehouse
 
 # The dashboard ships as package data next to the package (pyproject [tool.setuptools.package-data]).
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

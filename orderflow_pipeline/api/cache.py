@@ -23,7 +23,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..fallback import Resolved
+from orderflow_pipeline.read.fallback import Resolved
 
 MAX_CACHED_DATES = 16  # summary bodies kept in memory (newest + dates asked with ?date=)
 

@@ -14,8 +14,10 @@ import duckdb
 from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from .. import duck, export, warehouse
-from .params import BadInput
+from orderflow_pipeline.api.params import BadInput
+from orderflow_pipeline.read import export
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse import store as warehouse
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 

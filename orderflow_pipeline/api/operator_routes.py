@@ -12,13 +12,28 @@ from typing import Any
 from fastapi import FastAPI, Query
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import idx_calendar, scan
-from ..broker_range import MAX_RANGE_DAYS as BROKER_RANGE_MAX_DAYS
-from ..broker_range import broker_range
-from ..ticker_signal import ticker_signal
-from .models import ERRORS, NOT_FOUND, BrokerRange, ErrorBody, IntegrityScan, TickerSignal
-from .params import DATE_PATTERN, TICKER_PATTERN, BadInput, parse_date, parse_ticker, require_date
-from .reads import Reads
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.api.models import (
+    ERRORS,
+    NOT_FOUND,
+    BrokerRange,
+    ErrorBody,
+    IntegrityScan,
+    TickerSignal,
+)
+from orderflow_pipeline.api.params import (
+    DATE_PATTERN,
+    TICKER_PATTERN,
+    BadInput,
+    parse_date,
+    parse_ticker,
+    require_date,
+)
+from orderflow_pipeline.api.reads import Reads
+from orderflow_pipeline.read import scan
+from orderflow_pipeline.read.broker_range import MAX_RANGE_DAYS as BROKER_RANGE_MAX_DAYS
+from orderflow_pipeline.read.broker_range import broker_range
+from orderflow_pipeline.read.ticker_signal import ticker_signal
 
 
 def register(app: FastAPI, reads: Reads) -> None:

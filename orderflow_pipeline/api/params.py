@@ -7,7 +7,8 @@ from datetime import date
 
 from fastapi.exceptions import RequestValidationError
 
-from .. import idx_calendar, keys
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.storage import keys
 
 MAX_RANGE_DAYS = 90
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"

@@ -15,13 +15,15 @@ from typing import Any, Literal
 
 import duckdb
 
-from .. import duck, keys, warehouse
-from ..candles import validate_objects
-from ..config import Settings, get_settings
-from ..documents import Candle, candle
-from ..fallback import Resolved, resolve
-from ..inventory import footprint_objects
-from ..lake import Lake
+from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.layers.footprint.candles import validate_objects
+from orderflow_pipeline.layers.summary.documents import Candle, candle
+from orderflow_pipeline.read.fallback import Resolved, resolve
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.inventory import footprint_objects
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import duck
+from orderflow_pipeline.warehouse import store as warehouse
 
 WarehouseState = Literal["ok", "busy", "missing"]
 

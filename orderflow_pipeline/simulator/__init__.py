@@ -24,10 +24,17 @@ Determinism: every random draw comes from a numpy Generator seeded with (seed, d
 
 from __future__ import annotations
 
-from .brokers import BROKER_TYPE, BROKERS, FOREIGN_BROKERS, LOCAL_BROKERS
-from .broksum import broksum_document
-from .grid import ceil_grid, floor_grid, on_grid, reject_bounds, snap_grid, tick_size
-from .regimes import (
+from orderflow_pipeline.simulator.brokers import BROKER_TYPE, BROKERS, FOREIGN_BROKERS, LOCAL_BROKERS
+from orderflow_pipeline.simulator.broksum import broksum_document
+from orderflow_pipeline.simulator.grid import (
+    ceil_grid,
+    floor_grid,
+    on_grid,
+    reject_bounds,
+    snap_grid,
+    tick_size,
+)
+from orderflow_pipeline.simulator.regimes import (
     ACCUMULATION,
     DISTRIBUTION,
     FALLING_KNIFE,
@@ -42,10 +49,24 @@ from .regimes import (
     plan_range,
     planted_regimes,
 )
-from .run import simulate_day, simulate_range
-from .tape import OBJECT_MINUTES, REPLAY_SHARE, DayTape, day_tape, pipe_lines, slice_bytes
-from .trades import BOARD_NG, BOARD_RG, BOARD_TN, BOARDS, TickerDay, simulate_ticker_day
-from .universe import load_snapshot, load_universe, snapshot_path
+from orderflow_pipeline.simulator.run import simulate_day, simulate_range
+from orderflow_pipeline.simulator.tape import (
+    OBJECT_MINUTES,
+    REPLAY_SHARE,
+    DayTape,
+    day_tape,
+    pipe_lines,
+    slice_bytes,
+)
+from orderflow_pipeline.simulator.trades import (
+    BOARD_NG,
+    BOARD_RG,
+    BOARD_TN,
+    BOARDS,
+    TickerDay,
+    simulate_ticker_day,
+)
+from orderflow_pipeline.simulator.universe import load_snapshot, load_universe, snapshot_path
 
 __all__ = [
     "ACCUMULATION",

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .brokers import BROKER_TYPE, BROKERS
-from .trades import BOARD_RG, TickerDay
+from orderflow_pipeline.simulator.brokers import BROKER_TYPE, BROKERS
+from orderflow_pipeline.simulator.trades import BOARD_RG, TickerDay
 
 
 def _accdist(top5_bid: int, top5_offer: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..profile import TICK_EDGES, TICKS
+from orderflow_pipeline.read.profile import TICK_EDGES, TICKS
 
 # The IDX tick table is the core's (profile.py); the simulator only vectorises it.
 _TICK_EDGES = np.array(TICK_EDGES)

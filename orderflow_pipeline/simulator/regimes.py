@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .. import idx_calendar
-from .grid import reject_bounds, snap_grid
-from .universe import load_universe
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.simulator.grid import reject_bounds, snap_grid
+from orderflow_pipeline.simulator.universe import load_universe
 
 NEUTRAL = "neutral"
 ACCUMULATION = "accumulation"

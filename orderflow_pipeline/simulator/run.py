@@ -15,14 +15,14 @@ from typing import Any
 
 import pandas as pd
 
-from .. import idx_calendar
-from ..keys import WIB, as_date, broksum_key, check_ticker, trade_date_of_raw_key
-from ..lake import Lake, dumps
-from .broksum import broksum_document
-from .regimes import DayPlan, plan_range
-from .tape import day_tape
-from .trades import TickerDay, simulate_ticker_day
-from .universe import load_universe
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.simulator.broksum import broksum_document
+from orderflow_pipeline.simulator.regimes import DayPlan, plan_range
+from orderflow_pipeline.simulator.tape import day_tape
+from orderflow_pipeline.simulator.trades import TickerDay, simulate_ticker_day
+from orderflow_pipeline.simulator.universe import load_universe
+from orderflow_pipeline.storage.keys import WIB, as_date, broksum_key, check_ticker, trade_date_of_raw_key
+from orderflow_pipeline.storage.lake import Lake, dumps
 
 
 def simulate_day(

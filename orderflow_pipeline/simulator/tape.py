@@ -22,9 +22,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..keys import WIB
-from .regimes import DayPlan
-from .trades import BOARDS, TickerDay
+from orderflow_pipeline.simulator.regimes import DayPlan
+from orderflow_pipeline.simulator.trades import BOARDS, TickerDay
+from orderflow_pipeline.storage.keys import WIB
 
 REPLAY_SHARE = 0.0005  # share of lines a "reconnect" sends twice
 OBJECT_MINUTES = 10  # one object per this many minutes of receipt time

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .. import idx_calendar
-from .brokers import BROKERS, broker_weights
-from .grid import floor_grid, reject_bounds, tick_size
-from .regimes import MARKUP, REGIMES, TRAP, DayPlan, crc
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.simulator.brokers import BROKERS, broker_weights
+from orderflow_pipeline.simulator.grid import floor_grid, reject_bounds, tick_size
+from orderflow_pipeline.simulator.regimes import MARKUP, REGIMES, TRAP, DayPlan, crc
 
 BOARD_RG, BOARD_NG, BOARD_TN = 0, 1, 2
 BOARDS = ("RG", "NG", "TN")  # board code by index, as written in tape field [4]

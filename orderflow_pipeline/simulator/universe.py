@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ..config import get_settings
+from orderflow_pipeline.config import get_settings
 
 _TAIL_SHARE = 0.15  # n_tickers takes the N*(1-0.15) most liquid plus a tail of illiquid names
 _SNAPSHOT = Path("fixtures") / "real" / "idx_daily_snapshot.csv"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orderflow_pipeline.keys import TICKER_RE, footprint_key
+from orderflow_pipeline.storage.keys import TICKER_RE, footprint_key
 
 # UTC hours of an IDX day (WIB 08:45 pre-open .. 15:50 close): 01, 02, 03, 04, 06, 07, 08.
 SESSION_HOURS_UTC = (1, 2, 3, 4, 6, 7, 8)

@@ -44,10 +44,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import free_port, wait_port  # noqa: E402
 
-from orderflow_pipeline import idx_calendar, inventory  # noqa: E402
-from orderflow_pipeline.keys import WIB  # noqa: E402
-from orderflow_pipeline.lake import Lake  # noqa: E402
+from orderflow_pipeline import idx_calendar  # noqa: E402
 from orderflow_pipeline.simulator.run import simulate_range  # noqa: E402
+from orderflow_pipeline.storage import inventory  # noqa: E402
+from orderflow_pipeline.storage.keys import WIB  # noqa: E402
+from orderflow_pipeline.storage.lake import Lake  # noqa: E402
 
 pytestmark = pytest.mark.bench
 RESULTS = ROOT / "bench-results"
@@ -55,7 +56,7 @@ DAY = date(2026, 2, 18)
 LIVE_SPEED = 60.0
 LIVE_SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "240"))  # 4 hours of market at 60x
 CADENCE_S = float(os.environ.get("BENCH_CADENCE_S", "60"))
-INTRADAY = "from assets.runner import materialize_range; import sys; materialize_range(sys.argv[1], asset_keys=['footprint_ndjson','footprint_1m','footprint_summary'], log_level='ERROR')"
+INTRADAY = "from assets.runtime.runner import materialize_range; import sys; materialize_range(sys.argv[1], asset_keys=['footprint_ndjson','footprint_1m','footprint_summary'], log_level='ERROR')"
 
 
 def core(*args: str) -> list[str]:

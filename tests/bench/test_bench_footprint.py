@@ -29,9 +29,12 @@ import duckdb
 import psutil
 import pytest
 
-from orderflow_pipeline import footprint, idx_calendar, keys, tape
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline import simulator as simulate
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.footprint import tape
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-results" / "footprint.json"

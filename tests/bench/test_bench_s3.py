@@ -29,10 +29,10 @@ import pytest
 from conftest import free_port, wait_port
 from dagster import DagsterInstance
 
-from assets.runner import materialize_range
+from assets.runtime.runner import materialize_range
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.lake import Lake
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage.lake import Lake
 
 DAYS = idx_calendar.trading_days("2026-01-05", "2026-02-13")[:5]
 N_TICKERS, SEED = 40, 3

@@ -22,7 +22,7 @@ import pytest
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline import simulator as sim
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-results" / "simulate.json"

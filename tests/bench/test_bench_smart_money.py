@@ -24,10 +24,10 @@ import pandas as pd
 import pytest
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline import smart_money as sm
-from orderflow_pipeline.keys import broksum_key
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers import smart_money as sm
+from orderflow_pipeline.storage.keys import broksum_key
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-results" / "smart_money.json"

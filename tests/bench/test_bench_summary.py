@@ -19,9 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from orderflow_pipeline import idx_calendar, keys, summary, warehouse
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = date(2026, 2, 5)  # a Thursday: 320 continuous minutes
 N_TICKERS = 1000

@@ -30,10 +30,11 @@ import psutil
 import pyarrow as pa
 import pytest
 
-from orderflow_pipeline import keys, warehouse
-from orderflow_pipeline.candles import CANDLE_SCHEMA, LEVEL_SCHEMA
-from orderflow_pipeline.lake import Lake
-from orderflow_pipeline.schema import ensure_schema
+from orderflow_pipeline.layers.footprint.candles import CANDLE_SCHEMA, LEVEL_SCHEMA
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 sys.path.insert(0, str(Path(__file__).parent))
 from daygen import make_market_day  # noqa: E402

@@ -39,8 +39,8 @@ import psutil
 import pytest
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.inventory import tape_objects
-from orderflow_pipeline.lake import Lake
+from orderflow_pipeline.storage.inventory import tape_objects
+from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-results" / "year.json"
@@ -283,8 +283,8 @@ def daily_features_alone(cache: Path, days: list[date], work: Path) -> dict[str,
     CHECK_SAMPLE dates spread over the year and scaled to all of them (the full glob-per-date
     loop alone takes minutes). The parser itself is today's in both (its fast pass got faster),
     so "before" is if anything understated."""
-    from orderflow_pipeline import smart_money
-    from orderflow_pipeline.smart_money import build, listing
+    from orderflow_pipeline.layers import smart_money
+    from orderflow_pipeline.layers.smart_money import build, listing
 
     def fresh(name: str) -> tuple[Lake, duckdb.DuckDBPyConnection]:
         subprocess.run(["cp", "-al", str(cache), str(work / name)], check=True)

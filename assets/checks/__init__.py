@@ -1,0 +1,1 @@
+"""Asset-check glue: registry folding and cross-layer checks."""

@@ -1,0 +1,109 @@
+"""footprint_ndjson: trade tape -> 1-minute footprint hour files in the lake (SPEC §5, §6).
+
+Thin on purpose: for each trading date of the run it calls `footprint.build_footprint` (which is
+incremental via its own manifest, so the 5-minute schedule stays cheap) and reports metadata and
+the layer's integrity checks from `footprint.checks`. It writes no DuckDB; it takes its own
+pool "footprint_build" (limit 1, dagster.yaml) so two builds of a date never run at once.
+"""
+
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    Config,
+    Definitions,
+    MaterializeResult,
+    asset,
+)
+
+from assets.checks.results import check_specs, fold_checks
+from assets.partitions import trading_days
+from assets.resources import IO_RETRY, LakeResource
+from orderflow_pipeline import parallel
+from orderflow_pipeline.checks import CheckOutcome
+from orderflow_pipeline.layers.footprint import build as footprint
+
+raw_lt = AssetSpec(
+    "raw_lt",
+    partitions_def=trading_days,
+    description="Trade tape raw_lt/{Y}/{M}/{D}/{HH}/*.jsonl (UTC hour folders), written by the upstream feed.",
+    group_name="sources",
+)
+
+
+class FootprintConfig(Config):
+    """Operator controls (the same as `orderflow materialize --force --tickers A,B`): `force`
+    ignores the manifest and rebuilds the date; `tickers` rebuilds only those tickers' hour files
+    and touches no other file."""
+
+    force: bool = False
+    tickers: list[str] | None = None
+
+
+@asset(
+    partitions_def=trading_days,
+    deps=[raw_lt],
+    backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=IO_RETRY,
+    pool="footprint_build",
+    # "no footprint files" is the ERROR of SPEC §11 that stops downstream layers (registry: checks.py).
+    check_specs=check_specs(footprint.ASSET),
+    group_name="footprint",
+    description="1-minute footprint candles with price levels, footprint/{T}/1m/{Y}/{M}/{D}/{HH}.jsonl "
+    "(built from the trade tape; upstream-landed hour files are validated and kept).",
+)
+def footprint_ndjson(
+    context: AssetExecutionContext, config: FootprintConfig, lake: LakeResource
+) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
+    lk = lake.get()
+    dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    per_date: dict[date, list[CheckOutcome]] = {}
+    totals = {
+        "tape_objects_read": 0,
+        "trades": 0,
+        "candles_written": 0,
+        "hour_files_written": 0,
+        "quarantined": 0,
+        "neutral_lots": 0,
+        "total_lots": 0,
+    }
+    tickers = 0
+    seconds = 0.0
+    # Dates are independent: built on every core (one date per worker process at a time, so
+    # memory stays that of a few days), reported here in date order; in-process on S3.
+    jobs = [(lk, d, config.force, config.tickers) for d in dates]
+    workers = parallel.workers_for(lk.is_s3)
+    for d, (r, checked) in zip(
+        dates,
+        parallel.ordered_map(footprint.build_and_check, jobs, workers=workers),
+        strict=True,
+    ):
+        context.log.info(f"footprint {d}: {r.as_metadata()}")
+        totals["tape_objects_read"] += r.tape_objects_read
+        totals["trades"] += r.trades
+        totals["candles_written"] += r.candles
+        totals["hour_files_written"] += r.hour_files_written
+        totals["quarantined"] += r.quarantined
+        totals["neutral_lots"] += r.neutral_lots
+        totals["total_lots"] += r.total_lots
+        tickers = max(tickers, r.tickers)
+        seconds += r.seconds
+        per_date[d] = checked
+    if workers != 1:
+        lk.forget()  # workers may have written hour files: later layers list them afresh
+    share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
+    return MaterializeResult(
+        metadata={
+            "dates": len(dates),
+            **totals,
+            "tickers": tickers,
+            "neutral_share": round(share, 4),
+            "seconds": round(seconds, 3),
+        },
+        check_results=fold_checks(footprint.ASSET, per_date),
+    )
+
+
+defs = Definitions(assets=[raw_lt, footprint_ndjson])

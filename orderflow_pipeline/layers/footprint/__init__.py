@@ -1,0 +1,1 @@
+"""Footprint layer (SPEC §5-§6): tape -> 1-minute candles -> hour files."""

@@ -1,0 +1,463 @@
+"""Trade tape (SPEC §5): parse the pipe format and classify the aggressor, vectorised in DuckDB.
+
+Why DuckDB and not a loop: a full-market day is ~940k trades and the intraday schedule runs every
+five minutes. The tape bytes of many objects become ONE Arrow string column (a zero-copy chunk
+per object, line offsets found with numpy), so provenance (object, line number) survives for
+quarantine while JSON extraction, field splitting, dedupe and the tick rule (window functions)
+run in DuckDB. A well-formed line costs one regex and one split; only lines the regex rejects
+get the per-field checks that name the quarantine reason.
+
+Classification: [14] non-zero => buyer-initiated, [13] non-zero => seller-initiated. Only when
+both or neither are set, and only inside a continuous session, the tick rule decides: uptick buy,
+downtick sell, zero tick inherits the previous classification, where "previous" is the ticker's
+previous continuous-session regular-board trade in (trade time, trade number) order. Auction and
+post-trading prints count in vol/OHLC but are neither buy nor sell (side 0).
+
+Bounds (bounds.py, the one owner): a line whose price, regular-board volume, trade number or
+order numbers ([13]/[14]) is outside them is quarantined as that one line with its reason, so the
+candle built from the rest of its minute is always within the warehouse validator's bounds. The
+fast regex encodes the bounds by digit count; the slow path names the exact violation.
+
+Totality: every SQL expression over a line is a `try`/`try_cast`, so no line can make the parse
+raise; should an object still do so (not bytes, a case nobody foresaw), `load_tape` narrows the
+failure to that object and quarantines it whole. Gzip'd objects (`*.jsonl.gz`) are decompressed by
+`object_text`; one that does not decompress is quarantined whole with the reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import mmap
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from orderflow_pipeline import bounds, idx_calendar
+from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.keys import WIB, as_date
+from orderflow_pipeline.storage.lake import Blob
+from orderflow_pipeline.storage.quarantine import QuarantineBatch, describe
+
+N_FIELDS = 20
+TRADES_TABLE = "fp_trades"
+
+
+@dataclass
+class TapeLoad:
+    """What one load saw; the trades themselves sit in DuckDB table `fp_trades`."""
+
+    lines: int = 0
+    blank: int = 0
+    trades: int = 0  # valid regular-board trades after dedupe
+    duplicates: int = 0
+    non_regular: int = 0  # NG/TN/... board prints: excluded, not order flow
+    non_trade: int = 0  # record types other than B
+    rejected: int = 0
+    rejects_by_object: dict[int, int] = field(default_factory=dict)
+
+
+GZIP_SUFFIX = ".gz"  # `*.jsonl.gz`: a compressed lake is a reasonable choice for a user
+
+
+class BadObject(ValueError):
+    """A whole tape object cannot be read (e.g. a corrupt gzip stream); the reason names why."""
+
+
+def object_text(key: str, blob: Blob) -> Blob:
+    """The NDJSON bytes of one tape object: `*.jsonl.gz` objects are decompressed, others as stored.
+
+    Raises BadObject for a gzip object that does not decompress (truncated, corrupt, not gzip) —
+    the caller quarantines that object with the reason and goes on with the rest.
+    """
+    if not key.endswith(GZIP_SUFFIX):
+        return blob
+    try:
+        return gzip.decompress(bytes(blob))
+    except (OSError, EOFError, zlib.error, ValueError, TypeError) as exc:
+        raise BadObject(f"unreadable gzip object: {describe(exc)}") from exc
+
+
+def day_start_ms(d: date | str) -> int:
+    d = as_date(d)
+    return int(datetime(d.year, d.month, d.day, tzinfo=WIB).timestamp() * 1000)
+
+
+def lines_table(objects: Sequence[Blob]) -> pa.Table:
+    """(i, obj, line_no, blank, line) for every line of every object, without a Python loop per line.
+
+    Each object's bytes become one Arrow chunk zero-copy: newline positions (numpy) are the
+    offsets, so 180 MB of tape reaches DuckDB as a string column without being copied in Python.
+    A line keeps its trailing newline (JSON ignores it; quarantine strips it).
+    """
+    chunks: list[pa.Array] = []
+    objs: list[np.ndarray] = []
+    nos: list[np.ndarray] = []
+    blanks: list[np.ndarray] = []
+    for k, body in enumerate(objects):
+        if not isinstance(body, (bytes, bytearray, memoryview, mmap.mmap)):
+            raise TypeError(f"object {k}: expected bytes, got {type(body).__name__}")
+        if not body:
+            continue
+        if body[-1:] != b"\n":  # a final line without its newline (works on bytes and mmaps)
+            body = bytes(body) + b"\n"
+        arr = np.frombuffer(body, dtype=np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        offsets = np.empty(len(ends) + 1, dtype=np.int64)
+        offsets[0] = 0
+        offsets[1:] = ends + 1
+        length = np.diff(offsets) - 1  # without the newline
+        blanks.append((length == 0) | ((length == 1) & (arr[offsets[:-1]] == 13)))
+        chunks.append(
+            _to_text(
+                pa.LargeBinaryArray.from_buffers(
+                    pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)]
+                )
+            )
+        )
+        objs.append(np.full(len(ends), k, dtype=np.int32))
+        nos.append(np.arange(1, len(ends) + 1, dtype=np.int32))
+    n = sum(len(o) for o in objs)
+    return pa.table(
+        {
+            "i": np.arange(n, dtype=np.int64),
+            "obj": np.concatenate(objs) if objs else np.zeros(0, np.int32),
+            "line_no": np.concatenate(nos) if nos else np.zeros(0, np.int32),
+            "blank": np.concatenate(blanks) if blanks else np.zeros(0, bool),
+            "line": pa.chunked_array(chunks, type=pa.large_string()),
+        }
+    )
+
+
+def _to_text(lines_with_nl: pa.LargeBinaryArray) -> pa.Array:
+    """Binary lines -> UTF-8 strings; invalid bytes are replaced so the line still reaches quarantine."""
+    try:
+        out = lines_with_nl.cast(pa.large_string())
+        out.validate(full=True)
+        return out
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return pa.array(
+            [b.decode("utf-8", "replace") if b is not None else None for b in lines_with_nl.to_pylist()],
+            type=pa.large_string(),
+        )
+
+
+# One RE2 pass accepts a well-formed trade line; only lines it rejects get the per-field checks
+# that name the reason (bad time, price, ...), so the common case costs one regex and one split.
+# The bounds (bounds.py) are part of the regex by digit count: a price of at most 9 digits is below
+# PRICE_MAX, lots of at most 6 digits below LOTS_PER_TRADE_MAX, order numbers of at most 18 digits
+# fit int64; anything longer takes the slow path, which compares exact values.
+_PX = bounds.fast_digits(bounds.PRICE_MAX)
+_LOTS = bounds.fast_digits(bounds.LOTS_PER_TRADE_MAX)
+_ORD = bounds.fast_digits(bounds.ORDER_NO_MAX)
+_TNO = len(str(bounds.TRADE_NO_MAX))  # all nines: every number of this many digits is within
+FAST_RE = (
+    rf"B\|([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]\|[^|]*\|{keys.TICKER_PATTERN}\|[^|]*\|[0-9]{{1,{_TNO}}}"
+    rf"\|[1-9][0-9]{{0,{_PX - 1}}}\|[1-9][0-9]{{0,{_LOTS - 1}}}(\|[^|]*){{5}}"
+    rf"\|[0-9]{{1,{_ORD}}}\|[0-9]{{1,{_ORD}}}(\|[^|]*){{5}}"
+)
+
+
+def _parse_sql() -> str:
+    """fp_parsed: typed columns of every non-blank line and whether the fast regex accepted it.
+
+    Kept to plain column expressions on purpose: selecting list elements inside CASE makes
+    DuckDB materialise the split list per row, which costs more than the whole parse."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE fp_parsed AS
+SELECT i, obj, line_no, coalesce(regexp_full_match(raw, '{FAST_RE}'), FALSE) AS fast,
+       f[4] AS ticker, f[5] AS board, try_cast(f[2] AS INTEGER) AS hms,
+       try_cast(f[6] AS BIGINT) AS trade_no, try_cast(f[7] AS BIGINT) AS price, try_cast(f[8] AS BIGINT) AS vol,
+       coalesce(try_cast(f[14] AS BIGINT), 0) AS o13, coalesce(try_cast(f[15] AS BIGINT), 0) AS o14
+FROM (
+  SELECT i, obj, line_no, raw, string_split(raw, '|') AS f
+  FROM (SELECT i, obj, line_no, try(json_extract_string(line, '$.raw')) AS raw FROM fp_lines WHERE NOT blank)
+);
+"""
+
+
+def _slow_sql() -> str:
+    """Reasons for the (few) lines the fast regex rejected; NULL reason = a valid line after all
+    (e.g. a record type other than B, or a price written with a leading zero)."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE fp_slow AS
+WITH j AS (
+  SELECT i, obj, line_no, try(json_extract_string(line, '$.raw')) AS raw FROM fp_slow_lines
+), s AS (
+  SELECT i, obj, line_no, raw, string_split(raw, '|') AS f FROM j
+), p AS (
+  SELECT i, obj, line_no, raw IS NULL AS noraw, len(f) AS nf, f[1] AS rectype, f[2] AS tt, f[4] AS ticker,
+         f[5] AS board, f[6] AS tno, f[7] AS px, f[8] AS lots, f[14] AS o13, f[15] AS o14
+  FROM s
+)
+SELECT i, obj, line_no, rectype,
+  CASE
+    WHEN noraw THEN 'raw'
+    WHEN nf <> {N_FIELDS} THEN 'wrong field count: ' || nf
+    WHEN rectype <> 'B' THEN NULL
+    WHEN NOT regexp_full_match(tt, '([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]') THEN 'bad trade time: ' || tt
+    WHEN NOT regexp_full_match(ticker, '{keys.TICKER_PATTERN}') THEN 'bad ticker: ' || ticker
+    WHEN NOT regexp_full_match(tno, '[0-9]+') THEN 'non-numeric trade number: ' || tno
+    WHEN coalesce(try_cast(tno AS HUGEINT) > {bounds.TRADE_NO_MAX}, TRUE)
+      THEN 'trade number out of bounds: ' || tno || ' (0..{bounds.TRADE_NO_MAX})'
+    WHEN NOT regexp_full_match(px, '[0-9]+') OR coalesce(try_cast(px AS HUGEINT) < {bounds.PRICE_MIN}, FALSE)
+      THEN 'bad price: ' || px
+    WHEN coalesce(try_cast(px AS HUGEINT) > {bounds.PRICE_MAX}, TRUE)
+      THEN 'price out of bounds: ' || px || ' ({bounds.PRICE_MIN}..{bounds.PRICE_MAX} IDR)'
+    WHEN NOT regexp_full_match(lots, '[0-9]{{1,15}}') OR try_cast(lots AS BIGINT) < {bounds.LOTS_MIN}
+      THEN 'bad volume: ' || lots
+    WHEN board = 'RG' AND try_cast(lots AS BIGINT) > {bounds.LOTS_PER_TRADE_MAX}
+      THEN 'volume out of bounds: ' || lots || ' lots ({bounds.LOTS_MIN}..{bounds.LOTS_PER_TRADE_MAX} on the regular board)'
+    WHEN NOT regexp_full_match(o13, '[0-9]+') OR try_cast(o13 AS BIGINT) IS NULL
+      THEN 'bad order number [13]: ' || o13 || ' (an integer 0..2^63-1)'
+    WHEN NOT regexp_full_match(o14, '[0-9]+') OR try_cast(o14 AS BIGINT) IS NULL
+      THEN 'bad order number [14]: ' || o14 || ' (an integer 0..2^63-1)'
+  END AS reason
+FROM p;
+
+CREATE OR REPLACE TEMP VIEW fp_valid AS
+SELECT i, obj, line_no, ticker, board, hms // 10000 * 3600 + hms // 100 % 100 * 60 + hms % 100 AS secs,
+       trade_no, price, vol, o13, o14
+FROM fp_parsed
+WHERE fast OR i IN (SELECT i FROM fp_slow WHERE reason IS NULL AND rectype = 'B');
+"""
+
+
+def _classify_sql(d: date, filtered: bool) -> str:
+    (a1, b1), (a2, b2) = idx_calendar.continuous_windows_seconds(d.weekday())
+    base = day_start_ms(d)
+    hour = f"({base} + secs * 1000) // 3600000 * 3600000"
+    keep_filter = (
+        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})"
+        if filtered
+        else ""
+    )
+    cont = f"((secs >= {a1} AND secs < {b1}) OR (secs >= {a2} AND secs < {b2}))"
+    rule = (
+        f"CASE WHEN NOT {cont} THEN 0 WHEN o14 <> 0 AND o13 = 0 THEN 1 WHEN o13 <> 0 AND o14 = 0 THEN -1 END"
+    )
+    return f"""
+-- a reconnect replays lines: the first copy (object, line order) of a (ticker, trade number) wins;
+-- duplicates are rare, so only their keys go through a window
+CREATE OR REPLACE TEMP TABLE fp_drop AS
+WITH dk AS (SELECT ticker, trade_no FROM fp_valid WHERE board = 'RG' GROUP BY ALL HAVING count(*) > 1)
+SELECT i FROM (
+  SELECT v.i, row_number() OVER (PARTITION BY v.ticker, v.trade_no ORDER BY v.obj, v.line_no) AS rn
+  FROM fp_valid v SEMI JOIN dk ON v.ticker = dk.ticker AND v.trade_no = dk.trade_no WHERE v.board = 'RG'
+) WHERE rn > 1;
+
+CREATE OR REPLACE TEMP VIEW fp_u AS
+SELECT ticker, trade_no, secs, price, vol, {cont} AS cont, {rule} AS rule_side
+FROM fp_valid v
+WHERE board = 'RG' AND i NOT IN (SELECT i FROM fp_drop) {keep_filter};
+
+-- the tick rule only for tickers that need it (both or neither order number set): window
+-- functions over their trades alone, seeded with the carry of earlier, unrebuilt hours
+CREATE OR REPLACE TEMP TABLE fp_fallback AS SELECT DISTINCT ticker FROM fp_u WHERE rule_side IS NULL;
+
+CREATE OR REPLACE TEMP TABLE {TRADES_TABLE} AS
+WITH seeded AS (
+  SELECT ticker, trade_no, secs, price, vol, cont, rule_side, FALSE AS seed
+  FROM fp_u WHERE ticker IN (SELECT ticker FROM fp_fallback)
+  UNION ALL
+  SELECT ticker, -1, -1, price, 0, TRUE, nullif(side, 0), TRUE
+  FROM fp_seeds WHERE ticker IN (SELECT ticker FROM fp_fallback)
+), t AS (
+  SELECT *, lag(price) OVER (PARTITION BY ticker, cont ORDER BY secs, trade_no) AS prev FROM seeded
+), c AS (
+  SELECT *,
+    CASE
+      WHEN NOT cont THEN NULL
+      WHEN seed OR rule_side IS NOT NULL THEN rule_side
+      WHEN prev IS NULL THEN NULL
+      WHEN price > prev THEN 1
+      WHEN price < prev THEN -1
+    END AS side0
+  FROM t
+), k AS (
+  SELECT *, CASE WHEN cont THEN coalesce(last_value(side0 IGNORE NULLS) OVER (
+      PARTITION BY ticker, cont ORDER BY secs, trade_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 0)
+    ELSE 0 END AS side
+  FROM c
+), x AS (
+  SELECT ticker, trade_no, secs, price, vol, cont, side FROM k WHERE NOT seed
+  UNION ALL
+  SELECT ticker, trade_no, secs, price, vol, cont, rule_side AS side
+  FROM fp_u WHERE ticker NOT IN (SELECT ticker FROM fp_fallback)
+)
+SELECT ticker, trade_no, secs, price, vol, cont, CAST(side AS TINYINT) AS side,
+       ({base} + secs * 1000) // 60000 * 60000 AS t0,
+       {hour} AS hour_ms
+FROM x;
+"""
+
+
+def load_tape(
+    con: duckdb.DuckDBPyConnection,
+    d: date | str,
+    objects: Sequence[Blob],
+    *,
+    sources: Sequence[str] | None = None,
+    quarantine: QuarantineBatch | None = None,
+    quarantine_objects: set[int] | None = None,
+    keep: set[tuple[str, int]] | None = None,
+    seeds: Mapping[str, tuple[int, int]] | None = None,
+) -> TapeLoad:
+    """Parse `objects` (tape bodies of trade date `d`) into DuckDB table `fp_trades`.
+
+    keep: only (ticker, hour_ms) pairs to keep (None = all); seeds: per ticker the (price, side)
+    of its last continuous trade before the kept hours, so the tick rule stays exact when only
+    later hours are rebuilt. Malformed lines of objects in `quarantine_objects` (default all) are
+    added to `quarantine` under their source key.
+
+    Total per object: an object that makes the parse raise (not bytes, or anything the SQL cannot
+    take) is quarantined whole (line 0) with the exception's reason, and the others load as if it
+    were absent. Finding it costs one small parse per object, only on that rare path.
+    """
+    try:
+        return _load_tape(
+            con,
+            d,
+            objects,
+            sources=sources,
+            quarantine=quarantine,
+            quarantine_objects=quarantine_objects,
+            keep=keep,
+            seeds=seeds,
+        )
+    except Exception:  # noqa: BLE001 - any failure is narrowed to the object(s) that cause it
+        pass
+    broken: dict[int, str] = {}
+    for n, body in enumerate(objects):
+        probe = duckdb.connect()
+        try:
+            _load_tape(probe, d, [body])
+        except Exception as exc:  # noqa: BLE001
+            broken[n] = f"unreadable object: {describe(exc)}"
+        finally:
+            probe.close()
+    kept = [b"" if n in broken else body for n, body in enumerate(objects)]
+    out = _load_tape(
+        con,
+        d,
+        kept,
+        sources=sources,
+        quarantine=quarantine,
+        quarantine_objects=quarantine_objects,
+        keep=keep,
+        seeds=seeds,
+    )
+    for n, reason in sorted(broken.items()):
+        out.rejected += 1
+        out.rejects_by_object[n] = out.rejects_by_object.get(n, 0) + 1
+        if quarantine is not None and (quarantine_objects is None or n in quarantine_objects):
+            quarantine.add(sources[n] if sources else f"object-{n}", 0, reason, "")
+    return out
+
+
+def _load_tape(
+    con: duckdb.DuckDBPyConnection,
+    d: date | str,
+    objects: Sequence[Blob],
+    *,
+    sources: Sequence[str] | None = None,
+    quarantine: QuarantineBatch | None = None,
+    quarantine_objects: set[int] | None = None,
+    keep: set[tuple[str, int]] | None = None,
+    seeds: Mapping[str, tuple[int, int]] | None = None,
+) -> TapeLoad:
+    """The parse itself; `load_tape` makes it total per object."""
+    d = as_date(d)
+    table = lines_table(objects)
+    con.register("fp_lines", table)
+    con.execute(_parse_sql())
+    con.unregister("fp_lines")
+    slow = con.execute("SELECT i FROM fp_parsed WHERE NOT fast ORDER BY i").fetchnumpy()["i"]
+    # usually none: slicing nothing out of a 180 MB table still costs a pass over its chunks
+    con.register("fp_slow_lines", table.take(pa.array(slow, pa.int64())) if len(slow) else table.slice(0, 0))
+    con.execute(_slow_sql())
+    con.unregister("fp_slow_lines")
+    con.execute("CREATE OR REPLACE TEMP TABLE fp_seeds (ticker VARCHAR, price BIGINT, side INTEGER)")
+    seed_rows = [(t, int(p), int(s)) for t, (p, s) in (seeds or {}).items()]
+    if seed_rows:
+        con.executemany("INSERT INTO fp_seeds VALUES (?, ?, ?)", seed_rows)
+    con.execute("CREATE OR REPLACE TEMP TABLE fp_keep (ticker VARCHAR, hour_ms BIGINT)")
+    if keep:
+        con.executemany("INSERT INTO fp_keep VALUES (?, ?)", sorted(keep))
+    con.execute(_classify_sql(d, keep is not None))
+
+    out = TapeLoad(lines=table.num_rows)
+    out.blank = int(np.count_nonzero(table.column("blank").to_numpy()))
+    row = con.execute(
+        """SELECT count(*) FILTER (WHERE reason IS NOT NULL), count(*) FILTER (WHERE reason IS NULL AND rectype <> 'B')
+           FROM fp_slow"""
+    ).fetchone()
+    assert row is not None
+    out.rejected, out.non_trade = int(row[0]), int(row[1])
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE board <> 'RG'), count(*) FILTER (WHERE board = 'RG') FROM fp_valid"
+    ).fetchone()
+    assert row is not None
+    out.non_regular, regular = int(row[0]), int(row[1])
+    tr = con.execute(f"SELECT count(*) FROM {TRADES_TABLE}").fetchone()
+    out.trades = int(tr[0]) if tr else 0
+    if keep is None:
+        out.duplicates = regular - out.trades
+    else:
+        dup = con.execute(
+            "SELECT count(*) FROM fp_valid v WHERE i IN (SELECT i FROM fp_drop) AND EXISTS "
+            f"(SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = ({day_start_ms(d)} + secs * 1000)"
+            " // 3600000 * 3600000)"
+        ).fetchone()
+        out.duplicates = int(dup[0]) if dup else 0
+    if out.rejected:
+        found: list[tuple[str, int, str, str]] = []  # added at the end: a failure adds nothing
+        rows = con.execute(
+            "SELECT i, obj, line_no, reason FROM fp_slow WHERE reason IS NOT NULL ORDER BY obj, line_no"
+        ).fetchall()
+        texts = table.column("line").take(pa.array([r[0] for r in rows], pa.int64())).to_pylist()
+        for (_, obj, line_no, reason), text in zip(rows, texts, strict=True):
+            if not text.strip():  # whitespace only: a blank line, not data
+                out.rejected -= 1
+                out.blank += 1
+                continue
+            if reason == "raw":
+                reason = "missing raw field" if _is_json(text) else "bad JSON"
+            out.rejects_by_object[obj] = out.rejects_by_object.get(obj, 0) + 1
+            if quarantine is not None and (quarantine_objects is None or obj in quarantine_objects):
+                src = sources[obj] if sources else f"object-{obj}"
+                found.append((src, int(line_no), str(reason), text.rstrip("\r\n")))
+        if quarantine is not None:
+            for src, line_no, reason, text in found:
+                quarantine.add(src, line_no, reason, text)
+    return out
+
+
+def _is_json(text: str) -> bool:
+    """Whether a line DuckDB could not read `raw` from is JSON at all (names the reason only).
+
+    Total: nesting deep enough to exhaust the recursion limit, or an integer too long to convert,
+    is "not JSON" for this purpose rather than an exception that would fail the run."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def hours_by_object(con: duckdb.DuckDBPyConnection, d: date | str) -> dict[int, set[tuple[str, int]]]:
+    """Which (ticker, UTC hour ms) pairs each object's valid regular-board trades fall into."""
+    base = day_start_ms(d)
+    rows = con.execute(
+        f"""SELECT DISTINCT obj, ticker, ({base} + secs * 1000) // 3600000 * 3600000 FROM fp_valid
+            WHERE board = 'RG'"""
+    ).fetchall()
+    out: dict[int, set[tuple[str, int]]] = {}
+    for obj, ticker, hour in rows:
+        out.setdefault(int(obj), set()).add((ticker, int(hour)))
+    return out

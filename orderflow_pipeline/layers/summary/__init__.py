@@ -1,0 +1,1 @@
+"""Summary layer (SPEC §8-§10): context, scoring, documents, build."""

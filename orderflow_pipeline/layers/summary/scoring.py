@@ -1,0 +1,251 @@
+"""Every scoring formula of SPEC §9, once.
+
+Each formula is written with numpy ufuncs so the same function serves a single ticker (floats in,
+numpy floats out) and a full-market day (arrays in, arrays out): the summary, the range endpoint,
+the read-side fallback and the tests all call these, so a scalar and a vector result can never
+disagree by a different order of float operations.
+
+Signals are evaluated on unrounded values; rounding (`round_js`) is applied only when an item is
+written out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from orderflow_pipeline.layers.summary.documents import SummaryItem, summary_item
+
+ArrayLike = float | int | npt.NDArray[Any]
+
+ACCUMULATION = "ACCUMULATION"
+DISTRIBUTION = "DISTRIBUTION"
+NEUTRAL = "NEUTRAL"
+
+# The signal table in evaluation order (§9); index = rule number, NEUTRAL when none holds.
+SIGNAL_TABLE: tuple[str, ...] = (
+    "SELL",  # 0 pricePct < -5
+    "STRONG_BUY",  # 1
+    "TRAP_WARNING",  # 2
+    "HIDDEN_ACCUM",  # 3
+    "STRONG_SELL",  # 4
+    "WATCH_ACCUM",  # 5 (before BUY: [fix], the seed's order made it unreachable)
+    "BUY",  # 6
+    "SELL",  # 7 score < 0.4
+)
+SIGNALS: frozenset[str] = frozenset(SIGNAL_TABLE) | {NEUTRAL}
+
+VELOCITY_WINDOW_MS = 60 * 60 * 1000
+
+
+def normalize(v: ArrayLike, a: float, b: float) -> Any:
+    """(clamp(v, a, b) − a) / (b − a)."""
+    return (np.minimum(np.maximum(v, a), b) - a) / (b - a)
+
+
+# -- per-ticker metrics ---------------------------------------------------------------------------
+
+
+def delta_pct(delta: ArrayLike, vol: ArrayLike) -> Any:
+    """delta/vol·100, 0 when vol = 0 (also the velocity formula over the last-hour sums)."""
+    delta = np.asarray(delta, dtype=np.float64)
+    vol = np.asarray(vol, dtype=np.float64)
+    safe = np.where(vol == 0, 1.0, vol)
+    out = np.where(vol == 0, 0.0, delta / safe * 100)
+    return out if out.ndim else np.float64(out)
+
+
+def price_pct(open_: ArrayLike, close: ArrayLike) -> Any:
+    open_ = np.asarray(open_, dtype=np.float64)
+    out = (np.asarray(close, dtype=np.float64) - open_) / open_ * 100
+    return out if out.ndim else np.float64(out)
+
+
+def price_range(high: ArrayLike, low: ArrayLike) -> Any:
+    return np.subtract(high, low)
+
+
+def fluct(high: ArrayLike, low: ArrayLike) -> Any:
+    """range/low·100."""
+    low_f = np.asarray(low, dtype=np.float64)
+    out = (np.asarray(high, dtype=np.float64) - low_f) / low_f * 100
+    return out if out.ndim else np.float64(out)
+
+
+def divergence(dp: ArrayLike, pp: ArrayLike) -> Any:
+    """|deltaPct| / (1 + |pricePct|): heavy flow with little price move."""
+    return np.abs(dp) / (1 + np.abs(pp))
+
+
+def velocity(delta_w: ArrayLike, vol_w: ArrayLike) -> Any:
+    """vel = Σdelta/Σvol·100 over the last hour before the cut-off; 0 when that volume is 0."""
+    return delta_pct(delta_w, vol_w)
+
+
+# -- scores ---------------------------------------------------------------------------------------
+
+
+def formula_a(dp: ArrayLike, pp: ArrayLike, z: ArrayLike) -> Any:
+    """Summary score: 0.3·norm(z,±3) + 0.7·norm(dp,±100); ×0.5 if pp < −4; ×1.1 if −1 ≤ pp ≤ 2; ≤ 1."""
+    pp = np.asarray(pp, dtype=np.float64)
+    score = 0.3 * normalize(z, -3, 3) + 0.7 * normalize(dp, -100, 100)
+    score = np.where(pp < -4, score * 0.5, score)
+    score = np.where((pp >= -1) & (pp <= 2), score * 1.1, score)
+    out = np.minimum(1.0, score)
+    return out if out.ndim else np.float64(out)
+
+
+def _state_array(state: Any, n: int | None) -> npt.NDArray[np.object_]:
+    if n is None:
+        return np.asarray([state], dtype=object)
+    if isinstance(state, str) or state is None:
+        return np.full(n, state, dtype=object)
+    return np.asarray(state, dtype=object)
+
+
+def formula_b(dp: ArrayLike, pp: ArrayLike, z: ArrayLike, state: Any) -> Any:
+    """Range score: 0.7·rt + 0.3·h, rt from flow and price, h from context z ±0.1 by state, clamped."""
+    rt = 0.7 * normalize(dp, -25, 25) + 0.3 * normalize(pp, -5, 5)
+    n = np.shape(rt)[0] if np.ndim(rt) else None
+    st = _state_array(state, n)
+    adj = np.where(st == ACCUMULATION, 0.1, np.where(st == DISTRIBUTION, -0.1, 0.0))
+    if n is None:
+        adj = adj[0]
+    h = np.minimum(np.maximum(normalize(z, -3, 3) + adj, 0.0), 1.0)
+    out = 0.7 * rt + 0.3 * h
+    return out if np.ndim(out) else np.float64(out)
+
+
+def signals(
+    score: ArrayLike, dp: ArrayLike, pp: ArrayLike, z: ArrayLike, state: Any, has_ctx: ArrayLike
+) -> npt.NDArray[np.object_]:
+    """The §9 signal table, first rule that holds, on unrounded values (vectorised).
+
+    Rules 1–4 need context; rule 5 needs its absence. Without context `z` must be 0 and
+    `state` None.
+    """
+    score, dp, pp, z = (np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (score, dp, pp, z))
+    n = score.shape[0]
+    ctx = np.broadcast_to(np.atleast_1d(np.asarray(has_ctx, dtype=bool)), (n,))
+    st = _state_array(state, n)
+    acc = ctx & (st == ACCUMULATION)
+    dist = ctx & (st == DISTRIBUTION)
+    conditions = [
+        pp < -5,
+        acc & (score > 0.7) & (pp >= -2),
+        ctx & (dp > 80) & (z < -0.5),
+        acc & (dp < 40) & (z > 0.7),
+        dist & (score < 0.3),
+        ~ctx & (normalize(dp, -100, 100) > 0.8) & (score > 0.6) & (pp >= -3),
+        (score > 0.6) & (pp >= -3),
+        score < 0.4,
+    ]
+    return np.select(conditions, list(SIGNAL_TABLE), default=NEUTRAL).astype(object)
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+_QUANTUM = {dp: Decimal(1).scaleb(-dp) for dp in range(8)}
+
+
+def round_js(x: float, dp: int) -> float:
+    """JavaScript `toFixed`: half away from zero on the exact binary value (2.675 -> 2.67)."""
+    q = Decimal(float(x)).quantize(_QUANTUM.get(dp) or Decimal(1).scaleb(-dp), rounding=ROUND_HALF_UP)
+    return float(q) + 0.0  # + 0.0 turns -0.0 into 0.0, as JSON.stringify(-0) gives "0"
+
+
+# The per-ticker aggregate columns (warehouse.aggregate_* computes them in SQL, from either source).
+# vol_w / delta_w are the sums over the velocity window: candles with t0 > cutoff − 60 min.
+AGGREGATE_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w")
+
+
+@dataclass
+class Aggregates:
+    """Column arrays of per-ticker aggregates (one row per ticker), from either source."""
+
+    ticker: npt.NDArray[np.object_]
+    open: npt.NDArray[np.int64]
+    high: npt.NDArray[np.int64]
+    low: npt.NDArray[np.int64]
+    close: npt.NDArray[np.int64]
+    vol: npt.NDArray[np.int64]
+    delta: npt.NDArray[np.int64]
+    vol_w: npt.NDArray[np.int64]
+    delta_w: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.ticker.shape[0])
+
+    @classmethod
+    def from_columns(cls, cols: Mapping[str, Sequence[Any] | npt.NDArray[Any]]) -> Aggregates:
+        return cls(
+            ticker=np.asarray(cols["ticker"], dtype=object),
+            **{k: np.asarray(cols[k], dtype=np.int64) for k in AGGREGATE_COLUMNS[1:]},
+        )
+
+    @classmethod
+    def empty(cls) -> Aggregates:
+        return cls.from_columns({k: [] for k in AGGREGATE_COLUMNS})
+
+
+def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = "A") -> list[SummaryItem]:
+    """Score every ticker and shape the §10 items, sorted by unrounded score desc, then ticker.
+
+    `ctx_rows` maps ticker -> object with `z_ngr` and `state` (context.CtxRow); a ticker missing
+    from it has no context. `formula` "A" (summary) or "B" (range endpoint).
+    """
+    n = len(agg)
+    if n == 0:
+        return []
+    dp = delta_pct(agg.delta, agg.vol)
+    pp = price_pct(agg.open, agg.close)
+    rng = price_range(agg.high, agg.low)
+    fl = fluct(agg.high, agg.low)
+    dv = divergence(dp, pp)
+    vel = velocity(agg.delta_w, agg.vol_w)
+    accel = vel - dp
+    rows = [ctx_rows.get(t) for t in agg.ticker]
+    has = np.fromiter((r is not None for r in rows), dtype=bool, count=n)
+    z = np.fromiter((r.z_ngr if r is not None else 0.0 for r in rows), dtype=np.float64, count=n)
+    st = np.asarray([r.state if r is not None else None for r in rows], dtype=object)
+    if formula == "A":
+        sc = formula_a(dp, pp, z)
+    elif formula == "B":
+        sc = formula_b(dp, pp, z, st)
+    else:
+        raise ValueError(f"unknown formula {formula!r}")
+    sig = signals(sc, dp, pp, z, st, has).tolist()
+    # plain Python lists for the per-item loop (numpy scalar indexing is ~10x slower)
+    t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
+        np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel)
+    )
+    v_l, h_l, lo_l, r_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng))
+    items: list[SummaryItem] = []
+    for i in sorted(range(n), key=lambda i: (-sc_l[i], t_l[i])):
+        ctx = rows[i]
+        items.append(
+            summary_item(
+                t=str(t_l[i]),
+                d=round_js(dp_l[i], 2),
+                p=round_js(pp_l[i], 2),
+                v=int(v_l[i]),
+                h=int(h_l[i]),
+                low=int(lo_l[i]),
+                r=int(r_l[i]),
+                f=round_js(fl_l[i], 2),
+                div=round_js(dv_l[i], 2),
+                ctx_net=round_js(ctx.z_ngr, 2) if ctx is not None else None,
+                ctx_st=ctx.state if ctx is not None else None,
+                sc=round_js(sc_l[i], 3),
+                sig=str(sig[i]),
+                vel=round_js(vel_l[i], 2),
+                vel_accel=round_js(acc_l[i], 2),
+            )
+        )
+    return items

@@ -1,5 +1,0 @@
-"""`orderflow replay-server`: a lake day served over the IPOT protocol (see `server`)."""
-
-from .server import ReplayConfig, ReplayServer, load_day, serve
-
-__all__ = ["ReplayConfig", "ReplayServer", "load_day", "serve"]

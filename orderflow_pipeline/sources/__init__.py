@@ -1,0 +1,1 @@
+"""Data sources, one folder per venue (nautilus_trader's adapters)."""

@@ -1,0 +1,1 @@
+"""Object storage: the lake (fsspec), its key layout, inventory and quarantine."""

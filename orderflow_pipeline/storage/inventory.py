@@ -1,0 +1,122 @@
+"""Which lake objects belong to a WIB trading date: one listing rule for every layer.
+
+The footprint layer, the warehouse manifest, the sensors, the integrity report and the API must
+agree on "the date's objects", or a sensor sees a change the warehouse never loads. A WIB date
+spans two UTC date folders (17:00 UTC the day before .. 16:59 UTC), and in footprint keys the
+date sits below the ticker, so no single prefix holds a date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from datetime import date
+
+from fsspec.asyn import sync
+
+from orderflow_pipeline.storage import keys as K
+from orderflow_pipeline.storage.lake import TEMP_PREFIX, Lake, ObjectInfo, _fingerprint
+
+TAPE_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def tape_objects(lake: Lake, d: date | str, temps: list[str] | None = None) -> dict[str, ObjectInfo]:
+    """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5).
+
+    `*.jsonl` and gzip'd `*.jsonl.gz` objects: a compressed lake is a reasonable choice for a user,
+    and an object of either kind that cannot be read is quarantined by the parser, not skipped."""
+    d = K.as_date(d)
+    out: dict[str, ObjectInfo] = {}
+    for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(d)}):
+        for key, info in lake.list_info(f"raw_lt/{day}/", temps=temps).items():
+            try:
+                if key.endswith(TAPE_SUFFIXES) and K.trade_date_of_raw_key(key) == d:
+                    out[key] = info
+            except ValueError:  # not under an hour folder: not tape
+                continue
+    return dict(sorted(out.items()))
+
+
+def listing_digest(objects: Iterable[ObjectInfo]) -> str:
+    """Order-independent digest of (key, size, fingerprint): changes when any object is added,
+    removed or replaced. The warehouse records the digest of the listing it loaded; the lake
+    sensor compares it with the listing it sees (one definition for both)."""
+    h = hashlib.sha256()
+    for o in sorted(objects, key=lambda o: o.key):
+        h.update(f"{o.key}\0{o.size}\0{o.fingerprint}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def footprint_tickers(objects: dict[str, ObjectInfo] | list[str]) -> set[str]:
+    return {K.parse_footprint_key(k)[0] for k in objects}
+
+
+def footprint_objects(lake: Lake, d: date | str, temps: list[str] | None = None) -> dict[str, ObjectInfo]:
+    """Every footprint object of WIB date `d` (its 24 UTC hours) with size and fingerprint.
+
+    The date sits below the ticker in the key, so no single prefix holds a date. Local: one
+    directory read per ticker and UTC day. S3: one paginated listing of `footprint/` while it
+    holds fewer than S3_FLAT_LISTING_MAX objects (a young lake), else one listing per ticker and
+    month run concurrently — never one request per object, never a walk that grows with history.
+    `temps`, when given, receives the keys of `.tmp-*` files seen in the same folders (local only;
+    a killed write's leftovers, swept by the footprint layer at no extra directory read).
+    """
+    d = K.as_date(d)
+    hours = {(f"{h:%Y/%m/%d}", f"{h:%H}") for h in K.footprint_hours_utc(d)}
+    days = sorted({day for day, _ in hours})
+    return _list_s3(lake, days, hours) if lake.is_s3 else _list_local(lake, days, hours, temps)
+
+
+def _list_local(
+    lake: Lake, days: list[str], hours: set[tuple[str, str]], temps: list[str] | None = None
+) -> dict[str, ObjectInfo]:
+    root = lake.path("footprint")
+    out: dict[str, ObjectInfo] = {}
+    try:
+        tickers = sorted(e.name for e in os.scandir(root) if e.is_dir() and K.TICKER_RE.match(e.name))
+    except FileNotFoundError:
+        return out
+    for t in tickers:
+        for day in days:
+            try:
+                entries = list(os.scandir(os.path.join(root, t, "1m", day)))
+            except FileNotFoundError:
+                continue
+            for e in entries:
+                name = e.name
+                if temps is not None and name.startswith(TEMP_PREFIX):
+                    temps.append(f"footprint/{t}/1m/{day}/{name}")
+                    continue
+                if not name.endswith(".jsonl") or name.startswith(".") or (day, name[:-6]) not in hours:
+                    continue
+                st = e.stat()
+                key = f"footprint/{t}/1m/{day}/{name}"
+                out[key] = ObjectInfo(
+                    key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size})
+                )
+    return dict(sorted(out.items()))
+
+
+# A lake whose footprint/ holds fewer objects than this is listed in one paginated request
+# stream (1,000 keys a page); beyond it one listing per ticker and month, run concurrently,
+# keeps the cost flat as history grows.
+S3_FLAT_LISTING_MAX = 20_000
+
+
+def _list_s3(lake: Lake, days: list[str], hours: set[tuple[str, str]]) -> dict[str, ObjectInfo]:
+    listed = lake.scan(["footprint/"], limit=S3_FLAT_LISTING_MAX)
+    if listed is None:
+        # Tickers from one delimited listing of footprint/, then one listing per ticker and month
+        # (the date's two UTC days share a month except on the 1st), concurrently.
+        top = sync(lake.fs.loop, lake.fs._lsdir, lake.path("footprint"), refresh=True)
+        tickers = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in top if e.get("type") == "directory"]
+        months = sorted({day[:8] for day in days})
+        prefixes = [f"footprint/{t}/1m/{m}" for t in tickers if K.TICKER_RE.match(t) for m in months]
+        listed = lake.scan(prefixes) or {}
+    out: dict[str, ObjectInfo] = {}
+    for key, info in listed.items():
+        m = K.FOOTPRINT_KEY_RE.match(key)
+        if m and ("/".join(m.groups()[1:4]), m.group(5)) in hours:
+            out[key] = info
+    return dict(sorted(out.items()))

@@ -1,0 +1,1 @@
+"""DuckDB warehouse (SPEC §7): connect, schema, load, queries, checks."""
