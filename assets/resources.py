@@ -17,6 +17,7 @@ from orderflow_pipeline.config import (
     Settings,
     get_settings,
 )
+from orderflow_pipeline.storage import run_cache
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.warehouse import duck
 from orderflow_pipeline.warehouse.backend import parse_target
@@ -26,7 +27,7 @@ from orderflow_pipeline.warehouse.schema import ensure_schema
 DUCKDB_POOL = "duckdb_writer"
 
 # Every lake/S3 and DuckDB step retries (issue 19, SPEC §15): an object store that throttles or
-# drops connections for longer than the S3 client's own retries (lake.S3_MAX_ATTEMPTS), or a
+# drops connections for longer than the S3 client's own retries (storage.s3.S3_MAX_ATTEMPTS), or a
 # warehouse lock held a moment too long, costs a retry of the step, not a failed run and a page.
 # Delays (Dagster: (2^n - 1) x delay, jitter +/- delay): ~1 s, ~3 s, ~7 s, each +/- 1 s, so runs
 # retrying together do not hit the store in step. Only the last try's failure fails the run, and
@@ -40,10 +41,13 @@ class LakeResource(ConfigurableResource[Any]):
     _lake: Lake | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        # One Lake per run (or sensor tick): on S3 its listings are shared by the run's layers
-        # instead of re-listed per date and layer (`Lake.scan`); a copy made outside a run
-        # (resource.get() in a script) lists afresh every time.
-        self._lake = Lake(self.root, endpoint_url=self.endpoint_url, run_cache=True)
+        # One lake per run (or sensor tick), the only place a run cache is made: on S3 its
+        # listings and bodies are shared by the run's layers instead of re-fetched per date and
+        # layer (storage/run_cache.py); a copy made outside a run (resource.get() in a script)
+        # lists afresh every time. No teardown hook: it would make this a generator resource,
+        # which `build_sensor_context(resources=...)` only accepts inside a `with` block; the
+        # cache goes with this initialised copy of the resource when the run ends.
+        self._lake = run_cache.for_run(self.root, endpoint_url=self.endpoint_url)
 
     def get(self) -> Lake:
         return self._lake or Lake(self.root, endpoint_url=self.endpoint_url)

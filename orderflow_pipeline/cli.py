@@ -240,11 +240,10 @@ def add_capture_command(sub: Subcommands) -> None:
 def cmd_outcomes(args: argparse.Namespace) -> int:
     """Print the rolling per-signal outcome report (JSON, or a table with --text)."""
     from orderflow_pipeline.layers import outcomes
-    from orderflow_pipeline.warehouse import duck
-    from orderflow_pipeline.warehouse import store as warehouse
+    from orderflow_pipeline.warehouse import duck, queries
 
     try:
-        with warehouse.reading(get_settings().warehouse_target) as con:
+        with queries.reading(get_settings().warehouse_target) as con:
             rep = outcomes.rolling_report(con, days=args.days, end=args.to)
     except duck.WarehouseMissing:
         rep = outcomes.rolling_report(None, days=args.days, end=args.to)
@@ -268,7 +267,7 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write one warehouse table's rows dated [--from, --to] to a Parquet file (DuckDB COPY)."""
     from orderflow_pipeline.read import export
-    from orderflow_pipeline.warehouse import store as warehouse
+    from orderflow_pipeline.warehouse import queries
 
     tickers = export.parse_tickers(args.tickers)
     try:
@@ -276,7 +275,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except export.ExportError as exc:
         print(f"orderflow export: {exc}", file=sys.stderr)
         return 2
-    with warehouse.reading(get_settings().warehouse_target) as con:
+    with queries.reading(get_settings().warehouse_target) as con:
         rows = export.copy_parquet(con, args.table, args.start, args.end, args.out, tickers)
     print(json.dumps({"table": args.table, "from": args.start.isoformat(), "to": args.end.isoformat(),
                       "tickers": tickers or None, "rows": rows, "out": args.out}))  # fmt: skip

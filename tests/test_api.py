@@ -2,7 +2,7 @@
 
 The world: 40 tickers with minute candles on four trading days (2026-02-05, -06, -09, -10), written
 as §6 NDJSON hour files to the lake and loaded into the warehouse by the warehouse layer itself
-(`warehouse.consolidate`); the per-date and L0 summaries are built by `summary.build_summary`. The
+(`warehouse.load.consolidate`); the per-date and L0 summaries are built by `summary.build_summary`. The
 app's clock is pinned to Thu 2026-02-12 10:00 WIB, so the read-side chain looks back from there:
 2026-02-11 (1 session ago, no data) then 2026-02-10 (2 sessions ago).
 """
@@ -111,7 +111,7 @@ class World:
 
 def load_warehouse(lake: Lake, con: duckdb.DuckDBPyConnection, dates: list[date]) -> None:
     """The warehouse layer's own incremental load of the lake's hour files (with its manifest)."""
-    from orderflow_pipeline.warehouse.store import consolidate
+    from orderflow_pipeline.warehouse.load import consolidate
 
     for d in dates:
         res = consolidate(lake, con, d)

@@ -18,8 +18,7 @@ from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.read import integrity
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 WIB = timezone(timedelta(hours=7))
@@ -39,7 +38,7 @@ def built(tmp_path: Path, real: Path) -> Settings:
     footprint.build_footprint(lake, TAPE_DAY)
     with duck.writing(s.duckdb_path) as con:
         ensure_schema(con)
-        warehouse.consolidate(lake, con, TAPE_DAY)
+        load.consolidate(lake, con, TAPE_DAY)
         smart_money.build_daily_features(
             lake, con, [date(2026, 1, 19), date(2026, 1, 20), date(2026, 1, 21), BROKSUM_DAY]
         )
@@ -95,7 +94,7 @@ def _boom(*args: object) -> list[CheckOutcome]:
 
 def test_layer_assets_match_the_registry_assets() -> None:
     # The registry's asset names are the layers' own ASSET constants.
-    assert (footprint.ASSET, warehouse.ASSET, summary.ASSET, universe.ASSET) == (
+    assert (footprint.ASSET, load.ASSET, summary.ASSET, universe.ASSET) == (
         checks.FOOTPRINT,
         checks.WAREHOUSE,
         checks.SUMMARY,

@@ -15,7 +15,8 @@ from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import checks as warehouse_checks
+from orderflow_pipeline.warehouse import load, queries
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = "2026-02-18"
@@ -34,16 +35,16 @@ def test_complete_warehouse_is_used_below_200_and_a_missing_ticker_heals(tmp_pat
         lake.write_bytes(*_hour(t, p))
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
     ensure_schema(con)
-    warehouse.consolidate(lake, con, D)
+    load.consolidate(lake, con, D)
     # 3 of 3 lake tickers, floor 3: the fast path (the old rule wanted 200 tickers)
-    cov = warehouse.coverage(lake, D, warehouse.ticker_set(con, D), floor=3)
+    cov = queries.coverage(lake, D, queries.ticker_set(con, D), floor=3)
     assert (cov.fast_path, cov.warehouse_tickers, cov.lake_tickers, cov.missing) == (True, 3, 3, ())
     assert summary.build_summary(lake, con, D, min_tickers=3)["source"] == "warehouse"
     # ... but not below the floor
     assert summary.build_summary(lake, con, D, min_tickers=4)["source"] == "lake"
     # a ticker lands in the lake that the warehouse lacks: lake path, and the heal loads it
     lake.write_bytes(*_hour("CCCC", 300))
-    cov = warehouse.coverage(lake, D, warehouse.ticker_set(con, D), floor=3)
+    cov = queries.coverage(lake, D, queries.ticker_set(con, D), floor=3)
     assert (cov.fast_path, cov.missing) == (False, ("CCCC",))
     doc = summary.build_summary(lake, con, D, min_tickers=3)
     assert doc["source"] == "lake" and sorted(i["t"] for i in doc["items"]) == [
@@ -52,9 +53,9 @@ def test_complete_warehouse_is_used_below_200_and_a_missing_ticker_heals(tmp_pat
         "CCCC",
         "PJHB-W",
     ]
-    assert warehouse.ticker_set(con, D) == {"AAAA", "BBBB", "CCCC", "PJHB-W"}
+    assert queries.ticker_set(con, D) == {"AAAA", "BBBB", "CCCC", "PJHB-W"}
     assert summary.build_summary(lake, con, D, min_tickers=3)["source"] == "warehouse"
-    checks = {c.name: c for c in warehouse.checks(lake, con, D, min_tickers=3, fast_path_tickers=3)}
+    checks = {c.name: c for c in warehouse_checks.checks(lake, con, D, min_tickers=3, fast_path_tickers=3)}
     assert checks["warehouse_fast_path_tickers"].passed
     con.close()
 

@@ -151,7 +151,7 @@ def test_stale_temp_files_of_killed_writes_are_removed_by_the_next_run(
 
 
 def test_s3_client_has_explicit_timeouts_and_retries(moto_server: str) -> None:
-    from orderflow_pipeline.storage import lake as lake_mod
+    from orderflow_pipeline.storage import s3 as lake_mod
 
     lake = Lake("s3://any-bucket/p", endpoint_url=moto_server)
     lake.fs.connect()

@@ -1,4 +1,4 @@
-"""The S3 run cache (`Lake(run_cache=True)`, issue 20): one listing per prefix, kept in line with
+"""The S3 run cache (`run_cache.RunCachedLake`, issue 20): one listing per prefix, kept in line with
 our own writes and deletes, and bodies served again only while the store holds those bytes.
 Real moto server; a fresh Lake (no cache) is the reference for what the store holds."""
 
@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from conftest import make_s3_lake
 
-from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.run_cache import RunCachedLake
 
 
 def test_run_cache_follows_our_writes_and_sees_the_store_as_a_fresh_listing(moto_server: str) -> None:
     ref = make_s3_lake(moto_server)
-    run = Lake(ref.root, endpoint_url=moto_server, run_cache=True)
+    run = RunCachedLake(ref.root, endpoint_url=moto_server)
     ref.write_bytes("footprint/AAAA/1m/2026/02/18/02.jsonl", b"a\n")
     ref.write_bytes("raw-broksum/AAAA/2026-02-18.json", b"{}")
 
@@ -36,7 +36,7 @@ def test_run_cache_follows_our_writes_and_sees_the_store_as_a_fresh_listing(moto
     assert run.requests["get"] == gets
     ref.write_bytes(key, b"upstream\n")
     assert run.cat_many([key]) == {key: b"changed\n"}  # the run's snapshot: its listing is older
-    fresh = Lake(ref.root, endpoint_url=moto_server, run_cache=True)
+    fresh = RunCachedLake(ref.root, endpoint_url=moto_server)
     assert fresh.cat_many([key]) == {key: b"upstream\n"}
     fresh.list_info("footprint/")
     assert fresh.cat_many([key]) == {key: b"upstream\n"}
@@ -48,7 +48,7 @@ def test_a_pickled_run_lake_forgets_its_listings_and_keeps_caching(moto_server: 
     import pickle
 
     ref = make_s3_lake(moto_server)
-    run = Lake(ref.root, endpoint_url=moto_server, run_cache=True)
+    run = RunCachedLake(ref.root, endpoint_url=moto_server)
     assert run.list("footprint/") == []
     worker = pickle.loads(pickle.dumps(run))
     worker.write_bytes("footprint/AAAA/1m/2026/02/18/02.jsonl", b"a\n")

@@ -24,8 +24,7 @@ from orderflow_pipeline.layers import outcomes
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake, dumps
-from orderflow_pipeline.warehouse import schema
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load, schema
 
 WIB = keys.WIB
 D1, D2, D3 = date(2026, 2, 2), date(2026, 2, 3), date(2026, 2, 4)  # Mon, Tue, Wed
@@ -66,7 +65,7 @@ def test_three_sessions_worked_by_hand(world: tuple[Lake, duckdb.DuckDBPyConnect
     # B: trades D1 (close 200) and D3 (open 210, close 220), not D2: its own next session is D3.
     write_candles(lake, "BBB", [candle(D1, 0, 198, 200)])
     for d in (D1, D2):
-        warehouse.consolidate(lake, con, d)
+        load.consolidate(lake, con, d)
     # C is in D1's summary but has no candles in the warehouse: every return null.
     write_summary_items(lake, D1, [{"t": "AAA", "sig": "BUY", "sc": 0.65}, {"t": "BBB", "sig": "NEUTRAL", "sc": 0.5},
                                    {"t": "CCC", "sig": "SELL", "sc": 0.2}])  # fmt: skip
@@ -82,7 +81,7 @@ def test_three_sessions_worked_by_hand(world: tuple[Lake, duckdb.DuckDBPyConnect
 
     write_candles(lake, "AAA", [candle(D3, 0, 104, 100), candle(D3, 9, 100, 99)])
     write_candles(lake, "BBB", [candle(D3, 0, 210, 215), candle(D3, 1, 215, 220)])
-    warehouse.consolidate(lake, con, D3)
+    load.consolidate(lake, con, D3)
     write_summary_items(lake, D3, [{"t": "AAA", "sig": "BUY", "sc": 0.61}])
     for d in (D1, D2, D3):  # D1 and D2 are built again now that D3 exists (the sensor's job)
         outcomes.build_outcomes(lake, con, d)
@@ -184,7 +183,7 @@ def test_buy_family_beats_neutral_on_a_market_whose_regimes_persist(tmp_path: Pa
     days = idx_calendar.trading_days(date(2026, 3, 2), date(2026, 4, 30))[:30]
     regime_market(lake, days, 40, seed=11)
     for d in days:
-        warehouse.consolidate(lake, con, d)
+        load.consolidate(lake, con, d)
         summary.build_summary(lake, con, d, source="warehouse", min_tickers=1)
     for d in days:
         outcomes.build_outcomes(lake, con, d)
@@ -211,9 +210,9 @@ def test_partition_completes_when_the_fifth_session_exists(
         lake, D1, [{"t": "XXX", "sig": "BUY", "sc": 0.7}, {"t": "NOC", "sig": "NEUTRAL", "sc": 0.5}]
     )
     for d in days[:5]:
-        warehouse.consolidate(lake, con, d)
+        load.consolidate(lake, con, d)
     assert outcomes.build_outcomes(lake, con, D1).complete is False  # 4 later sessions so far
-    warehouse.consolidate(lake, con, days[5])
+    load.consolidate(lake, con, days[5])
     res = outcomes.build_outcomes(lake, con, D1)
     # close(D1) = 100, close(D1+5) = 105: ret_5d = 5%; NOC has no D1 candle and never completes,
     # so it does not hold the partition open

@@ -21,8 +21,7 @@ from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import schema
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load, schema
 
 WIB = keys.WIB
 
@@ -34,7 +33,7 @@ def test_materialize_a_range(instance: DagsterInstance) -> None:
     con = duckdb.connect(s.duckdb_path)
     schema.ensure_schema(con)
     for d in (D1, D2, D3):
-        warehouse.consolidate(lake, con, d)
+        load.consolidate(lake, con, d)
         write_summary_items(lake, d, [{"t": "AAA", "sig": "BUY", "sc": 0.65}])
     con.close()
     res = materialize(

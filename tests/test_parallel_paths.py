@@ -19,7 +19,7 @@ from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.smart_money import build
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import store as wh
+from orderflow_pipeline.warehouse import load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 START, END = date(2026, 2, 16), date(2026, 2, 18)  # Monday..Wednesday: three trading days
@@ -87,9 +87,9 @@ def test_warehouse_prepared_in_workers_equals_serial_consolidate(market: Lake, t
         con = duckdb.connect(str(tmp_path / f"wh-{pool}.duckdb"))
         ensure_schema(con)
         if pool:
-            results = [r for r, _ in wh.consolidate_dates(market, con, days, workers=2)]
+            results = [r for r, _ in load.consolidate_dates(market, con, days, workers=2)]
         else:
-            results = [wh.consolidate(market, con, d) for d in days]
+            results = [load.consolidate(market, con, d) for d in days]
         metas = [{k: v for k, v in r.as_metadata().items() if k != "seconds"} for r in results]
         memory = con.execute("SELECT current_setting('memory_limit')").fetchone()
         got.append(

@@ -259,8 +259,7 @@ def test_range_profile_from_the_warehouse_equals_the_days_profile(tmp_path: Path
     import duckdb
 
     from orderflow_pipeline.storage.lake import Lake
-    from orderflow_pipeline.warehouse import schema
-    from orderflow_pipeline.warehouse import store as warehouse
+    from orderflow_pipeline.warehouse import load, schema
 
     lake = tmp_path / "lake"
     dest = lake / "footprint" / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"
@@ -269,7 +268,7 @@ def test_range_profile_from_the_warehouse_equals_the_days_profile(tmp_path: Path
     db = str(tmp_path / "wh.duckdb")
     con = duckdb.connect(db)
     schema.ensure_schema(con)
-    warehouse.consolidate(Lake(str(lake)), con, date(2026, 2, 6))
+    load.consolidate(Lake(str(lake)), con, date(2026, 2, 6))
     con.close()
     client = TestClient(create_app(Settings(lake=str(lake), duckdb_path=db)))
     body = client.get(

@@ -20,7 +20,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from assets.definitions import build_defs
 from assets.resources import IO_RETRY
-from orderflow_pipeline.storage import lake as lake_mod
+from orderflow_pipeline.storage import s3 as lake_mod
 from orderflow_pipeline.storage.lake import Lake
 
 D = "2026-02-18"

@@ -28,7 +28,7 @@ from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 DAYS = idx_calendar.trading_days("2026-02-02", "2026-02-04")  # Mon..Wed, three sessions
@@ -43,7 +43,7 @@ def _build(root: Path) -> tuple[Lake, str]:
     ensure_schema(con)
     for d in DAYS:
         build_footprint(lake, d)
-        warehouse.consolidate(lake, con, d)
+        load.consolidate(lake, con, d)
     con.close()
     return lake, db
 

@@ -19,7 +19,7 @@ from orderflow_pipeline.layers.summary.scoring import (
     score_items,
     signals,
 )
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import queries
 
 
 def signal(score: float, dp: float, pp: float, z: float | None = None, state: str | None = None) -> str:
@@ -276,7 +276,7 @@ def _candle_table(rows: list[tuple[str, int, int, int, int, int, int, int]]) -> 
 
 
 def test_aggregate_and_velocity_window() -> None:
-    """The §9 fold as the summary runs it (warehouse.aggregate_candle_table: the one SQL)."""
+    """The §9 fold as the summary runs it (queries.aggregate_candle_table: the one SQL)."""
     m = 60_000
     base = 1_770_346_800_000
     # given out of order: open/close follow t0, not row order
@@ -285,7 +285,7 @@ def test_aggregate_and_velocity_window() -> None:
         ("AAA", base, 100, 102, 99, 101, 100, 40),
         ("AAA", base + 10 * m, 101, 106, 100, 105, 30, 30),
     ]
-    agg = warehouse.aggregate_candle_table(_candle_table(rows))
+    agg = queries.aggregate_candle_table(_candle_table(rows))
     # open = o at base = 100, close = c at base+70m = 108, high 110, low 99, vol 180, delta 60;
     # cutoff = base+70m; window t0 > base+10m: only the last candle (t0 = base+10m is NOT inside)
     got = {k: getattr(agg, k).tolist() for k in scoring.AGGREGATE_COLUMNS}
@@ -305,7 +305,7 @@ def test_aggregate_and_velocity_window() -> None:
     assert item["vel"] == -20.0 and item["d"] == 33.33 and item["vel_accel"] == -53.33
     # The cut-off is the newest t0 of ANY ticker: ZZZ trades at base+200m, so AAA has no volume in
     # (base+140m, base+200m] -> vel 0, vel_accel = 0 − 33.33
-    agg2 = warehouse.aggregate_candle_table(
+    agg2 = queries.aggregate_candle_table(
         _candle_table([*rows, ("ZZZ", base + 200 * m, 50, 50, 50, 50, 10, 10)])
     )
     assert (agg2.vol_w.tolist(), agg2.delta_w.tolist()) == ([0, 10], [0, 10])
@@ -316,7 +316,7 @@ def test_aggregate_and_velocity_window() -> None:
 def test_duplicate_minute_the_later_line_wins() -> None:
     # Two lines for one t0 (§6): the later one (higher seq) is the candle; vol 7 not 5 + 7.
     base = 1_770_346_800_000
-    agg = warehouse.aggregate_candle_table(
+    agg = queries.aggregate_candle_table(
         _candle_table([("AAA", base, 10, 12, 9, 11, 5, 1), ("AAA", base, 10, 13, 9, 12, 7, -3)])
     )
     assert (agg.vol.tolist(), agg.delta.tolist(), agg.high.tolist(), agg.close.tolist()) == (

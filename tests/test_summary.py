@@ -31,7 +31,7 @@ from orderflow_pipeline.layers.summary.build import (
 from orderflow_pipeline.layers.summary.context import load_context
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = date(2026, 2, 6)  # a Friday; 2026-02-05 (Thu) is its previous session
@@ -279,7 +279,7 @@ def test_lake_fallback_lists_all_and_heals(tmp_path: Path, local_lake: Lake) -> 
     ensure_schema(con)
     try:
         write_files(local_lake, first)
-        warehouse.consolidate(local_lake, con, D)  # the warehouse knows 150 tickers
+        load.consolidate(local_lake, con, D)  # the warehouse knows 150 tickers
         write_files(local_lake, {k: v for k, v in files.items() if k not in first})
         n_wh = con.execute("SELECT count(DISTINCT ticker) FROM footprint_1m WHERE date = ?", [D]).fetchone()[
             0

@@ -16,8 +16,8 @@ from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.storage import inventory
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.storage.quarantine import count_quarantined
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import checks as warehouse_checks
+from orderflow_pipeline.warehouse import duck, load, queries
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = "2026-02-06"
@@ -81,7 +81,7 @@ def test_real_bbri_hour_loads_with_the_files_sums(
 ) -> None:
     raw = put_bbri(any_lake, real)
     lines = [json.loads(x) for x in raw.splitlines()]
-    res = warehouse.consolidate(any_lake, con, D)
+    res = load.consolidate(any_lake, con, D)
     assert (res.objects_listed, res.objects_read, res.rows, res.quarantined, res.tickers) == (1, 1, 60, 0, 1)
     got = con.execute(
         "SELECT count(*), sum(vol), sum(delta), sum(buy_vol), sum(sell_vol) FROM footprint_1m"
@@ -104,9 +104,9 @@ def test_real_bbri_hour_loads_with_the_files_sums(
         (BBRI_KEY, 60, 0, 3, "BBRI")
     ]
     # The API's raw-history shape: the file's candles, levels sorted by price.
-    hist = warehouse.candles_for(con, "BBRI", D)
+    hist = queries.candles_for(con, "BBRI", D)
     assert [{**x, "levels": sorted(x["levels"], key=lambda lv: lv["p"])} for x in lines] == hist
-    assert warehouse.tickers_for(con, D) == 1 and warehouse.tickers_for(con, "2026-02-05") == 0
+    assert queries.tickers_for(con, D) == 1 and queries.tickers_for(con, "2026-02-05") == 0
 
 
 def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
@@ -117,19 +117,19 @@ def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
     any_lake.write_bytes(other, hour_file(10))
     any_lake.write_bytes("footprint/TLKM/1m/2026/02/06/04.jsonl", hour_file(5))
     any_lake.write_bytes("footprint/TLKM/1m/2026/02/06/12.jsonl", hour_file(3, base=HOUR4_MS + 8 * 3_600_000))
-    first = warehouse.consolidate(any_lake, con, D)
+    first = load.consolidate(any_lake, con, D)
     # 12 UTC = 19:00 WIB on the 6th, still this date.
     assert (first.objects_read, first.rows, first.tickers) == (4, 60 + 10 + 5 + 3, 2)
     before = checksum(con)
 
-    again = warehouse.consolidate(any_lake, con, D)
+    again = load.consolidate(any_lake, con, D)
     assert (again.objects_read, again.objects_skipped, again.rows, again.objects_removed) == (0, 4, 0, 0)
     assert checksum(con) == before
 
     untouched = f"source_key <> '{other}'"
     before_others = checksum(con, untouched)[:2]
     any_lake.write_bytes(other, hour_file(7, vol=40))
-    changed = warehouse.consolidate(any_lake, con, D)
+    changed = load.consolidate(any_lake, con, D)
     assert (changed.objects_read, changed.objects_skipped, changed.rows) == (1, 3, 7)
     assert checksum(con, untouched)[:2] == before_others
     assert con.execute(
@@ -140,13 +140,13 @@ def test_rerun_is_a_noop_and_a_changed_object_replaces_only_its_rows(
     )
 
     any_lake.delete(other)
-    removed = warehouse.consolidate(any_lake, con, D)
+    removed = load.consolidate(any_lake, con, D)
     assert (removed.objects_read, removed.objects_removed) == (0, 1)
     assert con.execute("SELECT count(*) FROM footprint_1m WHERE source_key = ?", [other]).fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM ingest_manifest WHERE key = ?", [other]).fetchone() == (0,)
     assert checksum(con, untouched)[:2] == before_others
 
-    forced = warehouse.consolidate(any_lake, con, D, force=True)
+    forced = load.consolidate(any_lake, con, D, force=True)
     assert forced.objects_read == 3 and checksum(con, untouched)[:2] == before_others
 
 
@@ -174,12 +174,12 @@ def test_other_dates_are_neither_read_nor_touched(
         "footprint/BBCA/1m/2026/02/06/02.jsonl",
     ]
     local_lake.delete("footprint/BBCA/1m/2026/02/06/02.jsonl")
-    assert warehouse.consolidate(local_lake, con, "2026-02-05").rows == 2
-    assert warehouse.consolidate(local_lake, con, D).rows == 2
+    assert load.consolidate(local_lake, con, "2026-02-05").rows == 2
+    assert load.consolidate(local_lake, con, D).rows == 2
     assert con.execute(
         "SELECT date::VARCHAR, count(*) FROM footprint_1m GROUP BY 1 ORDER BY 1"
     ).fetchall() == [("2026-02-05", 2), (D, 2)]
-    assert warehouse.consolidate(local_lake, con, "2026-02-05").objects_read == 0
+    assert load.consolidate(local_lake, con, "2026-02-05").objects_read == 0
 
 
 def test_malformed_object_quarantines_bad_lines_and_loads_the_rest(
@@ -205,7 +205,7 @@ def test_malformed_object_quarantines_bad_lines_and_loads_the_rest(
         + b"\n"
     )
     any_lake.write_bytes(key, bad)
-    res = warehouse.consolidate(any_lake, con, D)
+    res = load.consolidate(any_lake, con, D)
     assert (res.rows, res.quarantined) == (60 + 5, 3)  # TLKM: 6 good minutes, the 3rd truncated
     # hour-file lines go to the footprint folder, the object the footprint layer writes for the
     # same file: the footprint layer validating this upstream file too changes nothing (issue 19)
@@ -222,24 +222,24 @@ def test_malformed_object_quarantines_bad_lines_and_loads_the_rest(
     ]
     assert all(r["source"] == key for r in stored)
 
-    outcomes = {o.name: o for o in warehouse.checks(any_lake, con, D)}
+    outcomes = {o.name: o for o in warehouse_checks.checks(any_lake, con, D)}
     assert not outcomes["warehouse_quarantine"].passed
     assert outcomes["warehouse_quarantine"].metadata["quarantined"] == 3
     assert outcomes["warehouse_objects_loaded"].passed  # loaded or quarantined
     assert outcomes["warehouse_manifest_rows"].passed
 
     any_lake.write_bytes(key, good)  # fixed upstream: reload, stale quarantine object goes away
-    fixed = warehouse.consolidate(any_lake, con, D)
+    fixed = load.consolidate(any_lake, con, D)
     assert (fixed.objects_read, fixed.rows, fixed.quarantined) == (1, 6, 0)
     assert count_quarantined(any_lake, D, "warehouse") == {}
     assert count_quarantined(any_lake, D) == {}  # the stale object (footprint folder) is gone
-    assert {o.name: o.passed for o in warehouse.checks(any_lake, con, D)}["warehouse_quarantine"]
+    assert {o.name: o.passed for o in warehouse_checks.checks(any_lake, con, D)}["warehouse_quarantine"]
 
 
 def test_checks_on_a_small_date(local_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path) -> None:
     put_bbri(local_lake, real)
-    warehouse.consolidate(local_lake, con, D)
-    outcomes = {o.name: o for o in warehouse.checks(local_lake, con, D)}
+    load.consolidate(local_lake, con, D)
+    outcomes = {o.name: o for o in warehouse_checks.checks(local_lake, con, D)}
     assert {o.severity for o in outcomes.values()} == {"WARN"}  # SPEC §11: none of these blocks
     assert not outcomes["warehouse_min_tickers"].passed and outcomes["warehouse_min_tickers"].metadata == {
         "tickers": 1
@@ -253,23 +253,23 @@ def test_checks_on_a_small_date(local_lake: Lake, con: duckdb.DuckDBPyConnection
         "warehouse_quarantine",
     ):
         assert outcomes[name].passed, outcomes[name]
-    assert warehouse.checks(local_lake, con, D, min_tickers=1, fast_path_tickers=1)[0].passed
+    assert warehouse_checks.checks(local_lake, con, D, min_tickers=1, fast_path_tickers=1)[0].passed
 
     local_lake.write_bytes("footprint/TLKM/1m/2026/02/06/04.jsonl", hour_file(2))  # landed, not loaded yet
     con.execute("INSERT INTO footprint_1m SELECT * REPLACE (high - 100 AS high) FROM footprint_1m LIMIT 1")
-    outcomes = {o.name: o for o in warehouse.checks(local_lake, con, D)}
+    outcomes = {o.name: o for o in warehouse_checks.checks(local_lake, con, D)}
     assert not outcomes["warehouse_objects_loaded"].passed
     assert outcomes["warehouse_objects_loaded"].metadata["not_loaded"] == 1
     assert not outcomes["warehouse_manifest_rows"].passed  # 61 rows vs manifest 60
     assert not outcomes["warehouse_ohlc_valid"].passed
-    assert warehouse.checks(local_lake, None, D)[0].name == "warehouse_readable"
+    assert warehouse_checks.checks(local_lake, None, D)[0].name == "warehouse_readable"
 
 
 def test_failed_load_leaves_the_table_as_it_was(
     local_lake: Lake, con: duckdb.DuckDBPyConnection, real: Path
 ) -> None:
     put_bbri(local_lake, real)
-    warehouse.consolidate(local_lake, con, D)
+    load.consolidate(local_lake, con, D)
     before = checksum(con)
     # A real failure inside the transaction, after footprint_1m was already replaced: the levels
     # table refuses prices above 3815 (BBRI trades at 3810-3820).
@@ -287,7 +287,7 @@ def test_failed_load_leaves_the_table_as_it_was(
         local_lake.read_bytes(BBRI_KEY) + candle(last_minute, o=3820, h=3820, lo=3820, c=3820) + b"\n",
     )
     with pytest.raises(duckdb.ConstraintException):
-        warehouse.consolidate(local_lake, con, D)
+        load.consolidate(local_lake, con, D)
     assert checksum(con) == base
     assert base[0] == before[0]  # candles untouched by the failed run
 
@@ -297,10 +297,10 @@ def test_prune_is_a_setting_default_keeps_everything(
 ) -> None:
     local_lake.write_bytes("footprint/ASII/1m/2026/02/05/04.jsonl", hour_file(2, base=HOUR4_MS - 86_400_000))
     local_lake.write_bytes("footprint/ASII/1m/2026/02/06/04.jsonl", hour_file(3))
-    warehouse.consolidate(local_lake, con, "2026-02-05")
-    warehouse.consolidate(local_lake, con, D)
+    load.consolidate(local_lake, con, "2026-02-05")
+    load.consolidate(local_lake, con, D)
     assert con.execute("SELECT count(*) FROM footprint_1m").fetchone() == (5,)
-    warehouse.consolidate(local_lake, con, D, retention_days=0)
+    load.consolidate(local_lake, con, D, retention_days=0)
     assert con.execute("SELECT count(*), min(date)::VARCHAR FROM footprint_1m").fetchone() == (3, D)
     assert con.execute("SELECT count(*) FROM ingest_manifest").fetchone() == (1,)
 
@@ -308,7 +308,9 @@ def test_prune_is_a_setting_default_keeps_everything(
 WRITER = r"""
 import sys, time
 from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load
+from orderflow_pipeline.warehouse import queries
+from orderflow_pipeline.warehouse import checks as warehouse_checks
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.warehouse.schema import ensure_schema
 path, lake_root, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -318,7 +320,7 @@ for i in range(rounds):
     ensure_schema(con)
     if i == 0:
         print("writing", flush=True)
-    warehouse.consolidate(lake, con, "2026-02-06", force=True)
+    load.consolidate(lake, con, "2026-02-06", force=True)
     con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM footprint_levels WHERE price < 0")
     time.sleep(0.2)  # hold the write lock inside an open transaction
@@ -335,7 +337,7 @@ def test_reader_while_another_process_writes_gets_data_or_busy(
     path = str(tmp_path / "wh.duckdb")
     with duck.writing(path) as c:
         ensure_schema(c)
-        warehouse.consolidate(local_lake, c, D)
+        load.consolidate(local_lake, c, D)
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, path, local_lake.root, "4"], stdout=subprocess.PIPE, text=True
     )
@@ -346,8 +348,8 @@ def test_reader_while_another_process_writes_gets_data_or_busy(
         while proc.poll() is None and time.monotonic() < deadline:
             try:
                 with duck.reading(path, retries=1, wait_s=0.01) as r:
-                    assert warehouse.tickers_for(r, D) == 1
-                    assert len(warehouse.candles_for(r, "BBRI", D)) == 60
+                    assert queries.tickers_for(r, D) == 1
+                    assert len(queries.candles_for(r, "BBRI", D)) == 60
                     outcomes["data"] += 1
             except duck.WarehouseBusy as exc:
                 assert "retry" in str(exc)
@@ -358,7 +360,7 @@ def test_reader_while_another_process_writes_gets_data_or_busy(
         proc.kill()
     assert outcomes["busy"] > 0  # the writer really held the file
     with duck.reading(path) as r:  # and once it is done, a reader gets the data
-        assert warehouse.tickers_for(r, D) == 1
+        assert queries.tickers_for(r, D) == 1
 
 
 def test_reader_in_the_writers_own_process_gets_busy_not_a_crash(tmp_path: Path) -> None:
@@ -368,4 +370,4 @@ def test_reader_in_the_writers_own_process_gets_busy_not_a_crash(tmp_path: Path)
         with pytest.raises(duck.WarehouseBusy):  # DuckDB: "different configuration" ConnectionException
             duck.connect(path, read_only=True, retries=1, wait_s=0.01)
     with duck.reading(path) as r:
-        assert warehouse.tickers_for(r, D) == 0
+        assert queries.tickers_for(r, D) == 0

@@ -91,8 +91,6 @@ def footprint_ndjson(
         tickers = max(tickers, r.tickers)
         seconds += r.seconds
         per_date[d] = checked
-    if workers != 1:
-        lk.forget()  # workers may have written hour files: later layers list them afresh
     share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
     return MaterializeResult(
         metadata={

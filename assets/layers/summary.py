@@ -35,11 +35,11 @@ from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResour
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import inventory
-from orderflow_pipeline.warehouse import store as wh
+from orderflow_pipeline.warehouse import load, queries
 
 ASSET = summary.ASSET
 
-# warehouse.manifest_for: key -> (size, fingerprint, rows, quarantined)
+# warehouse.load.manifest_for: key -> (size, fingerprint, rows, quarantined)
 Manifest = dict[str, tuple[int, str, int, int]]
 
 
@@ -66,7 +66,7 @@ def heal_facts(
         "objects_removed": len(removed),
         "rows": sum(v[2] for v in loaded.values()),
         "quarantined": sum(v[3] for v in loaded.values()),
-        "tickers": wh.tickers_for(con, key),
+        "tickers": queries.tickers_for(con, key),
     }
 
 
@@ -74,7 +74,7 @@ def heal_materialization(key: str, facts: dict[str, Any]) -> AssetMaterializatio
     """The heal as a materialization of footprint_1m for the date, in the warehouse asset's own
     metadata shape (`tickers`, `per_date`), which the coverage sensor reads."""
     return AssetMaterialization(
-        asset_key=AssetKey(wh.ASSET),
+        asset_key=AssetKey(load.ASSET),
         partition=key,
         description=f"self-heal by {ASSET}: the summary of {key} was built from the lake and "
         "the warehouse loaded what it missed",
@@ -106,11 +106,11 @@ def footprint_summary(
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
             started = time.perf_counter()
-            before = wh.manifest_for(con, key)
+            before = load.manifest_for(con, key)
             doc = summary.build_summary(
                 the_lake, con, key, source=config.source, min_tickers=settings.min_warehouse_tickers
             )
-            healed = heal_facts(con, key, before, wh.manifest_for(con, key))
+            healed = heal_facts(con, key, before, load.manifest_for(con, key))
             if healed is not None:
                 # the listing the heal brought the warehouse in line with (the lake sensor's check)
                 digest = inventory.listing_digest(inventory.footprint_objects(the_lake, key).values())

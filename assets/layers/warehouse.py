@@ -1,4 +1,4 @@
-"""The `footprint_1m` asset (SPEC §7): thin, calls `warehouse.consolidate` for each date of the run.
+"""The `footprint_1m` asset (SPEC §7): thin, calls `warehouse.load.consolidate` for each date of the run.
 
 Incremental by the warehouse's own manifest, so the 5-minute schedule reads only new hour files;
 a backfill of many dates is one run (BackfillPolicy.single_run) looping over its partition keys
@@ -26,9 +26,10 @@ from assets.checks.results import check_specs, fold_checks
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline.checks import CheckOutcome
-from orderflow_pipeline.warehouse import store as wh
+from orderflow_pipeline.warehouse import checks as warehouse_checks
+from orderflow_pipeline.warehouse import load
 
-ASSET = wh.ASSET
+ASSET = load.ASSET
 _COUNTERS = (
     "objects_listed",
     "objects_read",
@@ -75,7 +76,7 @@ def footprint_1m(
     with warehouse.write() as con:
         # Listing, reading and validating run on every core a few dates ahead; the writes stay
         # here, in date order, one transaction per date (the single DuckDB writer).
-        for res, prepared in wh.consolidate_dates(
+        for res, prepared in load.consolidate_dates(
             the_lake,
             con,
             sorted(context.partition_keys),
@@ -85,7 +86,7 @@ def footprint_1m(
         ):
             key = res.date
             per_date[key] = res.as_metadata()
-            outcomes[key] = wh.checks(
+            outcomes[key] = warehouse_checks.checks(
                 the_lake,
                 con,
                 key,

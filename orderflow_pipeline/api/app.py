@@ -51,8 +51,7 @@ from orderflow_pipeline.layers.summary.build import compute_range
 from orderflow_pipeline.layers.summary.documents import no_data_document, range_document
 from orderflow_pipeline.read import bars, export, profile
 from orderflow_pipeline.read.integrity import integrity_report
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, queries
 
 # The dashboard ships as package data next to the package (pyproject [tool.setuptools.package-data]).
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -169,7 +168,7 @@ def create_app(
         a, b = parse_range(from_, to)
         try:
             with reads.reading() as con:
-                totals, sessions = warehouse.level_totals(con, t, a, b)
+                totals, sessions = queries.level_totals(con, t, a, b)
         except duck.WarehouseMissing:
             totals, sessions = [], 0
         return {"ticker": t, "from": a.isoformat(), "to": b.isoformat(), "sessions": sessions,

@@ -16,8 +16,7 @@ from starlette.exceptions import HTTPException
 
 from orderflow_pipeline.api.params import BadInput
 from orderflow_pipeline.read import export
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, queries
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
@@ -45,7 +44,7 @@ def parquet_response(
     except export.ExportError as exc:
         raise BadInput(str(exc)) from exc
     try:
-        with warehouse.reading(target) as con:
+        with queries.reading(target) as con:
             path, rows = export.parquet_tempfile(con, table, start, end, tickers)
     except duck.WarehouseMissing as exc:
         raise HTTPException(404, f"{exc}: nothing to export") from exc

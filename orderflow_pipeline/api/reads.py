@@ -1,7 +1,7 @@
 """What the API reads, warehouse first and the lake when the warehouse is busy or missing.
 
 Every number comes from the core function the pipeline also uses (`fallback.resolve`,
-`warehouse.candles_for` and the other `warehouse` readers, `candles.validate_objects`); this
+`warehouse.queries.candles_for` and the other warehouse readers, `candles.validate_objects`); this
 module only chooses the source and says which one answered, so a single DuckDB writer never
 turns into a 500 for a reader.
 """
@@ -22,8 +22,7 @@ from orderflow_pipeline.read.fallback import Resolved, resolve
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, queries
 
 WarehouseState = Literal["ok", "busy", "missing"]
 
@@ -52,7 +51,7 @@ class Reads:
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Read-only warehouse connection; raises duck.WarehouseBusy / WarehouseMissing."""
-        with warehouse.reading(self.settings.warehouse_target) as con:
+        with queries.reading(self.settings.warehouse_target) as con:
             yield con
 
     # -- summary ---------------------------------------------------------------------------
@@ -71,7 +70,7 @@ class Reads:
         candles: list[Candle] | None = None
         try:
             with self.reading() as con:
-                candles = warehouse.candles_for(con, ticker, d)
+                candles = queries.candles_for(con, ticker, d)
         except duck.WarehouseBusy:
             state = "busy"
         except (duck.WarehouseMissing, duckdb.CatalogException):  # CatalogException: never consolidated
@@ -97,7 +96,7 @@ class Reads:
         wh_by_hour: dict[datetime, set[str]] | None = {h: set() for h in hours}
         try:
             with self.reading() as con:
-                rows = warehouse.tickers_by_hour(con, d)
+                rows = queries.tickers_by_hour(con, d)
             for t, h in rows:
                 if h in wh_by_hour:  # type: ignore[operator]
                     wh_by_hour[h].add(t)  # type: ignore[index]
@@ -129,7 +128,7 @@ class Reads:
         wh: dict[str, Any] = {"reachable": False, "state": "error"}
         try:
             with self.reading() as con:
-                newest, n = warehouse.newest_date(con)
+                newest, n = queries.newest_date(con)
             wh = {"reachable": True, "state": "ok", "newest_date": newest.isoformat() if newest else None,
                   "tickers_on_newest": n}  # fmt: skip
         except duck.WarehouseBusy as exc:

@@ -2,7 +2,7 @@
 
 For each item of `features/footprint-summary/{D}.json` (the final summary: its `sig` and `sc`), with
 `close(S)` = the ticker's last candle's close on session S and `open(S)` = its first candle's open
-(`warehouse.session_open_close`, by `time_key` as in §9), D+k = the ticker's k-th own trading
+(`warehouse.queries.session_open_close`, by `time_key` as in §9), D+k = the ticker's k-th own trading
 session after D (a day it has candles):
 
     ret_next_oc = (close(D+1) − open(D+1)) / open(D+1) × 100
@@ -40,8 +40,7 @@ import pyarrow as pa
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.storage.keys import as_date, signal_outcomes_key, summary_key
 from orderflow_pipeline.storage.lake import Lake, dumps
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, queries
 
 ASSET = "signal_outcomes"
 HORIZON = 5  # ret_5d: the 5th own session after D
@@ -154,7 +153,7 @@ def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) ->
     items = items or []
     tickers = sorted({str(i["t"]) for i in items})
     sessions: dict[str, list[Session]] = {}
-    for t, day, o, c in warehouse.session_open_close(
+    for t, day, o, c in queries.session_open_close(
         con, tickers, d, d + timedelta(days=HORIZON_CALENDAR_DAYS)
     ):
         sessions.setdefault(t, []).append((day, o, c))
@@ -272,7 +271,7 @@ def rolling_report(
 ) -> dict[str, Any]:
     """Per-signal outcome statistics over the `days` IDX sessions ending at `end` (default: the
     newest date in `signal_outcomes`)."""
-    if con is None or not warehouse.has_table(con, ASSET):
+    if con is None or not queries.has_table(con, ASSET):
         return report_from_rows([], sessions=[], days=days)
     if end is None:
         row = con.execute("SELECT max(date) FROM signal_outcomes").fetchone()

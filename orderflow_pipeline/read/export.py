@@ -27,14 +27,14 @@ import duckdb
 from orderflow_pipeline.layers import outcomes
 from orderflow_pipeline.layers.smart_money import store
 from orderflow_pipeline.storage import keys
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import queries
 
 MAX_EXPORT_DAYS = 366  # one request covers at most a year (a bigger one is several files)
 CHUNK_BYTES = 1 << 20
 
 EXPORT_TABLES: Mapping[str, Callable[[str], str]] = {
-    "footprint_1m": lambda where: warehouse.export_select("footprint_1m", where),
-    "footprint_levels": lambda where: warehouse.export_select("footprint_levels", where),
+    "footprint_1m": lambda where: queries.export_select("footprint_1m", where),
+    "footprint_levels": lambda where: queries.export_select("footprint_levels", where),
     "daily_features": store.export_select,
     "signal_outcomes": outcomes.export_select,
 }

@@ -30,8 +30,7 @@ from orderflow_pipeline.layers.summary.documents import (
 )
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, queries
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +156,7 @@ def _open_reader(target: str | duck.Target | None) -> tuple[duckdb.DuckDBPyConne
     if not target:
         return None, False
     try:
-        return duck.connect(target, read_only=True, retries=warehouse.READER_RETRIES), False
+        return duck.connect(target, read_only=True, retries=queries.READER_RETRIES), False
     except duck.WarehouseBusy as exc:
         log.info("warehouse busy (%s); L1 reads lake summary files", exc)
         return None, True

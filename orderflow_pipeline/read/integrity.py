@@ -31,8 +31,8 @@ from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects as raw_objects
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
+from orderflow_pipeline.warehouse import checks as warehouse_checks
 from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # (name, module): the name keys the `<name>_checks_ran` check when a layer's checks crash.
 LAYERS = (
     ("footprint", footprint),
-    ("warehouse", warehouse),
+    ("warehouse", warehouse_checks),
     ("smart_money", smart_money),
     ("summary", summary),
     ("universe", universe),

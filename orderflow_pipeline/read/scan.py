@@ -31,8 +31,7 @@ from orderflow_pipeline.layers.footprint.candles import validate_objects
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Blob, Lake, ObjectInfo
-from orderflow_pipeline.warehouse import duck
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import duck, queries
 
 Layer = Literal["footprint", "warehouse", "broksum"]
 LAYERS: tuple[Layer, ...] = ("footprint", "warehouse", "broksum")
@@ -143,8 +142,8 @@ def warehouse_minutes(target: str | duck.Target, ticker: str, window: list[date]
     if not window:
         return {}
     try:
-        with warehouse.reading(target) as con:
-            return warehouse.ticker_minutes(con, ticker, window[0], window[-1])
+        with queries.reading(target) as con:
+            return queries.ticker_minutes(con, ticker, window[0], window[-1])
     except (duck.WarehouseMissing, duckdb.CatalogException):
         return {}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import hashlib
 import json
 import logging
 import mmap
@@ -20,7 +19,6 @@ import posixpath
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,70 +28,16 @@ import fsspec
 from fsspec.asyn import sync
 
 from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.storage.s3 import S3FS_RETRIES, log_s3_retries, s3_options
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
 
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
-BODY_CACHE_BYTES = 256 << 20  # S3 run cache of object bodies (least recently used go first)
 STALE_TEMP_SECONDS = 3600.0
 """A temp file older than this was left by a killed write (a live write lasts milliseconds; an
 hour is far beyond any run's write phase), so the next run may remove it without racing a writer."""
-
-# S3 (botocore via s3fs): explicit timeouts and retries instead of the library defaults (60 s
-# connect + 60 s read, retried silently), so a frozen endpoint costs seconds per attempt and every
-# retry is logged. Worst case per request: S3FS_RETRIES x S3_MAX_ATTEMPTS x (connect + read).
-S3_CONNECT_TIMEOUT_S = 5
-S3_READ_TIMEOUT_S = 20
-S3_MAX_ATTEMPTS = 3  # total, first try included; botocore "standard" mode retries timeouts, 5xx, throttling
-S3FS_RETRIES = 2  # s3fs's own loop around each call (socket timeouts, truncated reads)
-
-
-class _RetryLog(logging.Filter):
-    """Lifts the S3 libraries' retry messages (logged at DEBUG) to a WARNING naming the wait.
-
-    Why a filter: botocore and s3fs only report a retry at DEBUG, so a frozen endpoint looked like
-    a hung run. The filter lowers the library logger's level to DEBUG so the records exist, turns
-    retry records into WARNINGs, and drops every other record below the level that was in force
-    before (so no DEBUG chatter appears that was not asked for)."""
-
-    MARKERS = ("Retry needed", "Retryable error", "Max attempts", "retry quota")
-
-    def __init__(self, keep_from: int) -> None:
-        super().__init__()
-        self.keep_from = keep_from
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if any(m in msg for m in self.MARKERS):
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg, record.args = f"S3 waiting/retrying ({record.name}): {msg}", ()
-            return True
-        return record.levelno >= self.keep_from
-
-
-def _log_s3_retries() -> None:
-    for name in ("s3fs", "botocore.retries.standard", "aiobotocore.retries.standard"):
-        lg = logging.getLogger(name)
-        if any(isinstance(f, _RetryLog) for f in lg.filters):
-            continue
-        lg.addFilter(_RetryLog(lg.getEffectiveLevel()))
-        lg.setLevel(logging.DEBUG)
-
-
-def s3_options(storage_options: Mapping[str, Any]) -> dict[str, Any]:
-    """s3fs options with the explicit timeouts and retries above; the caller's own values win."""
-    # max_concurrency=1: s3fs would otherwise send a HEAD before every GET (to split a large
-    # object into ranged reads), doubling the requests of `cat_many`; lake objects are small.
-    opts: dict[str, Any] = {"use_listings_cache": False, "max_concurrency": 1, **storage_options}
-    config = {
-        "connect_timeout": S3_CONNECT_TIMEOUT_S,
-        "read_timeout": S3_READ_TIMEOUT_S,
-        "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
-    }
-    opts["config_kwargs"] = {**config, **dict(storage_options.get("config_kwargs") or {})}
-    return opts
 
 
 @dataclass(frozen=True)
@@ -119,16 +63,7 @@ _GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}  # glob wildcard -> regex (S3 `L
 class Lake:
     """Keys are relative POSIX paths under `root` (a local folder or s3://bucket/prefix)."""
 
-    def __init__(
-        self,
-        root: str,
-        endpoint_url: str | None = None,
-        *,
-        run_cache: bool = False,
-        **storage_options: Any,
-    ) -> None:
-        """`run_cache` (S3 only): keep each listing for the life of this object — one Dagster run —
-        see `scan`. Off, every listing is a fresh request, as a long-lived reader needs."""
+    def __init__(self, root: str, endpoint_url: str | None = None, **storage_options: Any) -> None:
         self.root = root.rstrip("/")
         self.is_s3 = self.root.startswith("s3://")
         if self.is_s3:
@@ -138,58 +73,19 @@ class Lake:
                 opts["client_kwargs"] = {**(opts.get("client_kwargs") or {}), "endpoint_url": endpoint_url}
             self.fs = fsspec.filesystem("s3", **opts)
             self.fs.retries = retries  # s3fs reads its retry count from this attribute
-            _log_s3_retries()
+            log_s3_retries()
             self._base = self.root[len("s3://") :]
         else:
             self.fs = fsspec.filesystem("file", auto_mkdir=True)
             self._base = self.root[len("file://") :] if self.root.startswith("file://") else self.root
             os.makedirs(self._base, exist_ok=True)
         self._folders: set[str] = set()  # local folders known to exist (saves a mkdir per write)
-        # S3 listing cache of one run: listed prefix (a key prefix) -> its objects, or None when
-        # the listing stopped at its `limit`. Our own writes and deletes update the listings that
-        # cover them (`_touched`, `_deleted`), so a later layer of the same run sees what it changed.
-        self._listings: dict[str, dict[str, ObjectInfo] | None] | None = (
-            {} if run_cache and self.is_s3 else None
-        )
-        self._listings_lock = threading.Lock()
-        # S3 body cache of one run: key -> (MD5 hex, bytes) of what this object last read or wrote.
-        # Served only while the run's listing shows that key with an ETag equal to the MD5 — the
-        # store then holds exactly these bytes — so a layer reading what an earlier layer of the
-        # same run wrote or read (footprint -> checks -> warehouse -> summary) costs no request.
-        self._fps: dict[str, str] = {}  # key -> fingerprint in this run's listings
-        self._bodies: OrderedDict[str, tuple[str, bytes]] | None = (
-            OrderedDict() if self._listings is not None else None
-        )
-        self._body_bytes = 0
         self.requests = {"list": 0, "get": 0}  # S3 requests this object sent (list pages, GETs)
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled (sent to a worker process): this object forgets its run caches, and the copy
-        starts with empty ones of its own.
-
-        Why: the worker may write through its copy, and listings cached here would not see those
-        writes. Both sides keep caching (an S3 run stays one listing per prefix per process); a
-        caller that lists while its workers write calls `forget` once they are done."""
-        self.forget()
-        state = dict(self.__dict__)
-        state["_listings_lock"] = None
-        return state
-
-    def forget(self) -> None:
-        """Drop this run's cached listings and bodies (others wrote to the lake meanwhile)."""
-        with self._listings_lock:
-            if self._listings is not None:
-                self._listings, self._bodies = {}, OrderedDict()
-            self._fps, self._body_bytes = {}, 0
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._listings_lock = threading.Lock()
-
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, run_cache: bool = False) -> Lake:
+    def from_settings(cls, settings: Settings | None = None) -> Lake:
         s = settings or get_settings()
-        return cls(s.lake, endpoint_url=s.s3_endpoint_url, run_cache=run_cache, **s.storage_options)
+        return cls(s.lake, endpoint_url=s.s3_endpoint_url, **s.storage_options)
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
@@ -262,14 +158,8 @@ class Lake:
         one paginated listing per prefix, all prefixes concurrently. None when `limit` is given and
         the objects under one prefix exceed it (the caller then lists narrower prefixes).
 
-        Why a run cache: on S3 each listing is a round trip per 1,000 keys, and the layers of one
-        run (footprint, its checks, warehouse, coverage, summary, universe, the features checks)
-        each asked for the same date's listing — twelve listings per date, most of an unchanged
-        re-run. With `run_cache` a prefix is listed once per run, and a narrower prefix is cut
-        from a cached wider listing. Writes and deletes through this object update the cached
-        listings (a PUT answers with the ETag a listing would show); objects written by other
-        processes during the run are seen by the next run (a run works on the snapshot it
-        listed, as one listing per layer did before).
+        A plain lake lists afresh on every call, as a long-lived reader needs; the lake of one
+        Dagster run (`run_cache.RunCachedLake`) answers a prefix it has listed from what it kept.
         """
         if not self.is_s3:
             raise ValueError("Lake.scan lists S3 lakes; a local lake lists folders (list_info)")
@@ -290,18 +180,6 @@ class Lake:
                     return None
                 out.update(objs)
         return dict(sorted(out.items()))
-
-    def _cached(self, pfx: str) -> tuple[bool, dict[str, ObjectInfo] | None]:
-        """(True, the cached objects under `pfx`, or None if its listing overflowed), or (False, None)."""
-        if self._listings is None:
-            return False, None
-        with self._listings_lock:
-            if pfx in self._listings:
-                return True, self._listings[pfx]
-            for wider, objs in self._listings.items():
-                if objs is not None and pfx.startswith(wider):
-                    return True, {k: o for k, o in objs.items() if k.startswith(pfx)}
-        return False, None
 
     async def _scan_s3(
         self, prefixes: builtins.list[str], limit: int | None
@@ -329,77 +207,34 @@ class Lake:
         self.requests["list"] += sum(
             -(-len(o) // 1000) if o else 1 for o in got
         )  # one request per page of 1,000 keys (an overflowed listing counts as one)
-        if self._listings is not None:
-            with self._listings_lock:
-                self._listings.update(zip(prefixes, got, strict=True))
-                for objs in got:
-                    self._fps.update((k, o.fingerprint) for k, o in (objs or {}).items())
+        self._listed(prefixes, got)
         return got
-
-    def _touched(self, keys: Iterable[str], written: Mapping[str, ObjectInfo] | None = None) -> None:
-        """Bring the cached listings in line with our own writes and deletes of `keys`.
-
-        A key in `written` (its size and the ETag the PUT answered, which is what a listing
-        shows) is put into every cached listing that covers it; a deleted key is taken out; a
-        key whose outcome is unknown (a failed PUT) drops the listings that cover it, so the next
-        request lists again."""
-        if not self._listings:
-            return
-        written = written or {}
-        with self._listings_lock:
-            for key in keys:
-                info = written.get(key)
-                covering = [p for p in self._listings if key.startswith(p)]
-                if info is None:
-                    self._fps.pop(key, None)
-                    for pfx in covering:
-                        del self._listings[pfx]
-                    continue
-                self._fps[key] = info.fingerprint
-                for pfx in covering:
-                    objs = self._listings[pfx]
-                    if objs is not None:
-                        objs[key] = info
-
-    def _deleted(self, key: str) -> None:
-        if not self._listings:
-            return
-        with self._listings_lock:
-            self._fps.pop(key, None)
-            for objs in self._listings.values():
-                if objs is not None:
-                    objs.pop(key, None)
 
     def _put_info(self, key: str, size: int, response: Any) -> ObjectInfo | None:
         etag = response.get("ETag") if isinstance(response, Mapping) else None
         return ObjectInfo(key, size, str(etag).strip('"')) if etag else None
 
+    # -- run cache hooks: a plain lake keeps nothing between calls; run_cache.RunCachedLake (the
+    # lake of one Dagster run) keeps its listings and bodies through these.
+    def _cached(self, pfx: str) -> tuple[bool, dict[str, ObjectInfo] | None]:
+        """(True, the kept objects under `pfx`, or None if its listing overflowed), or (False, None)."""
+        return False, None
+
+    def _listed(self, prefixes: Sequence[str], got: Sequence[dict[str, ObjectInfo] | None]) -> None:
+        """The S3 listings just fetched (None: the prefix overflowed its limit)."""
+
+    def _touched(self, keys: Iterable[str], written: Mapping[str, ObjectInfo] | None = None) -> None:
+        """Our own writes of `keys` (`written`: what a listing now shows; a key not in it: unknown)."""
+
+    def _deleted(self, key: str) -> None:
+        """Our own delete of `key`."""
+
     def _remember(self, items: Iterable[tuple[str, bytes]]) -> None:
-        if self._bodies is None:
-            return
-        with self._listings_lock:
-            for key, body in items:
-                if len(body) > BODY_CACHE_BYTES // 16:
-                    continue
-                old = self._bodies.pop(key, None)
-                if old is not None:
-                    self._body_bytes -= len(old[1])
-                self._bodies[key] = (hashlib.md5(body, usedforsecurity=False).hexdigest(), body)
-                self._body_bytes += len(body)
-            while self._body_bytes > BODY_CACHE_BYTES:
-                _, (_, gone) = self._bodies.popitem(last=False)
-                self._body_bytes -= len(gone)
+        """Bodies just read or written."""
 
     def _recall(self, key: str) -> bytes | None:
-        """The cached body of `key` when the run's listing shows exactly these bytes."""
-        if not self._bodies:
-            return None
-        with self._listings_lock:
-            hit = self._bodies.get(key)
-            if hit is None or self._fps.get(key) != hit[0]:
-                return None
-            self._bodies.move_to_end(key)
-            return hit[1]
+        """A kept body of `key`, when it is exactly what the store holds."""
+        return None
 
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))

@@ -19,7 +19,7 @@ from orderflow_pipeline.warehouse.backend import is_ducklake
 DDL = [
     # One row per ticker-minute. source_key = the lake object the row came from, so a changed
     # object replaces exactly its own rows. (ticker, time_key) is unique by construction
-    # (warehouse.consolidate) and verified by the warehouse_unique_minutes check, not by a
+    # (warehouse.load.consolidate) and verified by the warehouse_unique_minutes check, not by a
     # PRIMARY KEY: the ART index made a day's bulk insert ~2x and a reload ~4x slower and
     # grows in memory with every day kept.
     """CREATE TABLE IF NOT EXISTS footprint_1m (

@@ -23,7 +23,7 @@ from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import queries
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = date(2026, 2, 5)  # a Thursday: 320 continuous minutes
@@ -130,11 +130,11 @@ def test_bench_summary_warehouse_and_local(day: tuple[dict[str, bytes], pa.Table
     con.register("day_rows", table)
     con.execute(f"INSERT INTO footprint_1m ({names}) SELECT {names} FROM day_rows")
     con.unregister("day_rows")
-    assert warehouse.tickers_for(con, D) == N_TICKERS
+    assert queries.tickers_for(con, D) == N_TICKERS
 
     wh_s, doc = timed(lambda: summary.build_summary(lake, con, D), 7)
     assert doc["source"] == "warehouse" and doc["count"] == N_TICKERS
-    agg_s, _ = timed(lambda: warehouse.aggregate_date(con, D), 7)
+    agg_s, _ = timed(lambda: queries.aggregate_date(con, D), 7)
     lake_s, ldoc = timed(lambda: summary.summary_from_lake(lake, D, con), 3)
     assert ldoc["items"] == doc["items"]
     keys_ = summary.footprint_keys(lake, D)

@@ -5,7 +5,7 @@ Same process, same bytes, same end state (candles + levels tables in a DuckDB fi
               validation, no per-object work) — the cost of parsing and storing the data itself
   per_file    a per-file json.loads loop building the rows in Python, inserted from Arrow
   glob        DuckDB read_json globbing the 6,300 hour files
-  ours        warehouse.consolidate (list, manifest diff, concurrent read, validate, insert)
+  ours        load.consolidate (list, manifest diff, concurrent read, validate, insert)
 and on the moto S3 server: a bare concurrent s3fs fetch of the same objects vs consolidate.
 Each variant runs REPEATS times on a fresh warehouse file; the best run is compared (the machine
 is shared, so the minimum is the least noisy estimate), medians are reported too.
@@ -33,7 +33,7 @@ import pytest
 from orderflow_pipeline.layers.footprint.candles import CANDLE_SCHEMA, LEVEL_SCHEMA
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -198,7 +198,7 @@ def counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 def ours(lake: Lake) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
     def run(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-        res = warehouse.consolidate(lake, con, D)
+        res = load.consolidate(lake, con, D)
         assert res.quarantined == 0 and res.objects_read == res.objects_listed
         return counts(con)
 

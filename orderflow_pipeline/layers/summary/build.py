@@ -1,11 +1,11 @@
 """The footprint summary (SPEC §10, §11 writer side): one scored, signalled line per ticker.
 
-Two ways to the same per-ticker aggregates, one SQL statement for both (`warehouse.aggregate_*`):
+Two ways to the same per-ticker aggregates, one SQL statement for both (`warehouse.queries.aggregate_*`):
 - warehouse: the date's `footprint_1m` rows, aggregated in one DuckDB query (the fast path);
 - lake: every footprint file of the date fetched concurrently, parsed in bulk into Arrow and run
   through the same query on an in-memory DuckDB. Used when the warehouse lacks a ticker the lake
   has for the date or holds fewer than the `min_tickers` floor (or none, or `source="lake"` is
-  asked for; `warehouse.coverage` is the one rule); afterwards the
+  asked for; `warehouse.queries.coverage` is the one rule); afterwards the
   warehouse is consolidated from the lake ("self-heal") so the next run takes the fast path.
 
 Scoring is `scoring.score_items`; context is `context.load_context`; the document's shape is
@@ -51,7 +51,7 @@ from orderflow_pipeline.layers.summary.documents import (
 from orderflow_pipeline.storage.inventory import footprint_objects
 from orderflow_pipeline.storage.keys import SUMMARY_LATEST, as_date, summary_key
 from orderflow_pipeline.storage.lake import Lake, dumps
-from orderflow_pipeline.warehouse import store as warehouse
+from orderflow_pipeline.warehouse import load, queries
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def aggregate_lake(lake: Lake, d: date | str) -> tuple[scoring.Aggregates, int]:
     """Per-ticker aggregates straight from the date's footprint files; also the object count."""
     keys = footprint_keys(lake, d)
     objects = lake.cat_many(keys, max_workers=64)
-    return warehouse.aggregate_candle_table(_parse_objects(objects)), len(objects)
+    return queries.aggregate_candle_table(_parse_objects(objects)), len(objects)
 
 
 # -- documents ------------------------------------------------------------------------------------
@@ -127,10 +127,10 @@ def _warehouse_holds_lake(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: 
     files, object for object (size and fingerprint): its rows are then those files' candles
     (`consolidate` writes rows and manifest in one transaction), and reading the files again —
     one GET each on S3 — would give the same aggregates."""
-    if con is None or not warehouse.has_table(con, "ingest_manifest"):
+    if con is None or not queries.has_table(con, "ingest_manifest"):
         return False
     listed = footprint_objects(lake, d)
-    known = warehouse.manifest_for(con, d)
+    known = load.manifest_for(con, d)
     return (
         bool(listed)
         and listed.keys() == known.keys()
@@ -141,7 +141,7 @@ def _warehouse_holds_lake(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: 
 def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> None:
     """Load what the warehouse missed, so the next run takes the fast path (§11)."""
     try:
-        result = warehouse.consolidate(lake, con, d)
+        result = load.consolidate(lake, con, d)
     except Exception:  # noqa: BLE001 - best effort: the summary is already written; the next run retries
         log.exception("summary %s: self-heal of the warehouse failed", d)
         return
@@ -275,11 +275,11 @@ def build_summary(
     now = now or datetime.now(timezone.utc)
     agg = None
     if con is not None and source != "lake":
-        agg = warehouse.aggregate_date(con, d)  # its row count is the warehouse's ticker count
+        agg = queries.aggregate_date(con, d)  # its row count is the warehouse's ticker count
     # Fast path (§11, issue 19): the warehouse holds every ticker the lake has for d, and at least
     # `min_tickers` (the configured floor); `source="warehouse"` keeps it regardless.
     use_lake = agg is None or (
-        source is None and not warehouse.coverage(lake, d, agg.ticker.tolist(), floor=min_tickers).fast_path
+        source is None and not queries.coverage(lake, d, agg.ticker.tolist(), floor=min_tickers).fast_path
     )
     if use_lake and source is None and agg is not None and _warehouse_holds_lake(lake, con, d):
         # The lake path's answer without reading the lake again: the warehouse rows of d came
@@ -320,7 +320,7 @@ def compute_range(
     a, b = as_date(start), as_date(end)
     if b < a:
         raise ValueError(f"range end {b} is before its start {a}")
-    agg = warehouse.aggregate_days(con, idx_calendar.trading_days(a, b))
+    agg = queries.aggregate_days(con, idx_calendar.trading_days(a, b))
     doc = _document(b, agg, load_context(con, a), "warehouse", now, formula="B")
     if not doc["items"]:
         doc["message"] = f"No footprint candles between {a.isoformat()} and {b.isoformat()}."
@@ -366,10 +366,10 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
             {"tickers": bad_sig[:50]},
         )
     )
-    if con is None or not warehouse.has_table(con, warehouse.ASSET):
+    if con is None or not queries.has_table(con, load.ASSET):
         out.append(CheckOutcome.of("summary_count_within_warehouse", True, "warehouse not readable: skipped"))
         return out
-    n_wh = warehouse.tickers_for(con, d)
+    n_wh = queries.tickers_for(con, d)
     out.append(
         CheckOutcome.of(
             "summary_count_within_warehouse",
@@ -381,7 +381,7 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     sample = random.Random(d.toordinal()).sample(items, min(5, len(items)))
     mismatched: list[dict[str, Any]] = []
     for item in sample:
-        vol, delta, high, low = warehouse.ticker_totals(con, d, item["t"])
+        vol, delta, high, low = queries.ticker_totals(con, d, item["t"])
         d_pct = scoring.round_js(scoring.delta_pct(delta, vol), 2) if vol is not None else None
         got = {"v": vol, "h": high, "l": low, "d": d_pct}
         want = {k: item.get(k) for k in got}

@@ -15,7 +15,7 @@ import duckdb
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.storage.keys import as_date
-from orderflow_pipeline.warehouse.store import has_table
+from orderflow_pipeline.warehouse.queries import has_table
 
 # Context older than this many trading sessions counts as missing (§10 ctx_found). Not the same
 # rule as `fallback.LOOKBACK_SESSIONS` (how far the reader looks back for a day with data), though
