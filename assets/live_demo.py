@@ -36,7 +36,7 @@ from orderflow_pipeline.cli import simulate_into_lake
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.demo import demo_dates, print_summary
 from orderflow_pipeline.read.fallback import resolve_summary
-from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
+from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
 from orderflow_pipeline.storage import inventory
 from orderflow_pipeline.storage.lake import Lake
 

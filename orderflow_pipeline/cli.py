@@ -94,13 +94,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_broksum(args: argparse.Namespace) -> int:
-    from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
+    from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
 
+    settings = get_settings()
     cfg = FetchConfig.from_settings(
-        url=args.url, token=args.token, concurrency=args.concurrency, retries=args.retries
+        settings, url=args.url, token=args.token, concurrency=args.concurrency, retries=args.retries
     )
     tickers = [t for t in (args.tickers or "").split(",") if t.strip()] or None
-    res = fetch_broksum(Lake.from_settings(), args.date, tickers, cfg)
+    res = fetch_broksum(Lake.from_settings(settings), args.date, tickers, cfg)
     print(json.dumps(res.as_dict()))
     return 0 if res.ok else 1
 

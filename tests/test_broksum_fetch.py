@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ import pytest
 from conftest import REAL as REAL_FIXTURES
 
 from orderflow_pipeline.layers.smart_money.broksum import parse_broksum
-from orderflow_pipeline.sources.ipot import broksum_fetch as bf
+from orderflow_pipeline.sources.ipot import protocol as P
+from orderflow_pipeline.sources.ipot.broksum.brokers import default_brokers
+from orderflow_pipeline.sources.ipot.broksum.render import Answer, AnswerError, render
+from orderflow_pipeline.sources.ipot.broksum.write import write_if_not_worse
+from orderflow_pipeline.sources.ipot.client import with_token
 from orderflow_pipeline.storage.keys import broksum_key
 from orderflow_pipeline.storage.lake import Lake
 
@@ -69,20 +74,20 @@ def test_rendered_file_equals_the_real_file(path: Path) -> None:
         for r in doc["data"]["broker_summary"][side]
     }
     assert covered == all_codes, "the two answers together cover every broker"
-    answer = bf.Answer(ticker)
+    answer = Answer(ticker)
     rnd = random.Random(7)
     b2, s2 = [summary, *b], [*s, summary]
     rnd.shuffle(b2)
     rnd.shuffle(s2)
     answer.add(b2)
     answer.add(s2)
-    out, unknown = bf.render(answer, path.stem)
+    out, unknown = render(answer, path.stem)
     assert unknown == set()
     assert out == raw
 
 
 def test_broker_table_covers_every_real_code_with_its_real_type() -> None:
-    table = bf.default_brokers()
+    table = default_brokers()
     for path in FILES:
         doc = json.loads(path.read_bytes())
         for side in ("brokers_buy", "brokers_sell"):
@@ -92,7 +97,7 @@ def test_broker_table_covers_every_real_code_with_its_real_type() -> None:
 
 
 def test_unknown_broker_is_lokal_and_reported() -> None:
-    a = bf.Answer("BBRI")
+    a = Answer("BBRI")
     a.add(
         [
             "BBRI|1000|10|2|1000|10|2|0|0|2000|20|1",
@@ -100,7 +105,7 @@ def test_unknown_broker_is_lokal_and_reported() -> None:
             "YU|0|0|0|1000|10|1|-1000|-10|1000|10|0",
         ]
     )
-    out, unknown = bf.render(a, "2026-01-21")
+    out, unknown = render(a, "2026-01-21")
     assert unknown == {"Q9"}
     doc = json.loads(out)
     assert doc["data"]["broker_summary"]["brokers_buy"][0]["type"] == "Lokal"
@@ -108,50 +113,52 @@ def test_unknown_broker_is_lokal_and_reported() -> None:
 
 
 def test_same_broker_in_both_answers_is_merged_not_summed() -> None:
-    a = bf.Answer("TLKM")
+    a = Answer("TLKM")
     row = "YU|3600|1000|3|0|0|0|3600|1000|3600|1000|0"
     a.add(
         ["TLKM|3600|1000|3|3600|1000|3|0|0|7200|2000|1", row, "CC|0|0|0|3600|1000|3|-3600|-1000|3600|1000|0"]
     )
     a.add([row, "CC|0|0|0|3600|1000|3|-3600|-1000|3600|1000|0"])
-    doc = json.loads(bf.render(a, "2026-01-21")[0])
+    doc = json.loads(render(a, "2026-01-21")[0])
     assert [r["bval"] for r in doc["data"]["broker_summary"]["brokers_buy"]] == ["3600"]
     assert doc["_meta"]["integrity_check"]["delta_val"] == "0"
 
 
 def test_malformed_rows_are_counted_and_an_empty_answer_is_an_error() -> None:
-    a = bf.Answer("BBRI")
+    a = Answer("BBRI")
     a.add(["garbage", "YU|x|1|2|3|4|5"])
     assert len(a.bad) == 2
-    with pytest.raises(bf.AnswerError):
-        bf.render(a, "2026-01-21")
+    with pytest.raises(AnswerError):
+        render(a, "2026-01-21")
 
 
 def test_never_overwrites_a_valid_file_with_a_worse_one(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path))
     good = (REAL / "BBRI/2026-01-21.json").read_bytes()
     key = broksum_key("BBRI", "2026-01-21")
-    assert bf.write_if_not_worse(lake, "BBRI", "2026-01-21", good) == "written"
-    assert bf.write_if_not_worse(lake, "BBRI", "2026-01-21", good) == "unchanged"
+    assert write_if_not_worse(lake, "BBRI", "2026-01-21", good) == "written"
+    assert write_if_not_worse(lake, "BBRI", "2026-01-21", good) == "unchanged"
     # fewer brokers (a truncated answer): kept
     doc = json.loads(good)
     doc["data"]["broker_summary"]["brokers_buy"] = doc["data"]["broker_summary"]["brokers_buy"][:3]
     worse = json.dumps(doc, separators=(",", ":")).encode()
-    assert bf.write_if_not_worse(lake, "BBRI", "2026-01-21", worse) == "kept"
+    assert write_if_not_worse(lake, "BBRI", "2026-01-21", worse) == "kept"
     # a non-trading-day answer over a trading day: kept; garbage: kept
     zero = json.dumps({"data": {"bandar_detector": {"value": "0"}}}).encode()
-    assert bf.write_if_not_worse(lake, "BBRI", "2026-01-21", zero) == "kept"
-    assert bf.write_if_not_worse(lake, "BBRI", "2026-01-21", b"{") == "kept"
+    assert write_if_not_worse(lake, "BBRI", "2026-01-21", zero) == "kept"
+    assert write_if_not_worse(lake, "BBRI", "2026-01-21", b"{") == "kept"
     assert lake.read_bytes(key) == good
     # over an unreadable file, anything readable is better
     lake.write_bytes(key, b"not json")
-    assert bf.write_if_not_worse(lake, "BBRI", "2026-01-21", good) == "written"
+    assert write_if_not_worse(lake, "BBRI", "2026-01-21", good) == "written"
     assert parse_broksum(lake.read_bytes(key), "BBRI", "2026-01-21") is not None
 
 
 def test_query_frame_and_dates() -> None:
-    assert bf.query_date("2026-01-09") == "2026-01-09"
-    assert bf.query_date("2026-01-09", "official") == "2026-1-09"
-    assert bf.build_url("ws://h/socketcluster/", "tok") == "ws://h/socketcluster/?appsession=tok"
-    frame = {"event": "record", "data": {"data": {"en_qu_top_bs": "YU|1|2|3|4|5|6"}}}
-    assert bf.record_line(frame) == "YU|1|2|3|4|5|6"
+    assert P.query_date(date(2026, 1, 9), pad_month=True) == "2026-01-09"
+    assert P.query_date(date(2026, 1, 9)) == "2026-1-09"
+    assert with_token("ws://h/socketcluster/", "tok") == "ws://h/socketcluster/?appsession=tok"
+    row = "YU|1|2|3|4|5|6"
+    for data in ({"data": {"en_qu_top_bs": row}}, {"data": row}, {"en_qu_top_bs": row}, row):
+        f = P.decode(json.dumps({"event": "record", "data": data}))
+        assert (f.kind, f.data) == ("record", row)

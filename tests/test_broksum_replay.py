@@ -31,7 +31,7 @@ from conftest import REAL, free_port, wait_port
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.layers import smart_money as sm
 from orderflow_pipeline.simulator.run import simulate_range
-from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
+from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
 from orderflow_pipeline.storage import inventory
 from orderflow_pipeline.storage.keys import broksum_key
 from orderflow_pipeline.storage.lake import Lake

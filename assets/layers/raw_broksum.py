@@ -1,7 +1,7 @@
 """raw_broksum: the day's IPOT broker summaries, fetched after the close (issue 18, SPEC §8).
 
 Was an AssetSpec source ("written by the upstream feed"); now the project fetches them itself:
-`broksum_fetch.fetch_broksum` asks `en_qu_top_bs` for both sides of every ticker that traded on
+`sources.ipot.broksum.fetch.fetch_broksum` asks `en_qu_top_bs` for both sides of every ticker that traded on
 the date (footprint or tape), a few connections at a time, and writes `raw-broksum/{T}/{D}.json`
 (never replacing a valid file with a worse one). `daily_features` depends on it over its
 20-partition window. Scheduled at 17:30 WIB by `broksum_schedule` (after the 16:15 post-trading
@@ -32,7 +32,8 @@ from assets.automation.sensors._shared import settings_of
 from assets.partitions import trading_days
 from assets.resources import LakeResource, SettingsResource
 from orderflow_pipeline import alerts
-from orderflow_pipeline.sources.ipot.broksum_fetch import FetchConfig, fetch_broksum
+from orderflow_pipeline.config import get_settings
+from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
 
 ASSET = "raw_broksum"
 
@@ -50,7 +51,9 @@ def raw_broksum(
     context: AssetExecutionContext, lake: LakeResource, settings: SettingsResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     lk = lake.get()
-    cfg = FetchConfig.from_settings()
+    # The feed's URL, token and date style are read here, at the code location, from the one
+    # environment reader: SettingsResource does not carry them.
+    cfg = FetchConfig.from_settings(get_settings())
     totals = {"tickers": 0, "written": 0, "unchanged": 0, "kept": 0, "failed": 0, "retried": 0}
     failed: dict[str, dict[str, str]] = {}
     for d in sorted(date.fromisoformat(k) for k in context.partition_keys):

@@ -1,5 +1,6 @@
-"""IPOT SocketCluster v1 frames: the ONE encoder/decoder shared by `orderflow capture` (client)
-and `orderflow replay-server` (server). Protocol reference: ../shared/IPOT.md.
+"""IPOT SocketCluster v1 frames: the ONE encoder/decoder shared by the client (`client`, used by
+`orderflow capture` and `fetch-broksum`) and `orderflow replay-server`. Protocol reference:
+../shared/IPOT.md. Nothing here does I/O; the connection is `client.Connection`.
 
 Every frame is one JSON text message, except the ping `#1` and its answer `#2`.
 
@@ -27,6 +28,9 @@ Server -> client
   broker row      {"event":"record","data":{"cmdid":N,"index":"en_qu_top_bs","data":ROW}}
                   one per broker, then the command reply {"rid":M,"data":{"status":"OK",
                   "cmdid":N,"records":K}} ends the answer (K = number of record frames sent).
+                  Also read: ROW under `data.data.en_qu_top_bs`, under `data.en_qu_top_bs`, or
+                  `data` itself a string; and an answer end `{"event":"res","data":{"cmdid":N}}`
+                  without `rid` (shapes the original broker-summary proxy accepted).
                   ROW, pipe-delimited, volumes in SHARES, values in IDR (integers):
                     0 broker code | 1 buy value | 2 buy volume | 3 buy freq | 4 sell value |
                     5 sell volume | 6 sell freq | 7 net value (buy-sell) | 8 net volume |
@@ -42,7 +46,8 @@ Server -> client
                   file has no per-broker frequency (the §8 format has none).
 
 Decoding never raises: `decode` returns a `Frame` whose `kind` says what it is, and `malformed`
-for anything that is not valid JSON or whose trade payload is not a string.
+for anything that is not valid JSON or whose trade payload is not a string. A `reply` or `other`
+frame whose data says `"status":"ERROR"` (or carries `errmsg`) has that message in `error`.
 """
 
 from __future__ import annotations
@@ -245,24 +250,28 @@ def decode(text: str | bytes) -> Frame:
             rtype = data.get("rtype", rtype)
             payload = data.get("data")
         if rtype != "LT":
-            return Frame("other", rtype=str(rtype) if rtype is not None else None)
+            return Frame("other", rtype=str(rtype) if rtype is not None else None, error=_data_error(data))
         if not isinstance(payload, str):
             return Frame("malformed", rtype="LT", error=f"LT frame whose data is not a string: {text[:80]!r}")
         return Frame("trade", rtype="LT", data=payload)
     if event == "record":
-        if not isinstance(data, dict) or not isinstance(data.get("data"), str):
+        row = _record_row(data)
+        if row is None:
             return Frame("malformed", error="record without a string row")
-        return Frame("record", cmdid=_int(data.get("cmdid")), data=data["data"])
+        return Frame("record", cmdid=_int(data.get("cmdid")) if isinstance(data, dict) else None, data=row)
     rid = _int(obj.get("rid"))
-    if rid is not None:
+    if rid is not None or event == "res":
         err: str | None = None
         if isinstance(obj.get("error"), (str, dict)):
             err = str(obj["error"])
-        if isinstance(data, dict):
-            if str(data.get("status", "")).upper() == "ERROR" or data.get("errmsg"):
-                err = str(data.get("errmsg") or "ERROR")
-            if data.get("id") is not None and "pingTimeout" in data:
-                return Frame("handshake_reply", rid=rid, data=data)
+        err = _data_error(data) or err
+        if (
+            rid is not None
+            and isinstance(data, dict)
+            and data.get("id") is not None
+            and "pingTimeout" in data
+        ):
+            return Frame("handshake_reply", rid=rid, data=data)
         return Frame(
             "reply",
             rid=rid,
@@ -270,7 +279,30 @@ def decode(text: str | bytes) -> Frame:
             data=data,
             error=err,
         )
-    return Frame("other")
+    return Frame("other", error=_data_error(data))
+
+
+def _data_error(data: Any) -> str | None:
+    """The error message of a frame whose data says it failed, else None."""
+    if isinstance(data, dict) and (str(data.get("status", "")).upper() == "ERROR" or data.get("errmsg")):
+        return str(data.get("errmsg") or "ERROR")
+    return None
+
+
+def _record_row(data: Any) -> str | None:
+    """The row of a `record` frame, in any of the shapes the feed is known to use."""
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, dict):
+        return None
+    inner = data.get("data")
+    if isinstance(inner, dict) and isinstance(inner.get(BROKSUM_INDEX), str):
+        return str(inner[BROKSUM_INDEX])
+    if isinstance(inner, str):
+        return inner
+    if isinstance(data.get(BROKSUM_INDEX), str):
+        return str(data[BROKSUM_INDEX])
+    return None
 
 
 def line_problem(line: str) -> str | None:
