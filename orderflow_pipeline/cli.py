@@ -171,8 +171,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
     import socket
     from pathlib import Path
 
-    from orderflow_pipeline.sources.ipot.capture.run import CaptureConfig, run_capture
+    from orderflow_pipeline.sources.ipot.capture.run import run_capture
     from orderflow_pipeline.sources.ipot.capture.spool import check_capture_id
+    from orderflow_pipeline.sources.ipot.capture.state import CaptureConfig
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()

@@ -1,6 +1,5 @@
-"""`orderflow capture`: the IPOT live trade stream into the lake's raw_lt/ (see `run`, `spool`)."""
+"""`orderflow capture`: the IPOT live trade stream into the lake's raw_lt/.
 
-from orderflow_pipeline.sources.ipot.capture.run import Capture, CaptureConfig
-from orderflow_pipeline.sources.ipot.capture.spool import Spool
-
-__all__ = ["Capture", "CaptureConfig", "Spool"]
+`run` starts and stops a capture; `session` is its feed connection, `flush` its way from lines to
+the lake through the local `spool`, `heartbeat` its status object, `state` what they share.
+"""
