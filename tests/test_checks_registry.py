@@ -13,7 +13,7 @@ import pytest
 from orderflow_pipeline import checks
 from orderflow_pipeline.checks import REGISTRY, CheckOutcome
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.layers import smart_money, universe
+from orderflow_pipeline.layers import contract, smart_money, universe
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.read import integrity
@@ -68,9 +68,11 @@ def test_every_emitted_check_is_registered_and_every_registered_check_is_emitted
     missing = Settings(lake=built.lake, duckdb_path=str(tmp_path / "absent.duckdb"))
     seen.update(emitted(integrity.integrity_report(missing, TAPE_DAY, now=NOW)))
     # Each layer's checks crashing, and the cross-cutting ones: fault injection.
-    for _name, module in integrity.LAYERS:
+    for layer in contract.LAYERS:
+        if layer.checks_in is None:
+            continue
         with monkeypatch.context() as m:
-            m.setattr(module, "checks", _boom)
+            m.setattr(layer.checks_in, "checks", _boom)
             seen.update(emitted(integrity.integrity_report(built, TAPE_DAY, now=NOW)))
     with monkeypatch.context() as m:
         m.setattr(integrity, "context_outcome", _boom)
@@ -107,6 +109,22 @@ def test_layer_assets_match_the_registry_assets() -> None:
         checks.SUMMARY,
         checks.UNIVERSE,
     }
+
+
+def test_every_layer_follows_the_layer_contract() -> None:
+    names = [layer.name for layer in contract.LAYERS]
+    assets = [layer.asset for layer in contract.LAYERS]
+    assert len(set(names)) == len(names) and len(set(assets)) == len(assets)
+    for layer in contract.LAYERS:
+        assert isinstance(layer, contract.Layer), layer.name
+        assert isinstance(layer.home, contract.AssetModule), layer.name
+        assert layer.checks_in is None or isinstance(layer.checks_in, contract.ChecksModule), layer.name
+    # the layers with checks are exactly the assets the check registry declares checks for
+    checked = {layer.asset for layer in contract.LAYERS if layer.checks_in is not None}
+    assert checked == {d.asset for d in REGISTRY.values() if d.evaluated_by == "layer"}
+    # ... and each crashing layer has its registered `<name>_checks_ran`
+    ran = {f"{layer.name}_checks_ran" for layer in contract.LAYERS if layer.checks_in is not None}
+    assert ran <= set(REGISTRY)
 
 
 def test_an_outcome_that_contradicts_the_registry_raises() -> None:

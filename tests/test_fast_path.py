@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 
-from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
@@ -26,7 +25,8 @@ T0 = 1771380000000  # 2026-02-18 09:00 WIB = 02:00 UTC
 def _hour(ticker: str, price: int) -> tuple[str, bytes]:
     c = {"t0": T0, "ohlc": {"o": price, "h": price, "l": price, "c": price}, "vol": 10, "delta": 4,
          "levels": [{"p": price, "bv": 7, "av": 3}]}  # fmt: skip
-    return f"footprint/{ticker}/1m/2026/02/18/02.jsonl", footprint.serialize_candles([c])
+    # an upstream-landed hour file (§6 NDJSON): the warehouse and the summary read it as the footprint's
+    return f"footprint/{ticker}/1m/2026/02/18/02.jsonl", json.dumps(c, separators=(",", ":")).encode() + b"\n"
 
 
 def test_complete_warehouse_is_used_below_200_and_a_missing_ticker_heals(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from orderflow_pipeline.layers.footprint import build as footprint
-from orderflow_pipeline.layers.footprint import candles
+from orderflow_pipeline.layers.footprint import candles, hour_files
+from orderflow_pipeline.layers.footprint import checks as footprint_checks
 from orderflow_pipeline.layers.footprint import manifest as footprint_manifest
+from orderflow_pipeline.layers.footprint.hour_files import footprint_files
 from orderflow_pipeline.storage import inventory, keys
 from orderflow_pipeline.storage.lake import Lake
 
@@ -32,6 +34,11 @@ def raw(
 
 def tape(*rows: tuple) -> bytes:
     return "".join(json.dumps({"v": 2, "fmt": "pipe", "raw": raw(*r), "ts": 0}) + "\n" for r in rows).encode()
+
+
+def upstream_file(cands: list[dict]) -> bytes:
+    """An hour file as an upstream feed lands it: §6 NDJSON in the given order (not built by us)."""
+    return b"".join(json.dumps(c, separators=(",", ":")).encode() + b"\n" for c in cands)
 
 
 def candles_of(lake: Lake, ticker: str, hour: str = "2026/02/18/02") -> list[dict]:
@@ -124,9 +131,7 @@ def test_every_real_trade_is_in_a_candle_or_quarantined(real_lake: Lake, real: P
     assert got == dict(want)
     # every trade has [13] xor [14] set, all at 09:00:02-09:00:08 (continuous): nothing neutral
     assert res.neutral_lots == 0 and res.total_lots == sum(want.values())
-    ok = candles.validate_objects(
-        {k: real_lake.read_bytes(k) for k in footprint.footprint_files(real_lake, D)}
-    )
+    ok = candles.validate_objects({k: real_lake.read_bytes(k) for k in footprint_files(real_lake, D)})
     assert ok.rejects == [] and ok.candles.num_rows == 94  # 93 + PJHB-W
 
 
@@ -142,7 +147,7 @@ def test_real_tape_on_s3(s3_lake: Lake, real: Path) -> None:
 
 def test_real_bbri_hour_file_validates_and_mutations_are_quarantined(local_lake: Lake, real: Path) -> None:
     body = (real / BBRI_KEY).read_bytes()
-    assert footprint.validate_hour_files({BBRI_KEY: body}) == []
+    assert hour_files.validate_hour_files({BBRI_KEY: body}) == []
     lines = body.splitlines()
     assert len(lines) == 60
     bad = list(lines)
@@ -152,7 +157,7 @@ def test_real_bbri_hour_file_validates_and_mutations_are_quarantined(local_lake:
     row["ohlc"]["h"], row["ohlc"]["l"] = row["ohlc"]["l"] - 10, row["ohlc"]["l"]
     bad[19] = json.dumps(row, separators=(",", ":")).encode()
     mutated = b"\n".join(bad) + b"\n"
-    assert sorted(r.line_no for r in footprint.validate_hour_files({BBRI_KEY: mutated})) == [5, 10, 20]
+    assert sorted(r.line_no for r in hour_files.validate_hour_files({BBRI_KEY: mutated})) == [5, 10, 20]
     # through the layer: an upstream-landed date (no tape) is inventoried, validated, kept
     local_lake.write_bytes(BBRI_KEY, mutated)
     res = footprint.build_footprint(local_lake, "2026-02-06")
@@ -264,8 +269,8 @@ def test_incremental_runs_equal_a_full_rebuild(tmp_path: Path) -> None:
     full = Lake(str(tmp_path / "full"))
     _day(full, dict([OBJ_A, OBJ_B, OBJ_C]))
     footprint.build_footprint(full, D)
-    files = footprint.footprint_files(full, D)
-    assert files == footprint.footprint_files(inc, D) and len(files) == 3
+    files = footprint_files(full, D)
+    assert files == footprint_files(inc, D) and len(files) == 3
     assert all(full.read_bytes(k) == inc.read_bytes(k) for k in files)
 
 
@@ -292,9 +297,7 @@ def test_upstream_minutes_kept_and_replaced_by_tape(local_lake: Lake) -> None:
         {"t0": T0 + 300000, "ohlc": {"o": 7, "h": 7, "l": 7, "c": 7}, "vol": 3, "delta": 0, "levels": []},
     ]
     stale = {**up[1], "vol": 99}  # an earlier line for 09:05 in the same file: the later line wins
-    local_lake.write_bytes(
-        key, footprint.candle_line(stale).encode() + b"\n" + footprint.serialize_candles(up)
-    )
+    local_lake.write_bytes(key, upstream_file([stale, *up]))
     _day(local_lake, dict([OBJ_A]))
     footprint.build_footprint(local_lake, D)
     got = candles_of(local_lake, "TICK")
@@ -331,15 +334,15 @@ def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> 
     old_tape = b"".join(ln for ln in body.splitlines(keepends=True) if b"|090008|" not in ln)
     lake.write_bytes(TAPE_KEY, old_tape)
     footprint.build_footprint(lake, D)
-    old = {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)}
+    old = {k: lake.read_bytes(k) for k in footprint_files(lake, D)}
     lake.write_bytes(TAPE_KEY, body)  # the object is replaced with the full minute
     with pytest.raises(KeyboardInterrupt):
         footprint.build_footprint(FailingLake(root, 5), D)
     ref = Lake(str(tmp_path / "ref"))
     ref.write_bytes(TAPE_KEY, body)
     footprint.build_footprint(ref, D)
-    new = {k: ref.read_bytes(k) for k in footprint.footprint_files(ref, D)}
-    now = footprint.footprint_files(lake, D)
+    new = {k: ref.read_bytes(k) for k in footprint_files(ref, D)}
+    now = footprint_files(lake, D)
     states = Counter()
     for k in now:
         b = lake.read_bytes(k)
@@ -349,15 +352,15 @@ def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> 
     assert states["new"] >= 5 and states["old"] >= 1
     assert not [p for p in Path(root).rglob(".tmp-*")]
     footprint.build_footprint(lake, D)  # the next run completes the job, nothing taken for upstream
-    assert {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)} == new
+    assert {k: lake.read_bytes(k) for k in footprint_files(lake, D)} == new
     assert footprint_manifest.load(lake, D)["upstream_saved"] == []
 
 
 def test_checks(real_lake: Lake, local_lake: Lake) -> None:
-    empty = {c.name: c for c in footprint.checks(Lake(real_lake.root + "-none"), None, D)}
+    empty = {c.name: c for c in footprint_checks.checks(Lake(real_lake.root + "-none"), None, D)}
     assert not empty["footprint_files_exist"].passed and empty["footprint_files_exist"].severity == "ERROR"
     footprint.build_footprint(real_lake, D)
-    got = {c.name: c for c in footprint.checks(real_lake, None, D)}
+    got = {c.name: c for c in footprint_checks.checks(real_lake, None, D)}
     assert got["footprint_files_exist"].passed
     # the real tape's one odd line (PJHB-W) is a warrant trade, not a bad line (SPEC §7)
     assert got["footprint_quarantine_empty"].passed and got["footprint_quarantine_empty"].metadata == {
@@ -381,23 +384,33 @@ def test_checks(real_lake: Lake, local_lake: Lake) -> None:
     assert n == 320
     local_lake.write_bytes("raw_lt/2026/02/18/02/x.jsonl", tape(*rows))
     footprint.build_footprint(local_lake, D)
-    comp = {c.name: c for c in footprint.checks(local_lake, None, D)}["footprint_completeness"]
+    comp = {c.name: c for c in footprint_checks.checks(local_lake, None, D)}["footprint_completeness"]
     # FULL 320/320; HALF 60/320 = 0.1875 < 0.5 -> listed
     assert not comp.passed and comp.metadata["incomplete"] == {"HALF": 0.188}
     assert comp.metadata["tickers_all_session"] == 2
 
 
-def test_serialize_candles_is_the_spec_layout() -> None:
-    c = {
-        "t0": 1770344400000,
-        "ohlc": {"o": 1325, "h": 1330, "l": 1320, "c": 1325},
-        "vol": 112,
-        "delta": -112,
-        "levels": [{"p": 1330, "bv": 0, "av": 0}, {"p": 1325, "bv": 0, "av": 112}],
-    }
-    assert footprint.serialize_candles([c]) == (
-        b'{"t0":1770344400000,"ohlc":{"o":1325,"h":1330,"l":1320,"c":1325},"vol":112,"delta":-112,'
-        b'"levels":[{"p":1325,"bv":0,"av":112}]}\n'
+def test_hour_files_are_the_spec_layout(local_lake: Lake) -> None:
+    # SPEC §6 bytes as the build writes them: compact, fixed key order, integers, levels sorted by
+    # price without zero-volume levels, candles in t0 order, one a line, trailing newline.
+    # LAYT: #1 09:00:01 1330x5 neither set, no earlier price -> neutral (its level is left out);
+    # #2 1325x100 [14] -> buy; #3 1320x7 [13] -> sell; #4 1325x5 [13] -> sell; #5 09:01 1325x1 buy.
+    local_lake.write_bytes(
+        "raw_lt/2026/02/18/02/l.jsonl",
+        tape(
+            ("090100", "LAYT", 5, 1325, 1, "00", "9"),  # first in the object, last in time
+            ("090001", "LAYT", 1, 1330, 5),
+            ("090002", "LAYT", 2, 1325, 100, "00", "8"),
+            ("090003", "LAYT", 3, 1320, 7, "6", "00"),
+            ("090004", "LAYT", 4, 1325, 5, "7", "00"),
+        ),
+    )
+    footprint.build_footprint(local_lake, D)
+    assert local_lake.read_bytes("footprint/LAYT/1m/2026/02/18/02.jsonl") == (
+        b'{"t0":1771380000000,"ohlc":{"o":1330,"h":1330,"l":1320,"c":1325},"vol":117,"delta":88,'
+        b'"levels":[{"p":1320,"bv":0,"av":7},{"p":1325,"bv":100,"av":5}]}\n'
+        b'{"t0":1771380060000,"ohlc":{"o":1325,"h":1325,"l":1325,"c":1325},"vol":1,"delta":1,'
+        b'"levels":[{"p":1325,"bv":1,"av":0}]}\n'
     )
 
 
@@ -419,7 +432,7 @@ def test_replaced_or_removed_object_rebuilds_its_hours(local_lake: Lake) -> None
     upst = "footprint/UPST/1m/2026/02/18/02.jsonl"
     local_lake.write_bytes(
         upst,
-        footprint.serialize_candles(
+        upstream_file(
             [{"t0": T0, "ohlc": {"o": 5, "h": 5, "l": 5, "c": 5}, "vol": 1, "delta": 0, "levels": []}]
         ),
     )
@@ -473,8 +486,8 @@ def test_incremental_over_a_simulated_day_equals_one_full_build(tmp_path: Path) 
         for k in order[i : i + 4]:
             inc.write_bytes(k, objs[k])
         reads.append(footprint.build_footprint(inc, D).tape_objects_read)
-    files = footprint.footprint_files(full, D)
-    assert files == footprint.footprint_files(inc, D)
+    files = footprint_files(full, D)
+    assert files == footprint_files(inc, D)
     assert all(full.read_bytes(k) == inc.read_bytes(k) for k in files)
     assert max(reads) < len(order)  # later runs did not re-read the whole day
 
@@ -506,7 +519,7 @@ def test_sigkilled_process_leaves_old_or_new_files(tmp_path: Path, real: Path) -
     body = (real / TAPE_KEY).read_bytes()
     lake.write_bytes(TAPE_KEY, b"".join(ln for ln in body.splitlines(keepends=True) if b"|090008|" not in ln))
     footprint.build_footprint(lake, D)
-    old = {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)}
+    old = {k: lake.read_bytes(k) for k in footprint_files(lake, D)}
     lake.write_bytes(TAPE_KEY, body)
     proc = subprocess.run(
         [sys.executable, "-c", KILL_SCRIPT, root, "7", D],
@@ -518,23 +531,23 @@ def test_sigkilled_process_leaves_old_or_new_files(tmp_path: Path, real: Path) -
     ref = Lake(str(tmp_path / "ref"))
     ref.write_bytes(TAPE_KEY, body)
     footprint.build_footprint(ref, D)
-    new = {k: ref.read_bytes(k) for k in footprint.footprint_files(ref, D)}
+    new = {k: ref.read_bytes(k) for k in footprint_files(ref, D)}
     seen = Counter()
-    for k in footprint.footprint_files(lake, D):
+    for k in footprint_files(lake, D):
         b = lake.read_bytes(k)
         assert b in (old.get(k), new[k]), k
         [json.loads(x) for x in b.splitlines()]
         seen["new" if b == new[k] else "old"] += 1
     assert seen["new"] >= 7 and seen["old"] >= 1
     footprint.build_footprint(lake, D)
-    assert {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, D)} == new
+    assert {k: lake.read_bytes(k) for k in footprint_files(lake, D)} == new
 
 
 # -- SPEC §5/§12 session edges -------------------------------------------------------------------
 def _minutes(lake: Lake, d: str, ticker: str) -> dict[str, tuple[int, int, int, list[dict]]]:
     """Candles of one ticker-date keyed by WIB "HH:MM": (close, vol, delta, levels)."""
     out = {}
-    for key in footprint.footprint_files(lake, keys.as_date(d)):
+    for key in footprint_files(lake, keys.as_date(d)):
         if f"/{ticker}/" in key:
             for c in lake.read_ndjson(key):
                 wib = datetime.fromtimestamp(c["t0"] / 1000, tz=keys.WIB)

@@ -14,6 +14,7 @@ import pytest
 
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.footprint import candles, tape
+from orderflow_pipeline.layers.footprint.hour_files import footprint_files
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.storage.quarantine import QuarantineBatch
@@ -172,7 +173,7 @@ def test_gzip_tape_objects_are_read_and_corrupt_ones_quarantined() -> None:
 
 # -- through the footprint layer on the real lake --------------------------------------------------
 def _files(lake: Lake) -> dict[str, bytes]:
-    return {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, keys.as_date(WED))}
+    return {k: lake.read_bytes(k) for k in footprint_files(lake, keys.as_date(WED))}
 
 
 def test_build_footprint_on_the_real_lake_with_hostile_objects(tmp_path: Path, real: Path) -> None:

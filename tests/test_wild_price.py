@@ -119,6 +119,7 @@ def test_trades_at_the_bounds_build_candles_the_warehouse_validator_accepts(tmp_
     the candle validator accepts; one step beyond a bound is quarantined at the tape instead."""
     from orderflow_pipeline.layers.footprint import build as footprint
     from orderflow_pipeline.layers.footprint import candles
+    from orderflow_pipeline.layers.footprint.hour_files import footprint_files
 
     lake = Lake(str(tmp_path / "lake"))
     top, lots = str(bounds.PRICE_MAX), bounds.LOTS_PER_TRADE_MAX
@@ -135,7 +136,7 @@ def test_trades_at_the_bounds_build_candles_the_warehouse_validator_accepts(tmp_
     lake.write_bytes(WILD_KEY, body)
     res = footprint.build_footprint(lake, D)
     assert (res.trades, res.quarantined) == (3, 3)
-    files = {k: lake.read_bytes(k) for k in footprint.footprint_files(lake, keys.as_date(D))}
+    files = {k: lake.read_bytes(k) for k in footprint_files(lake, keys.as_date(D))}
     v = candles.validate_objects(files)
     assert v.rejects == [] and v.candles.num_rows == 1
     # worked: vol 3 x 10^6; buys #1 and #3 = 2 x 10^6, sell #2 = 10^6 -> delta 10^6;

@@ -1,9 +1,9 @@
 """footprint_ndjson: trade tape -> 1-minute footprint hour files in the lake (SPEC §5, §6).
 
-Thin on purpose: for each trading date of the run it calls `footprint.build_footprint` (which is
+Thin on purpose: for each trading date of the run it calls `build_footprint` (which is
 incremental via its own manifest, so the 5-minute schedule stays cheap) and reports metadata and
-the layer's integrity checks from `footprint.checks`. It writes no DuckDB; it takes its own
-pool "footprint_build" (limit 1, dagster.yaml) so two builds of a date never run at once.
+the layer's integrity checks (`layers/footprint/checks.py`). It writes no DuckDB; it takes its
+own pool "footprint_build" (limit 1, dagster.yaml) so two builds of a date never run at once.
 """
 
 from datetime import date
@@ -24,6 +24,7 @@ from assets.resources import IO_RETRY, LakeResource
 from orderflow_pipeline import parallel
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers.footprint import checks as footprint_checks
 
 raw_lt = AssetSpec(
     "raw_lt",
@@ -77,7 +78,7 @@ def footprint_ndjson(
     workers = parallel.workers_for(lk.is_s3)
     for d, (r, checked) in zip(
         dates,
-        parallel.ordered_map(footprint.build_and_check, jobs, workers=workers),
+        parallel.ordered_map(footprint_checks.build_and_check, jobs, workers=workers),
         strict=True,
     ):
         context.log.info(f"footprint {d}: {r.as_metadata()}")

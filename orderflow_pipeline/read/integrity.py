@@ -1,8 +1,9 @@
 """Integrity report for one trading date (SPEC §11) and the freshness facts sensors need.
 
-Each layer module owns its checks (`<layer>.checks(lake, con, d)`); this module runs them all
-for `orderflow check` and `GET /integrity`, and adds the checks no single layer owns: context
-D−1 exists, the summary is fresh during market hours, the raw tape is not lagging.
+Each layer owns its checks (the layer contract, `layers/contract.py`); this module runs those of
+every layer in `contract.LAYERS` for `orderflow check` and `GET /integrity`, and adds the checks
+no single layer owns: context D−1 exists, the summary is fresh during market hours, the raw tape
+is not lagging.
 
 A layer whose checks crash must not take the whole report down: the on-call engineer needs the
 rest of it most exactly when something is broken. A crash is reported as a failed ERROR outcome
@@ -25,26 +26,15 @@ import duckdb
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.checks import CheckOutcome, overall_status
 from orderflow_pipeline.config import Settings, get_settings
-from orderflow_pipeline.layers import smart_money, universe
-from orderflow_pipeline.layers.footprint import build as footprint
+from orderflow_pipeline.layers import contract
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects as raw_objects
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
-from orderflow_pipeline.warehouse import checks as warehouse_checks
 from orderflow_pipeline.warehouse import duck
 
 log = logging.getLogger(__name__)
 
-# Every layer module exposes checks(lake, con, d) (docs/contracts.md).
-# (name, module): the name keys the `<name>_checks_ran` check when a layer's checks crash.
-LAYERS = (
-    ("footprint", footprint),
-    ("warehouse", warehouse_checks),
-    ("smart_money", smart_money),
-    ("summary", summary),
-    ("universe", universe),
-)
 SUMMARY_MAX_AGE = timedelta(minutes=10)
 TAPE_MAX_LAG = timedelta(minutes=20)
 # The intraday schedule's first tick: before it there is no summary of today to be fresh.
@@ -214,16 +204,16 @@ def context_outcome(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date |
 
 def _layer_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date) -> list[CheckOutcome]:
     out: list[CheckOutcome] = []
-    for name, module in LAYERS:
+    for layer in contract.LAYERS:
         try:
-            out.extend(module.checks(lake, con, d))
+            out.extend(layer.checks(lake, con, d))
         except Exception as exc:  # noqa: BLE001 - one broken layer must not hide the others
-            log.exception("checks of %s failed", name)
+            log.exception("checks of %s failed", layer.name)
             out.append(
                 CheckOutcome.of(
-                    f"{name}_checks_ran",
+                    f"{layer.name}_checks_ran",
                     False,
-                    f"the {name} checks crashed: {type(exc).__name__}: {exc}",
+                    f"the {layer.name} checks crashed: {type(exc).__name__}: {exc}",
                     {"date": d.isoformat()},
                 )
             )

@@ -33,7 +33,8 @@ from orderflow_pipeline import idx_calendar
 from orderflow_pipeline import simulator as simulate
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.footprint import tape
-from orderflow_pipeline.storage import keys
+from orderflow_pipeline.layers.footprint.hour_files import footprint_files
+from orderflow_pipeline.storage import inventory, keys
 from orderflow_pipeline.storage.lake import Lake
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def peak_rss() -> Iterator[dict[str, float]]:
 
 
 def floor_read(lake: Lake, d: date) -> int:
-    paths = [lake.path(k) for k in footprint.tape_objects(lake, d)]
+    paths = [lake.path(k) for k in inventory.tape_objects(lake, d)]
     con = duckdb.connect()
     row = con.execute(
         "SELECT count(raw) FROM read_json(?, columns = {'raw': 'VARCHAR'}, format = 'newline_delimited')",
@@ -80,9 +81,27 @@ def floor_read(lake: Lake, d: date) -> int:
     return int(row[0]) if row else 0
 
 
+def baseline_hour_file(candles: list[dict[str, Any]]) -> bytes:
+    """The baseline's own serialiser (the build's is DuckDB's to_json): candles by t0, the SPEC §6
+    layout by f-string, levels by price without zero-volume ones."""
+    lines = []
+    for c in sorted(candles, key=lambda c: int(c["t0"])):
+        o = c["ohlc"]
+        lv = ",".join(
+            f'{{"p":{int(x["p"])},"bv":{int(x["bv"])},"av":{int(x["av"])}}}'
+            for x in sorted(c["levels"], key=lambda x: x["p"])
+            if int(x["bv"]) + int(x["av"]) > 0
+        )
+        lines.append(
+            f'{{"t0":{int(c["t0"])},"ohlc":{{"o":{int(o["o"])},"h":{int(o["h"])},"l":{int(o["l"])},"c":{int(o["c"])}}},'
+            f'"vol":{int(c["vol"])},"delta":{int(c["delta"])},"levels":[{lv}]}}\n'
+        )
+    return "".join(lines).encode()
+
+
 def baseline_build(src: Lake, dst: Lake, d: date) -> int:
     """The straightforward implementation: one json.loads and a few dict updates per trade."""
-    objs = list(footprint.tape_objects(src, d))
+    objs = list(inventory.tape_objects(src, d))
     bodies = src.cat_many(objs)
     base = tape.day_start_ms(d)
     wins = idx_calendar.continuous_windows_seconds(d.weekday())
@@ -144,7 +163,7 @@ def baseline_build(src: Lake, dst: Lake, d: date) -> int:
             by_hour[t0 // 3600000 * 3600000].append(c)
         for h, cs in by_hour.items():
             key = keys.footprint_key(ticker, datetime.fromtimestamp(h / 1000, tz=timezone.utc))
-            files[key] = footprint.serialize_candles(cs)
+            files[key] = baseline_hour_file(cs)
     dst.write_many(files)
     return len(seen)
 
@@ -162,7 +181,7 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
 def test_bench_footprint_full_market_day(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     sim = simulate.simulate_range(lake, D, D, n_tickers=N_TICKERS, trade_scale=1.0)
-    tape_bytes = sum(i.size for i in footprint.tape_objects(lake, D).values())
+    tape_bytes = sum(i.size for i in inventory.tape_objects(lake, D).values())
 
     # Interleaved repeats, best of each: on this VM, file creation has slow spells of seconds
     # (kernel time, not I/O wait: the same 5,000 mkdirs measured 0.15 s and 1.9 s minutes apart),
@@ -190,8 +209,8 @@ def test_bench_footprint_full_market_day(tmp_path: Path) -> None:
     floor = min(floors, key=lambda x: x["seconds"])
     ours = min(builds, key=lambda x: x["seconds"])
 
-    ours_files = footprint.footprint_files(lake, D)
-    base_files = footprint.footprint_files(out, D)
+    ours_files = footprint_files(lake, D)
+    base_files = footprint_files(out, D)
     assert ours_files == base_files and len(ours_files) > 5000
     assert all(lake.read_bytes(k) == out.read_bytes(k) for k in ours_files)  # same candles, same bytes
     assert res.trades == base_trades and res.quarantined == 0 and floor_lines == floor_lines2 == res.lines

@@ -7,9 +7,9 @@ from ALL of that date's trades for those ticker-hours (the earlier objects that 
 re-read, per the manifest) — never merged minute-by-minute with a partial earlier build. The
 manifest also records each file this layer wrote (content hash), which is how an upstream-landed
 file (not ours) is told apart: it is kept, validated, and its minutes are replaced only where the
-tape has the same minute. Per ticker-hour it keeps the tick-rule carry (last continuous price and
-side) so rebuilding only later hours classifies exactly like a full rebuild. Its typed shape,
-load and save live in `footprint_manifest`.
+tape has the same minute (hour_files.py). Per ticker-hour it keeps the tick-rule carry (last
+continuous price and side) so rebuilding only later hours classifies exactly like a full rebuild.
+Its typed shape, load and save live in manifest.py; the layer's checks in checks.py.
 
 Bad input costs only itself: out-of-bounds or malformed tape lines are quarantined one by one
 (tape.py, bounds.py), an unreadable object (e.g. a corrupt `*.jsonl.gz`) whole, once, on its first
@@ -21,131 +21,25 @@ Everything heavy (parse, classify, aggregate, serialise) runs in DuckDB; Python 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
 
 import duckdb
 
-from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.checks import CheckOutcome
-from orderflow_pipeline.layers.footprint import manifest, tape
-from orderflow_pipeline.layers.footprint import minutes as footprint_minutes
-from orderflow_pipeline.layers.footprint.candles import validate_objects
+from orderflow_pipeline.layers.footprint import hour_files, manifest, tape
 from orderflow_pipeline.layers.footprint.manifest import Manifest, ObjectEntry
+from orderflow_pipeline.layers.footprint.result import FootprintResult
 from orderflow_pipeline.storage import keys
-from orderflow_pipeline.storage.inventory import footprint_objects, tape_objects
+from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Blob, Lake, ObjectInfo
-from orderflow_pipeline.storage.quarantine import QuarantineBatch, Rejected, count_quarantined
+from orderflow_pipeline.storage.quarantine import QuarantineBatch
 
 LAYER = "footprint"
 ASSET = "footprint_ndjson"
 
 
-@dataclass
-class FootprintResult:
-    date: str
-    tape_objects: int = 0  # tape objects of the date in the lake
-    tape_objects_read: int = 0
-    tape_objects_skipped: int = 0  # unchanged since the last run: not read
-    lines: int = 0
-    trades: int = 0  # distinct regular-board trades in the rebuilt ticker-hours
-    duplicates: int = 0
-    non_regular: int = 0
-    tickers: int = 0
-    candles: int = 0  # candles in the files (re)built this run
-    hour_files: int = 0  # hour files (re)built this run
-    hour_files_written: int = 0
-    hour_files_unchanged: int = 0
-    hour_files_deleted: int = 0
-    upstream_files_validated: int = 0
-    stale_temps_removed: int = 0  # `.tmp-*` files older than an hour, left by a killed write
-    neutral_lots: int = 0
-    total_lots: int = 0
-    quarantined: int = 0
-    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    write_seconds: float = 0.0  # of `seconds`: writing hour files (file creation dominates locally)
-
-    def count_load(self, load: tape.TapeLoad) -> None:
-        """The tape counters a build reports are the load's: copied in one place."""
-        self.lines, self.trades = load.lines, load.trades
-        self.duplicates, self.non_regular = load.duplicates, load.non_regular
-
-    @property
-    def neutral_share(self) -> float:
-        """Auction / unclassified lots as a share of all lots (0 when nothing traded)."""
-        return self.neutral_lots / self.total_lots if self.total_lots else 0.0
-
-    def as_metadata(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["neutral_share"] = round(self.neutral_share, 4)
-        out["seconds"] = round(self.seconds, 3)
-        out["write_seconds"] = round(self.write_seconds, 3)
-        return out
-
-
-# -- serialisation and validation ------------------------------------------------------------
-
-
-def candle_line(c: Mapping[str, Any]) -> str:
-    """One candle in the SPEC §6 layout (compact, fixed key order, integers)."""
-    o = c["ohlc"]
-    lv = ",".join(
-        f'{{"p":{int(x["p"])},"bv":{int(x["bv"])},"av":{int(x["av"])}}}'
-        for x in sorted(c["levels"], key=lambda x: x["p"])
-        if int(x["bv"]) + int(x["av"]) > 0
-    )
-    return (
-        f'{{"t0":{int(c["t0"])},"ohlc":{{"o":{int(o["o"])},"h":{int(o["h"])},"l":{int(o["l"])},"c":{int(o["c"])}}},'
-        f'"vol":{int(c["vol"])},"delta":{int(c["delta"])},"levels":[{lv}]}}'
-    )
-
-
-def serialize_candles(candles: Iterable[Mapping[str, Any]]) -> bytes:
-    """Hour-file bytes: candles sorted by t0, one line each, trailing newline (byte-stable)."""
-    rows = sorted(candles, key=lambda c: int(c["t0"]))
-    return "".join(candle_line(c) + "\n" for c in rows).encode()
-
-
-def validate_hour_files(objects: Mapping[str, bytes]) -> list[Rejected]:
-    """Rejected lines of candle files, by the one SPEC §6 validator the warehouse also uses."""
-    return list(validate_objects(dict(objects)).rejects)
-
-
-def valid_lines_by_t0(body: bytes, rejected_line_nos: set[int]) -> dict[int, bytes]:
-    """Valid candle lines keyed by t0; a later duplicate t0 wins. Line 0 rejected means the whole
-    object was unreadable (the validator's per-object fallback): none of its lines is used."""
-    out: dict[int, bytes] = {}
-    if 0 in rejected_line_nos:
-        return out
-    for i, raw in enumerate(body.split(b"\n"), start=1):
-        if not raw.strip() or i in rejected_line_nos:
-            continue
-        obj = json.loads(raw)
-        out[int(obj["t0"])] = raw.strip()
-    return out
-
-
-# -- manifest ------------------------------------------------------------------------------
-
-
-def upstream_copy_key(key: str) -> str:
-    return f"{manifest.FOLDER}/upstream/{key}"
-
-
-def _sha(b: bytes) -> str:
-    return hashlib.sha1(b).hexdigest()
-
-
-def _is_ours(man: Manifest, key: str, body: bytes) -> bool:
-    """Whether this layer wrote `body` at `key` (a finished or an interrupted run's write)."""
-    h = _sha(body)
-    return h == man["files"].get(key) or h == man["pending"].get(key)
+# -- manifest: which hours an object touched ---------------------------------------------------
 
 
 def _hour_code(hour_ms: int) -> str:
@@ -166,13 +60,6 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
     for t, h in pairs:
         out.setdefault(_hour_code(h), []).append(t)
     return {hh: sorted(ts) for hh, ts in sorted(out.items())}
-
-
-# -- listing -------------------------------------------------------------------------------
-
-
-def footprint_files(lake: Lake, d: date | str, temps: list[str] | None = None) -> list[str]:
-    return sorted(footprint_objects(lake, d, temps))
 
 
 # -- aggregation ---------------------------------------------------------------------------
@@ -263,7 +150,8 @@ def build_footprint(
 
     outputs: dict[str, bytes | None] = {}  # footprint key -> new body (None: no candles left)
     existing: dict[str, bytes] = {}
-    present = set(footprint_files(lake, d, temps))  # one listing instead of a GET per possible file
+    # one listing instead of a GET per possible file
+    present = set(hour_files.footprint_files(lake, d, temps))
     temps += lake.temp_files(manifest.FOLDER) + lake.temp_files(f"quarantine/{d.isoformat()}/{LAYER}")
     res.stale_temps_removed = len(lake.remove_stale_temps(temps))
     if new_keys or gone:
@@ -273,8 +161,8 @@ def build_footprint(
         finally:
             con.close()
 
-    _validate_upstream(lake, man, present - set(outputs), q, res)
-    _write_outputs(lake, d, man, before, outputs, existing, res)
+    hour_files.validate_upstream(lake, man, present - set(outputs), q, res)
+    hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
 
     return _finish(lake, d, man, q, res, t_start)
 
@@ -330,7 +218,7 @@ def _rebuild_tickers(
     before = manifest.snapshot(man)
     listing = tape_objects(lake, d)
     res.tape_objects = len(listing)
-    present = set(footprint_files(lake, d))
+    present = set(hour_files.footprint_files(lake, d))
     hours_ms = [int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)]
     keep = {(t, h) for t in tickers for h in hours_ms}
     outputs: dict[str, bytes | None] = {}
@@ -358,10 +246,10 @@ def _rebuild_tickers(
                 )
                 res.candles += int(n)
             outputs = built
-            existing = _merge_upstream(lake, man, outputs, present, q, res)
+            existing = hour_files.merge_upstream(lake, man, outputs, present, q, res)
         finally:
             con.close()
-    _write_outputs(lake, d, man, before, outputs, existing, res)
+    hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
     return _finish(lake, d, man, q, res, t_start)
 
 
@@ -464,180 +352,5 @@ def _rebuild(
         keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())
     }
 
-    existing = _merge_upstream(lake, man, outputs, present, q, res)
+    existing = hour_files.merge_upstream(lake, man, outputs, present, q, res)
     return outputs, existing
-
-
-def _merge_upstream(
-    lake: Lake,
-    man: Manifest,
-    outputs: dict[str, bytes | None],
-    present: set[str],
-    q: QuarantineBatch,
-    res: FootprintResult,
-) -> dict[str, bytes]:
-    """Merge the minutes of upstream-landed files into the rebuilt `outputs` (a tape minute
-    replaces the upstream minute with the same t0); returns the existing bytes of the outputs."""
-    existing = lake.cat_many([k for k in outputs if k in present])
-    saved = set(man["upstream_saved"])
-    base_bodies: dict[str, bytes] = {}
-    for key in outputs:
-        if key in saved:
-            try:
-                base_bodies[key] = lake.read_bytes(upstream_copy_key(key))
-            except FileNotFoundError:
-                saved.discard(key)
-        elif key in existing and not _is_ours(man, key, existing[key]):
-            # landed by an upstream: keep a copy so later rebuilds still merge its minutes
-            lake.write_bytes(upstream_copy_key(key), existing[key])
-            saved.add(key)
-            base_bodies[key] = existing[key]
-    man["upstream_saved"] = sorted(saved)
-    if base_bodies:
-        rejects = validate_hour_files(base_bodies)
-        by_key: dict[str, set[int]] = {}
-        for r in rejects:
-            q.items.append(r)
-            by_key.setdefault(r.source, set()).add(r.line_no)
-        for key, base in base_bodies.items():
-            lines = valid_lines_by_t0(base, by_key.get(key, set()))
-            tape_body = outputs.get(key)
-            if tape_body:
-                for raw in tape_body.split(b"\n"):
-                    if raw:
-                        lines[int(json.loads(raw)["t0"])] = raw
-            outputs[key] = b"".join(lines[t] + b"\n" for t in sorted(lines)) or None
-            res.upstream_files_validated += 1
-    res.hour_files = sum(1 for v in outputs.values() if v is not None)
-    return existing
-
-
-def _validate_upstream(
-    lake: Lake, man: Manifest, files: set[str], q: QuarantineBatch, res: FootprintResult
-) -> None:
-    """Inventory and validate hour files this layer did not write (upstream-landed), once per content."""
-    ours = set(man["files"]) | set(man["pending"])
-    cands = sorted(k for k in files if k not in ours or k in man["upstream"])
-    if not cands:
-        return
-    bodies = lake.cat_many(cands)
-    todo = {
-        k: b
-        for k, b in bodies.items()
-        if ((u := man["upstream"].get(k)) is None or u.get("sha") != _sha(b)) and not _is_ours(man, k, b)
-    }
-    if not todo:
-        return
-    rejects = validate_hour_files(todo)
-    counts: dict[str, int] = {}
-    for r in rejects:
-        q.items.append(r)
-        counts[r.source] = counts.get(r.source, 0) + 1
-    for k, b in todo.items():
-        man["upstream"][k] = {
-            "sha": _sha(b),
-            "rejected": counts.get(k, 0),
-            "candles": sum(1 for ln in b.split(b"\n") if ln.strip()) - counts.get(k, 0),
-        }
-    man["upstream"] = dict(sorted(man["upstream"].items()))
-    res.upstream_files_validated += len(todo)
-
-
-def _write_outputs(
-    lake: Lake,
-    d: date,
-    man: Manifest,
-    before: Manifest,
-    outputs: Mapping[str, bytes | None],
-    existing: Mapping[str, bytes],
-    res: FootprintResult,
-) -> None:
-    """Atomic writes of changed files only. The manifest learns their hashes BEFORE they land
-    (in the previous manifest, whose objects still count as unprocessed), so a run killed between
-    writes is simply redone by the next run and never mistakes its own files for upstream ones."""
-    t_start = time.perf_counter()
-    to_write = {k: v for k, v in outputs.items() if v is not None and existing.get(k) != v}
-    # a ticker-hour whose trades all vanished (object replaced or removed): drop our file, but
-    # never an upstream one (its minutes were merged into `outputs` when it had valid lines)
-    to_delete = [
-        k for k, v in outputs.items() if v is None and k in existing and _is_ours(man, k, existing[k])
-    ]
-    res.hour_files_unchanged = sum(1 for k, v in outputs.items() if v is not None and k not in to_write)
-    hashes = {k: _sha(v) for k, v in outputs.items() if v is not None}  # once per file, used twice
-    if to_write:
-        pending = {**before["pending"], **{k: hashes[k] for k in sorted(to_write)}}
-        manifest.save_pending(lake, d, before, pending, man["upstream_saved"])
-        lake.write_many(to_write)
-    for k in to_delete:
-        lake.delete(k)
-        man["files"].pop(k, None)
-    man["files"].update(hashes)
-    man["pending"] = {k: h for k, h in man["pending"].items() if k not in outputs}
-    man["files"] = dict(sorted(man["files"].items()))
-    res.hour_files_written = len(to_write)
-    res.hour_files_deleted = len(to_delete)
-    res.write_seconds = time.perf_counter() - t_start
-
-
-# -- checks ----------------------------------------------------------------------------------
-
-
-def build_and_check(
-    job: tuple[Lake, date, bool, list[str] | None],
-) -> tuple[FootprintResult, list[CheckOutcome]]:
-    """`build_footprint` then `checks` of one date: the unit a backfill spreads over the cores
-    (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files)."""
-    lake, d, force, tickers = job
-    res = build_footprint(lake, d, force=force, tickers=tickers)
-    return res, checks(lake, None, d)
-
-
-def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
-    """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
-    d = keys.as_date(d)
-    listed = footprint_objects(lake, d)
-    files = sorted(listed)
-    out = [
-        CheckOutcome.of(
-            "footprint_files_exist",
-            bool(files),
-            f"{len(files)} footprint hour files for {d}"
-            if files
-            else f"the lake has no footprint files for {d}",
-            {"files": len(files)},
-        )
-    ]
-    n_q = count_quarantined(lake, d, LAYER).get(LAYER, 0)
-    out.append(
-        CheckOutcome.of(
-            "footprint_quarantine_empty",
-            n_q == 0,
-            f"{n_q} footprint lines quarantined for {d}" + (f" (see quarantine/{d}/{LAYER}/)" if n_q else ""),
-            {"quarantined": n_q},
-        )
-    )
-    minutes = idx_calendar.session_minute_starts_ms(d)
-    session = set(minutes)
-    expected = idx_calendar.expected_minutes(d)
-    # each ticker's candle minutes; only files changed since the last check are read (S3: GETs)
-    per_ticker = footprint_minutes.minutes_by_ticker(lake, d, listed)
-    # "traded all session": a continuous candle in the first and in the last 30 minutes
-    head, tail = set(minutes[:30]), set(minutes[-30:])
-    low: dict[str, float] = {}
-    full = 0
-    for t, t0s in sorted(per_ticker.items()):
-        if t0s & head and t0s & tail:
-            full += 1
-            share = len(t0s & session) / expected
-            if share < 0.5:
-                low[t] = round(share, 3)
-    out.append(
-        CheckOutcome.of(
-            "footprint_completeness",
-            not low,
-            f"{len(low)} of {full} all-session tickers have < 50% of {expected} expected minutes"
-            + (": " + ", ".join(sorted(low)[:50]) if low else ""),
-            {"tickers_all_session": full, "incomplete": low, "expected_minutes": expected},
-        )
-    )
-    return out

@@ -4,8 +4,9 @@ Why it is shaped like this: a full-market day is ~6,300 hour objects, ~140k cand
 price levels, so parsing line by line in Python costs seconds. The fast path concatenates every
 well-formed object and parses it with Arrow's multi-threaded JSON reader in one call, then
 applies every rule of §6 as vectorised numpy expressions. Only objects that the bulk parse
-cannot take (bad JSON, truncated lines, wrong types) are located by bisection and then examined
-line by line, so one malformed line costs a few small re-parses, not a slow path for the day.
+cannot take (bad JSON, truncated lines, wrong types) are located by bisection (candle_parse.py)
+and then examined line by line, so one malformed line costs a few small re-parses, not a slow
+path for the day.
 
 Rules (a failing line is rejected with its reason; the rest of the object still loads):
 bad JSON / truncated line / wrong types (prices and lots must be JSON integers) / missing
@@ -18,17 +19,22 @@ candle the footprint layer built from accepted trades is never rejected here (is
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from orderflow_pipeline import bounds
+from orderflow_pipeline.layers.footprint.candle_parse import (
+    Unit,
+    is_clean,
+    json_problem,
+    parse_failure,
+    parse_units,
+    shape,
+)
 from orderflow_pipeline.storage.keys import WIB, parse_footprint_key
 from orderflow_pipeline.storage.quarantine import Rejected, describe
 
@@ -41,19 +47,6 @@ WIB_OFFSET_MS = int(_WIB_OFFSET.total_seconds() * 1000)  # derived from keys.WIB
 # Bounds come from bounds.py, derived so that no candle built from accepted trades is rejected here.
 PRICE_MAX = bounds.PRICE_MAX
 LOTS_MAX = bounds.CANDLE_LOTS_MAX
-INT64_MAX = bounds.INT64_MAX
-
-_LEVEL = pa.struct([("p", pa.int64()), ("bv", pa.int64()), ("av", pa.int64())])
-LINE_SCHEMA = pa.schema(
-    [
-        ("t0", pa.int64()),
-        ("ohlc", pa.struct([("o", pa.int64()), ("h", pa.int64()), ("l", pa.int64()), ("c", pa.int64())])),
-        ("vol", pa.int64()),
-        ("delta", pa.int64()),
-        ("levels", pa.list_(_LEVEL)),
-    ]
-)
-_PARSE = pj.ParseOptions(explicit_schema=LINE_SCHEMA, unexpected_field_behavior="ignore")
 
 # ticker and source_key are dictionary-encoded: one entry per object instead of a string per row
 # (~800k level rows a day); DuckDB inserts them into its VARCHAR columns directly.
@@ -100,109 +93,6 @@ class ValidatedCandles:
     @property
     def quarantined(self) -> int:
         return len(self.rejects)
-
-
-@dataclass
-class _Unit:
-    """A chunk of NDJSON bytes from one object whose lines must each give exactly one row."""
-
-    obj: int
-    data: bytes
-    line_nos: np.ndarray  # 1-based line numbers of the rows this chunk yields, in order
-
-
-# --------------------------------------------------------------------------------------- parsing
-def _parse(
-    units: Sequence[_Unit], joined: bytes | None = None
-) -> tuple[list[tuple[pa.Table, list[_Unit]]], list[_Unit]]:
-    """Parse units in bulk; bisect to isolate the units Arrow rejects (or that misalign rows).
-
-    A unit whose row count differs from its line count (two JSON values on one line) counts as
-    failed, so row i of a parsed table is always line `line_nos[i]` of its unit.
-    """
-    if not units:
-        return [], []
-    expected = sum(len(u.line_nos) for u in units)
-    try:
-        data = joined if joined is not None else b"".join(u.data for u in units)
-        table = pj.read_json(io.BytesIO(data), parse_options=_PARSE)
-        if table.num_rows == expected:
-            return [(table, list(units))], []
-    except Exception:  # noqa: BLE001 - whatever Arrow refuses, bisection isolates it
-        pass
-    if len(units) == 1:
-        return [], list(units)
-    mid = len(units) // 2
-    good_a, bad_a = _parse(units[:mid])
-    good_b, bad_b = _parse(units[mid:])
-    return good_a + good_b, bad_a + bad_b
-
-
-def _shape(data: bytes) -> tuple[bool, int]:
-    """(starts with `{` and ends with `}`, number of lines) — the cheap half of the clean test."""
-    n = data.count(b"\n")
-    lines = n if data.endswith(b"\n") else n + 1
-    return data[:1] == b"{" and (data.endswith(b"}\n") or data.endswith(b"}")), lines
-
-
-def _is_clean(data: bytes) -> bool:
-    """Every line is `{...}` and none is blank: each newline sits between `}` and `{`."""
-    ok, lines = _shape(data)
-    return ok and data.count(b"}\n{") == lines - 1
-
-
-def _type_problem(obj: object) -> str | None:
-    """Why a parsed line has the wrong shape for a candle (None when the shape is right)."""
-
-    def bad_int(name: str, v: object) -> str | None:
-        if type(v) is not int:  # bool is not an integer here, nor is 3.0
-            return f"wrong type: {name} must be an integer, got {type(v).__name__} {v!r}"[:200]
-        if not -INT64_MAX <= v <= INT64_MAX:
-            return f"wrong type: {name} out of int64 range"
-        return None
-
-    if not isinstance(obj, dict):
-        return f"not a JSON object: got {type(obj).__name__}"
-    for name in ("t0", "vol", "delta", "ohlc", "levels"):
-        if name not in obj:
-            return f"missing field: {name}"
-    for name in ("t0", "vol", "delta"):
-        if (why := bad_int(name, obj[name])) is not None:
-            return why
-    ohlc = obj["ohlc"]
-    if not isinstance(ohlc, dict):
-        return f"wrong type: ohlc must be an object, got {type(ohlc).__name__}"
-    for name in "ohlc":
-        if name not in ohlc:
-            return f"missing field: ohlc.{name}"
-        if (why := bad_int(f"ohlc.{name}", ohlc[name])) is not None:
-            return why
-    levels = obj["levels"]
-    if not isinstance(levels, list):
-        return f"wrong type: levels must be an array, got {type(levels).__name__}"
-    for i, lv in enumerate(levels):
-        if not isinstance(lv, dict):
-            return f"wrong type: levels[{i}] must be an object"
-        for name in ("p", "bv", "av"):
-            if name not in lv:
-                return f"missing field: levels[{i}].{name}"
-            if (why := bad_int(f"levels[{i}].{name}", lv[name])) is not None:
-                return why
-    return None
-
-
-def _json_problem(text: str) -> str | None:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text) or exc.msg.startswith("Unterminated string"):
-            return f"truncated line: {exc.msg} at char {exc.pos}"
-        return f"bad JSON: {exc.msg} at char {exc.pos}"
-    except RecursionError:
-        return "bad JSON: nested too deeply"
-    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
-        return f"bad JSON: {exc}"[:300]
-    return _type_problem(obj)
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -256,7 +146,7 @@ def _validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
     rejects: list[Rejected] = []
     hour_ms = np.zeros(len(keys), np.int64)
     tickers: list[str] = []
-    fast: list[_Unit] = []
+    fast: list[Unit] = []
     slow: list[int] = []
     lines_seen = 0
     for i, key in enumerate(keys):
@@ -271,29 +161,29 @@ def _validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
         hour_ms[i] = int(hour.timestamp()) * 1000
         if not data:
             continue
-        shaped, n_lines = _shape(data)
+        shaped, n_lines = shape(data)
         if shaped:
             lines_seen += n_lines
             body = data if data.endswith(b"\n") else data + b"\n"
-            fast.append(_Unit(i, body, np.arange(1, n_lines + 1, dtype=np.int32)))
+            fast.append(Unit(i, body, np.arange(1, n_lines + 1, dtype=np.int32)))
         else:
             slow.append(i)
     # Every newline of the concatenation (object boundaries included) sits between `}` and `{`
     # exactly when every object is clean: one count over the day instead of one per object.
     joined = b"".join(u.data for u in fast)
     if joined.count(b"}\n{") != lines_seen - 1:
-        dirty = [u for u in fast if not _is_clean(u.data)]
+        dirty = [u for u in fast if not is_clean(u.data)]
         slow.extend(u.obj for u in dirty)
         lines_seen -= sum(len(u.line_nos) for u in dirty)
-        fast = [u for u in fast if _is_clean(u.data)]
+        fast = [u for u in fast if is_clean(u.data)]
         joined = b"".join(u.data for u in fast)
 
-    good, bad = _parse(fast, joined)
+    good, bad = parse_units(fast, joined)
     slow.extend(u.obj for u in bad)
     lines_seen -= sum(len(u.line_nos) for u in bad)
 
     # Objects Arrow could not take whole: classify line by line, re-parse the lines that look right.
-    line_units: list[_Unit] = []
+    line_units: list[Unit] = []
     for i in sorted(slow):
         for no, raw in enumerate(objects[keys[i]].split(b"\n"), start=1):
             stripped = raw.strip()
@@ -305,20 +195,15 @@ def _validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
             except UnicodeDecodeError:
                 rejects.append(Rejected(keys[i], no, "bad JSON: not UTF-8", raw.decode("utf-8", "replace")))
                 continue
-            why = _json_problem(text)
+            why = json_problem(text)
             if why is not None:
                 rejects.append(Rejected(keys[i], no, why, text))
                 continue
-            line_units.append(_Unit(i, stripped + b"\n", np.array([no], np.int32)))
-    good_lines, bad_lines = _parse(line_units)
+            line_units.append(Unit(i, stripped + b"\n", np.array([no], np.int32)))
+    good_lines, bad_lines = parse_units(line_units)
     for u in bad_lines:
         text = u.data.decode("utf-8", "replace").rstrip("\n")
-        try:
-            pj.read_json(io.BytesIO(u.data), parse_options=_PARSE)
-            why = "bad JSON: line holds more than one JSON value"
-        except Exception as exc:  # noqa: BLE001 - the reason is all we need from it
-            why = f"wrong type: {exc}"[:300]
-        rejects.append(Rejected(keys[u.obj], int(u.line_nos[0]), why, text))
+        rejects.append(Rejected(keys[u.obj], int(u.line_nos[0]), parse_failure(u.data), text))
     good += good_lines
 
     result = _validate_rows(good, keys, tickers, hour_ms, objects, rejects)
@@ -332,7 +217,7 @@ def _validate_objects(objects: Mapping[str, bytes]) -> ValidatedCandles:
 
 
 def _validate_rows(
-    parsed: list[tuple[pa.Table, list[_Unit]]],
+    parsed: list[tuple[pa.Table, list[Unit]]],
     keys: list[str],
     tickers: list[str],
     hour_ms: np.ndarray,
