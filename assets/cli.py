@@ -27,7 +27,9 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from assets.runtime.runner import LAYERS, controls_run_config, failure_line, materialize_range
+    from assets.definitions import build_defs
+    from assets.runtime.failure import failure_line
+    from assets.runtime.range_runs import LAYERS, controls_run_config, materialize_range
     from orderflow_pipeline.storage.keys import InvalidTicker
 
     layers = args.layers or (
@@ -41,6 +43,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         return 2
     instance = _instance()
     result = materialize_range(
+        build_defs(),
         args.date,
         args.to,
         instance=instance,
@@ -75,7 +78,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_reap(args: argparse.Namespace) -> int:
-    from assets.runtime.runner import reap, slot_holders
+    from assets.runtime.owners import slot_holders
+    from assets.runtime.reaper import reap
 
     instance = _instance()
     lines = reap(instance)
@@ -90,7 +94,7 @@ def cmd_runs_reap(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_free_slot(args: argparse.Namespace) -> int:
-    from assets.runtime.runner import free_slots
+    from assets.runtime.reaper import free_slots
 
     print(free_slots(_instance(), args.run_id))
     return 0

@@ -10,7 +10,7 @@ from assets.automation import jobs, schedules, sensors
 from assets.checks import cross as cross_checks
 from assets.layers import footprint, outcomes, raw_broksum, smart_money, summary, universe, warehouse
 from assets.resources import build_resources
-from assets.runtime.runner import install_pool_waiting
+from assets.runtime import pool_wait
 
 
 def build_defs() -> Definitions:
@@ -31,6 +31,6 @@ def build_defs() -> Definitions:
 
 
 # Run workers the daemon launches (schedules, sensors, UI) load this module: they record their
-# host/PID on the run, sleep while waiting for a pool slot and reap dead holders (assets/runner.py).
-install_pool_waiting()
+# host/PID on the run, sleep while waiting for a pool slot and reap dead holders (runtime/pool_wait.py).
+pool_wait.install()
 defs = build_defs()

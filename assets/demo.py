@@ -12,7 +12,9 @@ from datetime import datetime, timezone
 
 from dagster import AssetMaterialization, DagsterInstance
 
-from assets.runtime.runner import failure_line, materialize_range
+from assets.definitions import build_defs
+from assets.runtime.failure import failure_line
+from assets.runtime.range_runs import materialize_range
 from orderflow_pipeline.cli import simulate_into_lake
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.demo import demo_dates, print_summary
@@ -36,7 +38,7 @@ def run_demo(days: int = 30, tickers: int = 150, seed: int = 7) -> int:
     t0 = time.perf_counter()
     instance = DagsterInstance.get()
     result = materialize_range(
-        dates[0], dates[-1], instance=instance, raise_on_error=False, log_level="WARNING"
+        build_defs(), dates[0], dates[-1], instance=instance, raise_on_error=False, log_level="WARNING"
     )
     status = "succeeded" if result.success else "FAILED"
     print(

@@ -31,7 +31,8 @@ from typing import Any
 
 from dagster import DagsterInstance
 
-from assets.runtime.runner import materialize_range
+from assets.definitions import build_defs
+from assets.runtime.range_runs import materialize_range
 from orderflow_pipeline.cli import simulate_into_lake
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.demo import demo_dates, print_summary
@@ -106,7 +107,7 @@ def run_live_demo(
     n = copy_history(src, live, history)
     print(f"copied {n} history objects; materializing the history once (one Dagster run)")
     instance = DagsterInstance.get()
-    materialize_range(history[0], history[-1], instance=instance, log_level="WARNING")
+    materialize_range(build_defs(), history[0], history[-1], instance=instance, log_level="WARNING")
 
     procs: list[subprocess.Popen[Any]] = []
     env = {**os.environ, "ORDERFLOW_LAKE": settings.lake}
@@ -137,7 +138,12 @@ def run_live_demo(
             time.sleep(interval)
             t0 = time.monotonic()
             r = materialize_range(
-                day, instance=instance, asset_keys=INTRADAY, raise_on_error=False, log_level="ERROR"
+                build_defs(),
+                day,
+                instance=instance,
+                asset_keys=INTRADAY,
+                raise_on_error=False,
+                log_level="ERROR",
             )
             objs = len(inventory.tape_objects(live, day))
             print(
@@ -146,7 +152,7 @@ def run_live_demo(
         print(f"capture finished (exit {cap.returncode}); fetching broker summaries from the replay server")
         res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
         print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
-        materialize_range(day, instance=instance, log_level="WARNING")
+        materialize_range(build_defs(), day, instance=instance, log_level="WARNING")
         print_summary(resolve_summary(settings, date=day.isoformat()))
         if procs and any(p.poll() is None for p in procs[2:]):
             print("dashboard (and UI) still running: Ctrl-C to stop")

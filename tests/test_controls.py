@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from assets.runtime.runner import controls_run_config
+from assets.runtime.range_runs import controls_run_config
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage import inventory
 from orderflow_pipeline.storage.lake import Lake

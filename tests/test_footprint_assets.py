@@ -69,7 +69,8 @@ def test_single_run_backfill_over_two_dates(
     env: dict[str, str], instance: DagsterInstance, real: Path
 ) -> None:
     # BackfillPolicy.single_run(): one run, the asset loops over both partition keys
-    from assets.runtime.runner import materialize_range
+    from assets.definitions import build_defs
+    from assets.runtime.range_runs import materialize_range
 
     lake = Lake(env["ORDERFLOW_LAKE"])
     body = (real / TAPE_KEY).read_bytes()
@@ -77,7 +78,9 @@ def test_single_run_backfill_over_two_dates(
     # same minute, next day, plus one bad line (a lower-case ticker) so only the 19th quarantines
     bad = b'{"raw":"B|090005|0|pjhb|RG|1|67|1|--|-|--|-|67|7|00|0|1|66|0|1"}\n'
     lake.write_bytes(TAPE_KEY.replace("2026/02/18", "2026/02/19"), body + bad)
-    result = materialize_range("2026-02-18", "2026-02-19", instance=instance, asset_keys=["footprint_ndjson"])
+    result = materialize_range(
+        build_defs(), "2026-02-18", "2026-02-19", instance=instance, asset_keys=["footprint_ndjson"]
+    )
     assert result.success
     mats = result.asset_materializations_for_node("footprint_ndjson")
     assert sorted(m.partition for m in mats) == ["2026-02-18", "2026-02-19"]

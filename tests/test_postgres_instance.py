@@ -43,8 +43,10 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from pgserver import PgServer
 
 from assets.automation.sensors import lake_objects, summary_missing, warehouse_coverage
+from assets.definitions import build_defs
 from assets.resources import LakeResource, SettingsResource
-from assets.runtime.runner import materialize_range, slot_holders
+from assets.runtime.owners import slot_holders
+from assets.runtime.range_runs import materialize_range
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage.lake import Lake
@@ -123,7 +125,7 @@ def test_prod_instance_on_postgres_backfill_sensors_and_queue(
     # (a) A multi-date backfill as one run over a simulated market.
     lake = Lake(env["ORDERFLOW_LAKE"])
     simulate_range(lake, DAYS[0], DAYS[-1], n_tickers=N_TICKERS, seed=3)
-    result = materialize_range(DAYS[0], DAYS[-1], instance=instance, log_level="WARNING")
+    result = materialize_range(build_defs(), DAYS[0], DAYS[-1], instance=instance, log_level="WARNING")
     assert result.success
     run_id = result.run_id
 

@@ -136,7 +136,7 @@ def test_retries_absorb_injected_s3_faults(
     direct.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     monkeypatch.setenv("ORDERFLOW_LAKE", direct.root)
     monkeypatch.setenv("ORDERFLOW_S3_ENDPOINT_URL", proxy.url)
-    from assets.runtime.runner import materialize_range
+    from assets.runtime.range_runs import materialize_range
 
     instance = DagsterInstance.get()
     try:
@@ -146,6 +146,7 @@ def test_retries_absorb_injected_s3_faults(
         burst = 2 * lake_mod.S3_MAX_ATTEMPTS
         proxy.fail_next(burst)
         result = materialize_range(
+            build_defs(),
             D,
             instance=instance,
             raise_on_error=False,

@@ -24,7 +24,8 @@ def test_alert_after_the_last_try_with_the_error(
     real: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from assets.runtime.runner import materialize_range
+    from assets.definitions import build_defs
+    from assets.runtime.range_runs import materialize_range
     from tests.conftest import make_s3_lake
 
     direct = make_s3_lake(moto_server)
@@ -35,7 +36,11 @@ def test_alert_after_the_last_try_with_the_error(
     try:
         proxy.fail_next(10**9)  # the endpoint is down for good
         result = materialize_range(
-            "2026-02-18", instance=instance, raise_on_error=False, asset_keys=["footprint_ndjson"]
+            build_defs(),
+            "2026-02-18",
+            instance=instance,
+            raise_on_error=False,
+            asset_keys=["footprint_ndjson"],
         )
         assert not result.success
         retried = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))

@@ -42,8 +42,9 @@ from assets.automation.sensors import (
     summary_missing,
     warehouse_coverage,
 )
+from assets.definitions import build_defs
 from assets.resources import build_resources
-from assets.runtime.runner import materialize_range
+from assets.runtime.range_runs import materialize_range
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api.app import create_app
 from orderflow_pipeline.config import get_settings
@@ -147,7 +148,7 @@ def _run(side: Side, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any
     materializations' numeric metadata summed over dates."""
     for k, v in side.env.items():
         monkeypatch.setenv(k, v)
-    result = materialize_range(DAYS[0], DAYS[-1], instance=side.instance, log_level="WARNING")
+    result = materialize_range(build_defs(), DAYS[0], DAYS[-1], instance=side.instance, log_level="WARNING")
     assert result.success
     meta: dict[str, dict[str, Any]] = {}
     for mat in result.get_asset_materialization_events():

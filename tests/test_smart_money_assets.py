@@ -12,10 +12,11 @@ from dagster import AssetKey, TimeWindowPartitionMapping
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.definitions import build_defs
 from assets.layers import smart_money as sm_assets
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL
-from assets.runtime.runner import materialize_range
+from assets.runtime.range_runs import materialize_range
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.storage import keys
@@ -49,7 +50,9 @@ def test_materialize_range_one_run(real: Path, instance) -> None:  # noqa: ANN00
     for f in sorted((real / "raw-broksum").glob("*/*.json")):
         lake.write_bytes(f"raw-broksum/{f.parent.name}/{f.name}", f.read_bytes())
     # The project's path (CLI, demo): one run with the partition-range tags over the whole code location.
-    result = materialize_range("2026-01-19", "2026-01-22", instance=instance, asset_keys=["daily_features"])
+    result = materialize_range(
+        build_defs(), "2026-01-19", "2026-01-22", instance=instance, asset_keys=["daily_features"]
+    )
     assert result.success
     assert result.dagster_run.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-01-19"
     assert result.dagster_run.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-01-22"
@@ -97,7 +100,9 @@ def test_a_ticker_that_traded_without_a_broker_summary_fails_broksum_present(rea
         lake.write_bytes(f"raw-broksum/{f.parent.name}/{f.name}", f.read_bytes())
     # Planted defect: ZZZZ traded on the 21st (a footprint hour file) but has no broker summary.
     lake.write_bytes(keys.footprint_key("ZZZZ", datetime(2026, 1, 21, 2, tzinfo=timezone.utc)), b"")
-    result = materialize_range("2026-01-20", "2026-01-21", instance=instance, asset_keys=["daily_features"])
+    result = materialize_range(
+        build_defs(), "2026-01-20", "2026-01-21", instance=instance, asset_keys=["daily_features"]
+    )
     assert result.success  # WARN: alerts, never blocks
     check = {e.check_name: e for e in result.get_asset_check_evaluations()}["broksum_present"]
     assert not check.passed and check.severity.value == "WARN"

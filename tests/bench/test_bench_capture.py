@@ -56,7 +56,7 @@ DAY = date(2026, 2, 18)
 LIVE_SPEED = 60.0
 LIVE_SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "240"))  # 4 hours of market at 60x
 CADENCE_S = float(os.environ.get("BENCH_CADENCE_S", "60"))
-INTRADAY = "from assets.runtime.runner import materialize_range; import sys; materialize_range(sys.argv[1], asset_keys=['footprint_ndjson','footprint_1m','footprint_summary'], log_level='ERROR')"
+INTRADAY = "from assets.definitions import build_defs; from assets.runtime.range_runs import materialize_range; import sys; materialize_range(build_defs(), sys.argv[1], asset_keys=['footprint_ndjson','footprint_1m','footprint_summary'], log_level='ERROR')"
 
 
 def core(*args: str) -> list[str]:

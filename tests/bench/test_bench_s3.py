@@ -29,7 +29,8 @@ import pytest
 from conftest import free_port, wait_port
 from dagster import DagsterInstance
 
-from assets.runtime.runner import materialize_range
+from assets.definitions import build_defs
+from assets.runtime.range_runs import materialize_range
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage.lake import Lake
@@ -60,7 +61,7 @@ def _run(env: dict[str, str], instance: DagsterInstance) -> float:
     os.environ.update(env)
     try:
         t0 = time.perf_counter()
-        result = materialize_range(DAYS[0], DAYS[-1], instance=instance, log_level="WARNING")
+        result = materialize_range(build_defs(), DAYS[0], DAYS[-1], instance=instance, log_level="WARNING")
         assert result.success
         return time.perf_counter() - t0
     finally:
