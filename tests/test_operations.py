@@ -391,7 +391,7 @@ def test_freshness_rules_respect_the_session_clock(local_lake: Lake) -> None:
 
 
 def test_integrity_report_never_crashes_and_reports_cross_cutting_checks(tmp_path: Path) -> None:
-    s = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "missing.duckdb"))
+    s = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'missing.duckdb'}")
     report = integrity_report(s, "2026-02-18", now=at(WED, 10))
     assert report["date"] == "2026-02-18" and report["warehouse"] == "missing"
     names = {c["name"]: c for c in report["checks"]}
@@ -491,7 +491,7 @@ def test_a_crashing_layer_is_reported_not_raised(tmp_path: Path, monkeypatch: py
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(summary, "checks", broken)  # fault injection: a bug in one layer
-    s = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "missing.duckdb"))
+    s = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'missing.duckdb'}")
     report = integrity_report(s, "2026-02-18", now=at(WED, 19))
     crashed = [c for c in report["checks"] if c["name"] == "summary_checks_ran"]
     assert crashed and crashed[0]["severity"] == "ERROR" and "disk on fire" in crashed[0]["description"]

@@ -29,7 +29,7 @@ from typing import Any
 import fsspec
 from fsspec.asyn import sync
 
-from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.config import Settings
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
 
@@ -187,9 +187,13 @@ class Lake:
         self._listings_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, run_cache: bool = False) -> Lake:
-        s = settings or get_settings()
-        return cls(s.lake, endpoint_url=s.s3_endpoint_url, run_cache=run_cache, **s.storage_options)
+    def from_settings(cls, settings: Settings, *, run_cache: bool = False) -> Lake:
+        return cls(
+            settings.lake,
+            endpoint_url=settings.s3_endpoint_url,
+            run_cache=run_cache,
+            **settings.storage_options,
+        )
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
