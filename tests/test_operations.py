@@ -59,7 +59,7 @@ def clock(t: datetime):  # noqa: ANN201
 def raw_key(t: datetime, n: int = 1) -> str:
     """A tape object named like the feed's (epoch-ms of the write, '_', line count)."""
     u = t.astimezone(timezone.utc)
-    return f"{keys.raw_lt_hour_prefix(u)}{int(u.timestamp() * 1000)}_{n}.jsonl"
+    return f"raw_lt/{u:%Y/%m/%d/%H}/{int(u.timestamp() * 1000)}_{n}.jsonl"
 
 
 def put_footprint(lake: Lake, ticker: str, d: date, hour_wib: int = 9) -> str:
@@ -522,7 +522,9 @@ def test_glob_listing_agrees_with_the_warehouse_listing(any_lake: Lake) -> None:
 
     def glob_listing(lake: Lake, d: date) -> dict[str, object]:
         hours = set(keys.footprint_hours_utc(d))
-        found = [k for p in keys.footprint_day_globs(d) for k in lake.glob(p)]
+        # a WIB date spans two UTC day folders (17:00 UTC the day before to 16:59 UTC)
+        days = sorted({f"{h:%Y/%m/%d}" for h in hours})
+        found = [k for day in days for k in lake.glob(f"footprint/*/1m/{day}/*.jsonl")]
         return {
             k: lake.info(k)
             for k in sorted(found)

@@ -36,7 +36,9 @@ def lv(*triples: tuple[int, int, int]) -> dict[int, P.LevelVolume]:
      (3810, 3820, 3800), (5000, 5025, 4990), (9025, 9050, 9000)],
 )  # fmt: skip
 def test_tick_steps_follow_the_idx_table_across_band_edges(price: int, up: int, down: int) -> None:
-    assert P.tick_up(price) == up and P.tick_down(price) == down
+    assert P.tick_up(price) == up
+    # `down` is the grid price just under `price`: the ladder between them has no rung in between
+    assert P.ladder([down, price]) == [down, price] and P.grid_rungs(down, price) == 2
 
 
 def test_ladder_fills_untraded_grid_prices() -> None:
