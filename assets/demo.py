@@ -32,7 +32,9 @@ def run_demo(days: int = 30, tickers: int = 150, seed: int = 7) -> int:
     print(f"  lake={settings.lake}  warehouse={settings.warehouse}  DAGSTER_HOME={settings.dagster_home}")
 
     t0 = time.perf_counter()
-    stats = simulate_into_lake(lake, dates[0], dates[-1], tickers=tickers, seed=seed)
+    stats = simulate_into_lake(
+        lake, dates[0], dates[-1], tickers=tickers, seed=seed, shared_dir=settings.shared_dir
+    )
     print(f"simulated: {json.dumps(stats, default=str)} in {time.perf_counter() - t0:.1f}s")
 
     t0 = time.perf_counter()

@@ -103,7 +103,7 @@ def run_live_demo(
     )
     print(f"  live lake={settings.lake}  source lake={src.root}  warehouse={settings.warehouse}")
     if not inventory.tape_objects(src, day):
-        simulate_into_lake(src, dates[0], day, tickers=tickers, seed=seed)
+        simulate_into_lake(src, dates[0], day, tickers=tickers, seed=seed, shared_dir=settings.shared_dir)
     n = copy_history(src, live, history)
     print(f"copied {n} history objects; materializing the history once (one Dagster run)")
     instance = DagsterInstance.get()

@@ -54,17 +54,27 @@ def scan_days(s: str) -> int:
     return int(s)
 
 
-def simulate_into_lake(lake: Lake, start: date, end: date, *, tickers: int, seed: int) -> dict[str, Any]:
+def simulate_into_lake(
+    lake: Lake, start: date, end: date, *, tickers: int, seed: int, shared_dir: str | None
+) -> dict[str, Any]:
     """Write a simulated market to the lake. The one place outside tests that imports the simulator."""
     from orderflow_pipeline.simulator import simulate_range
 
-    stats: dict[str, Any] = simulate_range(lake, start, end, n_tickers=tickers, seed=seed, progress=True)
+    stats: dict[str, Any] = simulate_range(
+        lake, start, end, n_tickers=tickers, seed=seed, progress=True, shared_dir=shared_dir
+    )
     return stats
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    settings = get_settings()
     stats = simulate_into_lake(
-        Lake.from_settings(), args.start, args.end, tickers=args.tickers, seed=args.seed
+        Lake.from_settings(settings),
+        args.start,
+        args.end,
+        tickers=args.tickers,
+        seed=args.seed,
+        shared_dir=settings.shared_dir,
     )
     print(json.dumps(stats, default=str))
     return 0
@@ -114,7 +124,7 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
     from orderflow_pipeline.sources.ipot.replay.server import ReplayConfig, latest_tape_date, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    lake = Lake.from_settings()
+    lake = Lake.from_settings(get_settings())
     d = args.date or latest_tape_date(lake)
     if d is None:
         print(f"replay-server: no raw_lt tape in {lake!r}; pass --date", file=sys.stderr)

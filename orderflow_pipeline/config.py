@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from orderflow_pipeline.warehouse.backend import Target, TargetError, parse_target
+from orderflow_pipeline.warehouse.backend import DUCKDB, Target, TargetError, parse_target
 
 # The warehouse fast path of the summary (§11, issue 19): taken when the warehouse holds every
 # ticker the lake has for the date AND at least this many; otherwise the summary is built from the
@@ -48,7 +48,6 @@ class ConfigError(ValueError):
 class Settings:
     lake: str = DEFAULT_LAKE
     s3_endpoint_url: str | None = None
-    duckdb_path: str = DEFAULT_DUCKDB
     alert_webhook: str | None = None
     dagster_home: str = DEFAULT_DAGSTER_HOME
     # Below this many tickers in the warehouse for a date the summary is built from the lake (§11).
@@ -71,15 +70,13 @@ class Settings:
     signal_webhook: str | None = None
     # Base URL of the dashboard, for the link each signal alert carries.
     dashboard_url: str = DEFAULT_DASHBOARD_URL
-    # The warehouse target (SPEC §7, issue 20): `duckdb:<path>` or `ducklake:<libpq dsn>`;
-    # empty = `duckdb:<duckdb_path>`, so code and tests that set only duckdb_path keep working.
-    warehouse: str = ""
+    # The one place that says where the warehouse is (SPEC §7): `duckdb:<path>` or
+    # `ducklake:<libpq dsn>`. ORDERFLOW_DUCKDB is only the env spelling of the `duckdb:` file.
+    warehouse: str = f"{DUCKDB}:{DEFAULT_DUCKDB}"
     # Where DuckLake writes its Parquet (a folder or s3://…); empty = `<lake>/warehouse/`.
     warehouse_data: str = ""
 
     def __post_init__(self) -> None:
-        if not self.warehouse:
-            object.__setattr__(self, "warehouse", f"duckdb:{self.duckdb_path}")
         if not self.warehouse_data:
             object.__setattr__(self, "warehouse_data", _lake_path(self.lake).rstrip("/") + "/warehouse/")
 
@@ -171,12 +168,13 @@ def _lake(environ: Mapping[str, str]) -> str:
     return str(Path(raw).expanduser().resolve())
 
 
-def _warehouse(environ: Mapping[str, str], duckdb_path: str) -> str:
-    """ORDERFLOW_WAREHOUSE, default `duckdb:$ORDERFLOW_DUCKDB`; a relative file path resolved
-    against the working directory like every other path setting."""
+def _warehouse(environ: Mapping[str, str]) -> str:
+    """ORDERFLOW_WAREHOUSE, default `duckdb:$ORDERFLOW_DUCKDB` (the older variable, kept as the
+    short way to name the file; ORDERFLOW_WAREHOUSE wins when both are set); a relative file path
+    is resolved against the working directory like every other path setting."""
     raw = _env(environ, "ORDERFLOW_WAREHOUSE")
     if raw is None:
-        return f"duckdb:{duckdb_path}"
+        return DUCKDB + ":" + _path(environ, "ORDERFLOW_DUCKDB", DEFAULT_DUCKDB)
     try:
         target = parse_target(raw)
     except TargetError as exc:
@@ -185,7 +183,7 @@ def _warehouse(environ: Mapping[str, str], duckdb_path: str) -> str:
         ) from None
     if target.is_lake:
         return str(target)
-    return f"duckdb:{Path(target.location).expanduser().resolve()}"
+    return f"{DUCKDB}:{Path(target.location).expanduser().resolve()}"
 
 
 def _warehouse_data(environ: Mapping[str, str]) -> str:
@@ -213,12 +211,10 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     min_tickers = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS", MIN_WAREHOUSE_TICKERS, minimum=1)
     min_warn = _int(e, "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", MIN_WAREHOUSE_TICKERS_WARN, minimum=0)
     shared = _env(e, "ORDERFLOW_SHARED")
-    duckdb_path = _path(e, "ORDERFLOW_DUCKDB", DEFAULT_DUCKDB)
     return Settings(
         lake=_lake(e),
         s3_endpoint_url=_url(e, "ORDERFLOW_S3_ENDPOINT_URL"),
-        duckdb_path=duckdb_path,
-        warehouse=_warehouse(e, duckdb_path),
+        warehouse=_warehouse(e),
         warehouse_data=_warehouse_data(e),
         alert_webhook=_url(e, "ORDERFLOW_ALERT_WEBHOOK"),
         dagster_home=_path(e, "DAGSTER_HOME", DEFAULT_DAGSTER_HOME),

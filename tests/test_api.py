@@ -129,7 +129,9 @@ def build_world(
     endpoint: str | None = None,
 ) -> World:
     lake = lake or Lake(str(root / "lake"))
-    settings = Settings(lake=lake.root, s3_endpoint_url=endpoint, duckdb_path=str(root / "warehouse.duckdb"))
+    settings = Settings(
+        lake=lake.root, s3_endpoint_url=endpoint, warehouse=f"duckdb:{root / 'warehouse.duckdb'}"
+    )
     tickers = ticker_names(n_tickers)
     candles: dict[tuple[str, date], list[dict[str, Any]]] = {}
     objects: dict[str, bytes] = {}
@@ -138,7 +140,7 @@ def build_world(
             candles[(t, d)] = make_candles(t, d, seed)
             objects.update(hour_files(t, candles[(t, d)]))
     lake.write_many(objects)
-    con = duckdb.connect(settings.duckdb_path)
+    con = duckdb.connect(settings.warehouse_target.location)
     try:
         schema.ensure_schema(con)
         load_warehouse(lake, con, dates)
@@ -230,7 +232,7 @@ def test_summary_cache_reuses_body_within_ttl(tmp_path: Path) -> None:
 def test_summary_cache_is_bounded(tmp_path: Path) -> None:
     from orderflow_pipeline.api import MAX_CACHED_DATES
 
-    settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb"))
+    settings = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}")
     app = create_app(settings, summary_ttl=3600, clock=lambda: NOW)
     c = TestClient(app)
     days = [date(2026, 1, 5) + timedelta(days=i) for i in range(MAX_CACHED_DATES + 4)]
@@ -258,13 +260,13 @@ def test_summary_fallback_when_l0_is_deleted(tmp_path: Path) -> None:
     # L1 is formula B from the warehouse: the same numbers as summary.compute_range for that day.
     from orderflow_pipeline.layers.summary.build import compute_range
 
-    with duckdb.connect(w.settings.duckdb_path, read_only=True) as con:
+    with duckdb.connect(w.settings.warehouse_target.location, read_only=True) as con:
         direct = compute_range(con, NEWEST, NEWEST)
     assert doc["items"] == direct["items"]
 
 
 def test_summary_no_data_on_an_empty_lake(tmp_path: Path) -> None:
-    settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb"))
+    settings = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}")
     doc = TestClient(create_app(settings, clock=lambda: NOW)).get("/footprint/summary").json()
     assert doc["status"] == "NO_DATA" and doc["reason"] == "NO_DATA" and doc["items"] == []
     assert doc["message"] == "No recent trading data found in last 7 days."
@@ -276,7 +278,7 @@ def test_summary_no_data_on_an_empty_lake(tmp_path: Path) -> None:
 def test_summary_survives_a_concurrent_writer(tmp_path: Path) -> None:
     w = build_world(tmp_path, n_tickers=5)
     w.lake.delete(keys.SUMMARY_LATEST)
-    proc = busy_writer(w.settings.duckdb_path)
+    proc = busy_writer(w.settings.warehouse_target.location)
     try:
         r = TestClient(w.app()).get("/footprint/summary")
     finally:
@@ -297,7 +299,7 @@ def test_summary_serves_the_last_good_body_while_the_warehouse_is_busy(tmp_path:
     assert first.status_code == 200 and first.json()["status"] == "OK" and "x-stale" not in first.headers
     for k in [keys.SUMMARY_LATEST, *(keys.summary_key(d) for d in DATES)]:
         w.lake.delete(k)
-    proc = busy_writer(w.settings.duckdb_path)
+    proc = busy_writer(w.settings.warehouse_target.location)
     try:
         during = client.get("/footprint/summary")
     finally:
@@ -368,7 +370,7 @@ def test_range_is_formula_b_from_the_warehouse(world: World, client: TestClient)
     doc = r.json()
     from orderflow_pipeline.layers.summary.build import compute_range
 
-    with duckdb.connect(world.settings.duckdb_path, read_only=True) as con:
+    with duckdb.connect(world.settings.warehouse_target.location, read_only=True) as con:
         direct = compute_range(con, date(2026, 2, 6), NEWEST)
     assert doc["items"] == direct["items"] and doc["count"] == 40
     # The range's volume is the sum over its three trading days (06, 09, 10) of the planted candles.
@@ -377,7 +379,7 @@ def test_range_is_formula_b_from_the_warehouse(world: World, client: TestClient)
 
 
 def test_range_without_a_warehouse_is_no_data(tmp_path: Path) -> None:
-    settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb"))
+    settings = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}")
     r = TestClient(create_app(settings)).get(
         "/footprint/range", params={"from": "2026-02-06", "to": "2026-02-10"}
     )
@@ -397,7 +399,7 @@ def test_raw_hist_from_the_warehouse(world: World, client: TestClient) -> None:
 
 
 def test_raw_hist_falls_back_to_the_lake_while_a_writer_holds_the_warehouse(world: World) -> None:
-    proc = busy_writer(world.settings.duckdb_path)
+    proc = busy_writer(world.settings.warehouse_target.location)
     try:
         body = (
             TestClient(world.app())
@@ -423,7 +425,9 @@ def test_raw_hist_unknown_ticker_or_day_is_empty(client: TestClient) -> None:
 def test_coverage_names_what_the_warehouse_misses(tmp_path: Path) -> None:
     w = build_world(tmp_path, n_tickers=6, summary=False, dates=DATES[-1:])
     hour3 = int(datetime(2026, 2, 10, 3, tzinfo=timezone.utc).timestamp() * 1000)
-    with duckdb.connect(w.settings.duckdb_path) as con:  # T002 lost its 10:00 WIB hour in the warehouse
+    with duckdb.connect(
+        w.settings.warehouse_target.location
+    ) as con:  # T002 lost its 10:00 WIB hour in the warehouse
         con.execute("DELETE FROM footprint_1m WHERE ticker = 'T002' AND time_key >= ?", [hour3])
     body = TestClient(w.app()).get("/diag/coverage", params={"date": "2026-02-10"}).json()
     assert body["warehouse"] == "ok" and body["lake_tickers"] == 6 and body["warehouse_tickers"] == 6
@@ -440,7 +444,7 @@ def test_coverage_names_what_the_warehouse_misses(tmp_path: Path) -> None:
 
 
 def test_readers_while_a_writer_holds_the_warehouse(world: World) -> None:
-    proc = busy_writer(world.settings.duckdb_path)
+    proc = busy_writer(world.settings.warehouse_target.location)
     try:
         c = TestClient(world.app())
         cov = c.get("/diag/coverage", params={"date": "2026-02-09"}).json()
@@ -484,7 +488,7 @@ def test_health(world: World, client: TestClient) -> None:
 
 
 def test_health_degraded_without_a_warehouse(tmp_path: Path) -> None:
-    settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb"))
+    settings = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}")
     body = TestClient(create_app(settings)).get("/health").json()
     assert body["status"] == "degraded" and body["warehouse"]["state"] == "missing"
     assert body["summary"]["exists"] is False
@@ -496,7 +500,7 @@ def test_endpoints_over_an_s3_lake(moto_server: str, tmp_path: Path) -> None:
     w = build_world(
         tmp_path, n_tickers=5, dates=DATES[-1:], lake=make_s3_lake(moto_server), endpoint=moto_server
     )
-    Path(w.settings.duckdb_path).unlink()  # no warehouse: everything below comes from S3
+    Path(w.settings.warehouse_target.location).unlink()  # no warehouse: everything below comes from S3
     c = TestClient(w.app())
     doc = c.get("/footprint/summary").json()
     assert doc["status"] == "OK" and doc["count"] == 5
@@ -585,7 +589,7 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
 # into that root by a fixture just before the generated cases run.
 _SCHEMA_ROOT = Path(tempfile.mkdtemp(prefix="api_schema_"))
 _SCHEMA_APP = create_app(
-    Settings(lake=str(_SCHEMA_ROOT / "lake"), duckdb_path=str(_SCHEMA_ROOT / "warehouse.duckdb")),
+    Settings(lake=str(_SCHEMA_ROOT / "lake"), warehouse=f"duckdb:{_SCHEMA_ROOT / 'warehouse.duckdb'}"),
     summary_ttl=0,
     clock=lambda: NOW,
 )

@@ -30,13 +30,13 @@ NOW = datetime(2026, 2, 18, 10, 0, tzinfo=WIB)  # market hours: the freshness ch
 @pytest.fixture
 def built(tmp_path: Path, real: Path) -> Settings:
     """A lake and warehouse where every layer has run (the core functions the assets call)."""
-    s = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "wh.duckdb"))
+    s = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'wh.duckdb'}")
     lake = Lake(s.lake)
     lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     for f in sorted((real / "raw-broksum").glob("*/*.json")):
         lake.write_bytes(f"raw-broksum/{f.parent.name}/{f.name}", f.read_bytes())
     footprint.build_footprint(lake, TAPE_DAY)
-    with duck.writing(s.duckdb_path) as con:
+    with duck.writing(s.warehouse_target.location) as con:
         ensure_schema(con)
         load.consolidate(lake, con, TAPE_DAY)
         smart_money.build_daily_features(
@@ -65,7 +65,7 @@ def test_every_emitted_check_is_registered_and_every_registered_check_is_emitted
     assert not crashed, crashed
     seen.update(normal)
     # The warehouse missing: the report says so instead of the warehouse checks.
-    missing = Settings(lake=built.lake, duckdb_path=str(tmp_path / "absent.duckdb"))
+    missing = Settings(lake=built.lake, warehouse=f"duckdb:{tmp_path / 'absent.duckdb'}")
     seen.update(emitted(integrity.integrity_report(missing, TAPE_DAY, now=NOW)))
     # Each layer's checks crashing, and the cross-cutting ones: fault injection.
     for layer in contract.LAYERS:

@@ -21,7 +21,8 @@ CONFIG_SOURCE = (ROOT / "orderflow_pipeline" / "config.py").read_text()
 CASES: dict[str, tuple[str, str, object]] = {
     "ORDERFLOW_LAKE": ("lakes/idx", "lake", "{cwd}/lakes/idx"),
     "ORDERFLOW_S3_ENDPOINT_URL": ("http://127.0.0.1:9000", "s3_endpoint_url", "http://127.0.0.1:9000"),
-    "ORDERFLOW_DUCKDB": ("~/wh/orderflow.duckdb", "duckdb_path", "{home}/wh/orderflow.duckdb"),
+    # the short way to name the DuckDB file: it sets the one warehouse field
+    "ORDERFLOW_DUCKDB": ("~/wh/orderflow.duckdb", "warehouse", "duckdb:{home}/wh/orderflow.duckdb"),
     "ORDERFLOW_ALERT_WEBHOOK": (
         "https://hooks.example.test/of",
         "alert_webhook",
@@ -65,9 +66,9 @@ CASES: dict[str, tuple[str, str, object]] = {
     ),
     "ORDERFLOW_WAREHOUSE_DATA": ("wh-data", "warehouse_data", "{cwd}/wh-data/"),
 }
-# Fields whose default follows another variable: the default warehouse is `duckdb:$ORDERFLOW_DUCKDB`
-# and DuckLake's data goes under the lake unless ORDERFLOW_WAREHOUSE_DATA says otherwise.
-DERIVED = {"ORDERFLOW_DUCKDB": {"warehouse"}, "ORDERFLOW_LAKE": {"warehouse_data"}}
+# Fields whose default follows another variable: DuckLake's data goes under the lake unless
+# ORDERFLOW_WAREHOUSE_DATA says otherwise.
+DERIVED = {"ORDERFLOW_LAKE": {"warehouse_data"}}
 
 
 @pytest.fixture
@@ -106,7 +107,7 @@ def test_defaults_when_nothing_is_set(clean_env: Path) -> None:
     assert s == Settings(
         lake=f"{cwd}/data/lake",
         s3_endpoint_url=None,
-        duckdb_path=f"{cwd}/data/warehouse.duckdb",
+        warehouse=f"duckdb:{cwd}/data/warehouse.duckdb",
         alert_webhook=None,
         dagster_home=f"{cwd}/.dagster",
         # issue 19: the fast path needs full coverage of the lake's tickers and at least 50 (the
@@ -161,7 +162,7 @@ def test_remote_and_file_url_lakes_are_kept_as_given(lake: str, clean_env: Path)
 
 def test_lake_and_endpoint_reach_the_lake(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERFLOW_LAKE", "my-lake")
-    lake = Lake.from_settings()
+    lake = Lake.from_settings(get_settings())
     assert lake.root == str(clean_env.resolve() / "my-lake") and not lake.is_s3
     assert (clean_env / "my-lake").is_dir()
 
@@ -179,8 +180,12 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         "BBBB,500,520,490,510,10,0,510000\n"  # never traded: dropped
     )
     monkeypatch.setenv("ORDERFLOW_SHARED", "myshared")
-    assert snapshot_path() == snap.resolve()
-    assert load_snapshot()["ticker"].tolist() == ["AAAA"]
+    shared = get_settings().shared_dir
+    assert snapshot_path(shared) == snap.resolve()
+    assert load_snapshot(shared)["ticker"].tolist() == ["AAAA"]
+    # the simulator itself reads no environment: without the setting it uses ../shared or the
+    # packaged copy, never $ORDERFLOW_SHARED behind the caller's back
+    assert snapshot_path() != snap.resolve()
 
 
 @pytest.mark.parametrize(
@@ -229,9 +234,11 @@ def test_warehouse_defaults_follow_the_duckdb_file_and_the_lake(clean_env: Path)
     assert (s.warehouse, s.warehouse_data) == (f"duckdb:{cwd}/w/x.duckdb", "s3://bkt/p/warehouse/")
     t = s.warehouse_target
     assert (t.kind, t.location, t.is_lake) == ("duckdb", f"{cwd}/w/x.duckdb", False)
-    # a relative duckdb: path resolves like ORDERFLOW_DUCKDB; Settings built in code derive the same
+    # a relative duckdb: path resolves like ORDERFLOW_DUCKDB; ORDERFLOW_WAREHOUSE wins over it
     assert get_settings({"ORDERFLOW_WAREHOUSE": "duckdb:y.duckdb"}).warehouse == f"duckdb:{cwd}/y.duckdb"
-    assert Settings(lake="/l", duckdb_path="/d.duckdb").warehouse == "duckdb:/d.duckdb"
+    both = get_settings({"ORDERFLOW_WAREHOUSE": "duckdb:y.duckdb", "ORDERFLOW_DUCKDB": "z.duckdb"})
+    assert both.warehouse == f"duckdb:{cwd}/y.duckdb"
+    assert Settings().warehouse == f"duckdb:{config.DEFAULT_DUCKDB}"
     lake = get_settings(
         {
             "ORDERFLOW_WAREHOUSE": "ducklake:postgres:dbname=wh host=db",

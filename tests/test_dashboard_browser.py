@@ -208,7 +208,7 @@ def test_dashboard_fallback_banner_then_auto_refresh_to_ok(browser: Any, tmp_pat
 
 
 def test_dashboard_no_data_banner(browser: Any, tmp_path: Path) -> None:
-    settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "warehouse.duckdb"))
+    settings = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'warehouse.duckdb'}")
     with serve(create_app(settings, clock=lambda: NOW)) as url, page_at(browser, url) as (page, errors):
         page.wait_for_function(
             "document.querySelector('#status-banner').dataset.status !== 'LOADING'", timeout=20_000

@@ -42,7 +42,7 @@ COLUMNS = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w = build_world(tmp_path_factory.mktemp("export_world"), n_tickers=12)
-    con = duckdb.connect(w.settings.duckdb_path)
+    con = duckdb.connect(w.settings.warehouse_target.location)
     try:
         # daily_features rows (any content will do for a round trip; NULLs included on purpose)
         con.execute(
@@ -85,7 +85,7 @@ def test_api_parquet_round_trip(world: World, table: str, tmp_path: Path) -> Non
     assert r.headers["content-type"] == "application/vnd.apache.parquet"
     out = tmp_path / "x.parquet"
     out.write_bytes(r.content)
-    expect = table_rows(world.settings.duckdb_path, table, DATES[0], NEWEST)
+    expect = table_rows(world.settings.warehouse_target.location, table, DATES[0], NEWEST)
     assert expect, f"{table} is empty: the round trip would prove nothing"
     assert parquet_rows(out) == expect and int(r.headers["x-rows"]) == len(expect)
 
@@ -99,7 +99,7 @@ def test_api_parquet_filters_dates_and_tickers(world: World, tmp_path: Path) -> 
     out.write_bytes(r.content)
     got = parquet_rows(out)
     assert got == table_rows(
-        world.settings.duckdb_path, "footprint_levels", DATES[1], DATES[2], ["T001", "T002"]
+        world.settings.warehouse_target.location, "footprint_levels", DATES[1], DATES[2], ["T001", "T002"]
     )
     assert {row[0] for row in got} == {"T001", "T002"} and {row[1] for row in got} == {DATES[1], DATES[2]}
 
@@ -121,7 +121,7 @@ def test_api_export_bad_requests(
 
 
 def test_api_export_without_a_warehouse_is_404(tmp_path: Path) -> None:
-    app = create_app(Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb")))
+    app = create_app(Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}"))
     r = TestClient(app).get("/export/footprint_1m.parquet", params={"from": "2026-02-05", "to": "2026-02-10"})
     assert r.status_code == 404
 
@@ -130,7 +130,7 @@ def test_cli_export_round_trip(world: World, tmp_path: Path) -> None:
     out = tmp_path / "cli.parquet"
     env = {
         **os.environ,
-        "ORDERFLOW_DUCKDB": world.settings.duckdb_path,
+        "ORDERFLOW_DUCKDB": world.settings.warehouse_target.location,
         "ORDERFLOW_LAKE": world.settings.lake,
     }
     proc = subprocess.run(
@@ -139,7 +139,7 @@ def test_cli_export_round_trip(world: World, tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    expect = table_rows(world.settings.duckdb_path, "footprint_1m", DATES[2], NEWEST, ["T005"])
+    expect = table_rows(world.settings.warehouse_target.location, "footprint_1m", DATES[2], NEWEST, ["T005"])
     assert json.loads(proc.stdout)["rows"] == len(expect) == 150  # 75 minutes x 2 days
     assert parquet_rows(out) == expect
 
@@ -164,7 +164,7 @@ def test_summary_as_csv(world: World) -> None:
 
 def test_outcomes_report_over_http_and_cli(world: World) -> None:
     body = TestClient(world.app()).get("/signals/outcomes", params={"days": 60}).json()
-    con = duckdb.connect(world.settings.duckdb_path, read_only=True)
+    con = duckdb.connect(world.settings.warehouse_target.location, read_only=True)
     try:
         assert body == json.loads(json.dumps(outcomes.rolling_report(con, days=60)))
     finally:
@@ -172,7 +172,7 @@ def test_outcomes_report_over_http_and_cli(world: World) -> None:
     assert body["to"] == NEWEST.isoformat() and body["baseline"]["signal"] == "NEUTRAL"
     env = {
         **os.environ,
-        "ORDERFLOW_DUCKDB": world.settings.duckdb_path,
+        "ORDERFLOW_DUCKDB": world.settings.warehouse_target.location,
         "ORDERFLOW_LAKE": world.settings.lake,
     }
     proc = subprocess.run(

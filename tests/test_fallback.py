@@ -197,11 +197,11 @@ def test_l2_no_data(local_lake: Lake, tmp_path: Path, now: datetime, reason: str
 def test_resolve_summary_reads_the_configured_settings(tmp_path: Path) -> None:
     lake_root = tmp_path / "lake"
     Lake(str(lake_root)).write_json(keys.SUMMARY_LATEST, summary_doc("2026-02-18", ["BBCA"]))
-    s = Settings(lake=str(lake_root), duckdb_path=str(tmp_path / "wh.duckdb"))
+    s = Settings(lake=str(lake_root), warehouse=f"duckdb:{tmp_path / 'wh.duckdb'}")
     assert resolve_summary(s, now=WED_1000)["items"][0]["t"] == "BBCA"
     assert (
         resolve_summary(
-            Settings(lake=str(tmp_path / "empty"), duckdb_path=str(tmp_path / "x.duckdb")), now=WED_1000
+            Settings(lake=str(tmp_path / "empty"), warehouse=f"duckdb:{tmp_path / 'x.duckdb'}"), now=WED_1000
         )["status"]
         == "NO_DATA"
     )

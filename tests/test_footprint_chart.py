@@ -70,7 +70,7 @@ def ladder_minute(rng: random.Random, t0: int, mid: int, stack: bool) -> dict[st
 def build_ladder_world(root: Path, real: Path) -> tuple[Settings, list[dict[str, Any]]]:
     rng = random.Random(21)
     lake = Lake(str(root / "lake"))
-    settings = Settings(lake=lake.root, duckdb_path=str(root / "warehouse.duckdb"))
+    settings = Settings(lake=lake.root, warehouse=f"duckdb:{root / 'warehouse.duckdb'}")
     by_ticker: dict[str, list[dict[str, Any]]] = {}
     for t, base in (("BBRI", 4050), ("TLKM", 3000), ("ASII", 5000)):
         mid, out = base, []
@@ -85,7 +85,7 @@ def build_ladder_world(root: Path, real: Path) -> tuple[Settings, list[dict[str,
     # ... and the real BBRI hour (SPEC §14), an upstream-landed file of 2026-02-06.
     objects[REAL_BBRI_KEY] = (real / REAL_BBRI_KEY).read_bytes()
     lake.write_many(objects)
-    con = duckdb.connect(settings.duckdb_path)
+    con = duckdb.connect(settings.warehouse_target.location)
     try:
         schema.ensure_schema(con)
         load_warehouse(lake, con, [REAL_DAY, DAY])
@@ -237,7 +237,7 @@ def test_outcomes_panel_shows_the_served_report(browser: Any, tmp_path: Path) ->
     from orderflow_pipeline.layers.outcomes import build_outcomes
 
     world = build_world(tmp_path, n_tickers=40)
-    con = duckdb.connect(world.settings.duckdb_path)
+    con = duckdb.connect(world.settings.warehouse_target.location)
     try:
         for d in DATES:
             build_outcomes(world.lake, con, d)

@@ -59,7 +59,7 @@ def clock(t: datetime):  # noqa: ANN201
 def raw_key(t: datetime, n: int = 1) -> str:
     """A tape object named like the feed's (epoch-ms of the write, '_', line count)."""
     u = t.astimezone(timezone.utc)
-    return f"{keys.raw_lt_hour_prefix(u)}{int(u.timestamp() * 1000)}_{n}.jsonl"
+    return f"raw_lt/{u:%Y/%m/%d/%H}/{int(u.timestamp() * 1000)}_{n}.jsonl"
 
 
 def put_footprint(lake: Lake, ticker: str, d: date, hour_wib: int = 9) -> str:
@@ -391,7 +391,7 @@ def test_freshness_rules_respect_the_session_clock(local_lake: Lake) -> None:
 
 
 def test_integrity_report_never_crashes_and_reports_cross_cutting_checks(tmp_path: Path) -> None:
-    s = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "missing.duckdb"))
+    s = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'missing.duckdb'}")
     report = integrity_report(s, "2026-02-18", now=at(WED, 10))
     assert report["date"] == "2026-02-18" and report["warehouse"] == "missing"
     names = {c["name"]: c for c in report["checks"]}
@@ -491,7 +491,7 @@ def test_a_crashing_layer_is_reported_not_raised(tmp_path: Path, monkeypatch: py
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(summary, "checks", broken)  # fault injection: a bug in one layer
-    s = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "missing.duckdb"))
+    s = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'missing.duckdb'}")
     report = integrity_report(s, "2026-02-18", now=at(WED, 19))
     crashed = [c for c in report["checks"] if c["name"] == "summary_checks_ran"]
     assert crashed and crashed[0]["severity"] == "ERROR" and "disk on fire" in crashed[0]["description"]
@@ -522,7 +522,9 @@ def test_glob_listing_agrees_with_the_warehouse_listing(any_lake: Lake) -> None:
 
     def glob_listing(lake: Lake, d: date) -> dict[str, object]:
         hours = set(keys.footprint_hours_utc(d))
-        found = [k for p in keys.footprint_day_globs(d) for k in lake.glob(p)]
+        # a WIB date spans two UTC day folders (17:00 UTC the day before to 16:59 UTC)
+        days = sorted({f"{h:%Y/%m/%d}" for h in hours})
+        found = [k for day in days for k in lake.glob(f"footprint/*/1m/{day}/*.jsonl")]
         return {
             k: lake.info(k)
             for k in sorted(found)

@@ -37,7 +37,7 @@ def summary_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, d
     for d in (D1, D2):
         build_footprint(lake, d)
         docs[d.isoformat()] = build_summary(lake, None, d, now=NOW)
-    return Settings(lake=lake.root, duckdb_path=str(root / "none.duckdb")), docs
+    return Settings(lake=lake.root, warehouse=f"duckdb:{root / 'none.duckdb'}"), docs
 
 
 def test_signal_equals_the_summary_item(summary_world: tuple[Settings, dict[str, Any]]) -> None:
@@ -76,7 +76,7 @@ def test_signal_404_and_400(summary_world: tuple[Settings, dict[str, Any]]) -> N
 def broksum_lake(tmp_path_factory: pytest.TempPathFactory, real: Path) -> Settings:
     root = tmp_path_factory.mktemp("range")
     shutil.copytree(real / "raw-broksum", root / "lake" / "raw-broksum")
-    return Settings(lake=str(root / "lake"), duckdb_path=str(root / "none.duckdb"))
+    return Settings(lake=str(root / "lake"), warehouse=f"duckdb:{root / 'none.duckdb'}")
 
 
 def plain_sum(real: Path, symbol: str, start: str, end: str) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def test_range_skips_non_trading_and_unreadable_files(broksum_lake: Settings, tm
     zero["data"]["bandar_detector"]["value"] = "0"
     lake.write_json(keys.broksum_key("BBCA", "2026-01-20"), zero)
     lake.write_bytes(keys.broksum_key("BBCA", "2026-01-21"), b"{not json")
-    client = TestClient(create_app(Settings(lake=lake.root, duckdb_path=str(tmp_path / "x.duckdb"))))
+    client = TestClient(create_app(Settings(lake=lake.root, warehouse=f"duckdb:{tmp_path / 'x.duckdb'}")))
     body = client.get("/range", params={"symbol": "BBCA", "start": "2026-01-19", "end": "2026-01-22"}).json()
     one = client.get("/range", params={"symbol": "BBCA", "start": "2026-01-19", "end": "2026-01-19"}).json()
     assert body["sessions"] == 1 and body["brokers"] == one["brokers"]

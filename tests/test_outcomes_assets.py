@@ -30,7 +30,7 @@ def test_materialize_a_range(instance: DagsterInstance) -> None:
     s = get_settings()
     lake = Lake(s.lake)
     write_candles(lake, "AAA", [candle(D1, 0, 100, 102), candle(D2, 0, 103, 105), candle(D3, 0, 104, 99)])
-    con = duckdb.connect(s.duckdb_path)
+    con = duckdb.connect(s.warehouse_target.location)
     schema.ensure_schema(con)
     for d in (D1, D2, D3):
         load.consolidate(lake, con, d)
@@ -49,7 +49,7 @@ def test_materialize_a_range(instance: DagsterInstance) -> None:
     # D1 and D2 have their next session, D3 not yet; nobody has 5 later sessions: none complete
     assert [per[d.isoformat()]["with_next"] for d in (D1, D2, D3)] == [1, 1, 0]
     assert not any(per[d.isoformat()]["complete"] for d in (D1, D2, D3))
-    con = duckdb.connect(s.duckdb_path, read_only=True)
+    con = duckdb.connect(s.warehouse_target.location, read_only=True)
     try:
         # (105 - 102) / 102 * 100 on D1; (99 - 105) / 105 * 100 on D2
         rows = con.execute("SELECT date, ret_next_cc FROM signal_outcomes ORDER BY date").fetchall()

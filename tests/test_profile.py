@@ -36,7 +36,9 @@ def lv(*triples: tuple[int, int, int]) -> dict[int, P.LevelVolume]:
      (3810, 3820, 3800), (5000, 5025, 4990), (9025, 9050, 9000)],
 )  # fmt: skip
 def test_tick_steps_follow_the_idx_table_across_band_edges(price: int, up: int, down: int) -> None:
-    assert P.tick_up(price) == up and P.tick_down(price) == down
+    assert P.tick_up(price) == up
+    # `down` is the grid price just under `price`: the ladder between them has no rung in between
+    assert P.ladder([down, price]) == [down, price] and P.grid_rungs(down, price) == 2
 
 
 def test_ladder_fills_untraded_grid_prices() -> None:
@@ -227,7 +229,7 @@ def test_raw_hist_serves_profile_and_imbalances_from_the_lake(tmp_path: Path) ->
     dest = lake / "footprint" / "BBRI" / "1m" / "2026" / "02" / "06" / "03.jsonl"
     dest.parent.mkdir(parents=True)
     shutil.copyfile(BBRI_HOUR, dest)
-    settings = Settings(lake=str(lake), duckdb_path=str(tmp_path / "none.duckdb"))
+    settings = Settings(lake=str(lake), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}")
     client = TestClient(create_app(settings))
     body = client.get("/footprint-raw-hist", params={"kode": "BBRI", "date": "2026-02-06"}).json()
     assert body["source"] == "lake" and body["count"] == 60
@@ -246,7 +248,7 @@ def test_raw_hist_serves_profile_and_imbalances_from_the_lake(tmp_path: Path) ->
 
 
 def test_raw_hist_without_candles_has_no_profile(tmp_path: Path) -> None:
-    settings = Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "none.duckdb"))
+    settings = Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'none.duckdb'}")
     body = (
         TestClient(create_app(settings))
         .get("/footprint-raw-hist", params={"kode": "BBRI", "date": date(2026, 2, 6).isoformat()})
@@ -270,7 +272,7 @@ def test_range_profile_from_the_warehouse_equals_the_days_profile(tmp_path: Path
     schema.ensure_schema(con)
     load.consolidate(Lake(str(lake)), con, date(2026, 2, 6))
     con.close()
-    client = TestClient(create_app(Settings(lake=str(lake), duckdb_path=db)))
+    client = TestClient(create_app(Settings(lake=str(lake), warehouse=f"duckdb:{db}")))
     body = client.get(
         "/footprint/profile", params={"kode": "BBRI", "from": "2026-02-02", "to": "2026-02-10"}
     ).json()

@@ -151,7 +151,7 @@ def test_cli_and_endpoint_print_the_same_report(built: tuple[Lake, str, str]) ->
     )
     assert out.returncode == 1, out.stderr
     cli_report = json.loads(out.stdout)
-    client = TestClient(create_app(Settings(lake=lake.root, duckdb_path=db), clock=lambda: NOW))
+    client = TestClient(create_app(Settings(lake=lake.root, warehouse=f"duckdb:{db}"), clock=lambda: NOW))
     r = client.get("/integrity-scan", params={"ticker": ticker, "days": 5, "to": DAYS[-1].isoformat()})
     assert r.status_code == 200
     assert r.json() == cli_report
@@ -180,7 +180,7 @@ def test_cli_and_endpoint_print_the_same_report(built: tuple[Lake, str, str]) ->
 )
 def test_integrity_scan_bad_input_is_400(tmp_path: Path, params: dict[str, object]) -> None:
     client = TestClient(
-        create_app(Settings(lake=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "x.duckdb")))
+        create_app(Settings(lake=str(tmp_path / "lake"), warehouse=f"duckdb:{tmp_path / 'x.duckdb'}"))
     )
     r = client.get("/integrity-scan", params=params)
     assert r.status_code == 400, r.text
@@ -193,7 +193,7 @@ def test_integrity_scan_while_a_writer_holds_the_warehouse_is_503(built: tuple[L
     lake, db, ticker = built
     proc = busy_writer(db)
     try:
-        client = TestClient(create_app(Settings(lake=lake.root, duckdb_path=db), clock=lambda: NOW))
+        client = TestClient(create_app(Settings(lake=lake.root, warehouse=f"duckdb:{db}"), clock=lambda: NOW))
         r = client.get("/integrity-scan", params={"ticker": ticker, "days": 3, "to": DAYS[-1].isoformat()})
     finally:
         release(proc)

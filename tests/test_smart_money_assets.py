@@ -74,7 +74,7 @@ def test_materialize_range_one_run(real: Path, instance) -> None:  # noqa: ANN00
     ]
     assert checks["z_finite"].passed and checks["states_allowed"].passed and checks["broksum_present"].passed
     assert {e.severity.value for e in checks.values()} == {"WARN"}
-    with duckdb.connect(settings.duckdb_path, read_only=True) as con:
+    with duckdb.connect(settings.warehouse_target.location, read_only=True) as con:
         rows = con.execute("SELECT date, count(*) FROM daily_features GROUP BY date ORDER BY date").fetchall()
         assert [(d.isoformat(), n) for d, n in rows] == [
             ("2026-01-19", 3),

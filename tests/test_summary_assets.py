@@ -22,7 +22,7 @@ D1, D2 = date(2026, 2, 5), date(2026, 2, 6)
 def _preload(tickers: list[str], dates: list[date]) -> Lake:
     s = get_settings()
     lake = Lake.from_settings(s)
-    con = duckdb.connect(s.duckdb_path)
+    con = duckdb.connect(s.warehouse_target.location)
     try:
         for d in dates:
             files = day_files(d, tickers, seed=d.toordinal())

@@ -37,7 +37,7 @@ def put_day(lake: Lake, d: date, tickers: list[str], minutes: int = 3) -> None:
 
 
 def test_materialize_one_date_reports_metadata_and_warn_checks(instance: DagsterInstance) -> None:
-    lake = Lake.from_settings()
+    lake = Lake.from_settings(get_settings())
     d = date(2026, 2, 6)
     put_day(lake, d, ["BBRI", "TLKM", "ASII"])
     # Planted defect: one more BBRI line whose high (90) is below its low (99).
@@ -91,7 +91,7 @@ def test_materialize_one_date_reports_metadata_and_warn_checks(instance: Dagster
 
 
 def test_twenty_day_backfill_is_one_run(instance: DagsterInstance) -> None:
-    lake = Lake.from_settings()
+    lake = Lake.from_settings(get_settings())
     days = idx_calendar.trading_days(date(2026, 2, 2), date(2026, 3, 10))[:20]
     assert len(days) == 20
     for i, d in enumerate(days):
@@ -112,7 +112,7 @@ def test_twenty_day_backfill_is_one_run(instance: DagsterInstance) -> None:
     md = result.asset_materializations_for_node("footprint_1m")[-1].metadata
     # tickers per day cycle 1, 2, 3: six full cycles (18 days) = 36 objects, then 1 + 2 = 39
     assert md["objects_read"].value == 39 and md["rows"].value == 39 * 2 and md["dates"].value == 20
-    with duckdb.connect(get_settings().duckdb_path, read_only=True) as con:
+    with duckdb.connect(get_settings().warehouse_target.location, read_only=True) as con:
         per_day = con.execute(
             "SELECT date, count(DISTINCT ticker) FROM footprint_1m GROUP BY 1 ORDER BY 1"
         ).fetchall()

@@ -38,7 +38,7 @@ def line(tno: int | str, tt: str, price: str, lots: int, o13: str = "00", o14: s
 
 
 def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: DagsterInstance, real: Path) -> None:
-    lake = Lake.from_settings()
+    lake = Lake.from_settings(get_settings())
     lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     # Five good trades of 10 lots in the 10:00 WIB minute, and the wild one in the middle of them.
     # Worked by hand: o = 1000 (first, #1), c = 1010 (last, #6), h = 1010, l = 995; vol = 5 x 10 = 50;
@@ -88,7 +88,7 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
     }
 
     # the warehouse took the candle (nothing of the footprint layer's output is rejected there)
-    con = duckdb.connect(get_settings().duckdb_path, read_only=True)
+    con = duckdb.connect(get_settings().warehouse_target.location, read_only=True)
     try:
         row = con.execute(
             "SELECT open, high, low, close, vol, delta, buy_vol, sell_vol FROM footprint_1m "

@@ -16,7 +16,7 @@ from datetime import date
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
-from orderflow_pipeline.checks import CheckDef, CheckOutcome, EvaluatedBy, check_def, checks_of
+from orderflow_pipeline.checks import CheckDef, CheckOutcome, EvaluatedBy, checks_of
 
 SEVERITY = {"ERROR": AssetCheckSeverity.ERROR, "WARN": AssetCheckSeverity.WARN}
 
@@ -28,10 +28,6 @@ def spec_of(d: CheckDef) -> AssetCheckSpec:
 def check_specs(asset: str, evaluated_by: EvaluatedBy = "layer") -> list[AssetCheckSpec]:
     """The AssetCheckSpecs of `asset`'s checks, as the registry declares them."""
     return [spec_of(d) for d in checks_of(asset, evaluated_by)]
-
-
-def severity_of(name: str) -> AssetCheckSeverity:
-    return SEVERITY[check_def(name).severity]
 
 
 def fold_checks(

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers.summary.build import compute_range
 from orderflow_pipeline.layers.summary.documents import (
     SummaryDocument,
@@ -75,18 +75,15 @@ def l0_summary(lake: Lake, d: date | None = None) -> SummaryDocument | None:
 
 
 def resolve_summary(
-    settings: Settings | None = None, date: date | str | None = None, now: datetime | None = None
+    settings: Settings, date: date | str | None = None, now: datetime | None = None
 ) -> SummaryDocument:
     """The summary a reader should see now (SPEC §11), from the configured lake and warehouse."""
     return resolve(settings, date=date, now=now).doc
 
 
-def resolve(
-    settings: Settings | None = None, *, date: date | str | None = None, now: datetime | None = None
-) -> Resolved:
+def resolve(settings: Settings, *, date: date | str | None = None, now: datetime | None = None) -> Resolved:
     """`resolve_summary` that also says whether the warehouse was busy (the API's cache uses it)."""
-    s = settings or get_settings()
-    return resolve_from(Lake.from_settings(s), s.warehouse_target, date=date, now=now)
+    return resolve_from(Lake.from_settings(settings), settings.warehouse_target, date=date, now=now)
 
 
 def resolve_from(

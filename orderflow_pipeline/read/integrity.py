@@ -25,7 +25,7 @@ import duckdb
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.checks import CheckOutcome, overall_status
-from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers import contract
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
@@ -221,20 +221,19 @@ def _layer_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date) 
 
 
 def integrity_report(
-    settings: Settings | None = None,
+    settings: Settings,
     d: date | str | None = None,
     *,
     now: datetime | None = None,
     lake: Lake | None = None,
 ) -> dict[str, Any]:
     """All checks of SPEC §11 for date d as JSON-ready data; status ERROR/WARN/OK."""
-    s = settings or get_settings()
     now = now or datetime.now(timezone.utc)
     d = keys.as_date(d) if d is not None else idx_calendar.wib_date(now)
-    lake = lake or Lake.from_settings(s)
+    lake = lake or Lake.from_settings(settings)
     warehouse = "ok"
     try:
-        con: duckdb.DuckDBPyConnection | None = duck.connect(s.warehouse_target, read_only=True)
+        con: duckdb.DuckDBPyConnection | None = duck.connect(settings.warehouse_target, read_only=True)
     except duck.WarehouseBusy:
         con, warehouse = None, "busy"
     except duck.WarehouseMissing:

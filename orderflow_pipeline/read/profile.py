@@ -60,11 +60,6 @@ def tick_up(price: int) -> int:
     return price + tick_size(price)
 
 
-def tick_down(price: int) -> int:
-    """The next valid price below `price` (500 -> 498: the band just under it)."""
-    return price - tick_size(price - 1) if price > 1 else 0
-
-
 def grid_rungs(lo: int, hi: int) -> int:
     """How many IDX grid prices lie in [lo, hi] (arithmetic per tick band, no walk)."""
     edges = (0, *TICK_EDGES, max(hi, TICK_EDGES[-1]) + 1)

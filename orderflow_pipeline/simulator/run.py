@@ -97,8 +97,10 @@ def simulate_range(
     progress: bool = False,
     *,
     trade_scale: float = 0.1,
+    shared_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Simulate every trading day in [start, end] for the universe of `n_tickers`.
+    """Simulate every trading day in [start, end] for the universe of `n_tickers` (drawn from the
+    snapshot under `shared_dir`, see `universe.snapshot_path`).
 
     `trade_scale` thins the number of prints of liquid names (lots per print grow so traded value
     stays at the snapshot's level; names with under 30 trades a day keep their real count): 0.1
@@ -106,7 +108,7 @@ def simulate_range(
     """
     t0 = _time.perf_counter()
     days = idx_calendar.trading_days(start, end)
-    uni = load_universe(n_tickers)
+    uni = load_universe(n_tickers, shared_dir)
     plans = plan_range(days, uni, seed)
     it: Iterable[DayPlan] = plans
     if progress:

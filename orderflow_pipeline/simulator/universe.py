@@ -15,16 +15,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from orderflow_pipeline.config import get_settings
-
 _TAIL_SHARE = 0.15  # n_tickers takes the N*(1-0.15) most liquid plus a tail of illiquid names
 _SNAPSHOT = Path("fixtures") / "real" / "idx_daily_snapshot.csv"
 
 
-def snapshot_path() -> Path | Traversable:
-    """The real daily snapshot: $ORDERFLOW_SHARED, else ../shared next to the repo, else the packaged copy."""
-    shared = get_settings().shared_dir
-    candidates = [Path(shared)] if shared else []
+def snapshot_path(shared_dir: str | None = None) -> Path | Traversable:
+    """The real daily snapshot: under `shared_dir` (Settings.shared_dir, $ORDERFLOW_SHARED), else
+    ../shared next to the repo, else the packaged copy."""
+    candidates = [Path(shared_dir)] if shared_dir else []
     candidates.append(Path(__file__).resolve().parents[3] / "shared")
     for base in candidates:
         p = base / _SNAPSHOT
@@ -33,21 +31,21 @@ def snapshot_path() -> Path | Traversable:
     return resources.files("orderflow_pipeline").joinpath("data/idx_daily_snapshot.csv")
 
 
-def load_snapshot() -> pd.DataFrame:
+def load_snapshot(shared_dir: str | None = None) -> pd.DataFrame:
     """The snapshot's tradable tickers (pipeline ticker rule, traded, priced), most valuable first."""
-    with resources.as_file(snapshot_path()) as p:
+    with resources.as_file(snapshot_path(shared_dir)) as p:
         df = pd.read_csv(p, dtype={"ticker": str})
     df = df[df["ticker"].str.fullmatch(r"[A-Z0-9]{1,12}") & (df["frequency"] > 0) & (df["close"] > 0)]
     return df.sort_values(["value_idr", "ticker"], ascending=[False, True]).reset_index(drop=True)
 
 
-def load_universe(n_tickers: int = 150) -> pd.DataFrame:
+def load_universe(n_tickers: int = 150, shared_dir: str | None = None) -> pd.DataFrame:
     """The N most liquid tickers plus a tail of illiquid ones, with their real liquidity.
 
     Columns: ticker, open, high, low, close, volume_lots, frequency, value_idr, rank (by value),
     illiquid (bool: a tail name), sigma (daily volatility estimate from the real high-low range).
     """
-    snap = load_snapshot()
+    snap = load_snapshot(shared_dir)
     n = max(1, min(int(n_tickers), len(snap)))
     if n >= len(snap):
         top, tail = snap, snap.iloc[0:0]

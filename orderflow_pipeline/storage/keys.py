@@ -32,11 +32,6 @@ def as_date(d: date | str) -> date:
     return d if isinstance(d, date) and not isinstance(d, datetime) else date.fromisoformat(str(d)[:10])
 
 
-def raw_lt_hour_prefix(hour_utc: datetime) -> str:
-    h = hour_utc.astimezone(timezone.utc)
-    return f"raw_lt/{h:%Y/%m/%d/%H}/"
-
-
 def trade_date_of_raw_key(key: str) -> date:
     """WIB date of a raw_lt object's UTC hour folder."""
     m = re.match(r"^raw_lt/(\d{4})/(\d{2})/(\d{2})/(\d{2})/", key)
@@ -70,17 +65,6 @@ def footprint_hours_utc(d: date | str) -> list[datetime]:
     d = as_date(d)
     start = datetime(d.year, d.month, d.day, tzinfo=WIB).astimezone(timezone.utc)
     return [start + timedelta(hours=i) for i in range(24)]
-
-
-def footprint_day_globs(d: date | str) -> list[str]:
-    """Glob patterns (relative) matching every ticker's footprint files of WIB date `d`.
-
-    A WIB date spans two UTC dates (17:00 UTC the day before to 16:59 UTC), hence two globs;
-    callers filter hours with `footprint_hours_utc`.
-    """
-    hours = footprint_hours_utc(d)
-    days = sorted({f"{h:%Y/%m/%d}" for h in hours})
-    return [f"footprint/*/1m/{day}/*.jsonl" for day in days]
 
 
 def broksum_key(ticker: str, d: date | str) -> str:

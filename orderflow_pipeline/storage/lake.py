@@ -27,7 +27,7 @@ from typing import Any
 import fsspec
 from fsspec.asyn import sync
 
-from orderflow_pipeline.config import Settings, get_settings
+from orderflow_pipeline.config import Settings
 from orderflow_pipeline.storage.s3 import S3FS_RETRIES, log_s3_retries, s3_options
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
@@ -83,9 +83,8 @@ class Lake:
         self.requests = {"list": 0, "get": 0}  # S3 requests this object sent (list pages, GETs)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Lake:
-        s = settings or get_settings()
-        return cls(s.lake, endpoint_url=s.s3_endpoint_url, **s.storage_options)
+    def from_settings(cls, settings: Settings) -> Lake:
+        return cls(settings.lake, endpoint_url=settings.s3_endpoint_url, **settings.storage_options)
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"

@@ -146,7 +146,7 @@ def test_bench_api_summary(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "ORDERFLOW_LAKE": world.settings.lake,
-        "ORDERFLOW_DUCKDB": world.settings.duckdb_path,
+        "ORDERFLOW_DUCKDB": world.settings.warehouse_target.location,
     }
     env.pop("ORDERFLOW_S3_ENDPOINT_URL", None)
 

@@ -125,7 +125,10 @@ def floor_load(one_file: Path) -> Callable[[duckdb.DuckDBPyConnection], tuple[in
 
 
 def glob_load(lake: Lake) -> Callable[[duckdb.DuckDBPyConnection], tuple[int, int]]:
-    patterns = [lake.path(p) for p in keys.footprint_day_globs(D) if glob.glob(lake.path(p))]
+    # the date's two UTC day folders (a WIB date starts at 17:00 UTC the day before)
+    days = sorted({f"{h:%Y/%m/%d}" for h in keys.footprint_hours_utc(D)})
+    globs = [f"footprint/*/1m/{day}/*.jsonl" for day in days]
+    patterns = [lake.path(p) for p in globs if glob.glob(lake.path(p))]
 
     def run(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         files = ", ".join(f"'{p}'" for p in patterns)
