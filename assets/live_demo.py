@@ -107,7 +107,9 @@ def run_live_demo(
     n = copy_history(src, live, history)
     print(f"copied {n} history objects; materializing the history once (one Dagster run)")
     instance = DagsterInstance.get()
-    materialize_range(build_defs(), history[0], history[-1], instance=instance, log_level="WARNING")
+    # One code location for every run of the demo: the intraday loop runs each `interval` seconds.
+    defs = build_defs()
+    materialize_range(defs, history[0], history[-1], instance=instance, log_level="WARNING")
 
     procs: list[subprocess.Popen[Any]] = []
     env = {**os.environ, "ORDERFLOW_LAKE": settings.lake}
@@ -138,7 +140,7 @@ def run_live_demo(
             time.sleep(interval)
             t0 = time.monotonic()
             r = materialize_range(
-                build_defs(),
+                defs,
                 day,
                 instance=instance,
                 asset_keys=INTRADAY,
@@ -152,7 +154,7 @@ def run_live_demo(
         print(f"capture finished (exit {cap.returncode}); fetching broker summaries from the replay server")
         res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
         print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
-        materialize_range(build_defs(), day, instance=instance, log_level="WARNING")
+        materialize_range(defs, day, instance=instance, log_level="WARNING")
         print_summary(resolve_summary(settings, date=day.isoformat()))
         if procs and any(p.poll() is None for p in procs[2:]):
             print("dashboard (and UI) still running: Ctrl-C to stop")
