@@ -80,7 +80,8 @@ def test_symlinks_in_a_tape_folder_never_fail_the_run(local_lake: Lake, real: Pa
     # (SPEC §5), so the date builds exactly like the plain sample: 386 trades, 94 hour files.
     assert (res.tape_objects, res.trades, res.hour_files_written) == (3, 386, 94)
     reasons = {
-        k: _quarantine(local_lake, D, f"{HOUR}/{k}")[0]["reason"] for k in ("loop.jsonl", "dangling.jsonl", "up")
+        k: _quarantine(local_lake, D, f"{HOUR}/{k}")[0]["reason"]
+        for k in ("loop.jsonl", "dangling.jsonl", "up")
     }
     for name, reason in reasons.items():
         assert res.quarantine_by_reason and str(reason).startswith("unreadable symlink"), (name, reason)
@@ -223,7 +224,9 @@ def test_a_duplicate_broker_code_quarantines_the_file_with_a_warning(
     with pytest.raises(BroksumError, match=r"^duplicate_broker: brokers_buy lists code RB twice"):
         broksum.parse_broksum(data, "BBCA", "2026-01-19")
     local_lake.write_bytes(BBCA, data)
-    local_lake.write_bytes("raw-broksum/BBRI/2026-01-19.json", (real / "raw-broksum/BBRI/2026-01-19.json").read_bytes())
+    local_lake.write_bytes(
+        "raw-broksum/BBRI/2026-01-19.json", (real / "raw-broksum/BBRI/2026-01-19.json").read_bytes()
+    )
     d = keys.as_date("2026-01-19")
     with caplog.at_level(logging.WARNING):
         res = smart_money.build_daily_features(local_lake, duckdb.connect(), [d])
