@@ -163,6 +163,12 @@ FAST_RE = (
 )
 
 
+# The price band (bounds.py owns it): a trade of a share whose price lies outside the plausible
+# range around its previous close ([12]) leaves the fast path, and the slow path names it.
+_BAND_LO, _BAND_HI = bounds.plausible_price_range_sql("prev")
+_OUT_OF_BAND = f"({bounds.band_judged_sql('ticker', 'prev')} AND (price < {_BAND_LO} OR price > {_BAND_HI}))"
+
+
 def _parse_sql() -> str:
     """fp_parsed: typed columns of every non-blank line and whether the fast regex accepted it.
 
@@ -170,13 +176,19 @@ def _parse_sql() -> str:
     DuckDB materialise the split list per row, which costs more than the whole parse."""
     return f"""
 CREATE OR REPLACE TEMP TABLE fp_parsed AS
-SELECT i, obj, line_no, coalesce(regexp_full_match(raw, '{FAST_RE}'), FALSE) AS fast,
-       f[4] AS ticker, f[5] AS board, try_cast(f[2] AS INTEGER) AS hms,
-       try_cast(f[6] AS BIGINT) AS trade_no, try_cast(f[7] AS BIGINT) AS price, try_cast(f[8] AS BIGINT) AS vol,
-       coalesce(try_cast(f[14] AS BIGINT), 0) AS o13, coalesce(try_cast(f[15] AS BIGINT), 0) AS o14
+SELECT i, obj, line_no, fast AND NOT coalesce({_OUT_OF_BAND}, FALSE) AS fast,
+       ticker, board, hms, trade_no, price, vol, o13, o14
 FROM (
-  SELECT i, obj, line_no, raw, string_split(raw, '|') AS f
-  FROM (SELECT i, obj, line_no, try(json_extract_string(line, '$.raw')) AS raw FROM fp_lines WHERE NOT blank)
+  SELECT i, obj, line_no, coalesce(regexp_full_match(raw, '{FAST_RE}'), FALSE) AS fast,
+         f[4] AS ticker, f[5] AS board, try_cast(f[2] AS INTEGER) AS hms,
+         try_cast(f[6] AS BIGINT) AS trade_no, try_cast(f[7] AS BIGINT) AS price, try_cast(f[8] AS BIGINT) AS vol,
+         coalesce(try_cast(f[14] AS BIGINT), 0) AS o13, coalesce(try_cast(f[15] AS BIGINT), 0) AS o14,
+         try_cast(f[13] AS BIGINT) AS prev
+  FROM (
+    SELECT i, obj, line_no, raw, string_split(raw, '|') AS f
+    FROM (SELECT i, obj, line_no, try(json_extract_string(line, '$.raw')) AS raw
+          FROM fp_lines WHERE NOT blank AND line IS NOT NULL)
+  )
 );
 """
 
@@ -192,7 +204,8 @@ WITH j AS (
   SELECT i, obj, line_no, raw, string_split(raw, '|') AS f FROM j
 ), p AS (
   SELECT i, obj, line_no, raw IS NULL AS noraw, len(f) AS nf, f[1] AS rectype, f[2] AS tt, f[4] AS ticker,
-         f[5] AS board, f[6] AS tno, f[7] AS px, f[8] AS lots, f[14] AS o13, f[15] AS o14
+         f[5] AS board, f[6] AS tno, f[7] AS px, f[8] AS lots, f[14] AS o13, f[15] AS o14,
+         try_cast(f[7] AS BIGINT) AS price, try_cast(f[13] AS BIGINT) AS prev
   FROM s
 )
 SELECT i, obj, line_no, rectype,
@@ -209,6 +222,9 @@ SELECT i, obj, line_no, rectype,
       THEN 'bad price: ' || px
     WHEN coalesce(try_cast(px AS HUGEINT) > {bounds.PRICE_MAX}, TRUE)
       THEN 'price out of bounds: ' || px || ' ({bounds.PRICE_MIN}..{bounds.PRICE_MAX} IDR)'
+    WHEN {_OUT_OF_BAND}
+      THEN 'price outside the auto-rejection band: ' || px || ' vs previous close ' || prev
+           || ' (' || {_BAND_LO} || '..' || {_BAND_HI} || ' IDR: the band with the margin of bounds.py)'
     WHEN NOT regexp_full_match(lots, '[0-9]{{1,15}}') OR try_cast(lots AS BIGINT) < {bounds.LOTS_MIN}
       THEN 'bad volume: ' || lots
     WHEN board = 'RG' AND try_cast(lots AS BIGINT) > {bounds.LOTS_PER_TRADE_MAX}
