@@ -30,7 +30,7 @@ import pytest
 from orderflow_pipeline import bounds, idx_calendar
 from orderflow_pipeline.layers import smart_money
 from orderflow_pipeline.layers.footprint import build as footprint
-from orderflow_pipeline.layers.footprint import tape
+from orderflow_pipeline.layers.footprint import tape, tape_lines
 from orderflow_pipeline.layers.smart_money import broksum, listing
 from orderflow_pipeline.layers.smart_money.errors import BroksumError
 from orderflow_pipeline.simulator import simulate_range
@@ -339,3 +339,19 @@ def test_one_huge_line_is_quarantined_by_size_in_bounded_memory(real: Path, tmp_
     # (a 200 MB line peaked at 2.3 GB) fails. Bound: the object twice over the small build.
     extra = int(got["peak"]) - int(ref["peak"])  # type: ignore[call-overload]
     assert extra < 2 * HUGE, f"peak {got['peak']} vs {ref['peak']} for a {HUGE}-byte object"
+
+
+def test_over_long_lines_between_good_ones_keep_every_line_number() -> None:
+    big = b"x" * (tape.MAX_LINE_BYTES + 1)
+    long_lines: list[tape.LongLine] = []
+    t = tape.lines_table([b"a\n" + big + b"\nb\n" + big, b"c\n" + big + b"\n"], long_lines)
+    assert t.column("obj").to_pylist() == [0, 0, 0, 0, 1, 1]
+    assert t.column("line_no").to_pylist() == [1, 2, 3, 4, 1, 2]
+    lines = [s if s is None else s.rstrip("\n") for s in t.column("line").to_pylist()]
+    assert lines == ["a", None, "b", None, "c", None]
+    assert [(ll.obj, ll.line_no, ll.nbytes) for ll in long_lines] == [
+        (0, 2, len(big)),
+        (0, 4, len(big)),
+        (1, 2, len(big)),
+    ]
+    assert all(ll.head == big[: tape_lines.QUARANTINE_HEAD] for ll in long_lines)
