@@ -8,7 +8,9 @@ bounds below, and the candle bounds are *derived* from them so that no candle th
 builds from accepted trades can ever exceed them.
 
 The per-trade bounds are generous sanity limits, not market rules: they reject corrupt feed data
-(a 15-digit price, shifted fields), never a real trade.
+(a 15-digit price, shifted fields), never a real trade. The one market rule kept here is the IDX
+daily price band around the previous close (issue 29), widened by a stated margin for the same
+reason, and owned here so that the tape and the outcomes' entry check (issue 27) share it.
 """
 
 from __future__ import annotations
@@ -89,3 +91,72 @@ def fast_digits(limit: int) -> int:
     number with more digits goes to the slow path, which compares the exact value.
     """
     return len(str(limit)) - 1
+
+
+# -- the IDX daily price band (SPEC §5 field [12], §17) ------------------------------------------
+
+ARA_TIERS: Final = ((199, 35), (5_000, 25))
+"""Auto-rejection above (ARA), in % of the previous close: +35 % below Rp200, +25 % for Rp200–5,000
+(each tier up to and including its price), and ARA_TOP_PCT above."""
+ARA_TOP_PCT: Final = 20
+ARB_PCT: Final = 15
+"""Auto-rejection below (ARB) since April 2025: −15 % of the previous close at every price."""
+
+BAND_MARGIN: Final = 2
+"""How far a trade may lie outside the board's band before the tape calls it corrupt: its price may
+differ from the previous close by up to (1 + BAND_MARGIN × ARA) either way, plus one IDR.
+
+Why this margin: the check exists to catch corrupt prices (999,999,999 for a 2,210-IDR share, a
+shifted field, a price in another unit), which miss the band by orders of magnitude; rejecting a
+real trade would silently cost order flow, so the margin is wide. 2× the ARA covers a
+corporate-action day whose reference price the feed's [12] does not reflect and a stock moving
+across a tier; taken either way in ratio (÷1.7, ÷1.5, ÷1.4 = −41/−33/−29 %) it also covers the
+symmetric ARB the board applied before April 2025 (−35/−25/−20 %), so a backfill of older tape and
+the simulator (which draws within ±ARA) are never judged wrong; one IDR more lets a 1–2 IDR stock
+move one tick. Only share codes (four letters) are judged: rights (`-R`), warrants (`-W`) and
+structured warrants trade at a fraction of their underlying, where one 1-IDR tick is 10 % or more.
+"""
+
+SHARE_CODE_PATTERN: Final = "[A-Z]{4}"
+
+
+def ara_pct(prev_close: int) -> int:
+    """The ARA of a previous close, in % (SPEC §17)."""
+    for top, pct in ARA_TIERS:
+        if prev_close <= top:
+            return pct
+    return ARA_TOP_PCT
+
+
+def auto_rejection_band(prev_close: int) -> tuple[int, int]:
+    """The board's own [ARB, ARA] limits in whole IDR (lowest and highest price it accepts), before
+    snapping to the tick grid: ceil(prev × (1 − ARB)) .. floor(prev × (1 + ARA)). For issue 27's
+    "entry at the auto-rejection limit" check; the tape judges trades by `plausible_price_range`."""
+    lo = -(-prev_close * (100 - ARB_PCT) // 100)
+    return lo, prev_close * (100 + ara_pct(prev_close)) // 100
+
+
+def plausible_price_range(prev_close: int) -> tuple[int, int]:
+    """The lowest and highest trade price the tape accepts for a previous close (see BAND_MARGIN).
+
+    Exact integer arithmetic with f = 100 + BAND_MARGIN × ARA: hi = floor(prev × f / 100) + 1,
+    lo = ceil(prev × 100 / f) − 1 (at least PRICE_MIN). `plausible_price_range_sql` is the same
+    formula for DuckDB; tests/test_input_faults.py checks that the two agree."""
+    f = 100 + BAND_MARGIN * ara_pct(prev_close)
+    return max(PRICE_MIN, -(-prev_close * 100 // f) - 1), prev_close * f // 100 + 1
+
+
+def plausible_price_range_sql(prev: str) -> tuple[str, str]:
+    """(lo, hi) of `plausible_price_range` as DuckDB expressions of the BIGINT column `prev`."""
+    f = (
+        "(CASE "
+        + " ".join(f"WHEN {prev} <= {top} THEN {100 + BAND_MARGIN * pct}" for top, pct in ARA_TIERS)
+        + f" ELSE {100 + BAND_MARGIN * ARA_TOP_PCT} END)"
+    )
+    return f"greatest({PRICE_MIN}, ({prev} * 100 + {f} - 1) // {f} - 1)", f"{prev} * {f} // 100 + 1"
+
+
+def band_judged_sql(ticker: str, prev: str) -> str:
+    """Whether a trade is judged by the band: a share code with a previous close that is a price
+    (a missing, zero or out-of-bounds [12] says nothing about the trade, so it is not judged)."""
+    return f"(regexp_full_match({ticker}, '{SHARE_CODE_PATTERN}') AND {prev} BETWEEN {PRICE_MIN} AND {PRICE_MAX})"

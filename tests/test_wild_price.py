@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import DagsterInstance, materialize
 
 from assets.layers.footprint import footprint_ndjson
@@ -32,12 +33,29 @@ T0 = 1771383600000  # 2026-02-18 03:00 UTC = 10:00 WIB, the minute of the WILD t
 WILD_PRICE = "123456789012345"  # 15 digits: the value that used to cost its whole minute
 
 
-def line(tno: int | str, tt: str, price: str, lots: int, o13: str = "00", o14: str = "00") -> str:
-    raw = f"B|{tt}|0|WILD|RG|{tno}|{price}|{lots}|--|-|--|-|1000|{o13}|{o14}|0|0|1000|0|1"
+def line(
+    tno: int | str, tt: str, price: str, lots: int, o13: str = "00", o14: str = "00", prev: str = "1000"
+) -> str:
+    raw = f"B|{tt}|0|WILD|RG|{tno}|{price}|{lots}|--|-|--|-|{prev}|{o13}|{o14}|0|0|1000|0|1"
     return json.dumps({"v": 2, "fmt": "pipe", "src": "ipot_ws", "raw": raw, "ts": 0}) + "\n"
 
 
-def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: DagsterInstance, real: Path) -> None:
+@pytest.mark.parametrize(
+    "wild,reason",
+    [
+        (WILD_PRICE, f"price out of bounds: {WILD_PRICE} (1..{bounds.PRICE_MAX} IDR)"),
+        # issue 29: within PRICE_MAX, but 1,000,000x the previous close of 1000 (field [12]);
+        # the plausible range around 1000 is 666..1501 (bounds.plausible_price_range, worked there)
+        (
+            "999999999",
+            "price outside the auto-rejection band: 999999999 vs previous close 1000 "
+            "(666..1501 IDR: the band with the margin of bounds.py)",
+        ),
+    ],
+)
+def test_one_wild_price_is_quarantined_and_its_minute_survives(
+    instance: DagsterInstance, real: Path, wild: str, reason: str
+) -> None:
     lake = Lake.from_settings(get_settings())
     lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     # Five good trades of 10 lots in the 10:00 WIB minute, and the wild one in the middle of them.
@@ -50,7 +68,7 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
             line(1, "100000", "1000", 10, o14="1"),
             line(2, "100005", "1005", 10, o14="2"),
             line(3, "100010", "995", 10, o13="3"),
-            line(4, "100015", WILD_PRICE, 7, o14="4"),  # line 4: the wild one
+            line(4, "100015", wild, 7, o14="4"),  # line 4: the wild one
             line(5, "100020", "1000", 10, o13="5"),
             line(6, "100030", "1010", 10, o14="6"),
         ]
@@ -68,9 +86,7 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
 
     # the tape layer: the wild line, and only it, in quarantine with its reason
     q = lake.read_ndjson(keys.quarantine_key(D, "footprint", WILD_KEY))
-    assert [(r["line_no"], r["reason"]) for r in q] == [
-        (4, f"price out of bounds: {WILD_PRICE} (1..{bounds.PRICE_MAX} IDR)")
-    ]
+    assert [(r["line_no"], r["reason"]) for r in q] == [(4, reason)]
 
     # the hour file: the candle of the five good trades
     [candle] = lake.read_ndjson("footprint/WILD/1m/2026/02/18/03.jsonl")
@@ -116,7 +132,9 @@ def test_one_wild_price_is_quarantined_and_its_minute_survives(instance: Dagster
 
 def test_trades_at_the_bounds_build_candles_the_warehouse_validator_accepts(tmp_path: Path) -> None:
     """The derivation in bounds.py, end to end: trades exactly at the per-trade bounds give candles
-    the candle validator accepts; one step beyond a bound is quarantined at the tape instead."""
+    the candle validator accepts; one step beyond a bound is quarantined at the tape instead.
+    The previous close ([12]) is 0, so the price band (issue 29) does not judge these trades:
+    PRICE_MAX and 1 IDR are far outside the band of any one previous close."""
     from orderflow_pipeline.layers.footprint import build as footprint
     from orderflow_pipeline.layers.footprint import candles
     from orderflow_pipeline.layers.footprint.hour_files import footprint_files
@@ -125,12 +143,14 @@ def test_trades_at_the_bounds_build_candles_the_warehouse_validator_accepts(tmp_
     top, lots = str(bounds.PRICE_MAX), bounds.LOTS_PER_TRADE_MAX
     body = "".join(
         [
-            line(1, "100000", top, lots, o14="1"),  # the dearest, largest trade allowed: a buy
-            line(2, "100001", "1", lots, o13="9223372036854775807"),  # the cheapest; [13] = 2^63 - 1
-            line(3, "100002", top, lots, o14="3"),
-            line(4, "100003", str(bounds.PRICE_MAX + 1), 1, o14="4"),  # beyond: quarantined
-            line(5, "100004", "1000", lots + 1, o14="5"),  # beyond: quarantined
-            line(str(bounds.TRADE_NO_MAX + 1), "100005", "1000", 1, o14="6"),
+            line(1, "100000", top, lots, o14="1", prev="0"),  # the dearest, largest trade allowed: a buy
+            line(
+                2, "100001", "1", lots, o13="9223372036854775807", prev="0"
+            ),  # the cheapest; [13] = 2^63 - 1
+            line(3, "100002", top, lots, o14="3", prev="0"),
+            line(4, "100003", str(bounds.PRICE_MAX + 1), 1, o14="4", prev="0"),  # beyond: quarantined
+            line(5, "100004", "1000", lots + 1, o14="5", prev="0"),  # beyond: quarantined
+            line(str(bounds.TRADE_NO_MAX + 1), "100005", "1000", 1, o14="6", prev="0"),
         ]
     ).encode()
     lake.write_bytes(WILD_KEY, body)

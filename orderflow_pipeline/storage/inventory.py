@@ -9,33 +9,52 @@ date sits below the ticker, so no single prefix holds a date.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import stat
 from collections.abc import Iterable
 from datetime import date
 
 from fsspec.asyn import sync
 
 from orderflow_pipeline.storage import keys as K
+from orderflow_pipeline.storage import local_walk
 from orderflow_pipeline.storage.lake import TEMP_PREFIX, Lake, ObjectInfo, _fingerprint
 
 TAPE_SUFFIXES = (".jsonl", ".jsonl.gz")
+log = logging.getLogger(__name__)
 
 
-def tape_objects(lake: Lake, d: date | str, temps: list[str] | None = None) -> dict[str, ObjectInfo]:
+def tape_objects(
+    lake: Lake, d: date | str, temps: list[str] | None = None, bad: list[tuple[str, str]] | None = None
+) -> dict[str, ObjectInfo]:
     """raw_lt objects whose UTC hour folder's WIB date is d (trade date rule of SPEC §5).
 
     `*.jsonl` and gzip'd `*.jsonl.gz` objects: a compressed lake is a reasonable choice for a user,
-    and an object of either kind that cannot be read is quarantined by the parser, not skipped."""
+    and an object of either kind that cannot be read is quarantined by the parser, not skipped.
+    `bad` receives (key, reason) of the date's entries that cannot be read at all (a symlink loop
+    or one without a target, `Lake.list_info`), whatever their name: a bad link may hide tape."""
     d = K.as_date(d)
     out: dict[str, ObjectInfo] = {}
     for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(d)}):
-        for key, info in lake.list_info(f"raw_lt/{day}/", temps=temps).items():
-            try:
-                if key.endswith(TAPE_SUFFIXES) and K.trade_date_of_raw_key(key) == d:
-                    out[key] = info
-            except ValueError:  # not under an hour folder: not tape
-                continue
+        broken: list[tuple[str, str]] = []
+        for key, info in lake.list_info(f"raw_lt/{day}/", temps=temps, bad=broken).items():
+            if key.endswith(TAPE_SUFFIXES) and _trade_date(key) == d:
+                out[key] = info
+        for k, why in broken:  # a bad hour folder itself (`raw_lt/.../05`) belongs to its hour's date
+            owner = _trade_date(k) or _trade_date(k + "/")
+            if owner is None:  # not under an hour folder: no date's quarantine holds it
+                log.warning("%s: skipped %s: %s", lake, k, why)
+            elif owner == d and bad is not None:
+                bad.append((k, why))
     return dict(sorted(out.items()))
+
+
+def _trade_date(key: str) -> date | None:
+    try:
+        return K.trade_date_of_raw_key(key)
+    except ValueError:  # not under an hour folder: not tape
+        return None
 
 
 def listing_digest(objects: Iterable[ObjectInfo]) -> str:
@@ -74,14 +93,17 @@ def _list_local(
     root = lake.path("footprint")
     out: dict[str, ObjectInfo] = {}
     try:
-        tickers = sorted(e.name for e in os.scandir(root) if e.is_dir() and K.TICKER_RE.match(e.name))
+        tickers = sorted(e.name for e in os.scandir(root) if K.TICKER_RE.match(e.name) and _is_dir(e))
     except FileNotFoundError:
         return out
     for t in tickers:
         for day in days:
             try:
                 entries = list(os.scandir(os.path.join(root, t, "1m", day)))
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:  # e.g. the day folder is a symlink loop: no files, not a failed run
+                log.warning("%s: skipped footprint/%s/1m/%s: %s", lake, t, day, exc)
                 continue
             for e in entries:
                 name = e.name
@@ -90,12 +112,25 @@ def _list_local(
                     continue
                 if not name.endswith(".jsonl") or name.startswith(".") or (day, name[:-6]) not in hours:
                     continue
-                st = e.stat()
                 key = f"footprint/{t}/1m/{day}/{name}"
+                st = local_walk.entry_stat(e)
+                if isinstance(st, local_walk.BadLink) or not stat.S_ISREG(st.st_mode):
+                    # not ours (we write files, never links): the warehouse skips it, the log says why
+                    log.warning("%s: skipped %s: %s", lake, key, getattr(st, "reason", "not a regular file"))
+                    continue
                 out[key] = ObjectInfo(
                     key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size})
                 )
     return dict(sorted(out.items()))
+
+
+def _is_dir(e: os.DirEntry[str]) -> bool:
+    """Whether an entry is (or links to) a directory; a bad link is not one (and is logged)."""
+    st = local_walk.entry_stat(e)
+    if isinstance(st, local_walk.BadLink):
+        log.warning("skipped %s: %s", e.path, st.reason)
+        return False
+    return stat.S_ISDIR(st.st_mode)
 
 
 # A lake whose footprint/ holds fewer objects than this is listed in one paginated request

@@ -28,6 +28,7 @@ import fsspec
 from fsspec.asyn import sync
 
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.storage import local_walk
 from orderflow_pipeline.storage.s3 import S3FS_RETRIES, log_s3_retries, s3_options
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
@@ -124,32 +125,36 @@ class Lake:
         info = self.fs.info(self.path(key))
         return ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
 
-    def list_info(self, prefix: str = "", temps: builtins.list[str] | None = None) -> dict[str, ObjectInfo]:
+    def list_info(
+        self,
+        prefix: str = "",
+        temps: builtins.list[str] | None = None,
+        bad: builtins.list[tuple[str, str]] | None = None,
+    ) -> dict[str, ObjectInfo]:
         """Every object under `prefix` with size and fingerprint, from one listing.
 
         `.tmp-*` files (writes in progress, or left by a killed one) are not objects; when `temps`
-        is given their keys are appended to it, so a caller can sweep stale ones for free.
-        S3: one paginated listing of the folder, shared through the run cache (`scan`)."""
+        is given their keys are appended to it, so a caller can sweep stale ones for free. Local:
+        a symlink is followed once (`local_walk`); one that cannot be is no object but a (key,
+        reason) in `bad`, or a log line. S3: one paginated listing, shared through the run cache."""
         if self.is_s3:
             folder = prefix.strip("/")
             got = self.scan([folder + "/" if folder else ""])
             assert got is not None  # no limit: never cut short
             return got
-        base = self.path(prefix).rstrip("/")
-        try:
-            found = self.fs.find(base, detail=True)
-        except FileNotFoundError:
-            return {}
+        found, broken = local_walk.walk(self.path(prefix).rstrip("/"))
         out: dict[str, ObjectInfo] = {}
-        for path, info in found.items():
-            if info.get("type") == "directory":
-                continue
+        for path, st in found:
             key = self.key_of(path)
             if posixpath.basename(key).startswith(TEMP_PREFIX):
                 if temps is not None:
                     temps.append(key)
                 continue
-            out[key] = ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
+            out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
+        for b in broken:  # the caller quarantines them; without `bad` they still leave a trace
+            bad.append((self.key_of(b.path), b.reason)) if bad is not None else log.warning(
+                "%s: skipped %s: %s", self, self.key_of(b.path), b.reason
+            )
         return dict(sorted(out.items()))
 
     def scan(self, prefixes: Sequence[str], *, limit: int | None = None) -> dict[str, ObjectInfo] | None:
@@ -279,7 +284,9 @@ class Lake:
             try:
                 with open(self.path(key), "rb") as fh:
                     return key, fh.read()
-            except FileNotFoundError:
+            except OSError as exc:  # gone, or turned into a bad link, since it was listed
+                if exc.errno not in local_walk.GONE_ERRNOS:
+                    raise
                 return key, None
 
         def some(chunk: list[str]) -> list[tuple[str, bytes | None]]:
@@ -315,8 +322,9 @@ class Lake:
                 with open(self.path(key), "rb") as fh:
                     size = os.fstat(fh.fileno()).st_size
                     out[key] = mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ) if size else b""
-            except FileNotFoundError:
-                continue
+            except OSError as exc:  # as in `cat_many`
+                if exc.errno not in local_walk.GONE_ERRNOS:
+                    raise
         return out
 
     # -- writes --------------------------------------------------------------------------

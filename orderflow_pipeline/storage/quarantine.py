@@ -56,7 +56,10 @@ class QuarantineBatch:
         return dict(sorted(out.items()))
 
     def write(self, lake: Lake, d: date | str) -> list[str]:
-        """One object per source key, replaced atomically, so a re-run does not duplicate rejects."""
+        """One object per source key, replaced atomically, so a re-run does not duplicate rejects.
+
+        Written only when its content changed: a reject met on every run (a bad symlink is never
+        an object, so no manifest remembers it) must not rewrite its object every five minutes."""
         grouped: dict[str, list[Rejected]] = {}
         for r in self.items:
             grouped.setdefault(r.source, []).append(r)
@@ -64,7 +67,7 @@ class QuarantineBatch:
         for source, rows in sorted(grouped.items()):
             key = quarantine_key(d, self.layer, source)
             body = "".join(json.dumps(r.as_json(), ensure_ascii=False) + "\n" for r in rows).encode()
-            lake.write_bytes(key, body)
+            lake.write_if_changed(key, body)
             written.append(key)
         return written
 

@@ -301,7 +301,7 @@ def daily_features_alone(cache: Path, days: list[date], work: Path) -> dict[str,
 
     saved = build.PARSE_BATCH, build.POOL_MIN_OBJECTS, listing._list_local
     build.PARSE_BATCH = build.POOL_MIN_OBJECTS = 10**9
-    listing._list_local = lambda lake: lake.list_info(listing.PREFIX)
+    listing._list_local = lambda lake, bad=None: lake.list_info(listing.PREFIX)
     try:
         lk, con = fresh("features-before")
         c0, t = _cpu(), time.perf_counter()

@@ -13,7 +13,8 @@ Its typed shape, load and save live in manifest.py; the layer's checks in checks
 
 Bad input costs only itself: out-of-bounds or malformed tape lines are quarantined one by one
 (tape.py, bounds.py), an unreadable object (e.g. a corrupt `*.jsonl.gz`) whole, once, on its first
-read. The run also sweeps `.tmp-*` leftovers of killed writes (older than an hour) from the
+read; a symlink that cannot be followed (a loop, no target) is no object and is quarantined with
+the reason (storage/local_walk.py). The run also sweeps `.tmp-*` leftovers of killed writes (older than an hour) from the
 folders its listings already read.
 
 Everything heavy (parse, classify, aggregate, serialise) runs in DuckDB; Python only moves bytes.
@@ -139,7 +140,10 @@ def build_footprint(
 
     before = manifest.snapshot(man)  # what a killed run must leave behind (plus pending hashes)
     temps: list[str] = []  # `.tmp-*` leftovers of killed writes, seen by the listings below
-    listing = tape_objects(lake, d, temps)
+    bad: list[tuple[str, str]] = []  # entries that cannot be read at all (a symlink loop, no target)
+    listing = tape_objects(lake, d, temps, bad)
+    for key, reason in bad:  # never an object, so never in the manifest: named again on every run
+        q.add(key, 0, reason, "")
     res.tape_objects = len(listing)
     objects = man["objects"]
     new_keys = [

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import mmap
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from orderflow_pipeline import bounds, idx_calendar
+from orderflow_pipeline.layers.footprint.tape_lines import MAX_LINE_BYTES, LongLine, lines_table
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.keys import WIB, as_date
 from orderflow_pipeline.storage.lake import Blob
@@ -88,65 +88,6 @@ def day_start_ms(d: date | str) -> int:
     return int(datetime(d.year, d.month, d.day, tzinfo=WIB).timestamp() * 1000)
 
 
-def lines_table(objects: Sequence[Blob]) -> pa.Table:
-    """(i, obj, line_no, blank, line) for every line of every object, without a Python loop per line.
-
-    Each object's bytes become one Arrow chunk zero-copy: newline positions (numpy) are the
-    offsets, so 180 MB of tape reaches DuckDB as a string column without being copied in Python.
-    A line keeps its trailing newline (JSON ignores it; quarantine strips it).
-    """
-    chunks: list[pa.Array] = []
-    objs: list[np.ndarray] = []
-    nos: list[np.ndarray] = []
-    blanks: list[np.ndarray] = []
-    for k, body in enumerate(objects):
-        if not isinstance(body, (bytes, bytearray, memoryview, mmap.mmap)):
-            raise TypeError(f"object {k}: expected bytes, got {type(body).__name__}")
-        if not body:
-            continue
-        if body[-1:] != b"\n":  # a final line without its newline (works on bytes and mmaps)
-            body = bytes(body) + b"\n"
-        arr = np.frombuffer(body, dtype=np.uint8)
-        ends = np.flatnonzero(arr == 10)
-        offsets = np.empty(len(ends) + 1, dtype=np.int64)
-        offsets[0] = 0
-        offsets[1:] = ends + 1
-        length = np.diff(offsets) - 1  # without the newline
-        blanks.append((length == 0) | ((length == 1) & (arr[offsets[:-1]] == 13)))
-        chunks.append(
-            _to_text(
-                pa.LargeBinaryArray.from_buffers(
-                    pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(body)]
-                )
-            )
-        )
-        objs.append(np.full(len(ends), k, dtype=np.int32))
-        nos.append(np.arange(1, len(ends) + 1, dtype=np.int32))
-    n = sum(len(o) for o in objs)
-    return pa.table(
-        {
-            "i": np.arange(n, dtype=np.int64),
-            "obj": np.concatenate(objs) if objs else np.zeros(0, np.int32),
-            "line_no": np.concatenate(nos) if nos else np.zeros(0, np.int32),
-            "blank": np.concatenate(blanks) if blanks else np.zeros(0, bool),
-            "line": pa.chunked_array(chunks, type=pa.large_string()),
-        }
-    )
-
-
-def _to_text(lines_with_nl: pa.LargeBinaryArray) -> pa.Array:
-    """Binary lines -> UTF-8 strings; invalid bytes are replaced so the line still reaches quarantine."""
-    try:
-        out = lines_with_nl.cast(pa.large_string())
-        out.validate(full=True)
-        return out
-    except (pa.ArrowInvalid, pa.ArrowException):
-        return pa.array(
-            [b.decode("utf-8", "replace") if b is not None else None for b in lines_with_nl.to_pylist()],
-            type=pa.large_string(),
-        )
-
-
 # One RE2 pass accepts a well-formed trade line; only lines it rejects get the per-field checks
 # that name the reason (bad time, price, ...), so the common case costs one regex and one split.
 # The bounds (bounds.py) are part of the regex by digit count: a price of at most 9 digits is below
@@ -163,6 +104,12 @@ FAST_RE = (
 )
 
 
+# The price band (bounds.py owns it): a trade of a share whose price lies outside the plausible
+# range around its previous close ([12]) leaves the fast path, and the slow path names it.
+_BAND_LO, _BAND_HI = bounds.plausible_price_range_sql("prev")
+_OUT_OF_BAND = f"({bounds.band_judged_sql('ticker', 'prev')} AND (price < {_BAND_LO} OR price > {_BAND_HI}))"
+
+
 def _parse_sql() -> str:
     """fp_parsed: typed columns of every non-blank line and whether the fast regex accepted it.
 
@@ -170,13 +117,19 @@ def _parse_sql() -> str:
     DuckDB materialise the split list per row, which costs more than the whole parse."""
     return f"""
 CREATE OR REPLACE TEMP TABLE fp_parsed AS
-SELECT i, obj, line_no, coalesce(regexp_full_match(raw, '{FAST_RE}'), FALSE) AS fast,
-       f[4] AS ticker, f[5] AS board, try_cast(f[2] AS INTEGER) AS hms,
-       try_cast(f[6] AS BIGINT) AS trade_no, try_cast(f[7] AS BIGINT) AS price, try_cast(f[8] AS BIGINT) AS vol,
-       coalesce(try_cast(f[14] AS BIGINT), 0) AS o13, coalesce(try_cast(f[15] AS BIGINT), 0) AS o14
+SELECT i, obj, line_no, fast AND NOT coalesce({_OUT_OF_BAND}, FALSE) AS fast,
+       ticker, board, hms, trade_no, price, vol, o13, o14
 FROM (
-  SELECT i, obj, line_no, raw, string_split(raw, '|') AS f
-  FROM (SELECT i, obj, line_no, try(json_extract_string(line, '$.raw')) AS raw FROM fp_lines WHERE NOT blank)
+  SELECT i, obj, line_no, coalesce(regexp_full_match(raw, '{FAST_RE}'), FALSE) AS fast,
+         f[4] AS ticker, f[5] AS board, try_cast(f[2] AS INTEGER) AS hms,
+         try_cast(f[6] AS BIGINT) AS trade_no, try_cast(f[7] AS BIGINT) AS price, try_cast(f[8] AS BIGINT) AS vol,
+         coalesce(try_cast(f[14] AS BIGINT), 0) AS o13, coalesce(try_cast(f[15] AS BIGINT), 0) AS o14,
+         try_cast(f[13] AS BIGINT) AS prev
+  FROM (
+    SELECT i, obj, line_no, raw, string_split(raw, '|') AS f
+    FROM (SELECT i, obj, line_no, try(json_extract_string(line, '$.raw')) AS raw
+          FROM fp_lines WHERE NOT blank AND line IS NOT NULL)
+  )
 );
 """
 
@@ -192,7 +145,8 @@ WITH j AS (
   SELECT i, obj, line_no, raw, string_split(raw, '|') AS f FROM j
 ), p AS (
   SELECT i, obj, line_no, raw IS NULL AS noraw, len(f) AS nf, f[1] AS rectype, f[2] AS tt, f[4] AS ticker,
-         f[5] AS board, f[6] AS tno, f[7] AS px, f[8] AS lots, f[14] AS o13, f[15] AS o14
+         f[5] AS board, f[6] AS tno, f[7] AS px, f[8] AS lots, f[14] AS o13, f[15] AS o14,
+         try_cast(f[7] AS BIGINT) AS price, try_cast(f[13] AS BIGINT) AS prev
   FROM s
 )
 SELECT i, obj, line_no, rectype,
@@ -209,6 +163,9 @@ SELECT i, obj, line_no, rectype,
       THEN 'bad price: ' || px
     WHEN coalesce(try_cast(px AS HUGEINT) > {bounds.PRICE_MAX}, TRUE)
       THEN 'price out of bounds: ' || px || ' ({bounds.PRICE_MIN}..{bounds.PRICE_MAX} IDR)'
+    WHEN {_OUT_OF_BAND}
+      THEN 'price outside the auto-rejection band: ' || px || ' vs previous close ' || prev
+           || ' (' || {_BAND_LO} || '..' || {_BAND_HI} || ' IDR: the band with the margin of bounds.py)'
     WHEN NOT regexp_full_match(lots, '[0-9]{{1,15}}') OR try_cast(lots AS BIGINT) < {bounds.LOTS_MIN}
       THEN 'bad volume: ' || lots
     WHEN board = 'RG' AND try_cast(lots AS BIGINT) > {bounds.LOTS_PER_TRADE_MAX}
@@ -373,7 +330,8 @@ def _load_tape(
 ) -> TapeLoad:
     """The parse itself; `load_tape` makes it total per object."""
     d = as_date(d)
-    table = lines_table(objects)
+    long_lines: list[LongLine] = []
+    table = lines_table(objects, long_lines)
     con.register("fp_lines", table)
     con.execute(_parse_sql())
     con.unregister("fp_lines")
@@ -398,7 +356,7 @@ def _load_tape(
            FROM fp_slow"""
     ).fetchone()
     assert row is not None
-    out.rejected, out.non_trade = int(row[0]), int(row[1])
+    out.rejected, out.non_trade = int(row[0]) + len(long_lines), int(row[1])
     row = con.execute(
         "SELECT count(*) FILTER (WHERE board <> 'RG'), count(*) FILTER (WHERE board = 'RG') FROM fp_valid"
     ).fetchone()
@@ -416,7 +374,13 @@ def _load_tape(
         ).fetchone()
         out.duplicates = int(dup[0]) if dup else 0
     if out.rejected:
-        found: list[tuple[str, int, str, str]] = []  # added at the end: a failure adds nothing
+        found: list[tuple[int, int, str, str, str]] = []  # added at the end: a failure adds nothing
+        for ll in long_lines:
+            out.rejects_by_object[ll.obj] = out.rejects_by_object.get(ll.obj, 0) + 1
+            if quarantine is not None and (quarantine_objects is None or ll.obj in quarantine_objects):
+                src = sources[ll.obj] if sources else f"object-{ll.obj}"
+                reason = f"line too long: {ll.nbytes} bytes (limit {MAX_LINE_BYTES}; a trade line is ~230)"
+                found.append((ll.obj, ll.line_no, src, reason, ll.head.decode("utf-8", "replace")))
         rows = con.execute(
             "SELECT i, obj, line_no, reason FROM fp_slow WHERE reason IS NOT NULL ORDER BY obj, line_no"
         ).fetchall()
@@ -431,9 +395,9 @@ def _load_tape(
             out.rejects_by_object[obj] = out.rejects_by_object.get(obj, 0) + 1
             if quarantine is not None and (quarantine_objects is None or obj in quarantine_objects):
                 src = sources[obj] if sources else f"object-{obj}"
-                found.append((src, int(line_no), str(reason), text.rstrip("\r\n")))
-        if quarantine is not None:
-            for src, line_no, reason, text in found:
+                found.append((int(obj), int(line_no), src, str(reason), text.rstrip("\r\n")))
+        if quarantine is not None:  # in (object, line) order: the over-long lines were found first
+            for _, line_no, src, reason, text in sorted(found, key=lambda r: r[:2]):
                 quarantine.add(src, line_no, reason, text)
     return out
 

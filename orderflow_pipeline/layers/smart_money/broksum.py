@@ -33,7 +33,14 @@ from orderflow_pipeline.storage.lake import dumps
 # Bump when the parser accepts or rejects differently: stored broker days carry it (with the
 # category digest), so the next run re-parses every object under the new rules instead of keeping
 # rows an older parser let through.
-RULES_VERSION = 2
+RULES_VERSION = 3  # 3: a broker code listed twice on one side quarantines the file (issue 29)
+
+# A broker code appears once per side in every real IPOT summary. Twice on one side is either a
+# replayed row (a paging or proxy retry: counted once) or one broker's flow split over two rows
+# (summed); the file does not say which, and each guess moves sm_net differently. So the file is
+# quarantined (SPEC §4: rejected input kept with its reason, never silently resolved) with a
+# `duplicate_broker` reason naming the side and the code, which the layer's WARN repeats with
+# the file's key. Summing silently (the behaviour before issue 29) would double-count a replay.
 
 # (list, amount, average price) per side of data.broker_summary.
 SIDES = (("brokers_buy", "bval", "netbs_buy_avg_price"), ("brokers_sell", "sval", "netbs_sell_avg_price"))
@@ -158,6 +165,8 @@ def _sums_fast(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
         values = [float(r[amount]) for r in rows]
         prices += [float(r[avg]) for r in rows]
         side_codes = [r["netbs_broker_code"] for r in rows]
+        if len(set(side_codes)) != len(side_codes):
+            raise _SlowPath  # a code listed twice: the checked pass names it
         codes.update(side_codes)
         sm = 0.0
         for code, row, v in zip(side_codes, rows, values, strict=True):
@@ -196,6 +205,7 @@ def _sums_checked(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
         rows = bs.get(side) or []
         if not isinstance(rows, list):
             raise BroksumError(f"bad_broker_summary: '{side}' is not a list")
+        seen: dict[str, int] = {}  # code -> its first row on this side
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise BroksumError(f"bad_broker_row: {side}[{i}] is not an object")
@@ -211,7 +221,14 @@ def _sums_checked(bs: Mapping[str, Any], cats: Mapping[str, str]) -> BrokerSums:
                         f"implausible_broker_average: {side}[{i}].{avg}={price!r} is not positive"
                     )
                 lo, hi = min(lo, p), max(hi, p)
-            codes.add(code.strip().upper())
+            canonical = code.strip().upper()
+            if canonical in seen:
+                raise BroksumError(
+                    f"duplicate_broker: {side} lists code {_clip(canonical, 20)} twice "
+                    f"({side}[{seen[canonical]}] and {side}[{i}]): a replay or a split row, unknowable"
+                )
+            seen[canonical] = i
+            codes.add(canonical)
             totals[k] += v
             if broker_category(code.strip(), row.get("type"), cats) in SMART:
                 smart[k] += v

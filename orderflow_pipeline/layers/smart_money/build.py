@@ -15,7 +15,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -37,7 +37,7 @@ from orderflow_pipeline.layers.smart_money.store import (
     write_features_table,
     write_lake_files,
 )
-from orderflow_pipeline.parallel import worker_count
+from orderflow_pipeline.parallel import process_pool, worker_count
 from orderflow_pipeline.storage.keys import as_date
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.storage.quarantine import QuarantineBatch
@@ -116,8 +116,7 @@ def _parsed_batches(
             blobs = lake.cat_many([key for _, _, key in batch])
             yield blobs, parse_batch([(t, d, blobs[k]) for t, d, k in batch if k in blobs], cats)
         return
-    ctx = multiprocessing.get_context(POOL_START_METHOD)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with process_pool(workers, POOL_START_METHOD) as pool:  # workers die with this process
         pending: list[tuple[dict[str, bytes], Future[list[Parsed]]]] = []
         for batch in batches:
             blobs = lake.cat_many([key for _, _, key in batch])

@@ -7,17 +7,21 @@ a trace. Objects whose name is not a date cannot be attributed to a day and are 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import cast
 
+from orderflow_pipeline.storage import local_walk
 from orderflow_pipeline.storage.keys import as_date, check_ticker
 from orderflow_pipeline.storage.lake import TEMP_PREFIX, Lake, ObjectInfo, _fingerprint
 
 PREFIX = "raw-broksum/"
+log = logging.getLogger(__name__)
 # The folder is matched loosely and validated with keys.check_ticker: one ticker rule, in keys.py.
 KEY_RE = re.compile(r"^raw-broksum/([^/]+)/(\d{4}-\d{2}-\d{2})\.json$")
 
@@ -52,7 +56,14 @@ def list_broksum(lake: Lake, dates: Iterable[date]) -> BroksumListing:
     """The broker summaries of `dates`, from ONE listing of `raw-broksum/`."""
     wanted = set(dates)
     out = BroksumListing()
-    found = _list_local(lake) if not lake.is_s3 else lake.list_info(PREFIX)
+    bad: dict[str, str] = {}  # local: entries a symlink makes unreadable (a loop, no target)
+    found = _list_local(lake, bad) if not lake.is_s3 else lake.list_info(PREFIX)
+    for key, why in bad.items():
+        parts = split_key(key)
+        if parts is not None and parts[1] in wanted:
+            out.invalid[key] = (parts[1], why)
+        elif parts is None:  # not a dated file (e.g. a ticker folder that loops): no date holds it
+            log.warning("%s: skipped %s: %s", lake, key, why)
     for key, info in found.items():
         parts = split_key(key)
         if parts is None or parts[1] not in wanted:
@@ -66,29 +77,43 @@ def list_broksum(lake: Lake, dates: Iterable[date]) -> BroksumListing:
     return out
 
 
-def _list_local(lake: Lake) -> dict[str, ObjectInfo]:
+def _list_local(lake: Lake, bad: dict[str, str] | None = None) -> dict[str, ObjectInfo]:
     """`lake.list_info(PREFIX)` for a local lake, restricted to `{folder}/{name}.json` keys (the only
     ones `split_key` accepts), with the same sizes and fingerprints: one directory read per folder.
 
     Why: fsspec's recursive find builds an info dict per file through several path
-    normalisations; over a year of broker summaries (~70k files) that cost ~10 s per listing."""
+    normalisations; over a year of broker summaries (~70k files) that cost ~10 s per listing.
+    An entry a symlink makes unreadable (`local_walk.entry_stat`) goes to `bad` with the reason."""
     root = lake.path(PREFIX.rstrip("/"))
     out: dict[str, ObjectInfo] = {}
+    bad = {} if bad is None else bad
     try:
-        folders = [e.name for e in os.scandir(root) if e.is_dir()]
+        top = list(os.scandir(root))
     except FileNotFoundError:
         return out
+    folders = []
+    for e in top:
+        st = local_walk.entry_stat(e)
+        if isinstance(st, local_walk.BadLink):
+            bad[f"{PREFIX}{e.name}"] = st.reason
+        elif stat.S_ISDIR(st.st_mode):
+            folders.append(e.name)
     for folder in folders:
         try:
             entries = list(os.scandir(os.path.join(root, folder)))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for e in entries:
-            if not e.name.endswith(".json") or e.name.startswith(TEMP_PREFIX) or not e.is_file():
+            if not e.name.endswith(".json") or e.name.startswith(TEMP_PREFIX):
                 continue
-            st = e.stat()
             key = f"{PREFIX}{folder}/{e.name}"
-            out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
+            st = local_walk.entry_stat(e)
+            if isinstance(st, local_walk.BadLink):
+                bad[key] = st.reason
+            elif stat.S_ISREG(st.st_mode):
+                out[key] = ObjectInfo(
+                    key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size})
+                )
     return out
 
 
