@@ -54,12 +54,15 @@ postgres:
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
 
+# Serving (SERVE=1): `dagster dev` and the dashboard run under assets/demo.py, which sends their
+# logs to $(DAGSTER_HOME)/serve-logs/ and stops both within seconds on Ctrl-C / SIGTERM (`exec`: make's
+# SIGTERM reaches it directly).
+UI_PORT ?= 3000
+API_PORT ?= 8000
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/orderflow demo --days $(DAYS) --tickers $(TICKERS) --seed $(SEED)
+	@$(VENV)/bin/orderflow demo --days $(DAYS) --tickers $(TICKERS) --seed $(SEED)
 	@if [ "$(SERVE)" != "0" ]; then \
-	  echo "Dagster UI  -> http://localhost:3000"; echo "Dashboard   -> http://localhost:8000"; \
-	  $(VENV)/bin/dagster dev -w workspace.yaml -h 0.0.0.0 -p 3000 & \
-	  $(VENV)/bin/orderflow serve --host 0.0.0.0 --port 8000; \
+	  exec $(PY) -m assets.demo serve --host 0.0.0.0 --ui-port $(UI_PORT) --api-port $(API_PORT); \
 	fi
 
 # Issue 18: replay server at 60x + `orderflow capture` + the intraday path + dashboard (+ Dagster UI

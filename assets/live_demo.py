@@ -20,19 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from dagster import DagsterInstance
 
 from assets.definitions import build_defs
+from assets.demo import SERVE_LOGS
 from assets.runtime.range_runs import materialize_range
+from assets.runtime.services import Services, interrupt_on_sigterm
 from orderflow_pipeline.cli import simulate_into_lake
 from orderflow_pipeline.config import get_settings
 from orderflow_pipeline.demo import demo_dates, print_summary
@@ -111,66 +110,63 @@ def run_live_demo(
     defs = build_defs()
     materialize_range(defs, history[0], history[-1], instance=instance, log_level="WARNING")
 
-    procs: list[subprocess.Popen[Any]] = []
     env = {**os.environ, "ORDERFLOW_LAKE": settings.lake}
-    try:
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
+    logs = Path(settings.dagster_home) / SERVE_LOGS
+    with interrupt_on_sigterm(), Services(logs) as services:
+        try:
+            port = free_port()
+            services.start(
+                "replay-server",
                 core("replay-server", "--date", day.isoformat(), "--speed", str(speed), "--port", str(port)),
                 env={**os.environ, "ORDERFLOW_LAKE": src.root},
             )
-        )
-        wait_port(port)
-        url = f"ws://127.0.0.1:{port}/socketcluster/"
-        duration = session_seconds(src, day) / max(speed, 1.0) + 30
-        cap = subprocess.Popen(
-            core("capture", "--url", url, "--date", day.isoformat(), "--duration", f"{duration:.0f}"),
-            env=env,
-            cwd=workdir,
-        )
-        procs.append(cap)
-        procs.append(subprocess.Popen(core("serve", "--host", "0.0.0.0", "--port", str(api_port)), env=env))
-        if ui:
-            exe = str(Path(sys.executable).with_name("dagster"))
-            procs.append(subprocess.Popen([exe, "dev", "-w", "workspace.yaml", "-p", "3000"], env=env))
-            print("Dagster UI  -> http://localhost:3000")
-        print(f"Dashboard   -> http://localhost:{api_port}/?date={day}   (capture from {url})")
-        while cap.poll() is None:
-            time.sleep(interval)
-            t0 = time.monotonic()
-            r = materialize_range(
-                defs,
-                day,
-                instance=instance,
-                asset_keys=INTRADAY,
-                raise_on_error=False,
-                log_level="ERROR",
+            wait_port(port)
+            url = f"ws://127.0.0.1:{port}/socketcluster/"
+            duration = session_seconds(src, day) / max(speed, 1.0) + 30
+            cap = services.start(
+                "capture",
+                core("capture", "--url", url, "--date", day.isoformat(), "--duration", f"{duration:.0f}"),
+                env=env,
+                cwd=workdir,
             )
-            objs = len(inventory.tape_objects(live, day))
+            api = services.start("api", core("serve", "--host", "0.0.0.0", "--port", str(api_port)), env=env)
+            if ui:
+                exe = str(Path(sys.executable).with_name("dagster"))
+                services.start("dagster-dev", [exe, "dev", "-w", "workspace.yaml", "-p", "3000"], env=env)
+                print("Dagster UI  -> http://localhost:3000")
+            print(f"Dashboard   -> http://localhost:{api_port}/?date={day}   (capture from {url})")
             print(
-                f"  intraday run {'ok' if r.success else 'FAILED'} in {time.monotonic() - t0:.1f}s: {objs} tape objects"
+                f"  logs: {logs}/{{replay-server,capture,api{',dagster-dev' if ui else ''}}}.log; Ctrl-C stops"
             )
-        print(f"capture finished (exit {cap.returncode}); fetching broker summaries from the replay server")
-        res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
-        print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
-        materialize_range(defs, day, instance=instance, log_level="WARNING")
-        print_summary(resolve_summary(settings, date=day.isoformat()))
-        if procs and any(p.poll() is None for p in procs[2:]):
-            print("dashboard (and UI) still running: Ctrl-C to stop")
-            procs[2].wait()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            while cap.poll() is None:
+                time.sleep(interval)
+                t0 = time.monotonic()
+                r = materialize_range(
+                    defs,
+                    day,
+                    instance=instance,
+                    asset_keys=INTRADAY,
+                    raise_on_error=False,
+                    log_level="ERROR",
+                )
+                objs = len(inventory.tape_objects(live, day))
+                print(
+                    f"  intraday run {'ok' if r.success else 'FAILED'} in {time.monotonic() - t0:.1f}s: {objs} tape objects"
+                )
+            print(
+                f"capture finished (exit {cap.returncode}); fetching broker summaries from the replay server"
+            )
+            res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
+            print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
+            materialize_range(defs, day, instance=instance, log_level="WARNING")
+            print_summary(resolve_summary(settings, date=day.isoformat()))
+            if api.poll() is None:
+                print("dashboard (and UI) still running: Ctrl-C to stop")
+                api.wait()
+            return 0
+        except KeyboardInterrupt:
+            print("stopping the live demo's servers")
+            return 0
 
 
 def main(argv: list[str] | None = None) -> int:

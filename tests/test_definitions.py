@@ -66,6 +66,15 @@ CHECKS: dict[tuple[str, str], tuple[bool, bool]] = {
 }
 # job -> assets it runs (all partitioned by trading day)
 JOBS = {
+    # what `orderflow materialize` and the demos run: every layer but the IPOT fetch
+    "materialize_layers": [
+        "daily_features",
+        "footprint_1m",
+        "footprint_ndjson",
+        "footprint_summary",
+        "signal_outcomes",
+        "ticker_universe",
+    ],
     "intraday_job": ["footprint_1m", "footprint_ndjson", "footprint_summary"],
     "eod_features_job": ["daily_features", "ticker_universe"],
     "final_summary_job": ["footprint_summary"],

@@ -84,8 +84,13 @@ def test_single_run_backfill_over_two_dates(
     assert result.success
     mats = result.asset_materializations_for_node("footprint_ndjson")
     assert sorted(m.partition for m in mats) == ["2026-02-18", "2026-02-19"]
-    md = {k: v.value for k, v in mats[0].metadata.items()}
-    assert (md["dates"], md["trades"], md["candles_written"]) == (2, 2 * 386, 2 * 94)  # per day: 385 + PJHB-W
+    for m in mats:  # each date its own: 385 trades + PJHB-W, not the run's 2 x 386
+        md = {k: v.value for k, v in m.metadata.items()}
+        assert (md["trades"], md["candles_written"], md["quarantined"]) == (
+            386,
+            94,
+            int(m.partition == "2026-02-19"),
+        )
     assert lake.exists("footprint/BBCA/1m/2026/02/19/02.jsonl")
     checks = _checks(result)
     assert checks["footprint_files_exist"].passed

@@ -45,8 +45,9 @@ def test_materialize_a_range(instance: DagsterInstance) -> None:
     assert res.success
     mats = res.asset_materializations_for_node("signal_outcomes")
     assert {m.partition for m in mats} == {D1.isoformat(), D2.isoformat(), D3.isoformat()}
-    per = mats[0].metadata["per_date"].value
-    # D1 and D2 have their next session, D3 not yet; nobody has 5 later sessions: none complete
+    # each partition's own outcome figures (not the run's): D1 and D2 have their next session,
+    # D3 not yet; nobody has 5 later sessions: none complete
+    per = {m.partition: {k: v.value for k, v in m.metadata.items()} for m in mats}
     assert [per[d.isoformat()]["with_next"] for d in (D1, D2, D3)] == [1, 1, 0]
     assert not any(per[d.isoformat()]["complete"] for d in (D1, D2, D3))
     con = duckdb.connect(s.warehouse_target.location, read_only=True)
@@ -79,7 +80,7 @@ def outcomes_event(instance: DagsterInstance, d: date, complete: bool) -> None:
         AssetMaterialization(
             asset_key="signal_outcomes",
             partition=d.isoformat(),
-            metadata={"per_date": {d.isoformat(): {"complete": complete}}},
+            metadata={"complete": complete},
         )
     )
 

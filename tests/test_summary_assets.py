@@ -88,7 +88,9 @@ def test_single_run_range_and_source_lake(instance: DagsterInstance, monkeypatch
     assert res.success
     mat = summary_mats(res)
     assert {m.partition for m in mat} == {D1.isoformat(), D2.isoformat()}
-    assert mat[0].metadata["items"].value == 6 and mat[0].metadata["source"].value == "warehouse"
+    # each date's own count: 3 tickers a date, not the run's 6
+    assert [m.metadata["items"].value for m in mat] == [3, 3]
+    assert all(m.metadata["source"].value == "warehouse" for m in mat)
     assert lake.read_json(keys.SUMMARY_LATEST)["date"] == D2.isoformat()
     # run config asks for the lake path
     res = _run(instance, D2.isoformat(), {"ops": {"footprint_summary": {"config": {"source": "lake"}}}})

@@ -46,6 +46,22 @@ broksum_job = define_asset_job(
     partitions_def=trading_days,
     description="Fetch the day's broker summaries over the IPOT WebSocket (after the close).",
 )
-JOBS = [intraday_job, eod_features_job, final_summary_job, warehouse_summary_job, broksum_job]
+# What `orderflow materialize` and the demos launch (assets/runtime/range_runs.py): every layer but
+# the IPOT fetch, which talks to the feed and has its own job and schedule. A `--layers` subset
+# that is exactly one of the jobs above runs as that job; any other subset runs as this one.
+materialize_layers = define_asset_job(
+    "materialize_layers",
+    selection=AssetSelection.all() - AssetSelection.assets("raw_broksum"),
+    partitions_def=trading_days,
+    description="Every layer for a range of trading dates in one run (orderflow materialize, make demo).",
+)
+JOBS = [
+    materialize_layers,
+    intraday_job,
+    eod_features_job,
+    final_summary_job,
+    warehouse_summary_job,
+    broksum_job,
+]
 
 defs = Definitions(jobs=JOBS)

@@ -7,6 +7,7 @@ own pool "footprint_build" (limit 1, dagster.yaml) so two builds of a date never
 """
 
 from datetime import date
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -19,12 +20,14 @@ from dagster import (
 )
 
 from assets.checks.results import check_specs, fold_checks
+from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import IO_RETRY, LakeResource
 from orderflow_pipeline import parallel
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.footprint import checks as footprint_checks
+from orderflow_pipeline.layers.footprint.result import FootprintResult
 
 raw_lt = AssetSpec(
     "raw_lt",
@@ -61,17 +64,6 @@ def footprint_ndjson(
     lk = lake.get()
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     per_date: dict[date, list[CheckOutcome]] = {}
-    totals = {
-        "tape_objects_read": 0,
-        "trades": 0,
-        "candles_written": 0,
-        "hour_files_written": 0,
-        "quarantined": 0,
-        "neutral_lots": 0,
-        "total_lots": 0,
-    }
-    tickers = 0
-    seconds = 0.0
     # Dates are independent: built on every core (one date per worker process at a time, so
     # memory stays that of a few days), reported here in date order; in-process on S3.
     jobs = [(lk, d, config.force, config.tickers) for d in dates]
@@ -82,27 +74,25 @@ def footprint_ndjson(
         strict=True,
     ):
         context.log.info(f"footprint {d}: {r.as_metadata()}")
-        totals["tape_objects_read"] += r.tape_objects_read
-        totals["trades"] += r.trades
-        totals["candles_written"] += r.candles
-        totals["hour_files_written"] += r.hour_files_written
-        totals["quarantined"] += r.quarantined
-        totals["neutral_lots"] += r.neutral_lots
-        totals["total_lots"] += r.total_lots
-        tickers = max(tickers, r.tickers)
-        seconds += r.seconds
+        report_partition(context, d.isoformat(), partition_facts(r))
         per_date[d] = checked
-    share = totals["neutral_lots"] / totals["total_lots"] if totals["total_lots"] else 0.0
-    return MaterializeResult(
-        metadata={
-            "dates": len(dates),
-            **totals,
-            "tickers": tickers,
-            "neutral_share": round(share, 4),
-            "seconds": round(seconds, 3),
-        },
-        check_results=fold_checks(footprint.ASSET, per_date),
-    )
+    return MaterializeResult(check_results=fold_checks(footprint.ASSET, per_date))
+
+
+def partition_facts(r: FootprintResult) -> dict[str, Any]:
+    """What the date's materialization shows: the counters an operator reads first."""
+    return {
+        "tape_objects_read": r.tape_objects_read,
+        "trades": r.trades,
+        "candles_written": r.candles,
+        "hour_files_written": r.hour_files_written,
+        "quarantined": r.quarantined,
+        "neutral_lots": r.neutral_lots,
+        "total_lots": r.total_lots,
+        "tickers": r.tickers,
+        "neutral_share": round(r.neutral_share, 4),
+        "seconds": r.seconds,
+    }
 
 
 defs = Definitions(assets=[raw_lt, footprint_ndjson])

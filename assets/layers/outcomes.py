@@ -20,7 +20,6 @@ DuckDB (Dagster metadata only), and a run key per watched event makes a repeat r
 # no `from __future__ import annotations`: Dagster resolves the resource annotations at runtime
 
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -31,7 +30,6 @@ from dagster import (
     DefaultSensorStatus,
     Definitions,
     MaterializeResult,
-    MetadataValue,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -43,6 +41,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.automation.sensors._shared import load_cursor, plain
+from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
 from orderflow_pipeline import idx_calendar
@@ -69,19 +68,12 @@ def signal_outcomes(
     context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
-    per_date: dict[str, dict[str, Any]] = {}
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
-            res = outcomes.build_outcomes(the_lake, con, key)
-            per_date[key] = res.as_metadata()
-            context.log.info(f"signal_outcomes {key}: {per_date[key]}")
-    return MaterializeResult(
-        metadata={
-            "items": sum(int(v["items"]) for v in per_date.values()),
-            "complete": all(bool(v["complete"]) for v in per_date.values()),
-            "per_date": MetadataValue.json(per_date),
-        }
-    )
+            facts = outcomes.build_outcomes(the_lake, con, key).as_metadata()
+            report_partition(context, key, facts)
+            context.log.info(f"signal_outcomes {key}: {facts}")
+    return MaterializeResult()
 
 
 outcomes_job = define_asset_job(
@@ -107,11 +99,7 @@ def is_complete(instance: DagsterInstance, d: date) -> bool:
         ascending=False,
     ).records
     mat = records[0].asset_materialization if records else None
-    if mat is None:
-        return False
-    per = plain(mat.metadata.get("per_date"))
-    entry = per.get(d.isoformat()) if isinstance(per, dict) else None
-    return bool(isinstance(entry, dict) and entry.get("complete"))
+    return mat is not None and plain(mat.metadata.get("complete")) is True
 
 
 def sessions_to_fill(instance: DagsterInstance, finals: list[date]) -> list[date]:

@@ -29,6 +29,7 @@ from dagster import (
 )
 
 from assets.automation.sensors._shared import settings_of
+from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import LakeResource, SettingsResource
 from orderflow_pipeline import alerts
@@ -54,18 +55,24 @@ def raw_broksum(
     # The feed's URL, token and date style are read here, at the code location, from the one
     # environment reader: SettingsResource does not carry them.
     cfg = FetchConfig.from_settings(get_settings())
-    totals = {"tickers": 0, "written": 0, "unchanged": 0, "kept": 0, "failed": 0, "retried": 0}
-    failed: dict[str, dict[str, str]] = {}
     for d in sorted(date.fromisoformat(k) for k in context.partition_keys):
         res = fetch_broksum(lk, d, None, cfg)
         context.log.info(f"raw_broksum {d}: {res.as_dict()}")
-        for k in ("written", "unchanged", "kept"):
-            totals[k] += len(getattr(res, k))
-        totals["tickers"] += res.tickers
-        totals["failed"] += len(res.failed)
-        totals["retried"] += res.retried
+        report_partition(
+            context,
+            d.isoformat(),
+            {
+                "tickers": res.tickers,
+                "written": len(res.written),
+                "unchanged": len(res.unchanged),
+                "kept": len(res.kept),
+                "failed": len(res.failed),
+                "retried": res.retried,
+                "failed_tickers": res.failed,
+                "seconds": res.seconds,
+            },
+        )
         if res.failed:
-            failed[d.isoformat()] = res.failed
             alerts.send_alert(
                 settings_of(lake, settings),
                 "broksum_fetch_failed",
@@ -82,7 +89,7 @@ def raw_broksum(
                 f"{next(iter(res.failed.items()))}",
                 metadata={"failed": MetadataValue.json(res.failed)},
             )
-    return MaterializeResult(metadata={**totals, "failed_tickers": MetadataValue.json(failed)})
+    return MaterializeResult()
 
 
 defs = Definitions(assets=[raw_broksum])

@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from assets.checks.results import check_specs, fold_checks
+from assets.layers.metadata import report_partition
 from assets.layers.raw_broksum import raw_broksum  # broker summaries, fetched after the close
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
@@ -59,8 +60,12 @@ def daily_features(
         res = smart_money.build_daily_features(lk, con, dates, force=config.force)
         present = smart_money.broksum_tickers_by_date(lk, dates)
         per_date = {d: smart_money.checks(lk, con, d, broksum=present[d]) for d in dates}
+    # The broker-summary sync (objects listed, parsed, quarantined) is the run's work, over the
+    # dates and their look-back: the run log has it; each date shows its own feature rows.
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")
-    return MaterializeResult(metadata=res.metadata(), check_results=fold_checks(ASSET, per_date))
+    for d in dates:
+        report_partition(context, d.isoformat(), res.per_date.get(d, {"rows": 0, "tickers": 0}))
+    return MaterializeResult(check_results=fold_checks(ASSET, per_date))
 
 
 defs = Definitions(assets=[daily_features])

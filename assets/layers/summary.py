@@ -30,6 +30,7 @@ from dagster import (
 )
 
 from assets.checks.results import check_specs, fold_checks
+from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline.checks import CheckOutcome
@@ -101,7 +102,6 @@ def footprint_summary(
     settings: SettingsResource,
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
-    per_date: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
@@ -115,29 +115,18 @@ def footprint_summary(
                 # the listing the heal brought the warehouse in line with (the lake sensor's check)
                 digest = inventory.listing_digest(inventory.footprint_objects(the_lake, key).values())
                 context.log_event(heal_materialization(key, {**healed, "listing_digest": digest}))
-            seconds = round(time.perf_counter() - started, 3)
-            per_date[key] = {
+            facts = {
                 "items": doc["count"],
+                "signal_counts": summary.signal_counts(doc),
                 "source": doc["source"],
                 "ctx_date": doc["ctx_date"],
-                "signals": summary.signal_counts(doc),
-                "seconds": seconds,
+                "seconds": time.perf_counter() - started,
                 "healed_objects": healed["objects_read"] if healed else 0,
             }
+            report_partition(context, key, facts)
             outcomes[key] = summary.checks(the_lake, con, key)
-            context.log.info(f"footprint_summary {key}: {per_date[key]}")
-    last = per_date[max(per_date)]
-    return MaterializeResult(
-        metadata={
-            "items": sum(int(v["items"]) for v in per_date.values()),
-            "signal_counts": MetadataValue.json(last["signals"]),
-            "source": str(last["source"]),
-            "ctx_date": str(last["ctx_date"]),
-            "seconds": sum(float(v["seconds"]) for v in per_date.values()),
-            "dates": MetadataValue.json(per_date),
-        },
-        check_results=fold_checks(ASSET, outcomes),
-    )
+            context.log.info(f"footprint_summary {key}: {facts}")
+    return MaterializeResult(check_results=fold_checks(ASSET, outcomes))
 
 
 defs = Definitions(assets=[footprint_summary])

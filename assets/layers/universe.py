@@ -11,6 +11,7 @@ from datetime import date
 from dagster import AssetExecutionContext, BackfillPolicy, Definitions, MaterializeResult, asset
 
 from assets.checks.results import check_specs, fold_checks
+from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, WarehouseResource
 from orderflow_pipeline.layers import universe
@@ -39,7 +40,11 @@ def ticker_universe(
         res = universe.update_universe(lk, con, dates)
     per_date = {d: universe.checks(lk, None, d) for d in dates}
     context.log.info(f"ticker_universe {dates[0]}..{dates[-1]}: {res.as_metadata()}")
-    return MaterializeResult(metadata=res.as_metadata(), check_results=fold_checks(ASSET, per_date))
+    for d in dates:
+        # `tickers` is the universe after the update: the same for every date of the run, and true for each.
+        key = d.isoformat()
+        report_partition(context, key, {"seen": res.seen_by_date.get(key, 0), "tickers": res.tickers})
+    return MaterializeResult(check_results=fold_checks(ASSET, per_date))
 
 
 defs = Definitions(assets=[ticker_universe])

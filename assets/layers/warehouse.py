@@ -9,8 +9,6 @@ All of them are WARN (SPEC §11): a thin warehouse date is healed by the summary
 
 # no `from __future__ import annotations`: Dagster resolves config and resource annotations at runtime
 
-from typing import Any
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -18,11 +16,11 @@ from dagster import (
     Config,
     Definitions,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 
 from assets.checks.results import check_specs, fold_checks
+from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline.checks import CheckOutcome
@@ -30,15 +28,6 @@ from orderflow_pipeline.warehouse import checks as warehouse_checks
 from orderflow_pipeline.warehouse import load
 
 ASSET = load.ASSET
-_COUNTERS = (
-    "objects_listed",
-    "objects_read",
-    "objects_skipped",
-    "objects_removed",
-    "rows",
-    "levels",
-    "quarantined",
-)
 
 
 class WarehouseConfig(Config):
@@ -71,7 +60,6 @@ def footprint_1m(
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
     floor = settings.min_warehouse_tickers
-    per_date: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         # Listing, reading and validating run on every core a few dates ahead; the writes stay
@@ -85,7 +73,8 @@ def footprint_1m(
             tickers=config.tickers,
         ):
             key = res.date
-            per_date[key] = res.as_metadata()
+            facts = res.as_metadata()
+            report_partition(context, key, facts)
             outcomes[key] = warehouse_checks.checks(
                 the_lake,
                 con,
@@ -94,19 +83,8 @@ def footprint_1m(
                 fast_path_tickers=floor,
                 listed=prepared.listed if config.tickers is None else None,
             )
-            context.log.info(f"footprint_1m {key}: {per_date[key]}")
-    totals = {name: sum(int(v[name]) for v in per_date.values()) for name in _COUNTERS}
-    last = per_date[max(per_date)]
-    return MaterializeResult(
-        metadata={
-            **totals,
-            "tickers": int(last["tickers"]),
-            "seconds": round(sum(float(v["seconds"]) for v in per_date.values()), 3),
-            "dates": len(per_date),
-            "per_date": MetadataValue.json(per_date),
-        },
-        check_results=fold_checks(ASSET, outcomes),
-    )
+            context.log.info(f"footprint_1m {key}: {facts}")
+    return MaterializeResult(check_results=fold_checks(ASSET, outcomes))
 
 
 defs = Definitions(assets=[footprint_1m])

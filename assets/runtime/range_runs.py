@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.runtime import pool_wait
@@ -61,7 +61,25 @@ def controls_run_config(
     return {"ops": ops} if ops else {}
 
 
-# --- the one-run backfill --------------------------------------------------------------------------
+# --- the one-run backfill ---
+
+# The job of "all layers" (assets/automation/jobs.py): runs are named for what they run, never
+# Dagster's implicit `__ASSET_JOB`.
+ALL_LAYERS_JOB = "materialize_layers"
+
+
+def job_for(defs: Definitions, assets: set[str] | None) -> JobDefinition:
+    """The defined job whose assets are exactly `assets` (e.g. `intraday_job`), else the subset of
+    `materialize_layers` that runs them (all of it when `assets` is None)."""
+    everything = defs.resolve_job_def(ALL_LAYERS_JOB)
+    if assets is None:
+        return everything
+    for job in defs.resolve_all_job_defs():
+        if job.name.startswith("__"):  # Dagster's implicit asset job: the name this avoids
+            continue
+        if {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == assets:
+            return job
+    return everything.get_subset(asset_selection={AssetKey(k) for k in assets})
 
 
 def materialize_range(
@@ -87,14 +105,7 @@ def materialize_range(
     instance = instance or DagsterInstance.get()
     pool_wait.install()
     reap(instance)
-    job = defs.resolve_implicit_global_asset_job_def()
-    # raw_broksum talks to the IPOT feed: its own job and schedule run it, "all layers" does not.
-    selected = (
-        set(asset_keys)
-        if asset_keys
-        else {k.to_user_string() for k in job.asset_layer.executable_asset_keys} - {"raw_broksum"}
-    )
-    job = job.get_subset(asset_selection={AssetKey(k) for k in selected})
+    job = job_for(defs, set(asset_keys) if asset_keys else None)
     return job.execute_in_process(
         instance=instance,
         # INFO keeps the assets' own "read / skipped / quarantined / written" lines, not Dagster's DEBUG chatter.

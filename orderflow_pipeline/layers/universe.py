@@ -73,6 +73,7 @@ class UniverseResult:
     seen: int = 0  # distinct tickers seen on the dates
     new: int = 0  # seen tickers that were not in the universe before
     lake_file_written: bool = False
+    seen_by_date: dict[str, int] = field(default_factory=dict)  # distinct tickers seen on each date
 
     def as_metadata(self) -> dict[str, Any]:
         return {"dates": len(self.dates), "tickers": self.tickers, "seen": self.seen, "new": self.new,
@@ -95,6 +96,8 @@ def update_universe(lake: Lake, con: duckdb.DuckDBPyConnection, dates: Iterable[
     days = sorted({keys.as_date(d) for d in dates})
     res = UniverseResult(dates=[d.isoformat() for d in days])
     seen = _seen(lake, days)
+    for _, d, _ in seen:
+        res.seen_by_date[d.isoformat()] = res.seen_by_date.get(d.isoformat(), 0) + 1
     snap = snapshot_tickers()
     seen_tbl = pa.table(
         {"ticker": [t for t, _, _ in seen], "d": [d for _, d, _ in seen], "traded": [x for _, _, x in seen]},

@@ -233,6 +233,8 @@ class DailyFeaturesResult:
     seconds: float = 0.0
     quarantine_keys: list[str] = field(default_factory=list)
     quarantined_files: dict[str, str] = field(default_factory=dict)  # source key -> reason
+    # Each date's own rows: a backfill's totals are not any one date's figures.
+    per_date: dict[date, dict[str, Any]] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -319,5 +321,12 @@ def features_from_table(
     res.tickers = len(tickers)
     res.insufficient_history = int(feats["insufficient_history"].sum())
     res.states = {s: int((feats["state"] == s).sum()) for s in STATES}
+    for d, day in feats.groupby("date"):
+        res.per_date[as_date(str(d))] = {
+            "rows": len(day),
+            "tickers": int(day["ticker"].nunique()),
+            "insufficient_history": int(day["insufficient_history"].sum()),
+            "states": {s: int((day["state"] == s).sum()) for s in STATES},
+        }
     res.seconds = time.perf_counter() - t0
     return res
