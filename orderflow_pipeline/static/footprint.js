@@ -318,6 +318,9 @@
       yMax = Math.ceil((hi + tick(hi)) / step) * step;
     }
     const height = Math.max(scroller.clientHeight, Math.round((yMax - yMin) * pxPerUnit) + TOP + BOTTOM);
+    const stretched = (height - TOP - BOTTOM) / (yMax - yMin); // a narrow day fills the box: finer lines
+    const fine = gridStep(lo, hi, tick, stretched, edges);
+    if (fine < step && yMin % fine === 0 && yMax % fine === 0) step = fine;
     el.style.height = height + "px";
     chart.resize();
     cvdChart.resize();
