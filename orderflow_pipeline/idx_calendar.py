@@ -156,6 +156,20 @@ def market_phase(now: datetime) -> str:
     return "closed"
 
 
+# What a trader calls each phase (the dashboard's session chip, the footprint's auction columns).
+SESSION_STATES = ("pre-open", "session 1", "lunch", "session 2", "pre-close", "post", "closed")
+
+
+def session_state(now: datetime) -> str:
+    """`market_phase` in a trader's words, the continuous market split into its two sessions."""
+    phase = market_phase(now)
+    if phase == "continuous":
+        local = now.astimezone(WIB)
+        first = continuous_windows(local.date())[0]
+        return "session 1" if first[0] <= local.time() < first[1] else "session 2"
+    return {"pre_open": "pre-open", "break": "lunch", "pre_close": "pre-close"}.get(phase, phase)
+
+
 def is_market_hours(now: datetime) -> bool:
     """Pre-opening through post-trading on a trading day: when freshness matters."""
     return market_phase(now) not in ("closed",)

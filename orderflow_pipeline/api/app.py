@@ -7,6 +7,7 @@ Retry-After, never a 500, and the summary goes through the body cache (`cache`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ from orderflow_pipeline.api.models import (
     OutcomesReport,
     RangeProfile,
     RawHist,
+    SessionState,
+    SignalWhy,
     SummaryDoc,
 )
 from orderflow_pipeline.api.operator_routes import register as register_operator_routes
@@ -44,7 +47,7 @@ from orderflow_pipeline.api.params import (
     require_date,
     validation_message,
 )
-from orderflow_pipeline.api.reads import Reads
+from orderflow_pipeline.api.reads import Reads, chart_extras, explain
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers import outcomes
 from orderflow_pipeline.layers.summary.build import compute_range
@@ -153,7 +156,8 @@ def create_app(
             body["candles"] = bars.resample(body["candles"], bar)
             body["count"] = len(body["candles"])
         body["bar"] = bar
-        return {**body, **profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)}
+        extras = profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)
+        return {**body, **extras, **chart_extras(body["candles"])}
 
     @app.get("/footprint/profile", response_model=RangeProfile, tags=["history"],
              responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
@@ -229,6 +233,23 @@ def create_app(
                 return outcomes.rolling_report(con, days=days, end=end)
         except duck.WarehouseMissing:
             return outcomes.rolling_report(None, days=days, end=end)
+
+    @app.get("/signals/why", response_model=SignalWhy, tags=["signals"], responses=ERRORS)
+    async def signals_why(
+        date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-10"],
+                                 description="as /footprint/summary: default = newest"),
+    ) -> Any:  # fmt: skip
+        """For the summary `/footprint/summary?date=` serves (the same cached body): per item the
+        §9 rule that fired with its numbers, the rule legend, and which date and formula answered."""
+        d = parse_date(date, required=False)
+        entry, _ = await cache.get(d)
+        return explain(json.loads(entry.body), d)
+
+    @app.get("/session", response_model=SessionState, tags=["diagnostics"])
+    def session() -> Any:
+        """The IDX session state now (pre-open, session 1, lunch, session 2, pre-close, post,
+        closed) and the newest minute of tape in the warehouse."""
+        return reads.session()
 
     register_operator_routes(app, reads)
 

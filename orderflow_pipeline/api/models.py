@@ -138,6 +138,13 @@ class ImbalanceCounts(BaseModel):
     candles_with_stack: int
 
 
+class TickTable(BaseModel):
+    """IDX price fractions: `sizes[i]` applies below `edges[i]` (and the last above the last edge)."""
+
+    edges: list[int]
+    sizes: list[int]
+
+
 class RawHist(BaseModel):
     ticker: str
     date: str
@@ -149,6 +156,8 @@ class RawHist(BaseModel):
     profile: DayVolumeProfile | None = Field(None, description="the day's profile; null without levels")
     footprint: list[CandleFootprint] = Field(default_factory=list, description="per candle, same order")
     imbalances: ImbalanceCounts | None = None
+    ticks: TickTable | None = Field(None, description="the IDX tick table (read/profile.py), for gridlines")
+    phases: list[str] = Field(default_factory=list, description="per candle, its session state at t0")
 
 
 class CoverageHour(BaseModel):
@@ -190,6 +199,42 @@ class Health(BaseModel):
     now: str
     warehouse: HealthWarehouse
     summary: HealthSummary
+
+
+class SessionState(BaseModel):
+    """The dashboard's session chip (`Reads.session`)."""
+
+    now: str
+    date: str = Field(description="today in WIB")
+    trading_day: bool
+    state: Literal["pre-open", "session 1", "lunch", "session 2", "pre-close", "post", "closed"]
+    warehouse: WarehouseState
+    newest_tape_date: str | None = Field(None, description="newest date with minutes in the warehouse")
+    newest_tape_t0: int | None = Field(None, description="UTC epoch ms of that date's newest minute")
+    newest_tape_wib: str | None = Field(None, description="that minute as HH:MM WIB")
+
+
+class LegendRule(BaseModel):
+    rule: int | None = Field(description="row of the §9 signal table; null for NEUTRAL")
+    signal: str
+    text: str = Field(description='e.g. "HIDDEN_ACCUM: d < 40, z > 0.7, ACCUMULATION"')
+
+
+class SignalWhy(BaseModel):
+    """Why each item of the served summary has its signal (`reads.explain`)."""
+
+    status: Literal["OK", "FALLBACK", "NO_DATA"]
+    asked: str | None = Field(description="the date asked for; null = newest")
+    asked_trading_day: bool | None = None
+    date: str | None = Field(description="the date the summary shows")
+    formula: Literal["A", "B"] | None = Field(
+        description="A: the summary's score; B: rescored from the warehouse"
+    )
+    reason: str | None = None
+    legend: list[LegendRule]
+    items: dict[str, str] = Field(
+        description='ticker -> "HIDDEN_ACCUM: d 7.8 < 40, z 1.97 > 0.7, ACCUMULATION"'
+    )
 
 
 class IntegrityReport(BaseModel):

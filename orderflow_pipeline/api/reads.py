@@ -15,9 +15,12 @@ from typing import Any, Literal
 
 import duckdb
 
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.config import Settings, get_settings
 from orderflow_pipeline.layers.footprint.candles import validate_objects
+from orderflow_pipeline.layers.summary import scoring
 from orderflow_pipeline.layers.summary.documents import Candle, candle
+from orderflow_pipeline.read import profile
 from orderflow_pipeline.read.fallback import Resolved, resolve
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
@@ -83,6 +86,37 @@ class Reads:
         candles = candles or []
         return {"ticker": ticker, "date": d.isoformat(), "source": source, "warehouse": state,
                 "count": len(candles), "candles": candles}  # fmt: skip
+
+    # -- session chip ----------------------------------------------------------------------
+    def session(self) -> dict[str, Any]:
+        """The market's session state now (idx_calendar) and the newest minute of tape the
+        warehouse holds, so a frozen screen (lunch, a stalled feed) says which it is."""
+        now = self.now()
+        newest: int | None = None
+        newest_d: date | None = None
+        state: WarehouseState = "ok"
+        try:
+            with self.reading() as con:
+                newest_d, _ = queries.newest_date(con)
+                if newest_d is not None:
+                    newest = queries.scalar(
+                        con, "SELECT max(time_key) FROM footprint_1m WHERE date = ?", [newest_d]
+                    )
+        except duck.WarehouseBusy:
+            state = "busy"
+        except (duck.WarehouseMissing, duckdb.CatalogException):
+            state = "missing"
+        tape = datetime.fromtimestamp(newest / 1000, tz=timezone.utc) if newest else None
+        return {
+            "now": now.isoformat().replace("+00:00", "Z"),
+            "date": idx_calendar.wib_date(now).isoformat(),
+            "trading_day": idx_calendar.is_trading_day(idx_calendar.wib_date(now)),
+            "state": idx_calendar.session_state(now),
+            "warehouse": state,
+            "newest_tape_date": newest_d.isoformat() if newest_d else None,
+            "newest_tape_t0": newest,
+            "newest_tape_wib": tape.astimezone(keys.WIB).strftime("%H:%M") if tape else None,
+        }
 
     # -- coverage --------------------------------------------------------------------------
     def coverage(self, d: date) -> dict[str, Any]:
@@ -181,3 +215,38 @@ def lake_candles_for(lake: Lake, ticker: str, d: date) -> list[Candle]:
                levels.get(int(r["time_key"]), []))
         for r in sorted(v.candles.to_pylist(), key=lambda r: r["time_key"])
     ]  # fmt: skip
+
+
+def chart_extras(candles: list[Candle]) -> dict[str, Any]:
+    """What the footprint chart needs besides the numbers: the IDX tick table (profile.py's, so
+    the page draws gridlines only on real ticks without a copy of it) and each bar's session
+    state by its start (auction and post-trading bars are drawn as such)."""
+    return {
+        "ticks": {"edges": list(profile.TICK_EDGES), "sizes": list(profile.TICKS)},
+        "phases": [
+            idx_calendar.session_state(datetime.fromtimestamp(c["t0"] / 1000, tz=timezone.utc))
+            for c in candles
+        ],
+    }
+
+
+def explain(doc: dict[str, Any], asked: date | None) -> dict[str, Any]:
+    """The served summary's "why": per item the rule that fired with its numbers
+    (`scoring.fired_rule`), the legend of the signal table, and which date and formula answered.
+
+    A FALLBACK computed from the warehouse is `summary.compute_range`'s range document (it carries
+    `from`/`to`): formula B. A FALLBACK read from a per-date summary file, or an OK summary, was
+    scored by the summary asset: formula A.
+    """
+    status = doc.get("status")
+    formula = None if status == "NO_DATA" else ("B" if "from" in doc else "A")
+    return {
+        "status": status,
+        "asked": asked.isoformat() if asked else None,
+        "asked_trading_day": idx_calendar.is_trading_day(asked) if asked else None,
+        "date": doc.get("date"),
+        "formula": formula,
+        "reason": doc.get("reason"),
+        "legend": scoring.signal_legend(),
+        "items": {it["t"]: scoring.fired_rule(it)["text"] for it in doc.get("items") or []},
+    }

@@ -6,13 +6,41 @@
 
 (function () {
   const REFRESH_MS = 60000;
-  const COLORS = { BREAKOUT: "#22c55e", FALLING: "#ef4444", "HEAVY SELL": "#b91c1c", WATCHING: "#3b82f6" };
   const GREY = "#9ca3af";
   const WIB_OFFSET_MS = 7 * 3600 * 1000;
+  const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+  // The seed's prediction labels (SPEC §13), first that holds: the one copy of their thresholds,
+  // read by labelOf, the legend and each row's label reason. The signals' rules are the core's
+  // (scoring.SIGNAL_RULES), served by GET /signals/why.
+  const LABEL_RULES = [
+    { label: "BREAKOUT", color: "#22c55e", when: [["div", ">", 5], ["d", ">", 2], ["p", ">=", -3]] },
+    { label: "FALLING", color: "#ef4444", when: [["p", "<", -5]] },
+    { label: "HEAVY SELL", color: "#b91c1c", when: [["div", ">", 5], ["d", "<", -2]] },
+    { label: "WATCHING", color: "#3b82f6", when: [["div", ">", 3], ["p", ">=", -3]] },
+  ];
+  const OPS = { ">": (a, b) => a > b, "<": (a, b) => a < b, ">=": (a, b) => a >= b };
+  const HELP = {
+    t: "IDX ticker",
+    label: "the seed's label (bubble colour), first that holds; see the legend",
+    sig: "§9 signal, first rule of the table that holds; hover a row's Why for its numbers",
+    why: "the rule that fired, with this ticker's numbers (computed by the server's scoring rules)",
+    sc: "score: formula A (summary) or B (FALLBACK rescored from the warehouse), 0..1",
+    d: "delta %: (buy − sell lots) / all lots × 100 over the day",
+    p: "price %: (close − open) / open × 100",
+    div: "divergence: |delta %| / (1 + |price %|), heavy flow with little price move",
+    v: "lots traded (1 lot = 100 shares)",
+    r: "high − low (IDR)",
+    f: "fluctuation: range / low × 100",
+    ctx_net: "context z_ngr: z-score of the smart-money net of the broker summaries (day before); empty = no context",
+    ctx_st: "context state from the broker summaries: ACCUMULATION, DISTRIBUTION, …",
+    vel: "velocity: delta % of the last 60 minutes before the summary's newest minute",
+    vel_accel: "velocity − delta %: is the last hour's flow stronger than the day's?",
+  };
   const COLUMNS = [
     { key: "t", title: "Ticker", cls: "t" },
     { key: "label", title: "Label", cls: "label" },
     { key: "sig", title: "Signal", cls: "sig" },
+    { key: "why", title: "Why", cls: "why" },
     { key: "sc", title: "Score", dp: 3 },
     { key: "d", title: "Delta %", dp: 2, signed: true },
     { key: "p", title: "Price %", dp: 2, signed: true },
@@ -36,21 +64,50 @@
     if (box) { box.hidden = false; box.textContent = "JavaScript error: " + window.__jsErrors.join(" | "); }
   }
   window.addEventListener("error", (e) => reportError(e.message || e));
+  const $ = (id) => document.getElementById(id);
   window.addEventListener("unhandledrejection", (e) => reportError((e.reason && e.reason.message) || e.reason));
 
   // ---- the seed's prediction labels: first that holds ----
+  const holds = (it, when) => when.every(([k, op, b]) => OPS[op](it[k], b));
+  const ruleText = (r) => r.label + ": " + r.when.map(([k, op, b]) => k + " " + op + " " + b).join(", ");
   function labelOf(it) {
-    if (it.div > 5 && it.d > 2 && it.p >= -3) return "BREAKOUT";
-    if (it.p < -5) return "FALLING";
-    if (it.div > 5 && it.d < -2) return "HEAVY SELL";
-    if (it.div > 3 && it.p >= -3) return "WATCHING";
-    return it.sig || "NEUTRAL";
+    const r = LABEL_RULES.find((r) => holds(it, r.when));
+    return r ? r.label : it.sig || "NEUTRAL";
   }
-  const colorOf = (label) => COLORS[label] || GREY;
+  function labelWhy(it) {
+    const r = LABEL_RULES.find((r) => holds(it, r.when));
+    if (!r) return "no label rule holds: grey, showing the signal";
+    return r.label + ": " + r.when.map(([k, op, b]) => k + " " + it[k] + " " + op + " " + b).join(", ");
+  }
+  const colorOf = (label) => (LABEL_RULES.find((r) => r.label === label) || { color: GREY }).color;
   window.__labelOf = labelOf;
 
-  const state = { doc: null, items: [], filter: "", search: "", sortKey: null, sortDir: -1, nextRefresh: 0 };
-  const $ = (id) => document.getElementById(id);
+  function renderLegend() {
+    const labels = $("legend-labels");
+    labels.textContent = "";
+    for (const r of LABEL_RULES.concat([{ label: "other", color: GREY, text: "other: no label holds, the bubble is grey and the label shows the signal" }])) {
+      const li = document.createElement("li");
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = r.color;
+      li.appendChild(sw);
+      li.appendChild(document.createTextNode(r.text || ruleText(r)));
+      labels.appendChild(li);
+    }
+    const sigs = $("legend-signals");
+    const why = state.why;
+    if (!why || !why.legend) return;
+    sigs.textContent = "";
+    for (const r of why.legend) {
+      const li = document.createElement("li");
+      li.dataset.signal = r.signal;
+      li.textContent = (r.rule === null ? "–" : r.rule) + ". " + r.text;
+      sigs.appendChild(li);
+    }
+    $("legend").dataset.ready = "1";
+  }
+
+  const state = { doc: null, why: null, items: [], filter: "", search: "", sortKey: null, sortDir: -1, nextRefresh: 0 };
   const bubbleEl = $("bubble-chart");
   const bubbleChart = echarts.init(bubbleEl, null, { renderer: "canvas" });
   let minuteChart = null;
@@ -86,8 +143,27 @@
     head.className = "status-word";
     head.textContent = status;
     el.appendChild(head);
+    const why = state.why && state.why.date === doc.date ? state.why : null;
+    const asked = why && why.asked;
+    if (asked && asked !== doc.date) {
+      // The asked date has no summary of its own: say which date is on screen instead, loudly.
+      const a = document.createElement("span");
+      a.className = "asked";
+      a.textContent = "you asked for " + asked + " (" + weekday(asked) +
+        (why.asked_trading_day === false ? ", not an IDX trading day" : "") + ") · showing " +
+        doc.date + " (" + weekday(doc.date) + ")";
+      el.appendChild(a);
+    }
     const parts = [];
-    if (status === "FALLBACK" && doc.reason) parts.push(doc.reason);
+    if (status === "FALLBACK") {
+      if (doc.reason) parts.push(doc.reason);
+      if (why && why.formula === "B") {
+        parts.push("rescored with formula B (the range score) from the warehouse: signals can differ from " +
+                   doc.date + "'s own summary (formula A)");
+      } else if (why && why.formula === "A") {
+        parts.push("that day's own summary (formula A)");
+      }
+    }
     if (status === "NO_DATA") { parts.push(doc.reason || "NO_DATA"); if (doc.message) parts.push(doc.message); }
     if (doc.date) parts.push("date " + doc.date);
     if (doc.generated_at) parts.push("generated " + doc.generated_at + " (" + ageText(doc.generated_at) + ")");
@@ -100,6 +176,11 @@
     detail.className = "detail";
     detail.textContent = parts.join(" · ");
     el.appendChild(detail);
+  }
+
+  function weekday(iso) {
+    const [y, m, d] = iso.split("-").map(Number);
+    return WEEKDAYS[new Date(Date.UTC(y, m - 1, d)).getUTCDay()];
   }
 
   function showFetchError(msg) {
@@ -165,7 +246,8 @@
           const it = p.data.item;
           return "<b>" + it.t + "</b> " + it.label + (it.label !== it.sig ? " · " + it.sig : "") +
             "<br>delta " + it.d + " % · price " + it.p + " % · div " + it.div +
-            "<br>vol " + Number(it.v).toLocaleString("en-US") + " lots · score " + it.sc;
+            "<br>vol " + Number(it.v).toLocaleString("en-US") + " lots · score " + it.sc +
+            (it.why ? "<br>" + it.why : "") + "<br>" + labelWhy(it);
         },
       },
       xAxis: { name: "delta %", nameLocation: "middle", nameGap: 28, type: "value", scale: true,
@@ -202,6 +284,7 @@
       const th = document.createElement("th");
       th.textContent = col.title;
       th.dataset.key = col.key;
+      if (HELP[col.key]) th.title = HELP[col.key];
       if (col.cls) th.className = col.cls;
       th.addEventListener("click", () => {
         if (state.sortKey === col.key) state.sortDir = -state.sortDir;
@@ -238,7 +321,7 @@
         const v = it[col.key];
         td.textContent = fmt(v, col);
         td.className = (col.cls || "") + (col.signed && typeof v === "number" ? (v > 0 ? " pos" : v < 0 ? " neg" : "") : "");
-        if (col.key === "label") td.style.color = colorOf(it.label);
+        if (col.key === "label") { td.style.color = colorOf(it.label); td.title = labelWhy(it); }
         tr.appendChild(td);
       }
       tr.addEventListener("click", () => openMinute(it.t));
@@ -257,9 +340,14 @@
 
   // ---- data ----
   async function loadSummary() {
-    const d = $("date-input").value;
-    const url = "/footprint/summary" + (d ? "?date=" + encodeURIComponent(d) : "");
+    const d = $("date-input").value.trim();
+    const q = d ? "?date=" + encodeURIComponent(d) : "";
+    const url = "/footprint/summary" + q;
     state.nextRefresh = Date.now() + REFRESH_MS;
+    loadSession();
+    // The rule that fired per item and the signal legend: the server's scoring rules, for the
+    // same (cached) summary body; the page still works without it.
+    const whyP = fetch("/signals/why" + q).then((r) => (r.ok ? r.json() : null)).catch(() => null);
     let res;
     const started = performance.now();
     try {
@@ -277,13 +365,35 @@
       return;
     }
     const doc = await res.json();
+    const why = await whyP;
     state.doc = doc;
-    state.items = (doc.items || []).map((it) => Object.assign({}, it, { label: labelOf(it) }));
+    state.why = why;
+    const reasons = (why && why.date === doc.date && why.items) || {};
+    state.items = (doc.items || []).map((it) => Object.assign({}, it, { label: labelOf(it), why: reasons[it.t] || null }));
     window.__summary = doc;
+    // The field shows the date on screen: the asked one, or (empty = follow the newest) as its hint.
+    $("date-input").placeholder = doc.date || "YYYY-MM-DD";
     renderBanner();
+    renderLegend();
     renderFilterOptions();
     renderAll();
     document.body.dataset.loaded = String((Number(document.body.dataset.loaded) || 0) + 1);
+  }
+
+  // ---- session chip: the IDX session now and the newest minute of tape ----
+  async function loadSession() {
+    const chip = $("session-chip");
+    try {
+      const res = await fetch("/session");
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const s = await res.json();
+      chip.dataset.state = s.state;
+      chip.textContent = s.state + (s.newest_tape_wib ? " · tape " + s.newest_tape_date + " " + s.newest_tape_wib + " WIB" : " · no tape");
+      window.__session = s;
+    } catch (err) {
+      chip.dataset.state = "unknown";
+      chip.textContent = "session unknown (" + err.message + ")";
+    }
   }
 
   // ---- minute chart ----
@@ -364,6 +474,13 @@
   $("signal-filter").addEventListener("change", (e) => { state.filter = e.target.value; renderAll(); });
   $("ticker-search").addEventListener("input", (e) => { state.search = e.target.value.trim().toUpperCase(); renderAll(); });
   $("date-input").addEventListener("change", loadSummary);
+  // The calendar button: the browser's own picker, its ISO value copied into the text field.
+  $("date-pick-btn").addEventListener("click", () => {
+    const p = $("date-picker");
+    p.value = $("date-input").value || (state.doc && state.doc.date) || "";
+    if (p.showPicker) p.showPicker(); else p.click();
+  });
+  $("date-picker").addEventListener("change", (e) => { $("date-input").value = e.target.value; loadSummary(); });
   $("refresh-btn").addEventListener("click", loadSummary);
   $("minute-close").addEventListener("click", () => { $("minute-panel").hidden = true; });
   window.addEventListener("resize", () => { bubbleChart.resize(); if (minuteChart) minuteChart.resize(); });
@@ -375,6 +492,7 @@
   setInterval(renderBanner, 15000); // keep "generated … ago" honest between refreshes
 
   renderHeader();
+  renderLegend();
   // Deep link (signal alerts carry one): /?date=YYYY-MM-DD&ticker=T opens that day and ticker.
   const link = new URLSearchParams(window.location.search);
   if (/^\d{4}-\d{2}-\d{2}$/.test(link.get("date") || "")) $("date-input").value = link.get("date");

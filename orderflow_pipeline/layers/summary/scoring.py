@@ -11,10 +11,10 @@ written out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,18 +27,48 @@ ACCUMULATION = "ACCUMULATION"
 DISTRIBUTION = "DISTRIBUTION"
 NEUTRAL = "NEUTRAL"
 
-# The signal table in evaluation order (§9); index = rule number, NEUTRAL when none holds.
-SIGNAL_TABLE: tuple[str, ...] = (
-    "SELL",  # 0 pricePct < -5
-    "STRONG_BUY",  # 1
-    "TRAP_WARNING",  # 2
-    "HIDDEN_ACCUM",  # 3
-    "STRONG_SELL",  # 4
-    "WATCH_ACCUM",  # 5 (before BUY: [fix], the seed's order made it unreachable)
-    "BUY",  # 6
-    "SELL",  # 7 score < 0.4
+
+@dataclass(frozen=True)
+class Bound:
+    """One comparison of a signal rule: `metric op bound` on a §9 metric.
+
+    Metrics by their §10 item names: `d` deltaPct, `p` pricePct, `sc` score, `z` context z_ngr,
+    `nd` normalize(deltaPct, −100, 100).
+    """
+
+    metric: Literal["d", "p", "sc", "z", "nd"]
+    op: Literal["<", ">", ">="]
+    bound: float
+
+
+@dataclass(frozen=True)
+class SignalRule:
+    """A row of the §9 signal table. `context`: True needs context, False needs its absence, None
+    either; `state`: the context state it needs (implies context)."""
+
+    signal: str
+    bounds: tuple[Bound, ...]
+    context: bool | None = None
+    state: str | None = None
+
+
+# The §9 signal table in evaluation order (index = rule number), NEUTRAL when none holds. The one
+# copy of its thresholds: `signals` evaluates it, `fired_rule` / `signal_legend` explain it, so the
+# API and the dashboard never re-state a number.
+SIGNAL_RULES: tuple[SignalRule, ...] = (
+    SignalRule("SELL", (Bound("p", "<", -5),)),
+    SignalRule("STRONG_BUY", (Bound("sc", ">", 0.7), Bound("p", ">=", -2)), True, ACCUMULATION),
+    SignalRule("TRAP_WARNING", (Bound("d", ">", 80), Bound("z", "<", -0.5)), True),
+    SignalRule("HIDDEN_ACCUM", (Bound("d", "<", 40), Bound("z", ">", 0.7)), True, ACCUMULATION),
+    SignalRule("STRONG_SELL", (Bound("sc", "<", 0.3),), True, DISTRIBUTION),
+    # before BUY: [fix], the seed's order made it unreachable
+    SignalRule("WATCH_ACCUM", (Bound("nd", ">", 0.8), Bound("sc", ">", 0.6), Bound("p", ">=", -3)), False),
+    SignalRule("BUY", (Bound("sc", ">", 0.6), Bound("p", ">=", -3))),
+    SignalRule("SELL", (Bound("sc", "<", 0.4),)),
 )
+SIGNAL_TABLE: tuple[str, ...] = tuple(r.signal for r in SIGNAL_RULES)
 SIGNALS: frozenset[str] = frozenset(SIGNAL_TABLE) | {NEUTRAL}
+_OPS: dict[str, Callable[[Any, float], Any]] = {"<": np.less, ">": np.greater, ">=": np.greater_equal}
 
 VELOCITY_WINDOW_MS = 60 * 60 * 1000
 
@@ -133,19 +163,106 @@ def signals(
     n = score.shape[0]
     ctx = np.broadcast_to(np.atleast_1d(np.asarray(has_ctx, dtype=bool)), (n,))
     st = _state_array(state, n)
-    acc = ctx & (st == ACCUMULATION)
-    dist = ctx & (st == DISTRIBUTION)
-    conditions = [
-        pp < -5,
-        acc & (score > 0.7) & (pp >= -2),
-        ctx & (dp > 80) & (z < -0.5),
-        acc & (dp < 40) & (z > 0.7),
-        dist & (score < 0.3),
-        ~ctx & (normalize(dp, -100, 100) > 0.8) & (score > 0.6) & (pp >= -3),
-        (score > 0.6) & (pp >= -3),
-        score < 0.4,
-    ]
+    metrics = {"d": dp, "p": pp, "sc": score, "z": z, "nd": normalize(dp, -100, 100)}
+    conditions = []
+    for rule in SIGNAL_RULES:
+        cond = np.ones(n, dtype=bool)
+        if rule.context is not None or rule.state is not None:
+            cond &= ctx if rule.context is not False else ~ctx
+        if rule.state is not None:
+            cond &= st == rule.state
+        for b in rule.bounds:
+            cond &= _OPS[b.op](metrics[b.metric], b.bound)
+        conditions.append(cond)
     return np.select(conditions, list(SIGNAL_TABLE), default=NEUTRAL).astype(object)
+
+
+# -- explanation (the dashboard's "why", the legend) -----------------------------------------------
+
+_METRIC_NAMES = {"d": "d", "p": "p", "sc": "sc", "z": "z", "nd": "norm(d)"}
+_PY_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _num(x: float) -> str:
+    """Shortest plain form: 7.8, 0.675, -5 (the item's already-rounded values stay as written)."""
+    return f"{x:.6g}"
+
+
+def _rule_needs(rule: SignalRule) -> str | None:
+    if rule.state is not None:
+        return rule.state
+    if rule.context is True:
+        return "context"
+    if rule.context is False:
+        return "no context"
+    return None
+
+
+def rule_text(rule: SignalRule) -> str:
+    """A rule written out: "HIDDEN_ACCUM: d < 40, z > 0.7, ACCUMULATION" (the legend's line)."""
+    parts = [f"{_METRIC_NAMES[b.metric]} {b.op} {_num(b.bound)}" for b in rule.bounds]
+    needs = _rule_needs(rule)
+    return f"{rule.signal}: " + ", ".join(parts + ([needs] if needs else []))
+
+
+def signal_legend() -> list[dict[str, Any]]:
+    """Every rule of the table in evaluation order, then NEUTRAL: what the dashboard's legend lists."""
+    out: list[dict[str, Any]] = [
+        {"rule": i, "signal": r.signal, "text": rule_text(r)} for i, r in enumerate(SIGNAL_RULES)
+    ]
+    out.append({"rule": None, "signal": NEUTRAL, "text": f"{NEUTRAL}: no rule above holds"})
+    return out
+
+
+def _item_metrics(item: Mapping[str, Any]) -> tuple[dict[str, float], bool, str | None]:
+    z = item.get("ctx_net")
+    d = float(item["d"])
+    m = {"d": d, "p": float(item["p"]), "sc": float(item["sc"]), "z": 0.0 if z is None else float(z),
+         "nd": float(normalize(d, -100, 100))}  # fmt: skip
+    return m, z is not None, item.get("ctx_st") if z is not None else None
+
+
+def _holds(rule: SignalRule, m: Mapping[str, float], has_ctx: bool, state: str | None) -> bool:
+    if rule.context is True or rule.state is not None:
+        if not has_ctx:
+            return False
+    if rule.context is False and has_ctx:
+        return False
+    if rule.state is not None and state != rule.state:
+        return False
+    return all(_PY_OPS[b.op](m[b.metric], b.bound) for b in rule.bounds)
+
+
+def fired_rule(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Why a §10 item got its signal: the rule with the item's own numbers,
+    e.g. "HIDDEN_ACCUM: d 7.8 < 40, z 1.97 > 0.7, ACCUMULATION".
+
+    The signal was decided on unrounded values; the item carries rounded ones. The first rule that
+    holds on the item's numbers and gives its `sig` is named; when rounding hides the margin (e.g.
+    sc 0.6004 written 0.6), the first rule of that signal is named and the text says so.
+    """
+    m, has_ctx, state = _item_metrics(item)
+    sig = str(item["sig"])
+    if sig == NEUTRAL:
+        shown = ", ".join(f"{k} {_num(m[k])}" for k in ("sc", "d", "p"))
+        z = f", z {_num(m['z'])}, {state}" if has_ctx else ", no context"
+        return {"signal": sig, "rule": None, "text": f"{NEUTRAL}: no rule holds ({shown}{z})"}
+    first = next((i for i, r in enumerate(SIGNAL_RULES) if _holds(r, m, has_ctx, state)), None)
+    exact = first is not None and SIGNAL_RULES[first].signal == sig
+    idx = first if exact else next((i for i, r in enumerate(SIGNAL_RULES) if r.signal == sig), None)
+    if idx is None:
+        return {"signal": sig, "rule": None, "text": f"{sig}: not a signal of the table"}
+    rule = SIGNAL_RULES[idx]
+    parts = [f"{_METRIC_NAMES[b.metric]} {_num(m[b.metric])} {b.op} {_num(b.bound)}" for b in rule.bounds]
+    needs = _rule_needs(rule)
+    text = f"{sig}: " + ", ".join(parts + ([needs] if needs else []))
+    if not exact:
+        text += " (holds on the unrounded values)"
+    return {"signal": sig, "rule": idx, "text": text}
 
 
 # -- output ---------------------------------------------------------------------------------------
