@@ -56,6 +56,9 @@ from orderflow_pipeline.warehouse import duck, queries
 # The dashboard ships as package data next to the package (pyproject [tool.setuptools.package-data]).
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SUMMARY_TTL_S = 5.0  # how long a served summary body is reused before the lake is looked at again
+# A writer's lock lasts one layer transaction (seconds); the 503 says when to come back. The body
+# never carries the exception text: it names the warehouse file, which is no client's business.
+RETRY_AFTER_S = 2
 
 
 def create_app(
@@ -89,8 +92,8 @@ def create_app(
 
     @app.exception_handler(duck.WarehouseBusy)
     async def _busy(_: Request, exc: duck.WarehouseBusy) -> JSONResponse:
-        return JSONResponse({"error": "warehouse_busy", "detail": f"{exc}; retry in a few seconds"},
-                            status_code=503, headers={"Retry-After": "2"})  # fmt: skip
+        return JSONResponse({"error": "warehouse_busy", "detail": f"warehouse busy, retry in {RETRY_AFTER_S} s"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
