@@ -3,6 +3,12 @@
 The core CLI (`orderflow_pipeline/cli.py`: simulate, summary, serve, check) runs no Dagster;
 this module adds `materialize`, `demo` and `runs` on top of its parser, so the core never imports
 the glue. `[project.scripts] orderflow = "assets.cli:main"`; `python -m assets.cli ...` is the same.
+
+The README's default DAGSTER_HOME (`./.dagster`, config.DEFAULT_DAGSTER_HOME) holds outside `make`
+too: before a command touches the instance, `dagster_home` creates the folder and copies the
+repo's dagster.yaml into it exactly as the Makefile's `$(DAGSTER_HOME)/dagster.yaml` target does
+(its pools are what keeps two DuckDB writers apart), and exports the absolute path, which Dagster
+requires and the run's worker processes inherit.
 """
 
 from __future__ import annotations
@@ -10,15 +16,38 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from orderflow_pipeline import cli as core_cli
+from orderflow_pipeline.config import Settings, get_settings
+
+# The local instance's config, at the repo root next to the code location (the Makefile copies it).
+INSTANCE_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME (settings' value, default ./.dagster) created, with a dagster.yaml, exported."""
+    home = Path(settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists():
+        if not INSTANCE_YAML.is_file():
+            raise core_cli.UsageError(
+                f"DAGSTER_HOME {home} has no dagster.yaml and there is none at {INSTANCE_YAML} to copy"
+            )
+        shutil.copyfile(INSTANCE_YAML, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def _instance() -> Any:
     from dagster import DagsterInstance
 
+    dagster_home(get_settings())
     return DagsterInstance.get()
 
 
@@ -32,6 +61,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from assets.runtime.range_runs import LAYERS, controls_run_config, materialize_range
     from orderflow_pipeline.storage.keys import InvalidTicker
 
+    # the dates first: a weekend or a reversed range is one line before Dagster starts
+    core_cli.trading_range(args.date, args.to, "--date", "--to")
     layers = args.layers or (
         # a ticker repair leaves the date's smart-money features alone (they are per date, all tickers)
         [name for name in LAYERS if name != "features"] if args.tickers else list(LAYERS)
@@ -74,6 +105,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from assets.demo import run_demo
 
+    dagster_home(get_settings())
     return run_demo(days=args.days, tickers=args.tickers, seed=args.seed)
 
 

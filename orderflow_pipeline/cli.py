@@ -7,6 +7,11 @@ The commands that run Dagster (`materialize`, `demo`, `runs`) live with the glue
 `assets/cli.py`, which builds on `build_parser` here and is the console-script entry point: the
 core imports nothing from `assets/` and no Dagster. `python -m orderflow_pipeline.cli` offers
 just the core commands.
+
+A user's mistake (a weekend date, a reversed range, a bad setting, an unknown ticker, nothing
+materialized yet) is one line `orderflow <command>: <what>` on stderr and exit 2, never a
+traceback: `main` catches exactly the errors that describe the input (`user_errors`), so a bug
+still shows its traceback, and `--debug` shows it for the user's mistakes too.
 """
 
 from __future__ import annotations
@@ -19,12 +24,50 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from orderflow_pipeline.config import get_settings
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.config import ConfigError, get_settings
 from orderflow_pipeline.storage.lake import Lake
 
 # argparse's sub-command registry (its class is private, so this alias is the one place naming it).
 Subcommands = Any
 Extend = Callable[[Subcommands], None]
+
+
+# argparse's own exit code for a usage error; every user error below exits with it too.
+USAGE_EXIT = 2
+DEBUG_HELP = "show the Python traceback of an error"
+
+
+class UsageError(ValueError):
+    """A command's arguments that parse but cannot be run (e.g. a range with no trading day)."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that describe the user's input or setup, each with a one-line message."""
+    from orderflow_pipeline.read.scan import UnknownTicker
+    from orderflow_pipeline.storage.keys import InvalidTicker
+    from orderflow_pipeline.warehouse.duck import WarehouseBusy, WarehouseMissing
+
+    return (UsageError, ConfigError, InvalidTicker, UnknownTicker, WarehouseMissing, WarehouseBusy)
+
+
+def trading_range(start: date, end: date | None, first: str, last: str) -> list[date]:
+    """The IDX sessions in [start, end or start]; UsageError (naming the options) when the range
+    is reversed or holds none, so a weekend never silently does nothing."""
+    if end is not None and start > end:
+        raise UsageError(f"{first} {start} is after {last} {end}")
+    days = idx_calendar.trading_days(start, end or start)
+    if not days:
+        between = f"on {start}" if end is None or end == start else f"between {start} and {end}"
+        raise UsageError(f"no IDX trading day {between} (weekend or exchange holiday)")
+    return days
+
+
+def trading_day(d: date) -> date:
+    """`d` when IDX trades on it; UsageError otherwise (a weekend has no data to fetch or check)."""
+    if not idx_calendar.is_trading_day(d):
+        raise UsageError(f"{d} is not an IDX trading day (weekend or exchange holiday)")
+    return d
 
 
 def parse_date(s: str) -> date:
@@ -67,6 +110,7 @@ def simulate_into_lake(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    trading_range(args.start, args.end, "--start", "--end")
     settings = get_settings()
     stats = simulate_into_lake(
         Lake.from_settings(settings),
@@ -91,6 +135,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    get_settings()  # the app reads them on its first request: a bad one is an error here, not a 500
+
     uvicorn.run("orderflow_pipeline.api:app", host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -98,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from orderflow_pipeline.read.integrity import integrity_report
 
-    report = integrity_report(get_settings(), args.date)
+    report = integrity_report(get_settings(), trading_day(args.date))
     print(json.dumps(report, indent=2, default=str))
     return 1 if report.get("status") == "ERROR" else 0
 
@@ -106,6 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_fetch_broksum(args: argparse.Namespace) -> int:
     from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
 
+    trading_day(args.date)
     settings = get_settings()
     cfg = FetchConfig.from_settings(
         settings, url=args.url, token=args.token, concurrency=args.concurrency, retries=args.retries
@@ -316,12 +363,13 @@ def add_analytics_commands(sub: Subcommands) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """`orderflow scan`: the gap report as JSON (the `GET /integrity-scan` body); exit 1 with gaps."""
-    from orderflow_pipeline import idx_calendar
     from orderflow_pipeline.read import scan
 
     settings = get_settings()
     to = args.to or idx_calendar.wib_date(datetime.now(timezone.utc))
-    report = scan.scan(Lake.from_settings(settings), settings.warehouse_target, args.ticker, to, args.days)
+    report = scan.scan_known(
+        Lake.from_settings(settings), settings.warehouse_target, args.ticker, to, args.days
+    )
     print(json.dumps(report, indent=2))
     return 1 if report["gaps"] else 0
 
@@ -331,6 +379,7 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="orderflow", description="IDX order-flow scanner: lake -> footprint -> DuckDB -> summary."
     )
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
@@ -380,13 +429,28 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
 
     if extend is not None:
         extend(sub)
+    for command in sub.choices.values():
+        # also after the command (`orderflow scan ... --debug`); SUPPRESS keeps the top-level value
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return p
 
 
 def main(argv: list[str] | None = None, extend: Extend | None = None) -> int:
     args = build_parser(extend).parse_args(argv)
     func: Callable[[argparse.Namespace], int | None] = args.func
-    return int(func(args) or 0)
+    try:
+        return int(func(args) or 0)
+    except user_errors() as exc:
+        if args.debug:
+            raise
+        # one line even when a message spans several (Dagster's, DuckDB's)
+        print(f"orderflow {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return USAGE_EXIT
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"orderflow {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

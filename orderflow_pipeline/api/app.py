@@ -16,7 +16,8 @@ from typing import Any, Literal
 import duckdb
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -59,6 +60,9 @@ from orderflow_pipeline.warehouse import duck, queries
 # The dashboard ships as package data next to the package (pyproject [tool.setuptools.package-data]).
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SUMMARY_TTL_S = 5.0  # how long a served summary body is reused before the lake is looked at again
+# A writer's lock lasts one layer transaction (seconds); the 503 says when to come back. The body
+# never carries the exception text: it names the warehouse file, which is no client's business.
+RETRY_AFTER_S = 2
 
 
 def create_app(
@@ -74,6 +78,8 @@ def create_app(
     reads = Reads(settings, clock)
     cache = SummaryCache(reads.resolve, reads.l0_fingerprint, summary_ttl)
     app = FastAPI(
+        docs_url=None,  # FastAPI's own pages load Swagger UI / ReDoc from a CDN: `add_docs` instead
+        redoc_url=None,
         title="orderflow-pipeline API",
         version="0.1.0",
         description="IDX order-flow scanner: footprint summary (fallback chain), range scores, minute "
@@ -92,8 +98,8 @@ def create_app(
 
     @app.exception_handler(duck.WarehouseBusy)
     async def _busy(_: Request, exc: duck.WarehouseBusy) -> JSONResponse:
-        return JSONResponse({"error": "warehouse_busy", "detail": f"{exc}; retry in a few seconds"},
-                            status_code=503, headers={"Retry-After": "2"})  # fmt: skip
+        return JSONResponse({"error": "warehouse_busy", "detail": f"warehouse busy, retry in {RETRY_AFTER_S} s"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -257,5 +263,40 @@ def create_app(
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def add_docs(app: FastAPI) -> None:
+    """`/docs` and `/redoc` on the vendored Swagger UI and ReDoc under static/vendor/ (their
+    SOURCE files say which npm release): the docs work with no network, like the dashboard.
+    Every URL the pages load is the app's own: no favicon, font or validator from elsewhere."""
+    vendor = "/static/vendor"
+    favicon = f"{vendor}/swagger-ui/favicon-32x32.png"
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect = app.swagger_ui_oauth2_redirect_url
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url, title=f"{app.title} - Swagger UI", oauth2_redirect_url=oauth2_redirect,
+            swagger_js_url=f"{vendor}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui/swagger-ui.css", swagger_favicon_url=favicon,
+            # Swagger UI's default validator badge is an image from validator.swagger.io
+            swagger_ui_parameters={"validatorUrl": None},
+        )  # fmt: skip
+
+    if oauth2_redirect:
+
+        @app.get(oauth2_redirect, include_in_schema=False)
+        def swagger_ui_redirect() -> HTMLResponse:
+            return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url, title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{vendor}/redoc/redoc.standalone.js", redoc_favicon_url=favicon,
+            with_google_fonts=False,
+        )  # fmt: skip

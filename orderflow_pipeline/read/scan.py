@@ -14,6 +14,10 @@ the layer read the object) for every tape object whose fingerprint it recorded; 
 has not seen (footprint never built, or the object changed) are parsed, and only those whose
 bytes mention the ticker. So a scan of a built lake reads 90 small manifests, the ticker's hour
 files and one warehouse query, and a scan of an unbuilt lake still finds the footprint gaps.
+
+A report without gaps for a ticker nothing has ever heard of would read as "history intact" for a
+typo, so `scan_known` (the CLI's) says the ticker is unknown instead: known is listed in the
+packaged IDX snapshot or the universe, or holding anything in the lake or the warehouse.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.layers.footprint import manifest as footprint_manifest
 from orderflow_pipeline.layers.footprint import tape
 from orderflow_pipeline.layers.footprint.candles import validate_objects
+from orderflow_pipeline.layers.universe import snapshot_tickers
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Blob, Lake, ObjectInfo
@@ -37,6 +42,10 @@ Layer = Literal["footprint", "warehouse", "broksum"]
 LAYERS: tuple[Layer, ...] = ("footprint", "warehouse", "broksum")
 DEFAULT_DAYS = 90
 MAX_DAYS = 366
+
+
+class UnknownTicker(ValueError):
+    """No source the project reads knows the ticker (a typo, not a clean history)."""
 
 
 class Gap(TypedDict):
@@ -154,6 +163,37 @@ def scan(
     """`scan_ticker` against the configured warehouse (`orderflow scan`, `GET /integrity-scan`)."""
     keys.check_ticker(ticker)
     return scan_ticker(lake, warehouse_minutes(target, ticker, scan_window(to, days)), ticker, to, days)
+
+
+def known_ticker(lake: Lake, ticker: str, minutes: Mapping[date, set[int]]) -> bool:
+    """Listed (IDX snapshot, the universe's lake file), or with footprint files or broker
+    summaries in the lake, or with warehouse `minutes`; the cheap sources are asked first."""
+    if ticker in snapshot_tickers() or any(minutes.values()):
+        return True
+    try:
+        universe = lake.read_json(keys.UNIVERSE_KEY)
+    except (FileNotFoundError, ValueError):
+        universe = {}
+    rows = universe.get("tickers", []) if isinstance(universe, dict) else []
+    if any(isinstance(r, dict) and r.get("ticker") == ticker for r in rows):
+        return True
+    return bool(lake.list(f"footprint/{ticker}/") or lake.list(f"raw-broksum/{ticker}/"))
+
+
+def scan_known(
+    lake: Lake, target: str | duck.Target, ticker: str, to: date, days: int = DEFAULT_DAYS
+) -> ScanReport:
+    """`scan`, raising UnknownTicker when there is no gap because nothing knows the ticker (a
+    gap means the tape mentions it, so only a report without gaps needs the question)."""
+    keys.check_ticker(ticker)
+    minutes = warehouse_minutes(target, ticker, scan_window(to, days))
+    report = scan_ticker(lake, minutes, ticker, to, days)
+    if not report["gaps"] and not known_ticker(lake, ticker, minutes):
+        raise UnknownTicker(
+            f"unknown ticker {ticker}: not in the IDX snapshot or the universe, nothing in the lake "
+            "or the warehouse"
+        )
+    return report
 
 
 def scan_ticker(
