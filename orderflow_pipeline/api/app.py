@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orderflow_pipeline.api import exports
+from orderflow_pipeline.api import exports, live_routes
 from orderflow_pipeline.api.cache import SummaryCache, body_response
 from orderflow_pipeline.api.models import (
     ERRORS,
@@ -231,6 +231,7 @@ def create_app(
             return outcomes.rolling_report(None, days=days, end=end)
 
     register_operator_routes(app, reads)
+    app.include_router(live_routes.router(reads))
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
