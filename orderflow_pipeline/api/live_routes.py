@@ -111,7 +111,7 @@ def router(reads: Reads) -> APIRouter:
     @api.get("/status")
     async def live_status() -> Any:
         """The live engine's state (what `status` events carry)."""
-        svc = holder.get("svc")
+        svc = await service()
         return svc.status() if svc is not None else {"status": "NO_LIVE", "reason": "NOT_RUNNING"}
 
     @api.get("/stream", response_class=StreamingResponse,
