@@ -231,7 +231,7 @@ def create_app(
             return outcomes.rolling_report(None, days=days, end=end)
 
     register_operator_routes(app, reads)
-    app.include_router(live_routes.router(reads))
+    live_routes.register(app, reads)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

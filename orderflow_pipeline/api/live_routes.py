@@ -15,24 +15,29 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from orderflow_pipeline.api.models import ERRORS
 from orderflow_pipeline.api.params import TICKER_PATTERN, parse_ticker
 from orderflow_pipeline.api.reads import Reads
 from orderflow_pipeline.layers.summary.context import Context, load_context
 from orderflow_pipeline.live.journal import spool_folders
 from orderflow_pipeline.live.service import LiveService
+from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
 
 log = logging.getLogger("orderflow.live")
 
 READY_WAIT_S = 30.0
+# a comma-separated list of tickers (SPEC §7 ticker pattern)
+TICKERS_PATTERN = rf"^{keys.TICKER_PATTERN}(,{keys.TICKER_PATTERN})*$"
 EVENT_ID_HEADER = "X-Live-Event-Id"  # the stream id a snapshot is current up to (resume from it)
 
 
-def router(reads: Reads) -> APIRouter:
-    """The live routes, with a lifespan that runs the engine while the app runs."""
+def register(app: FastAPI, reads: Reads) -> None:
+    """Add the live routes to `app` and run the engine inside the app's lifespan (called once by
+    `create_app`; plain app routes, like `operator_routes`, so the OpenAPI checks see them)."""
     holder: dict[str, LiveService] = {}
 
     def context(d: date) -> Context:
@@ -50,17 +55,21 @@ def router(reads: Reads) -> APIRouter:
             log.warning("live: lake unavailable (%s)", exc)
             return None
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        svc = LiveService(lambda: spool_folders(reads.settings.capture_spool), lake, context, reads.now)
-        holder["svc"] = svc
-        svc.start()
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(svc.stop)
+    outer = app.router.lifespan_context
 
-    api = APIRouter(prefix="/live", tags=["live"], lifespan=lifespan)
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with outer(a) as state:
+            svc = LiveService(lambda: spool_folders(reads.settings.capture_spool), lake, context, reads.now)
+            holder["svc"] = svc
+            svc.start()
+            try:
+                yield state
+            finally:
+                holder.pop("svc", None)
+                await asyncio.to_thread(svc.stop)
+
+    app.router.lifespan_context = lifespan
 
     async def service() -> LiveService | None:
         svc = holder.get("svc")
@@ -79,7 +88,7 @@ def router(reads: Reads) -> APIRouter:
         return JSONResponse({"status": "NO_LIVE", "reason": st["reason"], "date": st["date"], "source": "live",
                              "capture": st["capture"]})  # fmt: skip
 
-    @api.get("/footprint")
+    @app.get("/live/footprint", tags=["live"], responses=ERRORS)
     async def live_footprint(
         kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["BBRI"], description="ticker"),
     ) -> Any:
@@ -95,7 +104,7 @@ def router(reads: Reads) -> APIRouter:
             last = svc.events.last_id
         return JSONResponse(body, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
 
-    @api.get("/summary")
+    @app.get("/live/summary", tags=["live"], responses=ERRORS)
     async def live_summary() -> Any:
         """Today's §10 summary of the live candles, `"source": "live"`; NO_LIVE without live trades."""
         svc = await service()
@@ -108,19 +117,23 @@ def router(reads: Reads) -> APIRouter:
             last = svc.events.last_id
         return JSONResponse(body, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
 
-    @api.get("/status")
+    @app.get("/live/status", tags=["live"], responses=ERRORS)
     async def live_status() -> Any:
         """The live engine's state (what `status` events carry)."""
         svc = await service()
         return svc.status() if svc is not None else {"status": "NO_LIVE", "reason": "NOT_RUNNING"}
 
-    @api.get("/stream", response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: candle, item, status, reload"}})  # fmt: skip
+    @app.get("/live/stream", tags=["live"], response_class=StreamingResponse,
+             responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "SSE: candle, item, status, reload"}})  # fmt: skip
     async def live_stream(
         request: Request,
         kode: str | None = Query(
-            None, max_length=4000, examples=["BBRI,BBCA"], description="tickers; default all"
-        ),
+            None,
+            max_length=4000,
+            pattern=TICKERS_PATTERN,
+            examples=["BBRI,BBCA"],
+            description="comma-separated tickers; default all",
+        ),  # fmt: skip
     ) -> StreamingResponse:
         """Server-Sent Events: `candle` (§6 candle + "t"), `item` (§10 item), `status` (≥ every 5 s),
         `reload` (fetch the snapshot again). Resume with the `Last-Event-ID` header."""
@@ -131,5 +144,3 @@ def router(reads: Reads) -> APIRouter:
         frames = svc.events.follow(request.headers.get("last-event-id"), tickers)
         return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # fmt: skip
-
-    return api
