@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orderflow_pipeline.api import exports
+from orderflow_pipeline.api import exports, live_routes
 from orderflow_pipeline.api.cache import SummaryCache, body_response
 from orderflow_pipeline.api.models import (
     ERRORS,
@@ -258,6 +258,7 @@ def create_app(
         return reads.session()
 
     register_operator_routes(app, reads)
+    live_routes.register(app, reads)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

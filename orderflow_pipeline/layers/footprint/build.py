@@ -89,6 +89,14 @@ SELECT ticker, hour_ms, count(*) AS n, string_agg(line, chr(10) ORDER BY t0) || 
 FROM c GROUP BY ticker, hour_ms
 """
 
+
+def hour_bodies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str]]:
+    """(ticker, UTC hour ms, candles, NDJSON body) of every ticker-hour of the trades in `fp_trades`
+    (`tape.load_tape`): the layer's one aggregation, which the live engine (`live.engine`) calls
+    too, so a live candle is the hour file's line by construction."""
+    return [(str(t), int(h), int(n), str(b)) for t, h, n, b in con.execute(_AGG_SQL).fetchall()]
+
+
 _CARRY_SQL = """
 SELECT ticker, hour_ms, arg_max(price, secs * 1000000000000 + trade_no),
        arg_max(side, secs * 1000000000000 + trade_no)
@@ -244,7 +252,7 @@ def _rebuild_tickers(
                 keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc)): None
                 for t, h in sorted(keep)
             }
-            for t, h, n, body in con.execute(_AGG_SQL).fetchall():
+            for t, h, n, body in hour_bodies(con):
                 built[keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc))] = (
                     body.encode()
                 )
@@ -347,7 +355,7 @@ def _rebuild(
     _trade_totals(con, res)
 
     built: dict[tuple[str, int], bytes | None] = dict.fromkeys(touched)
-    for t, h, n, body in con.execute(_AGG_SQL).fetchall():
+    for t, h, n, body in hour_bodies(con):
         built[(t, h)] = body.encode()
         res.candles += int(n)
     # one datetime per hour, not per ticker-hour (6,876 keys a full-market day)

@@ -113,6 +113,16 @@ def _document(
     )  # fmt: skip
 
 
+def summary_from_objects(
+    d: date | str, objects: Mapping[str, bytes], ctx: Context, *, now: datetime | None = None
+) -> SummaryDocument:
+    """The §10 document of footprint hour objects held in memory (key -> NDJSON body): the lake
+    path without the lake. The live engine (`live.engine`) scores its candles through here, so a
+    live item is the lake summary's item of the same candles; `source` is the lake path's."""
+    d = as_date(d)
+    return _document(d, queries.aggregate_candle_table(_parse_objects(objects)), ctx, "lake", now)
+
+
 def summary_from_lake(
     lake: Lake, d: date | str, con: duckdb.DuckDBPyConnection | None = None, *, now: datetime | None = None
 ) -> SummaryDocument:

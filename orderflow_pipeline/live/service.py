@@ -1,0 +1,177 @@
+"""The live path's one background thread: journal -> engine -> event log (SPEC §16).
+
+Why a thread: the engine's work is DuckDB and JSON, which would stall the API's event loop; the
+loop only reads snapshots (under `lock`) and follows the event log. The thread takes new lines
+every `poll_every`, recomputes at most every `coalesce` seconds (SPEC: updates of one candle at
+most 250 ms apart) and publishes a `status` event at least every `status_every` seconds.
+
+A restart rebuilds the day before answering: `ready` is set only after the spool and the lake
+have been read once and the first recompute is done; the routes wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers.summary.context import Context
+from orderflow_pipeline.live.engine import Changes, LiveEngine
+from orderflow_pipeline.live.journal import Journal, segment_dates
+from orderflow_pipeline.live.stream import EventLog
+from orderflow_pipeline.storage.lake import Lake
+
+log = logging.getLogger("orderflow.live")
+
+COALESCE_S = 0.25
+POLL_S = 0.05
+STATUS_S = 2.0
+HEARTBEAT_STALE_S = 15.0  # three capture heartbeats (5 s) missed: the capture is not running
+
+
+class LiveService:
+    def __init__(
+        self,
+        folders: Callable[[], list[Path]],
+        lake: Callable[[], Lake | None],
+        context: Callable[[date], Context],
+        now: Callable[[], datetime],
+        *,
+        coalesce: float = COALESCE_S,
+        poll_every: float = POLL_S,
+        status_every: float = STATUS_S,
+    ) -> None:
+        self._folders, self._lake, self._context, self.now = folders, lake, context, now
+        self.coalesce, self.poll_every, self.status_every = coalesce, poll_every, status_every
+        self.events = EventLog()
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.engine: LiveEngine | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="orderflow-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.engine is not None:
+            self.engine.close()
+
+    def _pick_day(self, folders: list[Path]) -> date:
+        """The capture's trading date: the newest segment date in its spool, else today (WIB)."""
+        dates = segment_dates(folders)
+        return dates[-1] if dates else idx_calendar.wib_date(self.now())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._day_loop()
+            except Exception as exc:  # noqa: BLE001 - the API keeps serving; the live path retries
+                log.exception("live engine failed; restarting it in 1 s")
+                self.error = f"{type(exc).__name__}: {exc}"
+                self._stop.wait(1.0)
+
+    def _day_loop(self) -> None:
+        folders = self._folders()
+        day = self._pick_day(folders)
+        engine = LiveEngine(day, self._context(day))
+        journal = Journal(day, folders, self._lake())
+        engine.add(journal.poll(force_lake=True))  # spool first, then the lake (journal docstring)
+        with self.lock:
+            old, self.engine = self.engine, engine
+            changes = engine.recompute(now=self.now())
+            if old is not None:
+                old.close()
+                self.events.reset()
+        self.error = None
+        self.ready.set()
+        log.info("live: %s rebuilt from %d lines (%d trades)", day, engine.lines, engine.trades)
+        last_compute = last_status = time.monotonic()
+        self._publish_status()
+        while not self._stop.is_set():
+            if journal.newer_day is not None or (not folders and self._folders()):
+                return  # the day rolled over, or a capture appeared: start again
+            data = journal.poll()
+            if data:
+                engine.add(data)
+            mono = time.monotonic()
+            if engine.dirty and mono - last_compute >= self.coalesce:
+                with self.lock:
+                    changes = engine.recompute(now=self.now())
+                    self._publish(changes)
+                last_compute = mono
+            if mono - last_status >= self.status_every:
+                self._publish_status()
+                last_status = mono
+            self._stop.wait(self.poll_every)
+
+    # -- events -----------------------------------------------------------------------------------
+    def _publish(self, changes: Changes) -> None:
+        if not changes:
+            return
+        ev: list[tuple[str, Any, str | None]] = [("candle", {**c, "t": t}, t) for t, c in changes.candles]
+        ev += [("item", i, i["t"]) for i in changes.items]
+        ev += [("item", {"t": t, "removed": True}, t) for t in changes.removed_items]
+        self.events.publish_many(ev)
+
+    def _publish_status(self) -> None:
+        self.events.publish("status", self.status())
+
+    def status(self) -> dict[str, Any]:
+        """The live engine's state for `status` events and `/health`."""
+        e = self.engine
+        capture = capture_state(self._folders(), self.now())
+        live = e is not None and e.trades > 0
+        return {
+            "status": "LIVE" if live else "NO_LIVE",
+            "reason": None if live else (self.error or _no_live_reason(capture, e)),
+            "date": e.day.isoformat() if e is not None else None,
+            "capture": capture,
+            "newest_trade_time": e.newest_trade_time() if e is not None else None,
+            "trades": e.trades if e is not None else 0,
+            "lines": e.lines if e is not None else 0,
+            "ready": self.ready.is_set(),
+            "generated_at": self.now().astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        }
+
+
+def _no_live_reason(capture: dict[str, Any], engine: LiveEngine | None) -> str:
+    if engine is None:
+        return "STARTING"
+    if capture["state"] == "none":
+        return "NO_CAPTURE"
+    return "NO_TRADES"
+
+
+def capture_state(folders: list[Path], now: datetime) -> dict[str, Any]:
+    """The newest capture heartbeat in the spool folders (`capture.heartbeat` writes a copy there)."""
+    best: dict[str, Any] | None = None
+    for folder in folders:
+        try:
+            hb = json.loads((folder / "heartbeat.json").read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(hb, dict) and (best is None or str(hb.get("updated_at")) > str(best.get("updated_at"))):
+            best = hb
+    if best is None:
+        return {"state": "none" if not folders else "unknown", "capture_id": None, "updated_at": None}
+    state = str(best.get("state"))
+    try:
+        age = (now - datetime.fromisoformat(str(best["updated_at"]).replace("Z", "+00:00"))).total_seconds()
+        if age > HEARTBEAT_STALE_S:
+            state = "stale"
+    except (KeyError, ValueError, TypeError):
+        pass
+    return {"state": state, "capture_id": best.get("capture_id"), "updated_at": best.get("updated_at")}
