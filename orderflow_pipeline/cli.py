@@ -230,7 +230,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
     from orderflow_pipeline.sources.ipot.capture.run import run_capture
     from orderflow_pipeline.sources.ipot.capture.spool import check_capture_id
-    from orderflow_pipeline.sources.ipot.capture.state import CaptureConfig
+    from orderflow_pipeline.sources.ipot.capture.state import DEFAULT_SPOOL_ROOT, CaptureConfig
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
@@ -241,7 +241,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"capture: {exc}", file=sys.stderr)
         return 2
-    spool = args.spool or settings.capture_spool or f"./data/capture-spool/{capture_id}"
+    spool = args.spool or settings.capture_spool or str(DEFAULT_SPOOL_ROOT / capture_id)
     cfg = CaptureConfig(
         url=args.url or settings.ipot_url,
         token=args.token or settings.ipot_token,

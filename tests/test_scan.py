@@ -199,3 +199,15 @@ def test_integrity_scan_while_a_writer_holds_the_warehouse_is_503(built: tuple[L
         release(proc)
     assert r.status_code == 503 and r.headers["Retry-After"] == "2"
     assert r.json()["error"] == "warehouse_busy"
+
+
+def test_integrity_scan_of_an_unknown_ticker_is_404_not_a_clean_report(built: tuple[Lake, str, str]) -> None:
+    # Same rule as `orderflow scan`: no gap because nothing knows the ticker is a typo, not "clean".
+    lake, db, ticker = built
+    client = TestClient(create_app(Settings(lake=lake.root, warehouse=f"duckdb:{db}"), clock=lambda: NOW))
+    r = client.get("/integrity-scan", params={"ticker": "ZZZZ", "days": 3, "to": DAYS[-1].isoformat()})
+    assert r.status_code == 404, r.text
+    assert "unknown ticker ZZZZ" in r.json()["detail"]
+    # a ticker the lake knows still answers 200
+    ok = client.get("/integrity-scan", params={"ticker": ticker, "days": 3, "to": DAYS[-1].isoformat()})
+    assert ok.status_code == 200 and ok.json()["gaps"] == []

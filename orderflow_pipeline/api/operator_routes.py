@@ -41,7 +41,7 @@ def register(app: FastAPI, reads: Reads) -> None:
 
     @app.get("/integrity-scan", response_model=IntegrityScan, response_model_by_alias=True,
              tags=["diagnostics"],
-             responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
+             responses={**ERRORS, **NOT_FOUND, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
     def integrity_scan(
         ticker: str | None = Query(None, pattern=TICKER_PATTERN, examples=["BBRI"], description="ticker"),
         days: int = Query(scan.DEFAULT_DAYS, ge=1, le=scan.MAX_DAYS,
@@ -53,7 +53,10 @@ def register(app: FastAPI, reads: Reads) -> None:
         missing footprint hour files, minutes missing in the warehouse, a missing broker summary."""
         t = parse_ticker(ticker, "ticker")
         end = parse_date(to, "to", required=False) or idx_calendar.wib_date(reads.now())
-        return scan.scan(reads.lake, reads.settings.warehouse_target, t, end, days)
+        try:
+            return scan.scan_known(reads.lake, reads.settings.warehouse_target, t, end, days)
+        except scan.UnknownTicker as exc:
+            raise StarletteHTTPException(404, str(exc)) from None
 
     @app.get("/signal", response_model=TickerSignal, tags=["summary"], responses={**ERRORS, **NOT_FOUND})
     def signal(

@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from orderflow_pipeline.sources.ipot.capture.state import DEFAULT_SPOOL_ROOT
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Lake
 
 log = logging.getLogger("orderflow.live")
 
-# The capture's default spool is `./data/capture-spool/{capture_id}` (cli.cmd_capture); without
-# ORDERFLOW_CAPTURE_SPOOL the API tails every capture folder under this root.
-DEFAULT_SPOOL_ROOT = Path("./data/capture-spool")
+# Without ORDERFLOW_CAPTURE_SPOOL the API tails every capture folder under the capture's root.
 _OPEN_RE = re.compile(r"^seg-\d+-(\d{8})\.jsonl$")
 
 

@@ -18,6 +18,10 @@ from orderflow_pipeline.config import DEFAULT_IPOT_URL, Settings
 from orderflow_pipeline.sources.ipot.client import redact
 from orderflow_pipeline.storage.lake import Lake
 
+# Each capture spools under `DEFAULT_SPOOL_ROOT/{capture_id}` unless told otherwise; the live
+# journal tails every folder under it, so the two agree by importing this one name.
+DEFAULT_SPOOL_ROOT = Path("./data/capture-spool")
+
 
 @dataclass
 class CaptureConfig:
@@ -27,7 +31,7 @@ class CaptureConfig:
     date: date | None = None  # None: today in WIB
     duration: float | None = None
     capture_id: str = "capture"
-    spool: Path = Path("./data/capture-spool/capture")
+    spool: Path = DEFAULT_SPOOL_ROOT / "capture"
     flush_seconds: float = 5.0
     flush_lines: int = 500
     flush_bytes: int = 512 * 1024
