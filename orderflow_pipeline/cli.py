@@ -176,9 +176,19 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
     if d is None:
         print(f"replay-server: no raw_lt tape in {lake!r}; pass --date", file=sys.stderr)
         return 2
+    if args.send_log:
+        try:
+            open(args.send_log, "a").close()  # noqa: SIM115 - only: can it be written?
+        except OSError as exc:
+            print(
+                f"replay-server: cannot write --send-log {args.send_log!r}: {exc.strerror}", file=sys.stderr
+            )
+            return 2
     cfg = ReplayConfig(
         date=d,
         speed=args.speed,
+        rate=args.rate,
+        send_log=args.send_log,
         host=args.host,
         port=args.port,
         ping_interval=args.ping_interval,
@@ -205,6 +215,10 @@ def add_replay_server_command(sub: Subcommands) -> None:
         "--date", type=parse_date, default=None, help="trading date to serve (default: newest tape)"
     )
     r.add_argument("--speed", type=float, default=60.0, help="times real speed; 0 = as fast as possible")
+    r.add_argument(
+        "--rate", type=float, default=0.0, help="trades per second instead of --speed (load tests)"
+    )
+    r.add_argument("--send-log", default=None, help="append 'wall ns<TAB>raw line' per trade's first send")
     r.add_argument("--host", default="127.0.0.1")
     r.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on stdout)")
     r.add_argument("--ping-interval", type=float, default=10.0)

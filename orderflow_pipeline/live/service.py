@@ -86,6 +86,9 @@ class LiveService:
     def _day_loop(self) -> None:
         folders = self._folders()
         day = self._pick_day(folders)
+        # today only for want of a segment: the capture's first segment (maybe of another date,
+        # e.g. a replayed day) decides the day as soon as it appears
+        guessed = not segment_dates(folders)
         engine = LiveEngine(day, self._context(day))
         journal = Journal(day, folders, self._lake())
         engine.add(journal.poll(force_lake=True))  # spool first, then the lake (journal docstring)
@@ -103,6 +106,8 @@ class LiveService:
         while not self._stop.is_set():
             if journal.newer_day is not None or (not folders and self._folders()):
                 return  # the day rolled over, or a capture appeared: start again
+            if guessed and engine.lines == 0 and segment_dates(folders):
+                return  # the first segment appeared: its date is the capture's day
             data = journal.poll()
             if data:
                 engine.add(data)
