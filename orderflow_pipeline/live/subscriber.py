@@ -110,8 +110,10 @@ class Subscriber:
                         "from the start", self.key)  # fmt: skip
             self._last, self._first = _START, None
         if newest:
+            # a later day, or (nothing read yet) another day: the one the capture is on
+            # (`LiveService._pick_day` picks the newest published day the same way)
             d = date.fromisoformat(bytes(newest[0]).decode())
-            if d > self.day:
+            if d > self.day or (d != self.day and self.entries == 0):
                 self.newer_day = d
         docs = []
         for raw in dict(beats).values():
