@@ -35,6 +35,9 @@ IPOT_DATE_STYLES = ("padded", "official")
 # Where `orderflow serve` listens by default: the base of the links in signal alerts.
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8000"
 
+# What ORDERFLOW_LIVE_BROKER may name: Redis (rediss = over TLS).
+BROKER_SCHEMES = ("redis", "rediss")
+
 # Lake roots the Lake class can open: S3 (any S3-compatible endpoint) or the local filesystem.
 _REMOTE_LAKE_SCHEMES = ("s3://",)
 _LOCAL_LAKE_SCHEME = "file://"
@@ -65,6 +68,10 @@ class Settings:
     ipot_date_style: str = IPOT_DATE_STYLES[0]
     capture_id: str | None = None  # None: the host name
     capture_spool: str | None = None  # None: ./data/capture-spool/{capture_id}
+    # The broker carrying the live trades from `orderflow capture` to `orderflow serve` replicas on
+    # other hosts (SPEC §16 Source): `redis://host:port/db` (Redis Streams, live/broker.py). None:
+    # the API tails the capture's local spool (live/journal.py), which needs no broker at all.
+    live_broker: str | None = None
     # Receives one JSON POST per ticker, signal and day when an intraday signal becomes
     # STRONG_BUY, TRAP_WARNING or STRONG_SELL (assets/sensors/signal_alerts.py); None = log only.
     signal_webhook: str | None = None
@@ -133,6 +140,27 @@ def _ws_url(environ: Mapping[str, str], name: str, default: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         raise ConfigError(f"{name} must be a ws:// or wss:// URL with a host, got {raw!r}")
+    return raw
+
+
+def _broker_url(environ: Mapping[str, str], name: str) -> str | None:
+    """A Redis URL; the client would otherwise take a typo (http://, a bare host) as a socket path
+    or fail only at the first trade, long after the process said it started."""
+    raw = _env(environ, name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in BROKER_SCHEMES or not parts.hostname or port == -1:
+        raise ConfigError(
+            f"{name} must be redis://host[:port][/db] or rediss://host[:port][/db], got {raw!r}"
+        )
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError(f"{name}: the database after the host must be a number, got {raw!r}")
     return raw
 
 
@@ -227,6 +255,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ipot_date_style=_choice(e, "ORDERFLOW_IPOT_DATE_STYLE", IPOT_DATE_STYLES),
         capture_id=_env(e, "ORDERFLOW_CAPTURE_ID"),
         capture_spool=_path(e, "ORDERFLOW_CAPTURE_SPOOL", "") if _env(e, "ORDERFLOW_CAPTURE_SPOOL") else None,
+        live_broker=_broker_url(e, "ORDERFLOW_LIVE_BROKER"),
         signal_webhook=_url(e, "ORDERFLOW_SIGNAL_WEBHOOK"),
         dashboard_url=(_url(e, "ORDERFLOW_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/"),
     )

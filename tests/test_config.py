@@ -65,6 +65,8 @@ CASES: dict[str, tuple[str, str, object]] = {
         "ducklake:dbname=wh host=127.0.0.1 port=5432 user=orderflow",
     ),
     "ORDERFLOW_WAREHOUSE_DATA": ("wh-data", "warehouse_data", "{cwd}/wh-data/"),
+    # issue 26: the broker carrying live trades to API replicas on other hosts (kept as given)
+    "ORDERFLOW_LIVE_BROKER": ("redis://10.0.0.5:6380/2", "live_broker", "redis://10.0.0.5:6380/2"),
 }
 # Fields whose default follows another variable: DuckLake's data goes under the lake unless
 # ORDERFLOW_WAREHOUSE_DATA says otherwise.
@@ -216,6 +218,11 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_WAREHOUSE", "duckdb:"),
         ("ORDERFLOW_WAREHOUSE_DATA", "gs://bucket/wh"),
         ("ORDERFLOW_WAREHOUSE_DATA", "s3://"),
+        ("ORDERFLOW_LIVE_BROKER", "http://10.0.0.5:6379"),  # not Redis
+        ("ORDERFLOW_LIVE_BROKER", "10.0.0.5:6379"),  # redis-py would read a bare host as a unix socket
+        ("ORDERFLOW_LIVE_BROKER", "redis://"),
+        ("ORDERFLOW_LIVE_BROKER", "redis://host:port/0"),
+        ("ORDERFLOW_LIVE_BROKER", "redis://host:6379/zero"),
     ],
 )
 def test_unusable_value_is_an_error_naming_the_variable(
