@@ -176,6 +176,10 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
     if d is None:
         print(f"replay-server: no raw_lt tape in {lake!r}; pass --date", file=sys.stderr)
         return 2
+    trading_day(d)
+    for opt, v in (("--speed", args.speed), ("--rate", args.rate)):
+        if not 0 <= v < float("inf"):  # negative or nan: the server would listen and send nothing
+            raise UsageError(f"{opt} must be a number >= 0, got {v:g}")
     if args.send_log:
         try:
             open(args.send_log, "a").close()  # noqa: SIM115 - only: can it be written?
