@@ -323,6 +323,15 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aggressor_quality(args: argparse.Namespace) -> int:
+    """How D's trade sides were decided and how often the tick rule agrees (JSON, or --text)."""
+    from orderflow_pipeline.layers.footprint.aggressor_quality import measure_day
+
+    q = measure_day(Lake.from_settings(get_settings()), trading_day(args.date))
+    print(q.as_text() if args.text else json.dumps(q.as_dict(), indent=2))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write one warehouse table's rows dated [--from, --to] to a Parquet file (DuckDB COPY)."""
     from orderflow_pipeline.read import export
@@ -351,6 +360,11 @@ def add_analytics_commands(sub: Subcommands) -> None:
     o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
     o.add_argument("--text", action="store_true", help="a table instead of JSON")
     o.set_defaults(func=cmd_outcomes)
+
+    aq = sub.add_parser("aggressor-quality", help="a day's trade sides by source and the rules' agreement")
+    aq.add_argument("--date", type=parse_date, required=True)
+    aq.add_argument("--text", action="store_true", help="a few lines instead of JSON")
+    aq.set_defaults(func=cmd_aggressor_quality)
 
     e = sub.add_parser("export", help="export a warehouse table's rows in a date range to Parquet")
     e.add_argument("--table", required=True, choices=sorted(EXPORT_TABLES))

@@ -21,10 +21,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api import exports, live_routes
 from orderflow_pipeline.api.cache import SummaryCache, body_response
 from orderflow_pipeline.api.models import (
     ERRORS,
+    AggressorQuality,
     Coverage,
     ErrorBody,
     Health,
@@ -51,6 +53,7 @@ from orderflow_pipeline.api.params import (
 from orderflow_pipeline.api.reads import Reads, chart_extras, explain
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers.footprint import aggressor_quality
 from orderflow_pipeline.layers.summary.build import compute_range
 from orderflow_pipeline.layers.summary.documents import no_data_document, range_document
 from orderflow_pipeline.read import bars, export, profile
@@ -199,6 +202,18 @@ def create_app(
     ) -> Any:  # fmt: skip
         """Every layer's integrity checks for the date (SPEC §11), as the asset checks see them."""
         return integrity_report(reads.settings, require_date(date), now=reads.now())
+
+    @app.get("/aggressor-quality", response_model=AggressorQuality, tags=["diagnostics"], responses=ERRORS)
+    def aggressor_quality_report(
+        date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-18"],
+                                 description="trading date (YYYY-MM-DD)"),
+    ) -> Any:  # fmt: skip
+        """How the date's trade sides were decided (order numbers, tick rule, neutral) and how
+        often the tick rule agrees with the order-number side, from the date's whole tape."""
+        d = require_date(date)
+        if not idx_calendar.is_trading_day(d):
+            raise BadInput(f"{d} is not an IDX trading day (weekend or exchange holiday)")
+        return aggressor_quality.measure_day(reads.lake, d).as_dict()
 
     @app.get("/health", response_model=Health, tags=["diagnostics"])
     def health() -> Any:

@@ -282,6 +282,37 @@ class OutcomesReport(BaseModel):
     signals: list[OutcomeStats]
 
 
+class AggressorShares(BaseModel):
+    order_numbers: float | None
+    tick_rule: float | None
+    unclassified: float | None
+
+
+class AggressorAgreement(BaseModel):
+    moved: float | None = Field(description="tick rule = order-number side, trades whose price moved")
+    tick_rule: float | None = Field(description="the same with a zero tick inheriting (Lee–Ready's form)")
+
+
+class AggressorQuality(BaseModel):
+    """aggressor_quality.AggressorQuality.as_dict: how the date's trade sides were decided."""
+
+    model_config = ConfigDict(extra="allow")
+    date: str
+    scope: str
+    trades: int = Field(description="regular-board trades after dedupe")
+    order_numbers: int = Field(description="side from order numbers [13]/[14]")
+    tick_rule: int = Field(description="side from the tick rule (both or neither order number set)")
+    unclassified: int = Field(description="neither buy nor sell: auction prints + undetermined")
+    auction: int
+    undetermined: int
+    moved: int
+    moved_agree: int
+    ticked: int
+    ticked_agree: int
+    share: AggressorShares
+    agreement: AggressorAgreement
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input: the message says which parameter and why"},
 }
