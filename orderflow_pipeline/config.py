@@ -25,6 +25,11 @@ MIN_WAREHOUSE_TICKERS = 50
 # Integrity floor for the warehouse ticker count (WARN, §11).
 MIN_WAREHOUSE_TICKERS_WARN = 50
 
+# The liquidity floor of the dashboard's default view and the outcomes filter (issue 27): rupiah
+# traded on the date. Rp 500 M keeps 354 of the 864 shares of the real snapshot and drops the
+# names whose score comes from a handful of prints.
+MIN_TRADED_VALUE = 500_000_000
+
 DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "./.dagster"
@@ -54,6 +59,8 @@ class Settings:
     min_warehouse_tickers: int = MIN_WAREHOUSE_TICKERS
     # Integrity floor for the warehouse ticker count (WARN, §11).
     min_warehouse_tickers_warn: int = MIN_WAREHOUSE_TICKERS_WARN
+    # Rupiah a ticker must trade on the date to be in the liquid view (layers/summary/liquidity.py).
+    min_traded_value: int = MIN_TRADED_VALUE
     storage_options: dict[str, object] = field(default_factory=dict)
     # Folder holding fixtures/real/ (the real fixtures and daily snapshot); None = ../shared
     # next to the repo, else the packaged snapshot copy. Development and tests only.
@@ -220,6 +227,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dagster_home=_path(e, "DAGSTER_HOME", DEFAULT_DAGSTER_HOME),
         min_warehouse_tickers=min_tickers,
         min_warehouse_tickers_warn=min_warn,
+        min_traded_value=_int(e, "ORDERFLOW_MIN_TRADED_VALUE", MIN_TRADED_VALUE, minimum=0),
         shared_dir=str(Path(shared).expanduser().resolve()) if shared else None,
         ipot_url=_ws_url(e, "ORDERFLOW_IPOT_URL", DEFAULT_IPOT_URL),
         ipot_token=_env(e, "ORDERFLOW_IPOT_TOKEN"),

@@ -38,6 +38,12 @@ class SummaryItem(BaseModel):
     # Optional here although always written now: summary files of older versions lack them.
     vel: float | None = None
     vel_accel: float | None = None
+    val: int | None = Field(None, description="traded value, Rp (Σ minute vol × close × 100)")
+    ins: str | None = Field(
+        None,
+        description="instrument kind from the ticker's form: share, etf, "
+        "structured_warrant, warrant, right, other",
+    )
 
 
 class SummaryDoc(BaseModel):
