@@ -58,7 +58,7 @@ def test_floor_and_filter_change_the_ranking_of_the_real_tape(local_lake: Lake, 
     footprint.build_footprint(local_lake, D)
     items = summary_from_lake(local_lake, D)["items"]
     assert {i["t"]: i["val"] for i in items} == _values_by_hand(body)
-    # ADRO: 4,912 lots closing at 2,210 -> 1,085,552,000; INDS: 3,300 lots at 2,970 -> 980,100,000
+    # ADRO: 4,912 lots closing at 2,210 -> 1,085,552,000; INDS: 4,356 lots closing at 2,250 -> 980,100,000
     assert {i["t"]: i["val"] for i in items if i["val"] >= 500_000_000} == {
         "ADRO": 1_085_552_000,
         "INDS": 980_100_000,

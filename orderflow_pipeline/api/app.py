@@ -31,6 +31,7 @@ from orderflow_pipeline.api.models import (
     ErrorBody,
     Health,
     IntegrityReport,
+    LiquidityView,
     OutcomesReport,
     RangeProfile,
     RawHist,
@@ -214,6 +215,12 @@ def create_app(
         if not idx_calendar.is_trading_day(d):
             raise BadInput(f"{d} is not an IDX trading day (weekend or exchange holiday)")
         return aggressor_quality.measure_day(reads.lake, d).as_dict()
+
+    @app.get("/liquidity", response_model=LiquidityView, tags=["summary"])
+    def liquidity_view() -> Any:
+        """The liquid view the dashboard shows by default: the floor (`ORDERFLOW_MIN_TRADED_VALUE`)
+        and the instrument kinds (`ORDERFLOW_LIQUID_KINDS`) applied to each item's `val` and `ins`."""
+        return reads.settings.liquidity.as_dict()
 
     @app.get("/health", response_model=Health, tags=["diagnostics"])
     def health() -> Any:

@@ -288,6 +288,13 @@ class OutcomesReport(BaseModel):
     signals: list[OutcomeStats]
 
 
+class LiquidityView(BaseModel):
+    """liquidity.Filter.as_dict: the dashboard's default view (Settings.liquidity)."""
+
+    min_value: int = Field(description="rupiah a ticker must trade on the date")
+    kinds: list[str] = Field(description="instrument kinds kept (from the ticker's form)")
+
+
 class AggressorShares(BaseModel):
     order_numbers: float | None
     tick_rule: float | None
