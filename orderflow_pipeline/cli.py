@@ -301,11 +301,13 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from orderflow_pipeline.layers import outcomes
     from orderflow_pipeline.warehouse import duck, queries
 
+    settings = get_settings()
+    liquidity = settings.liquidity if args.liquid else None
     try:
-        with queries.reading(get_settings().warehouse_target) as con:
-            rep = outcomes.rolling_report(con, days=args.days, end=args.to)
+        with queries.reading(settings.warehouse_target) as con:
+            rep = outcomes.rolling_report(con, days=args.days, end=args.to, liquidity=liquidity)
     except duck.WarehouseMissing:
-        rep = outcomes.rolling_report(None, days=args.days, end=args.to)
+        rep = outcomes.rolling_report(None, days=args.days, end=args.to, liquidity=liquidity)
     if not args.text:
         print(json.dumps(rep, indent=2))
         return 0
@@ -359,6 +361,11 @@ def add_analytics_commands(sub: Subcommands) -> None:
     o.add_argument("--days", type=int, default=REPORT_DAYS)
     o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
     o.add_argument("--text", action="store_true", help="a table instead of JSON")
+    o.add_argument(
+        "--liquid",
+        action="store_true",
+        help="only items of the liquid view (ORDERFLOW_MIN_TRADED_VALUE, _LIQUID_KINDS)",
+    )
     o.set_defaults(func=cmd_outcomes)
 
     aq = sub.add_parser("aggressor-quality", help="a day's trade sides by source and the rules' agreement")

@@ -7,6 +7,8 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pytest
+
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.summary import liquidity
 from orderflow_pipeline.layers.summary.build import summary_from_lake
@@ -79,3 +81,63 @@ def test_floor_and_filter_change_the_ranking_of_the_real_tape(local_lake: Lake, 
     assert len(liquid_items(items, Filter(0, INSTRUMENTS))) == 94
     # an item of an older summary file (no val) cannot pass a floor
     assert not Filter(0).keeps("BBCA", None)
+
+
+def test_liquidity_filter_changes_the_outcomes(tmp_path: Path) -> None:
+    import duckdb
+    from test_outcomes import D1, D2, candle, write_candles, write_summary_items
+
+    from orderflow_pipeline.layers import outcomes
+    from orderflow_pipeline.warehouse import load, schema
+
+    lake = Lake(str(tmp_path / "lake"))
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    schema.ensure_schema(con)
+    # D1 value = lots × close × 100 (one candle): BBCA 100,000 × 9,000 × 100 = Rp 90 B (liquid);
+    # TLKM 100 × 3,000 × 100 = Rp 30 M (a share below the floor); GJTLZPCJ6A 3 × 100 × 100 = Rp 30 k
+    # next-day close-to-close: BBCA 9,000 -> 9,090 = +1%, TLKM 3,000 -> 2,970 = -1%, GJTL 100 -> 150 = +50%
+    for t, vol, c1, c2 in (
+        ("BBCA", 100_000, 9000, 9090),
+        ("TLKM", 100, 3000, 2970),
+        ("GJTLZPCJ6A", 3, 100, 150),
+    ):
+        write_candles(lake, t, [candle(D1, 0, c1, c1, vol=vol), candle(D2, 0, c2, c2, vol=vol)])
+    for d in (D1, D2):
+        load.consolidate(lake, con, d)
+    write_summary_items(
+        lake, D1, [{"t": t, "sig": "BUY", "sc": 0.65} for t in ("BBCA", "GJTLZPCJ6A", "TLKM")]
+    )
+    outcomes.build_outcomes(lake, con, D1)
+
+    def buy(flt: Filter | None) -> tuple[int, float, float]:
+        rep = outcomes.rolling_report(con, days=2, end=D2, liquidity=flt)
+        assert rep["liquidity"] == (flt.as_dict() if flt else None)
+        (e,) = [s for s in rep["signals"] if s["signal"] == "BUY"]
+        return e["count"], round(e["hit_rate"], 4), round(e["mean"], 4)
+
+    assert buy(None) == (3, round(2 / 3, 4), round((1 - 1 + 50) / 3, 4))  # the warrant's +50% dominates
+    assert buy(Filter(500_000_000)) == (1, 1.0, 1.0)  # BBCA alone
+    assert buy(Filter(0)) == (2, 0.5, 0.0)  # shares: BBCA +1, TLKM -1
+    assert buy(Filter(0, INSTRUMENTS)) == buy(None)
+    con.close()
+
+
+def test_outcomes_cli_and_api_offer_the_liquid_view(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from orderflow_pipeline.api import create_app
+    from orderflow_pipeline.cli import main
+    from orderflow_pipeline.config import get_settings
+
+    monkeypatch.setenv("ORDERFLOW_MIN_TRADED_VALUE", "1000")
+    monkeypatch.setenv("ORDERFLOW_LIQUID_KINDS", "share,warrant")
+    view = {"min_value": 1000, "kinds": ["share", "warrant"]}
+    assert main(["outcomes", "--liquid"]) == 0
+    assert json.loads(capsys.readouterr().out)["liquidity"] == view
+    assert main(["outcomes"]) == 0
+    assert json.loads(capsys.readouterr().out)["liquidity"] is None
+    client = TestClient(create_app(get_settings()))
+    assert client.get("/signals/outcomes", params={"liquid": "true"}).json()["liquidity"] == view
+    assert client.get("/liquidity").json() == view

@@ -252,15 +252,17 @@ def create_app(
     def signals_outcomes(
         days: int = Query(outcomes.REPORT_DAYS, ge=1, le=250, description="sessions in the window"),
         to: str | None = Query(None, pattern=DATE_PATTERN, description="last session; default newest"),
+        liquid: bool = Query(False, description="only items of the liquid view (GET /liquidity)"),
     ) -> Any:
         """Per signal over the last `days` sessions: count, next-day hit rate, mean/median
         return, 95% bootstrap interval of the mean, against NEUTRAL (`outcomes.rolling_report`)."""
         end = parse_date(to, "to", required=False)
+        flt = reads.settings.liquidity if liquid else None
         try:
             with reads.reading() as con:
-                return outcomes.rolling_report(con, days=days, end=end)
+                return outcomes.rolling_report(con, days=days, end=end, liquidity=flt)
         except duck.WarehouseMissing:
-            return outcomes.rolling_report(None, days=days, end=end)
+            return outcomes.rolling_report(None, days=days, end=end, liquidity=flt)
 
     @app.get("/signals/why", response_model=SignalWhy, tags=["signals"], responses=ERRORS)
     async def signals_why(

@@ -276,6 +276,13 @@ class OutcomeStats(BaseModel):
     edge: float | None = Field(None, description="hit_rate - NEUTRAL's share moving the same way")
 
 
+class LiquidityView(BaseModel):
+    """liquidity.Filter.as_dict: the dashboard's default view (Settings.liquidity)."""
+
+    min_value: int = Field(description="rupiah a ticker must trade on the date")
+    kinds: list[str] = Field(description="instrument kinds kept (from the ticker's form)")
+
+
 class OutcomesReport(BaseModel):
     """outcomes.rolling_report."""
 
@@ -286,13 +293,7 @@ class OutcomesReport(BaseModel):
     baseline: OutcomeStats
     families: list[OutcomeStats]
     signals: list[OutcomeStats]
-
-
-class LiquidityView(BaseModel):
-    """liquidity.Filter.as_dict: the dashboard's default view (Settings.liquidity)."""
-
-    min_value: int = Field(description="rupiah a ticker must trade on the date")
-    kinds: list[str] = Field(description="instrument kinds kept (from the ticker's form)")
+    liquidity: LiquidityView | None = Field(None, description="the liquid-view filter applied, or null")
 
 
 class AggressorShares(BaseModel):

@@ -244,6 +244,17 @@ def aggregate_candle_table(candles: pa.Table) -> Aggregates:
         mem.close()
 
 
+def traded_values(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict[tuple[str, date], int]:
+    """Rupiah traded per (ticker, date) in [start, end] (the summary items' `val`, same SQL)."""
+    if not has_table(con, "footprint_1m"):
+        return {}
+    rows = con.execute(
+        f"SELECT ticker, date, {TRADED_VALUE_SQL} FROM footprint_1m WHERE date BETWEEN ? AND ? GROUP BY ALL",
+        [start, end],
+    ).fetchall()
+    return {(str(t), d): int(v) for t, d, v in rows}
+
+
 def session_open_close(
     con: duckdb.DuckDBPyConnection, tickers: Sequence[str], start: date, end: date
 ) -> list[tuple[str, date, int, int]]:
