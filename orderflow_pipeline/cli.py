@@ -319,11 +319,13 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from orderflow_pipeline.layers import outcomes
     from orderflow_pipeline.warehouse import duck, queries
 
+    settings = get_settings()
+    liquidity = settings.liquidity if args.liquid else None
     try:
-        with queries.reading(get_settings().warehouse_target) as con:
-            rep = outcomes.rolling_report(con, days=args.days, end=args.to)
+        with queries.reading(settings.warehouse_target) as con:
+            rep = outcomes.rolling_report(con, days=args.days, end=args.to, liquidity=liquidity)
     except duck.WarehouseMissing:
-        rep = outcomes.rolling_report(None, days=args.days, end=args.to)
+        rep = outcomes.rolling_report(None, days=args.days, end=args.to, liquidity=liquidity)
     if not args.text:
         print(json.dumps(rep, indent=2))
         return 0
@@ -338,6 +340,15 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         print(f"{e['signal']:<14}{e['count']:>6}{e['direction']:>5}{f(e['hit_rate'], '.3f'):>7}"
               f"{f(e.get('baseline_hit_rate'), '.3f'):>7}{f(e['mean'], '.3f'):>9}{f(e['median'], '.3f'):>9}  "
               f"{'-' if not ci else f'{ci[0]:.3f}..{ci[1]:.3f}'}")  # fmt: skip
+    return 0
+
+
+def cmd_aggressor_quality(args: argparse.Namespace) -> int:
+    """How D's trade sides were decided and how often the tick rule agrees (JSON, or --text)."""
+    from orderflow_pipeline.layers.footprint.aggressor_quality import measure_day
+
+    q = measure_day(Lake.from_settings(get_settings()), trading_day(args.date))
+    print(q.as_text() if args.text else json.dumps(q.as_dict(), indent=2))
     return 0
 
 
@@ -368,7 +379,17 @@ def add_analytics_commands(sub: Subcommands) -> None:
     o.add_argument("--days", type=int, default=REPORT_DAYS)
     o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
     o.add_argument("--text", action="store_true", help="a table instead of JSON")
+    o.add_argument(
+        "--liquid",
+        action="store_true",
+        help="only items of the liquid view (ORDERFLOW_MIN_TRADED_VALUE, _LIQUID_KINDS)",
+    )
     o.set_defaults(func=cmd_outcomes)
+
+    aq = sub.add_parser("aggressor-quality", help="a day's trade sides by source and the rules' agreement")
+    aq.add_argument("--date", type=parse_date, required=True)
+    aq.add_argument("--text", action="store_true", help="a few lines instead of JSON")
+    aq.set_defaults(func=cmd_aggressor_quality)
 
     e = sub.add_parser("export", help="export a warehouse table's rows in a date range to Parquet")
     e.add_argument("--table", required=True, choices=sorted(EXPORT_TABLES))

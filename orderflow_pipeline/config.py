@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from orderflow_pipeline.layers.summary.liquidity import DEFAULT_KINDS, Filter, Instrument, parse_kinds
 from orderflow_pipeline.warehouse.backend import DUCKDB, Target, TargetError, parse_target
 
 # The warehouse fast path of the summary (§11, issue 19): taken when the warehouse holds every
@@ -24,6 +25,11 @@ from orderflow_pipeline.warehouse.backend import DUCKDB, Target, TargetError, pa
 MIN_WAREHOUSE_TICKERS = 50
 # Integrity floor for the warehouse ticker count (WARN, §11).
 MIN_WAREHOUSE_TICKERS_WARN = 50
+
+# The liquidity floor of the dashboard's default view and the outcomes filter (issue 27): rupiah
+# traded on the date. Rp 500 M keeps 354 of the 864 shares of the real snapshot and drops the
+# names whose score comes from a handful of prints.
+MIN_TRADED_VALUE = 500_000_000
 
 DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
@@ -57,6 +63,10 @@ class Settings:
     min_warehouse_tickers: int = MIN_WAREHOUSE_TICKERS
     # Integrity floor for the warehouse ticker count (WARN, §11).
     min_warehouse_tickers_warn: int = MIN_WAREHOUSE_TICKERS_WARN
+    # Rupiah a ticker must trade on the date to be in the liquid view (layers/summary/liquidity.py).
+    min_traded_value: int = MIN_TRADED_VALUE
+    # Instrument kinds of that view (ORDERFLOW_LIQUID_KINDS, e.g. `share,warrant`).
+    liquid_kinds: tuple[Instrument, ...] = DEFAULT_KINDS
     storage_options: dict[str, object] = field(default_factory=dict)
     # Folder holding fixtures/real/ (the real fixtures and daily snapshot); None = ../shared
     # next to the repo, else the packaged snapshot copy. Development and tests only.
@@ -86,6 +96,11 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.warehouse_data:
             object.__setattr__(self, "warehouse_data", _lake_path(self.lake).rstrip("/") + "/warehouse/")
+
+    @property
+    def liquidity(self) -> Filter:
+        """The liquid view: the dashboard's default and `orderflow outcomes --liquid`."""
+        return Filter(self.min_traded_value, self.liquid_kinds)
 
     @property
     def is_s3(self) -> bool:
@@ -231,6 +246,16 @@ def _warehouse_data(environ: Mapping[str, str]) -> str:
     return str(Path(_lake_path(raw)).expanduser().resolve()) + "/"
 
 
+def _kinds(environ: Mapping[str, str]) -> tuple[Instrument, ...]:
+    raw = _env(environ, "ORDERFLOW_LIQUID_KINDS")
+    if raw is None:
+        return DEFAULT_KINDS
+    try:
+        return parse_kinds(raw)
+    except ValueError as exc:
+        raise ConfigError(f"ORDERFLOW_LIQUID_KINDS: {exc}, got {raw!r}") from None
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment (`environ`, default os.environ); relative paths are resolved
     against the working directory. Raises ConfigError naming the variable for a value that cannot
@@ -248,6 +273,8 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dagster_home=_path(e, "DAGSTER_HOME", DEFAULT_DAGSTER_HOME),
         min_warehouse_tickers=min_tickers,
         min_warehouse_tickers_warn=min_warn,
+        min_traded_value=_int(e, "ORDERFLOW_MIN_TRADED_VALUE", MIN_TRADED_VALUE, minimum=0),
+        liquid_kinds=_kinds(e),
         shared_dir=str(Path(shared).expanduser().resolve()) if shared else None,
         ipot_url=_ws_url(e, "ORDERFLOW_IPOT_URL", DEFAULT_IPOT_URL),
         ipot_token=_env(e, "ORDERFLOW_IPOT_TOKEN"),

@@ -31,6 +31,8 @@ CASES: dict[str, tuple[str, str, object]] = {
     "DAGSTER_HOME": ("dh", "dagster_home", "{cwd}/dh"),
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS": ("120", "min_warehouse_tickers", 120),
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": ("7", "min_warehouse_tickers_warn", 7),
+    "ORDERFLOW_MIN_TRADED_VALUE": ("250000000", "min_traded_value", 250_000_000),
+    "ORDERFLOW_LIQUID_KINDS": ("warrant,share", "liquid_kinds", ("share", "warrant")),
     "ORDERFLOW_SHARED": ("shared-copy", "shared_dir", "{cwd}/shared-copy"),
     # the IPOT live feed (issue 18: orderflow capture)
     "ORDERFLOW_IPOT_URL": (
@@ -199,6 +201,9 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "-5"),
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "0"),  # 0 would take the fast path for an empty warehouse
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "fifty"),
+        ("ORDERFLOW_MIN_TRADED_VALUE", "500M"),  # a unit suffix is not a number of rupiah
+        ("ORDERFLOW_MIN_TRADED_VALUE", "-1"),
+        ("ORDERFLOW_LIQUID_KINDS", "shares"),
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "-1"),
         ("ORDERFLOW_S3_ENDPOINT_URL", "minio:9000"),
         ("ORDERFLOW_S3_ENDPOINT_URL", "ftp://minio:9000"),

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orderflow_pipeline.layers.summary.documents import SummaryItem, summary_item
+from orderflow_pipeline.layers.summary.liquidity import instrument
 
 ArrayLike = float | int | npt.NDArray[Any]
 
@@ -278,8 +279,9 @@ def round_js(x: float, dp: int) -> float:
 
 
 # The per-ticker aggregate columns (warehouse.aggregate_* computes them in SQL, from either source).
-# vol_w / delta_w are the sums over the velocity window: candles with t0 > cutoff − 60 min.
-AGGREGATE_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w")
+# vol_w / delta_w are the sums over the velocity window: candles with t0 > cutoff − 60 min;
+# val the traded value in rupiah (liquidity.TRADED_VALUE_SQL).
+AGGREGATE_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w", "val")
 
 
 @dataclass
@@ -295,6 +297,7 @@ class Aggregates:
     delta: npt.NDArray[np.int64]
     vol_w: npt.NDArray[np.int64]
     delta_w: npt.NDArray[np.int64]
+    val: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return int(self.ticker.shape[0])
@@ -342,7 +345,7 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
     t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
         np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel)
     )
-    v_l, h_l, lo_l, r_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng))
+    v_l, h_l, lo_l, r_l, val_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng, agg.val))
     items: list[SummaryItem] = []
     for i in sorted(range(n), key=lambda i: (-sc_l[i], t_l[i])):
         ctx = rows[i]
@@ -363,6 +366,8 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
                 sig=str(sig[i]),
                 vel=round_js(vel_l[i], 2),
                 vel_accel=round_js(acc_l[i], 2),
+                val=int(val_l[i]),
+                ins=instrument(str(t_l[i])),
             )
         )
     return items
