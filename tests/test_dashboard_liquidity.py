@@ -13,19 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
-from test_dashboard_browser import CHROMIUM, browser, page_at, serve, shot  # noqa: F401 - browser is a fixture
+from test_dashboard_browser import CHROMIUM, browser, build_layers, page_at, serve, shot  # noqa: F401 - browser is a fixture
 
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.layers.footprint.build import build_footprint
-from orderflow_pipeline.layers.summary.build import build_summary
 from orderflow_pipeline.layers.summary.liquidity import liquid_items
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import load
-from orderflow_pipeline.warehouse.schema import ensure_schema
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,14 +38,7 @@ def real_market(tmp_path_factory: pytest.TempPathFactory, real: Path) -> Iterato
     lake = Lake(str(root / "lake"))
     lake.write_bytes(TAPE_KEY, (real / TAPE_KEY).read_bytes())
     settings = Settings(lake=lake.root, warehouse=f"duckdb:{root / 'warehouse.duckdb'}")  # default view
-    con = duckdb.connect(settings.warehouse_target.location)
-    try:
-        ensure_schema(con)
-        build_footprint(lake, D)
-        load.consolidate(lake, con, D)
-        build_summary(lake, con, D, min_tickers=1, now=NOW)
-    finally:
-        con.close()
+    build_layers(lake, settings, [D], NOW)
     with serve(create_app(settings, clock=lambda: NOW)) as url:
         yield url, settings
 
