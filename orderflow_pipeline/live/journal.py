@@ -24,13 +24,14 @@ trades seconds late (measured: p99 3.6 s at 300 trades/s with a 2 s flush, tests
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
+from orderflow_pipeline.sources.ipot.capture.spool import open_segment_date, sealed_key
 from orderflow_pipeline.sources.ipot.capture.state import DEFAULT_SPOOL_ROOT
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects
@@ -39,7 +40,6 @@ from orderflow_pipeline.storage.lake import Lake
 log = logging.getLogger("orderflow.live")
 
 # Without ORDERFLOW_CAPTURE_SPOOL the API tails every capture folder under the capture's root.
-_OPEN_RE = re.compile(r"^seg-\d+-(\d{8})\.jsonl$")
 PENDING_LAKE_S = 0.1  # lake listing interval while a vanished open segment is not met again
 
 
@@ -56,13 +56,12 @@ def segment_dates(folders: list[Path]) -> list[date]:
     out: set[date] = set()
     for folder in folders:
         for p in _iterdir(folder / "open"):
-            if m := _OPEN_RE.match(p.name):
-                out.add(datetime.strptime(m[1], "%Y%m%d").date())
+            if (d := open_segment_date(p.name)) is not None:
+                out.add(d)
         for p in _iterdir(folder / "sealed"):
-            try:
-                out.add(keys.trade_date_of_raw_key(p.name.replace("~", "/")))
-            except ValueError:
-                continue
+            if (key := sealed_key(p.name)) is not None:
+                with contextlib.suppress(ValueError):
+                    out.add(keys.trade_date_of_raw_key(key))
     return sorted(out)
 
 
@@ -112,10 +111,9 @@ class Journal:
     # -- the three sightings ---------------------------------------------------------------
     def _poll_open(self, folder: Path, parts: list[bytes]) -> None:
         for p in _iterdir(folder):
-            m = _OPEN_RE.match(p.name)
-            if not m:
+            d = open_segment_date(p.name)
+            if d is None:
                 continue
-            d = datetime.strptime(m[1], "%Y%m%d").date()
             if d != self.day:
                 if d > self.day:
                     self.newer_day = max(d, self.newer_day or d)
@@ -137,10 +135,8 @@ class Journal:
 
     def _poll_sealed(self, folder: Path, parts: list[bytes]) -> None:
         for p in _iterdir(folder):
-            if not (p.name.startswith("raw_lt~") and p.name.endswith(".jsonl")):
-                continue
-            key = p.name.replace("~", "/")
-            if key in self._done_keys:
+            key = sealed_key(p.name)
+            if key is None or key in self._done_keys:
                 continue
             try:
                 if keys.trade_date_of_raw_key(key) != self.day:
