@@ -165,27 +165,30 @@ def signals(
     ctx = np.broadcast_to(np.atleast_1d(np.asarray(has_ctx, dtype=bool)), (n,))
     st = _state_array(state, n)
     metrics = {"d": dp, "p": pp, "sc": score, "z": z, "nd": normalize(dp, -100, 100)}
-    conditions = []
-    for rule in SIGNAL_RULES:
-        cond = np.ones(n, dtype=bool)
-        if rule.context is not None or rule.state is not None:
-            cond &= ctx if rule.context is not False else ~ctx
-        if rule.state is not None:
-            cond &= st == rule.state
-        for b in rule.bounds:
-            cond &= _OPS[b.op](metrics[b.metric], b.bound)
-        conditions.append(cond)
+    conditions = [_rule_mask(rule, metrics, ctx, st) for rule in SIGNAL_RULES]
     return np.select(conditions, list(SIGNAL_TABLE), default=NEUTRAL).astype(object)
+
+
+def _rule_mask(
+    rule: SignalRule,
+    metrics: Mapping[str, npt.NDArray[np.float64]],
+    ctx: npt.NDArray[np.bool_],
+    st: npt.NDArray[np.object_],
+) -> npt.NDArray[np.bool_]:
+    """Where `rule` holds (the one evaluation of a rule: `signals` and `fired_rule` both call it)."""
+    cond = np.ones(ctx.shape[0], dtype=bool)
+    if rule.context is not None or rule.state is not None:
+        cond &= ctx if rule.context is not False else ~ctx
+    if rule.state is not None:
+        cond &= st == rule.state
+    for b in rule.bounds:
+        cond &= _OPS[b.op](metrics[b.metric], b.bound)
+    return cond
 
 
 # -- explanation (the dashboard's "why", the legend) -----------------------------------------------
 
 _METRIC_NAMES = {"d": "d", "p": "p", "sc": "sc", "z": "z", "nd": "norm(d)"}
-_PY_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
 
 
 def _num(x: float) -> str:
@@ -228,14 +231,9 @@ def _item_metrics(item: Mapping[str, Any]) -> tuple[dict[str, float], bool, str 
 
 
 def _holds(rule: SignalRule, m: Mapping[str, float], has_ctx: bool, state: str | None) -> bool:
-    if rule.context is True or rule.state is not None:
-        if not has_ctx:
-            return False
-    if rule.context is False and has_ctx:
-        return False
-    if rule.state is not None and state != rule.state:
-        return False
-    return all(_PY_OPS[b.op](m[b.metric], b.bound) for b in rule.bounds)
+    metrics = {k: np.array([v], dtype=np.float64) for k, v in m.items()}
+    st = np.array([state], dtype=object)
+    return bool(_rule_mask(rule, metrics, np.array([has_ctx]), st)[0])
 
 
 def fired_rule(item: Mapping[str, Any]) -> dict[str, Any]:
