@@ -202,8 +202,9 @@ def create_app(
 
     @app.get("/health", response_model=Health, tags=["diagnostics"])
     def health() -> Any:
-        """Warehouse reachable? How old is the newest summary? Newest date in the warehouse."""
-        return reads.health()
+        """Warehouse reachable? How old is the newest summary? Newest date in the warehouse? The
+        live engine's state (it does not make the API degraded: outside market hours it has none)."""
+        return {**reads.health(), "live": live_routes.health(app)}
 
     @app.get("/export/{table}.parquet", tags=["export"], response_class=StreamingResponse,
              responses={**ERRORS, 200: {"content": {exports.PARQUET_MEDIA_TYPE: {}},

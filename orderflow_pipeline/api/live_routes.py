@@ -35,6 +35,27 @@ TICKERS_PATTERN = rf"^{keys.TICKER_PATTERN}(,{keys.TICKER_PATTERN})*$"
 EVENT_ID_HEADER = "X-Live-Event-Id"  # the stream id a snapshot is current up to (resume from it)
 
 
+def health(app: FastAPI) -> dict[str, Any]:
+    """The live engine's part of `/health`: running (LIVE), no_live (with the reason) or
+    not_running (an app without its lifespan), with the newest trade, trades so far and clients.
+    Never waits for the rebuild: health answers at once, `ready` says whether it is done."""
+    svc: LiveService | None = getattr(app.state, "live_service", None)
+    if svc is None:
+        return {"state": "not_running", "reason": "NOT_RUNNING", "trades": 0, "clients": 0}
+    st = svc.status()
+    return {
+        "state": "running" if st["status"] == "LIVE" else "no_live",
+        "reason": st["reason"],
+        "date": st["date"],
+        "newest_trade_time": st["newest_trade_time"],
+        "newest_trade_received_at": st["newest_trade_received_at"],
+        "trades": st["trades"],
+        "clients": st["clients"],
+        "capture": st["capture"]["state"],
+        "ready": st["ready"],
+    }
+
+
 def register(app: FastAPI, reads: Reads) -> None:
     """Add the live routes to `app` and run the engine inside the app's lifespan (called once by
     `create_app`; plain app routes, like `operator_routes`, so the OpenAPI checks see them)."""
@@ -62,11 +83,13 @@ def register(app: FastAPI, reads: Reads) -> None:
         async with outer(a) as state:
             svc = LiveService(lambda: spool_folders(reads.settings.capture_spool), lake, context, reads.now)
             holder["svc"] = svc
+            a.state.live_service = svc
             svc.start()
             try:
                 yield state
             finally:
                 holder.pop("svc", None)
+                a.state.live_service = None
                 await asyncio.to_thread(svc.stop)
 
     app.router.lifespan_context = lifespan
