@@ -20,10 +20,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from orderflow_pipeline.api.models import ERRORS
 from orderflow_pipeline.api.params import TICKER_PATTERN, parse_ticker
-from orderflow_pipeline.api.reads import Reads
+from orderflow_pipeline.api.reads import Reads, hist_view
 from orderflow_pipeline.layers.summary.context import Context, load_context
 from orderflow_pipeline.live.journal import spool_folders
 from orderflow_pipeline.live.service import LiveService
+from orderflow_pipeline.read import bars, profile
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
 
@@ -126,6 +127,27 @@ def register(app: FastAPI, reads: Reads) -> None:
             body = {"t": t, "date": svc.engine.day.isoformat(), "candles": svc.engine.candles(t)}
             last = svc.events.last_id
         return JSONResponse(body, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
+
+    @app.get("/live/footprint-hist", tags=["live"], responses=ERRORS)
+    async def live_footprint_hist(
+        kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["BBRI"], description="ticker"),
+        bar: int = Query(1, description=f"minutes per bar, one of {bars.BAR_MINUTES}"),
+    ) -> Any:
+        """The live candles of one ticker in `/footprint-raw-hist`'s shape (`"source": "live"`:
+        bars, profile, imbalances), for the dashboard's open footprint ladder."""
+        t = parse_ticker(kode)
+        svc = await service()
+        if (answer := no_live(svc)) is not None:
+            return answer
+        assert svc is not None
+        with svc.lock:
+            assert svc.engine is not None
+            day, candles = svc.engine.day.isoformat(), svc.engine.candles(t)
+            last = svc.events.last_id
+        body = {"ticker": t, "date": day, "source": "live", "warehouse": "ok", "count": len(candles),
+                "candles": candles}  # fmt: skip
+        view = hist_view(body, bar, profile.IMBALANCE_RATIO, profile.IMBALANCE_MIN_LOTS)
+        return JSONResponse(view, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
 
     @app.get("/live/summary", tags=["live"], responses=ERRORS)
     async def live_summary() -> Any:
