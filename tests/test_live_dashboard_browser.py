@@ -172,6 +172,18 @@ def test_live_dashboard_follows_the_stream_then_falls_back_to_the_batch(
         print(f"receive -> page: n={len(lat)} p50={lat[len(lat) // 2]} ms max={lat[-1]} ms")
         assert not late, late
 
+        # A past date stays batch-only (live events do not touch it); back to today: live again.
+        page.fill("#date-input", "2026-02-17")
+        page.dispatch_event("#date-input", "change")
+        page.wait_for_function("window.__summary && window.__summary.source !== 'live' && "
+                               "document.querySelector('#live-chip').dataset.mode === 'batch'", timeout=10_000)  # fmt: skip
+        assert "a past date" in chip.inner_text()
+        assert page.evaluate("window.__summary.date") != DAY.isoformat()  # FALLBACK / NO_DATA for the 17th
+        page.fill("#date-input", "")
+        page.dispatch_event("#date-input", "change")
+        page.wait_for_function("window.__summary.source === 'live' && document.body.dataset.live === 'live'",
+                               timeout=10_000)  # fmt: skip
+
         # The serve's stream stops: the page falls back to the batch summary.
         live_world["serve"].kill()
         live_world["serve"].wait()
