@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from assets.layers.footprint import footprint_ndjson
 from assets.resources import LakeResource, SettingsResource
 from orderflow_pipeline.live import reconcile
 from orderflow_pipeline.sources.ipot.capture.spool import Spool
+from orderflow_pipeline.storage.keys import WIB
 from orderflow_pipeline.storage.lake import Lake
 from tests.conftest import free_port
 from tests.live_lab import DAY, simulated_lake
@@ -145,3 +146,31 @@ def test_outcome_skips_when_the_live_engine_is_on_another_day(
     srv, _ = live_day
     o = reconcile.live_outcome(Lake(str(tmp_path / "lake")), date(2026, 2, 19), srv.url)
     assert o.passed and o.metadata["skipped"] == "the live engine is on 2026-02-18, not 2026-02-19"
+
+
+def test_capture_heartbeat_sensor_reports_the_live_engine(
+    live_day: tuple[Serve, Path], tmp_path: Path, instance: DagsterInstance
+) -> None:
+    from dagster import SkipReason, build_sensor_context
+
+    from assets.automation.sensors import capture_heartbeat as hb
+
+    srv, _ = live_day
+    trades = srv.get("/live/status")["trades"]
+    evening = datetime(2026, 2, 18, 19, 0, tzinfo=WIB)
+    sensor = hb.build_capture_heartbeat_sensor(clock=lambda: evening)
+    for url, want in ((srv.url, f"live engine LIVE on 2026-02-18: {trades} trades"),
+                      (None, "live engine NOT_CONFIGURED")):  # fmt: skip
+        ctx = build_sensor_context(
+            instance=instance,
+            resources={
+                "lake": LakeResource(root=str(tmp_path / "lake")),
+                "settings": SettingsResource(live_api_url=url),
+            },
+        )
+        out = sensor(ctx)
+        assert isinstance(out, SkipReason) and want in str(out.skip_message), out.skip_message
+        cursor = json.loads(ctx.cursor or "{}")
+        assert cursor["status"] == ("LIVE" if url else "NOT_CONFIGURED")
+        if url:
+            assert (cursor["date"], cursor["trades"]) == ("2026-02-18", trades)
