@@ -174,7 +174,7 @@ def run_live_demo(
             res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
             print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
             materialize_range(defs, day, instance=instance, log_level="WARNING")
-            print_summary(resolve_summary(settings, date=day.isoformat()))
+            print_summary(resolve_summary(settings, date=day.isoformat()), liquid=settings.liquidity)
             if api.poll() is None:
                 print("dashboard (and UI) still running: Ctrl-C to stop")
                 api.wait()
