@@ -11,7 +11,8 @@ import duckdb
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.footprint import minutes as footprint_minutes
-from orderflow_pipeline.layers.footprint.build import LAYER, build_footprint
+from orderflow_pipeline.layers.footprint.build import LAYER, build_footprint_handing
+from orderflow_pipeline.layers.footprint.handover import Handed
 from orderflow_pipeline.layers.footprint.result import FootprintResult
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
@@ -20,13 +21,14 @@ from orderflow_pipeline.storage.quarantine import count_quarantined
 
 
 def build_and_check(
-    job: tuple[Lake, date, bool, list[str] | None],
-) -> tuple[FootprintResult, list[CheckOutcome]]:
+    job: tuple[Lake, date, bool, list[str] | None, str | None],
+) -> tuple[FootprintResult, list[CheckOutcome], Handed | None]:
     """`build_footprint` then `checks` of one date: the unit a backfill spreads over the cores
-    (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files)."""
-    lake, d, force, tickers = job
-    res = build_footprint(lake, d, force=force, tickers=tickers)
-    return res, checks(lake, None, d)
+    (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files).
+    The job's last item is the run's hand-over spool folder (None: no hand-over)."""
+    lake, d, force, tickers, spool = job
+    res, handed = build_footprint_handing(lake, d, spool, force=force, tickers=tickers)
+    return res, checks(lake, None, d), handed
 
 
 def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
