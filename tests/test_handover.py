@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from dagster import DagsterInstance
 
 from orderflow_pipeline.layers.footprint import build as footprint
-from orderflow_pipeline.layers.footprint import handover
+from orderflow_pipeline.layers.footprint import handover, minutes
 from orderflow_pipeline.layers.footprint.candles import validate_objects
 from orderflow_pipeline.layers.footprint.hour_files import footprint_files
 from orderflow_pipeline.simulator import simulate_range
@@ -35,6 +36,19 @@ TABLES = (
     "SELECT * FROM footprint_levels ORDER BY ALL",
     "SELECT key, size, date, ticker, hour, rows, quarantined FROM ingest_manifest ORDER BY ALL",
 )
+
+
+class CountingLake(Lake):
+    """A real local lake that notes the keys it reads in bulk."""
+
+    def __init__(self, root: str, reads: list[str]) -> None:
+        super().__init__(root)
+        self.reads = reads
+
+    def cat_many(self, keys: Iterable[str], max_workers: int = 32) -> dict[str, bytes]:
+        keys = list(keys)
+        self.reads += keys
+        return super().cat_many(keys, max_workers)
 
 
 def _market(lake: Lake, end: date = D) -> None:
@@ -74,6 +88,14 @@ def test_handed_rows_are_the_files_validated(tmp_path: Path) -> None:
     assert _sorted(got.candles) == _sorted(want.candles) and got.candles.num_rows > 500
     assert _sorted(got.levels) == _sorted(want.levels)
     assert got.rows_by_source == want.rows_by_source
+
+    # the completeness check's minutes: from the hand-over, the same as read from the files
+    reads: list[str] = []
+    counting = CountingLake(lake.root, reads)
+    got_minutes = minutes.minutes_by_ticker(counting, D, handed.files, handover.minutes(handed))
+    assert reads == []  # none read back
+    assert got_minutes == minutes.minutes_by_ticker(plain, D, footprint_objects(plain, D))
+    assert sum(len(m) for m in got_minutes.values()) > 500
 
     some = files[::3]  # a subset: only those files' rows
     part = handover.tables(handed, some)

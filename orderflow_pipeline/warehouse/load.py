@@ -374,6 +374,8 @@ def consolidate_dates(
     )
     with backfill_memory(con):
         n = workers_for(lake.is_s3) if workers is None else workers
+        if workers is None and all(hands.values()):
+            n = 1  # every date handed over: what is left per date is a listing, not worth a process
         for p in ordered_map(prepare_date, jobs, workers=n, in_flight=1):
             d = K.as_date(p.res.date)
             yield apply_prepared(lake, con, p, retention_days=retention_days, handed=hands[d]), p

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -40,19 +41,13 @@ from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import ObjectInfo
 
 _KEYS = "fp_hand_keys"
-# The candle relation's columns in the warehouse's names; delta as the lines compute it.
-_CANDLES_SQL = """
+# The candle relation's columns in the warehouse's names (delta as the lines compute it), with the
+# line's `levels` list as it is (levels without lots are not in it). Unordered: a sort would cost
+# as much as the rest of the export, and the warehouse's rows are a set per object.
+_ROWS_SQL = """
 SELECT k.key AS source_key, c.ticker, c.t0 AS time_key, c.o AS open, c.h AS high, c.l AS low,
-       c.c AS close, c.vol, (c.bv - c.av)::BIGINT AS delta, c.bv AS buy_vol, c.av AS sell_vol
+       c.c AS close, c.vol, (c.bv - c.av)::BIGINT AS delta, c.bv AS buy_vol, c.av AS sell_vol, c.levels
 FROM {candles} c JOIN fp_hand_keys k USING (ticker, hour_ms)
-ORDER BY source_key, time_key
-"""
-# A line's levels, exactly its `levels` list (levels without lots are not in it).
-_LEVELS_SQL = """
-SELECT source_key, ticker, time_key, lv.p AS price, lv.bv, lv.av FROM (
-  SELECT k.key AS source_key, c.ticker, c.t0 AS time_key, unnest(c.levels) AS lv
-  FROM {candles} c JOIN fp_hand_keys k USING (ticker, hour_ms)
-) ORDER BY source_key, time_key, price
 """
 
 
@@ -61,8 +56,8 @@ class Handed:
     """One date's hand-over: its spooled tables and the files they stand for, as written."""
 
     date: str
-    candles: str  # Arrow IPC file, CANDLE_SCHEMA, ordered by (source_key, time_key)
-    levels: str  # Arrow IPC file, LEVEL_SCHEMA, in the candles' order
+    candles: str  # Arrow IPC file, CANDLE_SCHEMA
+    levels: str  # Arrow IPC file, LEVEL_SCHEMA: each candle's levels together, by price
     files: dict[str, ObjectInfo] = field(default_factory=dict)  # key -> listing info after our write
 
 
@@ -82,29 +77,36 @@ def spool(
         ),
     )
     try:
-        c = con.execute(_CANDLES_SQL.replace("{candles}", candles)).fetch_arrow_table()
-        lv = con.execute(_LEVELS_SQL.replace("{candles}", candles)).fetch_arrow_table()
+        rows = con.execute(_ROWS_SQL.replace("{candles}", candles)).fetch_arrow_table().combine_chunks()
     finally:
         con.unregister(_KEYS)
-    paths = (
-        os.path.join(folder, f"{d.isoformat()}.candles.arrow"),
-        os.path.join(folder, f"{d}.levels.arrow"),
-    )
-    _write(paths[0], _shaped(c, CANDLE_SCHEMA))
-    _write(paths[1], _shaped(lv, LEVEL_SCHEMA))
-    return paths
+    candle_t, level_t = _shaped(rows)
+    paths = [os.path.join(folder, f"{d.isoformat()}.{name}.arrow") for name in ("candles", "levels")]
+    _write(paths[0], candle_t)
+    _write(paths[1], level_t)
+    return paths[0], paths[1]
 
 
-def _shaped(t: pa.Table, schema: pa.Schema) -> pa.Table:
-    """DuckDB's columns in the validator's schema: dictionary-encoded ticker and key (one chunk:
-    an IPC file holds one dictionary per column), the WIB date."""
-    t = t.combine_chunks()
-    cols: dict[str, pa.Array | pa.ChunkedArray] = {
-        "date": pa.array(wib_days(t.column("time_key").to_numpy()), pa.int32()).view(pa.date32()),
-        "ticker": pc.dictionary_encode(t.column("ticker").combine_chunks()),
-        "source_key": pc.dictionary_encode(t.column("source_key").combine_chunks()),
+def _shaped(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """DuckDB's rows as the validator's two tables: dictionary-encoded ticker and key (one chunk:
+    an IPC file holds one dictionary per column), the WIB date, a level row per list entry."""
+    cols: dict[str, Any] = {
+        "date": pa.array(wib_days(rows.column("time_key").to_numpy()), pa.int32()).view(pa.date32()),
+        "ticker": pc.dictionary_encode(rows.column("ticker").combine_chunks()),
+        "source_key": pc.dictionary_encode(rows.column("source_key").combine_chunks()),
     }
-    return pa.table([cols[f.name] if f.name in cols else t.column(f.name) for f in schema], schema=schema)
+    candle_t = pa.table(
+        [cols[f.name] if f.name in cols else rows.column(f.name) for f in CANDLE_SCHEMA], schema=CANDLE_SCHEMA
+    )
+    levels = rows.column("levels").combine_chunks()
+    parent = pc.list_parent_indices(levels)
+    flat = levels.flatten()
+    per_level = {"price": flat.field("p"), "bv": flat.field("bv"), "av": flat.field("av")}
+    level_t = pa.table(
+        [per_level[n] if n in per_level else pc.take(candle_t.column(n), parent) for n in LEVEL_SCHEMA.names],
+        names=LEVEL_SCHEMA.names,
+    ).cast(LEVEL_SCHEMA)
+    return candle_t, level_t
 
 
 def _write(path: str, table: pa.Table) -> None:
@@ -137,6 +139,23 @@ def _only(t: pa.Table, wanted: set[str]) -> tuple[pa.Table, list[str], np.ndarra
         keep = np.fromiter((n in wanted for n in names), bool, len(names))[idx]
         t, idx = t.filter(pa.array(keep)), idx[keep]
     return t, names, idx
+
+
+def minutes(h: Handed) -> dict[str, tuple[ObjectInfo, list[int]]]:
+    """Each handed file's listing info and candle starts (for the footprint completeness check)."""
+    t = _read(h.candles)
+    col = t.column("source_key").combine_chunks()
+    idx = col.indices.to_numpy()
+    order = np.argsort(idx, kind="stable")
+    t0 = t.column("time_key").to_numpy()[order]
+    cuts = np.flatnonzero(np.diff(idx[order])) + 1
+    names = col.dictionary.to_pylist()
+    out: dict[str, tuple[ObjectInfo, list[int]]] = {}
+    for part in np.split(np.arange(len(order)), cuts) if len(order) else []:
+        key = names[idx[order[part[0]]]]
+        if key in h.files:
+            out[key] = (h.files[key], t0[part].tolist())
+    return out
 
 
 def merge(a: ValidatedCandles, b: ValidatedCandles) -> ValidatedCandles:
