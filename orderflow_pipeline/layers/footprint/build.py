@@ -179,7 +179,6 @@ def build_footprint_handing(
             "upstream_saved": man["upstream_saved"],
         }
 
-    before = manifest.snapshot(man)  # what a killed run must leave behind (plus pending hashes)
     temps: list[str] = []  # `.tmp-*` leftovers of killed writes, seen by the listings below
     bad: list[tuple[str, str]] = []  # entries that cannot be read at all (a symlink loop, no target)
     listing = tape_objects(lake, d, temps, bad)
@@ -192,6 +191,9 @@ def build_footprint_handing(
     ]
     gone = [k for k in objects if k not in listing]
     res.tape_objects_skipped = len(listing) - len(new_keys)
+    # what a killed run must leave behind (plus pending hashes); with nothing new or gone nothing
+    # is written, so an unchanged re-run copies nothing
+    before = manifest.snapshot(man) if new_keys or gone else man
 
     outputs: dict[str, bytes | None] = {}  # footprint key -> new body (None: no candles left)
     existing: dict[str, bytes] = {}
