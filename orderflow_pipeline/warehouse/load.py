@@ -355,7 +355,7 @@ def consolidate_dates(
     processes (one date each, a few dates ahead), the writes stay here, one date per transaction
     as before. Yields each date's result with what was prepared (its listing, for the checks).
     `handover`: the run's footprint hand-over; its files are loaded from it, not read back."""
-    from orderflow_pipeline.parallel import ordered_map, workers_for
+    from orderflow_pipeline.parallel import workers_for
 
     ds = sorted({K.as_date(d) for d in dates})
     only = list(tickers) if tickers is not None else None
@@ -374,13 +374,25 @@ def consolidate_dates(
     )
     with backfill_memory(con):
         n = workers_for(lake.is_s3) if workers is None else workers
-        if workers is None and all(hands.values()):
-            n = 1  # every date handed over: what is left per date is a listing, not worth a process
-        for p in ordered_map(prepare_date, jobs, workers=n, in_flight=1):
+        for p in _prepared(jobs, n):
             d = K.as_date(p.res.date)
             yield apply_prepared(lake, con, p, retention_days=retention_days, handed=hands[d]), p
             if handover is not None:
                 handover.drop(d)
+
+
+def _prepared(jobs: Iterator[_Job], workers: int | None) -> Iterator[PreparedDate]:
+    """The dates prepared, in order: here while a date reads nothing (an unchanged re-run, or its
+    files all handed over: a listing each, not worth starting processes for), on the workers from
+    the date after the first one that reads."""
+    from orderflow_pipeline.parallel import ordered_map
+
+    for job in jobs:
+        p = prepare_date(job)
+        yield p
+        if any(b.sizes for b in p.batches):
+            break
+    yield from ordered_map(prepare_date, jobs, workers=workers, in_flight=1)
 
 
 # DuckDB's buffer pool keeps every block the backfill writes cached up to its memory_limit

@@ -153,6 +153,18 @@ def build_footprint(
     return build_footprint_handing(lake, d, None, force=force, tickers=tickers)[0]
 
 
+def has_work(lake: Lake, d: date | str, *, force: bool = False, tickers: Iterable[str] | None = None) -> bool:
+    """Whether `build_footprint` of d would read tape: a tape object is new, changed or gone since
+    the manifest, or the operator asked (`force`, `tickers`). One listing and the manifest."""
+    if force or tickers is not None:
+        return True
+    objects = manifest.load(lake, d)["objects"]
+    listing = tape_objects(lake, d)
+    return set(objects) != set(listing) or any(
+        objects[k].get("fp") != i.fingerprint for k, i in listing.items()
+    )
+
+
 def build_footprint_handing(
     lake: Lake,
     d: date | str,
