@@ -71,9 +71,12 @@ def footprint_ndjson(
     hand = lake.handover()
     jobs = [(lk, d, config.force, config.tickers, hand.folder if hand else None) for d in dates]
     workers = parallel.workers_for(lk.is_s3)
-    # Worker processes take seconds to start: an unchanged re-run of many dates lists them here.
-    if len(dates) > 1 and not any(
-        footprint.has_work(lk, d, force=config.force, tickers=config.tickers) for d in dates
+    # Worker processes take seconds to start: an unchanged re-run of many dates lists them here
+    # (on S3 the work is in-process anyway, and a pre-check would cost a GET per manifest).
+    if (
+        workers != 1
+        and len(dates) > 1
+        and not any(footprint.has_work(lk, d, force=config.force, tickers=config.tickers) for d in dates)
     ):
         workers = 1
     for d, (r, checked, handed) in zip(
