@@ -201,3 +201,34 @@ def test_materialize_outputs_are_the_same_with_and_without_the_handover(
     con = duckdb.connect(env["ORDERFLOW_DUCKDB"], read_only=True)
     assert _tables(con) == _tables(con_ref)
     con.close()
+
+
+class Noting(Lake):
+    """A real local lake that notes every single-object read and write."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+        self.writes: list[str] = []
+
+    def read_bytes(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().read_bytes(key)
+
+    def write_bytes(self, key: str, data: bytes | Iterable[bytes], *, durable: bool = True) -> Any:
+        self.writes.append(key)
+        return super().write_bytes(key, data, durable=durable)
+
+
+def test_an_unchanged_footprint_rerun_reads_its_manifest_once_and_writes_nothing(tmp_path: Path) -> None:
+    """Beyond its listings a re-run with nothing new reads the date's manifest once (it used to
+    read it again to see whether it changed: a second GET per date on S3) and writes nothing."""
+    lake = Noting(str(tmp_path / "lake"))
+    _market(lake)
+    first = footprint.build_footprint(lake, D)
+    assert first.hour_files_written > 20
+    lake.reads.clear()
+    lake.writes.clear()
+    again = footprint.build_footprint(lake, D)
+    assert (again.tape_objects_read, again.hour_files_written) == (0, 0)
+    assert lake.reads == [f"_state/footprint/{D}.json"] and lake.writes == []

@@ -179,7 +179,7 @@ def build_footprint_handing(
     d = keys.as_date(d)
     res = FootprintResult(date=d.isoformat())
     q = QuarantineBatch(LAYER)
-    man = manifest.load(lake, d)
+    man, read = manifest.load_read(lake, d)
     if tickers is not None:
         only = sorted({keys.check_ticker(t) for t in tickers})
         return _rebuild_tickers(lake, d, man, only, q, res, t_start, spool)
@@ -226,7 +226,7 @@ def build_footprint_handing(
     hour_files.validate_upstream(lake, man, set(present) - set(outputs), q, res)
     written = hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
     handed = _handed(d, spooled, outputs, existing, written, present, res)
-    return _finish(lake, d, man, q, res, t_start), handed
+    return _finish(lake, d, man, q, res, t_start, read), handed
 
 
 # the spooled tables' paths and the keys they hold rows of (hour files built from the tape alone)
@@ -273,14 +273,20 @@ def _spool(
 
 
 def _finish(
-    lake: Lake, d: date, man: Manifest, q: QuarantineBatch, res: FootprintResult, t_start: float
+    lake: Lake,
+    d: date,
+    man: Manifest,
+    q: QuarantineBatch,
+    res: FootprintResult,
+    t_start: float,
+    read: bytes | None = None,
 ) -> FootprintResult:
     """Write the run's quarantine and manifest, and time the run (every build path ends here)."""
     if len(q):
         q.write(lake, d)
     res.quarantined = len(q)
     res.quarantine_by_reason = q.by_reason()
-    manifest.save(lake, d, man)
+    manifest.save(lake, d, man, read)
     res.seconds = time.perf_counter() - t_start
     return res
 
