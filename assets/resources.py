@@ -17,6 +17,7 @@ from orderflow_pipeline.config import (
     Settings,
     get_settings,
 )
+from orderflow_pipeline.layers.footprint.handover import Handover
 from orderflow_pipeline.storage import run_cache
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.warehouse import duck
@@ -39,6 +40,7 @@ class LakeResource(ConfigurableResource[Any]):
     root: str
     endpoint_url: str | None = None
     _lake: Lake | None = PrivateAttr(default=None)
+    _handover: Handover | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # One lake per run (or sensor tick), the only place a run cache is made: on S3 its
@@ -51,6 +53,16 @@ class LakeResource(ConfigurableResource[Any]):
 
     def get(self) -> Lake:
         return self._lake or Lake(self.root, endpoint_url=self.endpoint_url)
+
+    def handover(self) -> Handover | None:
+        """The run's footprint -> warehouse hand-over (layers/footprint/handover.py), made on first
+        use: it lives as long as this run's resources, so only layers of the same run share it (a
+        run in another process has its own, empty one); None outside a run."""
+        if self._lake is None:
+            return None
+        if self._handover is None:
+            self._handover = Handover()
+        return self._handover
 
 
 class WarehouseResource(ConfigurableResource[Any]):

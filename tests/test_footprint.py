@@ -318,13 +318,13 @@ class FailingLake(Lake):
 
     def _write_local(
         self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
-    ) -> None:
+    ) -> os.stat_result:
         # the one per-file primitive under write_bytes and write_many
         if final.startswith(f"{self.root}/footprint/"):
             if self.left <= 0:
                 raise KeyboardInterrupt("killed")
             self.left -= 1
-        super()._write_local(final, chunks, durable)
+        return super()._write_local(final, chunks, durable)
 
 
 def test_killed_run_leaves_every_hour_file_whole(tmp_path: Path, real: Path) -> None:
@@ -504,7 +504,7 @@ class Dying(Lake):
             if Dying.left <= 0:
                 os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a hard kill
             Dying.left -= 1
-        super()._write_local(final, chunks, durable)
+        return super()._write_local(final, chunks, durable)
 
 footprint.build_footprint(Dying(sys.argv[1]), sys.argv[3])
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -106,3 +107,36 @@ def test_warehouse_prepared_in_workers_equals_serial_consolidate(market: Lake, t
         )
         con.close()
     assert got[0] == got[1] and got[0][1]
+
+
+def test_an_unchanged_rerun_starts_no_worker_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes cost seconds to start: the warehouse's re-run with nothing new lists each
+    date in this process, and the footprint's pre-check (`has_work`) says when its dates need none."""
+    days = idx_calendar.trading_days(date(2026, 2, 18), date(2026, 2, 28))[:3]
+    assert len(days) == 3
+    market = Lake(str(tmp_path / "lake"))
+    simulate_range(market, days[0], days[-1], n_tickers=4, seed=3)
+    for d in days:
+        footprint.build_footprint(market, d)
+    assert not any(footprint.has_work(market, d) for d in days)
+    assert footprint.has_work(market, days[0], force=True)
+    started: list[int] = []
+    real_pool = parallel.process_pool
+
+    def counted(workers: int, start_method: str) -> Any:  # the real pool, counted
+        started.append(workers)
+        return real_pool(workers, start_method)
+
+    monkeypatch.setattr(parallel, "process_pool", counted)
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    ensure_schema(con)
+    first = [r for r, _ in load.consolidate_dates(market, con, days, workers=2)]
+    # the first date is read here, the other two on the workers
+    assert [r.objects_read for r in first] == [r.objects_listed for r in first] and started == [2]
+    again = [r for r, _ in load.consolidate_dates(market, con, days, workers=2)]
+    assert [r.objects_read for r in again] == [0, 0, 0] and started == [2]  # no second pool
+    con.close()
+
+    tape_key = sorted(market.list(f"raw_lt/{days[1]:%Y/%m/%d}/"))[0]
+    market.write_bytes(tape_key, market.read_bytes(tape_key))  # replaced: a new fingerprint
+    assert [footprint.has_work(market, d) for d in days] == [False, True, False]

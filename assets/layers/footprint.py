@@ -66,13 +66,26 @@ def footprint_ndjson(
     per_date: dict[date, list[CheckOutcome]] = {}
     # Dates are independent: built on every core (one date per worker process at a time, so
     # memory stays that of a few days), reported here in date order; in-process on S3.
-    jobs = [(lk, d, config.force, config.tickers) for d in dates]
+    # What the dates build from the tape is handed to the run's warehouse step (its rows, spooled),
+    # so the warehouse does not read back the files written here.
+    hand = lake.handover()
+    jobs = [(lk, d, config.force, config.tickers, hand.folder if hand else None) for d in dates]
     workers = parallel.workers_for(lk.is_s3)
-    for d, (r, checked) in zip(
+    # Worker processes take seconds to start: an unchanged re-run of many dates lists them here
+    # (on S3 the work is in-process anyway, and a pre-check would cost a GET per manifest).
+    if (
+        workers != 1
+        and len(dates) > 1
+        and not any(footprint.has_work(lk, d, force=config.force, tickers=config.tickers) for d in dates)
+    ):
+        workers = 1
+    for d, (r, checked, handed) in zip(
         dates,
         parallel.ordered_map(footprint_checks.build_and_check, jobs, workers=workers),
         strict=True,
     ):
+        if hand is not None:
+            hand.put(handed)
         context.log.info(f"footprint {d}: {r.as_metadata()}")
         report_partition(context, d.isoformat(), partition_facts(r))
         per_date[d] = checked

@@ -71,6 +71,7 @@ def footprint_1m(
             force=config.force,
             retention_days=config.retention_days,
             tickers=config.tickers,
+            handover=lake.handover(),
         ):
             key = res.date
             facts = res.as_metadata()

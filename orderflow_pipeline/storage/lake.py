@@ -36,9 +36,9 @@ Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (loc
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
+# A temp file older than this was left by a killed write (a live write lasts milliseconds, an hour
+# is far beyond any run's write phase): the next run may remove it without racing a writer.
 STALE_TEMP_SECONDS = 3600.0
-"""A temp file older than this was left by a killed write (a live write lasts milliseconds; an
-hour is far beyond any run's write phase), so the next run may remove it without racing a writer."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,11 @@ def _fingerprint(info: Mapping[str, Any]) -> str:
     if hasattr(mtime, "timestamp"):
         mtime = mtime.timestamp()
     return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
+
+
+def stat_info(key: str, st: os.stat_result) -> ObjectInfo:
+    """A local file's listing info from its stat (one rule for listings and our own writes)."""
+    return ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
 
 
 _GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}  # glob wildcard -> regex (S3 `Lake.glob`)
@@ -150,7 +155,7 @@ class Lake:
                 if temps is not None:
                     temps.append(key)
                 continue
-            out[key] = ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
+            out[key] = stat_info(key, st)
         for b in broken:  # the caller quarantines them; without `bad` they still leave a trace
             bad.append((self.key_of(b.path), b.reason)) if bad is not None else log.warning(
                 "%s: skipped %s: %s", self, self.key_of(b.path), b.reason
@@ -160,11 +165,9 @@ class Lake:
     def scan(self, prefixes: Sequence[str], *, limit: int | None = None) -> dict[str, ObjectInfo] | None:
         """S3: every object whose key starts with one of `prefixes` (plain key prefixes, "" = all),
         one paginated listing per prefix, all prefixes concurrently. None when `limit` is given and
-        the objects under one prefix exceed it (the caller then lists narrower prefixes).
-
-        A plain lake lists afresh on every call, as a long-lived reader needs; the lake of one
-        Dagster run (`run_cache.RunCachedLake`) answers a prefix it has listed from what it kept.
-        """
+        the objects under one prefix exceed it (the caller then lists narrower prefixes). A plain
+        lake lists afresh on every call, as a long-lived reader needs; the lake of one Dagster run
+        (`run_cache.RunCachedLake`) answers a prefix it has listed from what it kept."""
         if not self.is_s3:
             raise ValueError("Lake.scan lists S3 lakes; a local lake lists folders (list_info)")
         out: dict[str, ObjectInfo] = {}
@@ -208,9 +211,8 @@ class Lake:
             return objs
 
         got = await asyncio.gather(*(one(p) for p in prefixes))
-        self.requests["list"] += sum(
-            -(-len(o) // 1000) if o else 1 for o in got
-        )  # one request per page of 1,000 keys (an overflowed listing counts as one)
+        # one request per page of 1,000 keys (an overflowed listing counts as one)
+        self.requests["list"] += sum(-(-len(o) // 1000) if o else 1 for o in got)
         self._listed(prefixes, got)
         return got
 
@@ -328,8 +330,11 @@ class Lake:
         return out
 
     # -- writes --------------------------------------------------------------------------
-    def write_bytes(self, key: str, data: bytes | Iterable[bytes], *, durable: bool = True) -> None:
-        """Atomic write: readers see the old object or the new one, never a part.
+    def write_bytes(
+        self, key: str, data: bytes | Iterable[bytes], *, durable: bool = True
+    ) -> ObjectInfo | None:
+        """Atomic write: readers see the old object or the new one, never a part; returns what a
+        listing shows for the new object (None when the store's answer does not say).
 
         Local: the bytes go to a temporary file in the same folder, then `os.replace` — a killed
         process can never leave a torn file. `durable` also fsyncs the file first (survives power
@@ -350,12 +355,12 @@ class Lake:
             finally:
                 self._touched((key,), written)
             self._remember(((key, body),))
-            return
-        self._write_local(self.path(key), chunks, durable)
+            return info
+        return stat_info(key, self._write_local(self.path(key), chunks, durable))
 
     def _write_local(
         self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
-    ) -> None:
+    ) -> os.stat_result:  # the temp file's, before the rename (which keeps size and mtime): ours
         folder, _, name = final.rpartition("/")
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
@@ -377,9 +382,11 @@ class Lake:
                         view = view[os.write(fd, view) :]
                 if durable:
                     os.fsync(fd)
+                st = os.fstat(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)
+            return st
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -397,27 +404,21 @@ class Lake:
         self.write_bytes(key, data)
         return True
 
-    def write_many(self, items: Mapping[str, bytes], max_workers: int = 4) -> None:
-        """Many atomic writes, concurrently.
-
-        S3: one batched pipe (each PUT atomic). Local: no fsync per file: each file is still
-        atomic against a killed process (temp + rename), and batches hold derived, rebuildable
-        objects whose callers record intent first (the footprint manifest's `pending` set), so
-        the next run redoes an interrupted batch. A global `os.sync()` was tried and dropped: it
-        flushes every dirty page on the machine, not just ours.
-
-        Local threads: page-cache writes do not wait for the device, so threads beyond the cores
-        only contend for the GIL and for directory locks. On 2 cores, 6,876 hour files took 0.37 s
-        with 1 thread, 0.39 s with 2 and 0.43 s with 4 when the VM was quiet, and 7.8 / 4.4 / 4.8 s
-        in its slow spells (kernel time, not I/O wait) — so one thread per core, at least two, each on a contiguous run
-        of sorted keys (its own folders) rather than interleaved keys.
-        """
+    def write_many(self, items: Mapping[str, bytes], max_workers: int = 4) -> dict[str, ObjectInfo]:
+        """Many atomic writes, concurrently; returns what a listing shows for each written key
+        the store told (S3: the PUT's ETag; local: always). S3: one batched pipe (each PUT atomic).
+        Local: no fsync per file: each file is still atomic against a killed process (temp +
+        rename), and batches hold derived, rebuildable objects whose callers record intent first
+        (the footprint manifest's `pending` set), so the next run redoes an interrupted batch (a
+        global `os.sync()` flushes every dirty page on the machine, not just ours). Local threads: page-cache writes do not wait for the device, so threads beyond the cores
+        only contend for the GIL and directory locks. On 2 cores, 6,876 hour files took 0.37 /
+        0.39 / 0.43 s with 1 / 2 / 4 threads on a quiet VM, 7.8 / 4.4 / 4.8 s in its slow spells
+        (kernel time, not I/O wait): one thread per core, at least two, each on a contiguous run
+        of sorted keys (its own folders)."""
         if len(items) < 8:
-            for k, v in items.items():
-                self.write_bytes(k, v)
-            return
+            return {k: i for k, v in items.items() if (i := self.write_bytes(k, v)) is not None}
         if self.is_s3:
-            written = {}
+            written: dict[str, ObjectInfo] = {}
             try:
                 answers = self.fs.pipe(
                     {self.path(k): v for k, v in items.items()}, batch_size=max(64, max_workers)
@@ -429,17 +430,17 @@ class Lake:
             finally:
                 self._touched(items, written)
             self._remember(items.items())
-            return
-        pairs = sorted((self.path(k), v) for k, v in items.items())
+            return written
+        pairs = sorted(items.items())
         workers = max(2, min(max_workers, os.cpu_count() or 2))
         step = -(-len(pairs) // workers)
 
-        def part(chunk: list[tuple[str, bytes]]) -> None:
-            for path, data in chunk:
-                self._write_local(path, (data,), False)
+        def part(chunk: list[tuple[str, bytes]]) -> list[ObjectInfo]:
+            return [stat_info(k, self._write_local(self.path(k), (data,), False)) for k, data in chunk]
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(part, [pairs[i : i + step] for i in range(0, len(pairs), step)]))
+            parts = list(pool.map(part, [pairs[i : i + step] for i in range(0, len(pairs), step)]))
+        return {info.key: info for chunk in parts for info in chunk}
 
     def temp_files(self, folder: str) -> builtins.list[str]:
         """Keys of `.tmp-*` files directly in `folder` (local lakes only: an S3 PUT leaves none)."""
@@ -456,10 +457,8 @@ class Lake:
         self, keys: Iterable[str], max_age_s: float = STALE_TEMP_SECONDS
     ) -> builtins.list[str]:
         """Remove the temp files among `keys` older than `max_age_s`; log and return what went.
-
-        Why: a run killed during a write leaves its `.tmp-*` file (the rename never happened).
-        Listings already ignore them, but nothing else would ever delete them. A younger temp may
-        belong to a write in progress, so it is left alone."""
+        Why: a killed write leaves its `.tmp-*` file (no rename); listings ignore it, nothing else
+        would delete it. A younger temp may belong to a write in progress: left alone."""
         if self.is_s3:
             return []
         now = time.time()

@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from orderflow_pipeline.layers.footprint.candles import ValidatedCandles, validate_objects
+from orderflow_pipeline.layers.footprint.handover import Handed, Handover, merge, tables
 from orderflow_pipeline.storage import keys as K
 from orderflow_pipeline.storage.inventory import footprint_objects, listing_digest
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
@@ -66,6 +67,7 @@ class ConsolidateResult:
     date: str
     objects_listed: int = 0
     objects_read: int = 0
+    objects_handed: int = 0  # rows taken from the same run's footprint build, not read back
     objects_skipped: int = 0  # unchanged since the manifest
     objects_removed: int = 0  # vanished from the lake; their rows were deleted
     rows: int = 0  # candles inserted by this run
@@ -219,13 +221,19 @@ class PreparedDate:
     listed: dict[str, ObjectInfo]
     known: dict[str, tuple[int, str, int, int]]
     batches: list[_ReadBatch]
+    handed: list[str] = field(default_factory=list)  # objects to load from the run's hand-over
 
 
-def prepare_date(
-    job: tuple[Lake, date, dict[str, tuple[int, str, int, int]], bool, int, list[str] | None],
-) -> PreparedDate:
-    """(lake, date, the date's manifest rows, force, batch_objects, tickers) -> PreparedDate."""
-    lake, d, known, force, batch_objects, tickers = job
+_Job = tuple[
+    Lake, date, dict[str, tuple[int, str, int, int]], bool, int, list[str] | None, Mapping[str, ObjectInfo]
+]
+
+
+def prepare_date(job: _Job) -> PreparedDate:
+    """(lake, date, the date's manifest rows, force, batch_objects, tickers, handed files) ->
+    PreparedDate. A handed file (`handover.Handed.files`) whose listing shows exactly what the
+    footprint build wrote is not read: its rows come from the hand-over."""
+    lake, d, known, force, batch_objects, tickers, handed = job
     res = ConsolidateResult(date=d.isoformat())
     listed = footprint_objects(lake, d)
     res.listing_digest = listing_digest(listed.values()) if tickers is None else None
@@ -242,6 +250,9 @@ def prepare_date(
     ]
     removed = sorted(set(known) - set(listed))
     res.objects_skipped = len(listed) - len(todo)
+    taken = [k for k in todo if handed.get(k) == listed[k]]
+    if taken:
+        todo = [k for k in todo if handed.get(k) != listed[k]]
     batches: list[_ReadBatch] = []
     for start in range(0, max(len(todo), 1 if removed else 0), max(batch_objects, 1)):
         batch = todo[start : start + batch_objects]
@@ -251,7 +262,7 @@ def prepare_date(
         sizes = {k: len(v) for k, v in objects.items()}
         batches.append(_ReadBatch(sizes, validate_objects(objects), drop))
         del objects
-    return PreparedDate(res, listed, known, batches)
+    return PreparedDate(res, listed, known, batches, taken)
 
 
 def apply_prepared(
@@ -261,14 +272,26 @@ def apply_prepared(
     *,
     retention_days: int | None = None,
     started: float | None = None,
+    handed: Handed | None = None,
 ) -> ConsolidateResult:
-    """The writing half of `consolidate`: load the prepared batches (one transaction each),
-    write/clear quarantine, prune, count the date's tickers."""
+    """The writing half of `consolidate`: load the prepared batches (one transaction each; the
+    handed objects' rows go in with the first), write/clear quarantine, prune, count the date's
+    tickers."""
     started = time.perf_counter() if started is None else started
     res, known, d = p.res, p.known, K.as_date(p.res.date)
     quarantine = QuarantineBatch(QUARANTINE_LAYER)
     cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
-    for b in p.batches:
+    batches = p.batches
+    if p.handed:
+        assert handed is not None, "prepared with a hand-over, applied without it"
+        first = batches[0] if batches else _ReadBatch({}, validate_objects({}), [])
+        sizes = {**first.sizes, **{k: p.listed[k].size for k in p.handed}}
+        batches = [
+            _ReadBatch(sizes, merge(first.validated, tables(handed, p.handed)), first.drop),
+            *batches[1:],
+        ]
+        res.objects_handed = len(p.handed)
+    for b in batches:
         loaded = load_validated(con, b.validated, b.sizes, p.listed, removed=b.drop)
         res.objects_read += len(b.sizes)
         res.objects_removed += len(b.drop)
@@ -281,6 +304,7 @@ def apply_prepared(
             for k in list(b.sizes) + b.drop
             if k in known and known[k][3] and not loaded.validated.rejects_by_source.get(k)
         ]
+    res.objects_read -= res.objects_handed  # counted in the first batch's sizes, but not read
 
     res.quarantined = len(quarantine)
     if quarantine.items:
@@ -312,7 +336,7 @@ def consolidate(
     started = time.perf_counter()
     d = K.as_date(d)
     only = list(tickers) if tickers is not None else None
-    p = prepare_date((lake, d, manifest_for(con, d), force, batch_objects, only))
+    p = prepare_date((lake, d, manifest_for(con, d), force, batch_objects, only, {}))
     return apply_prepared(lake, con, p, retention_days=retention_days, started=started)
 
 
@@ -325,19 +349,50 @@ def consolidate_dates(
     retention_days: int | None = None,
     tickers: Iterable[str] | None = None,
     workers: int | None = None,
+    handover: Handover | None = None,
 ) -> Iterator[tuple[ConsolidateResult, PreparedDate]]:
     """`consolidate` of many dates, in date order: listing, reading and validating run in worker
     processes (one date each, a few dates ahead), the writes stay here, one date per transaction
-    as before. Yields each date's result with what was prepared (its listing, for the checks)."""
-    from orderflow_pipeline.parallel import ordered_map, workers_for
+    as before. Yields each date's result with what was prepared (its listing, for the checks).
+    `handover`: the run's footprint hand-over; its files are loaded from it, not read back."""
+    from orderflow_pipeline.parallel import workers_for
 
     ds = sorted({K.as_date(d) for d in dates})
     only = list(tickers) if tickers is not None else None
-    jobs = ((lake, d, manifest_for(con, d), force, DEFAULT_BATCH_OBJECTS, only) for d in ds)
+    hands = {d: handover.get(d) if handover else None for d in ds}
+    jobs: Iterator[_Job] = (
+        (
+            lake,
+            d,
+            manifest_for(con, d),
+            force,
+            DEFAULT_BATCH_OBJECTS,
+            only,
+            (h.files if (h := hands[d]) else {}),
+        )
+        for d in ds
+    )
     with backfill_memory(con):
         n = workers_for(lake.is_s3) if workers is None else workers
-        for p in ordered_map(prepare_date, jobs, workers=n, in_flight=1):
-            yield apply_prepared(lake, con, p, retention_days=retention_days), p
+        for p in _prepared(jobs, n):
+            d = K.as_date(p.res.date)
+            yield apply_prepared(lake, con, p, retention_days=retention_days, handed=hands[d]), p
+            if handover is not None:
+                handover.drop(d)
+
+
+def _prepared(jobs: Iterator[_Job], workers: int | None) -> Iterator[PreparedDate]:
+    """The dates prepared, in order: here while a date reads nothing (an unchanged re-run, or its
+    files all handed over: a listing each, not worth starting processes for), on the workers from
+    the date after the first one that reads."""
+    from orderflow_pipeline.parallel import ordered_map
+
+    for job in jobs:
+        p = prepare_date(job)
+        yield p
+        if any(b.sizes for b in p.batches):
+            break
+    yield from ordered_map(prepare_date, jobs, workers=workers, in_flight=1)
 
 
 # DuckDB's buffer pool keeps every block the backfill writes cached up to its memory_limit

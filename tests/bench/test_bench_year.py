@@ -85,7 +85,7 @@ def simulator_digest() -> str:
     invalidates the cached market."""
     h = hashlib.sha256()
     pkg = ROOT / "orderflow_pipeline"
-    for p in sorted([*(pkg / "simulator").rglob("*.py"), pkg / "profile.py"]):
+    for p in sorted([*(pkg / "simulator").rglob("*.py"), pkg / "read" / "profile.py"]):
         h.update(p.relative_to(pkg).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:12]
 

@@ -28,11 +28,12 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
-from orderflow_pipeline.layers.footprint import aggressor_quality, hour_files, manifest, tape
+from orderflow_pipeline.layers.footprint import aggressor_quality, handover, hour_files, manifest, tape
+from orderflow_pipeline.layers.footprint.handover import Handed
 from orderflow_pipeline.layers.footprint.manifest import Manifest, ObjectEntry
 from orderflow_pipeline.layers.footprint.result import FootprintResult
 from orderflow_pipeline.storage import keys
-from orderflow_pipeline.storage.inventory import tape_objects
+from orderflow_pipeline.storage.inventory import footprint_objects, tape_objects
 from orderflow_pipeline.storage.lake import Blob, Lake, ObjectInfo
 from orderflow_pipeline.storage.quarantine import QuarantineBatch
 
@@ -68,7 +69,10 @@ def _encode_hours(pairs: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
 # Candle lines are serialised by DuckDB's to_json of a struct built in the SPEC §6 key order:
 # compact, integers only (sums cast back to BIGINT), levels sorted by price — byte-stable.
 # list_sort of the structs (ordered by their first field, p) costs a third of list(... ORDER BY p).
-_AGG_SQL = """
+# Two steps, one relation: the candles (`_CANDLES_SQL`, its columns exactly the values a line
+# holds), then their lines per ticker-hour (`_BODIES_SQL`); the warehouse hand-over (handover.py)
+# takes its rows from the same candle relation, so they are the files' values by construction.
+_CANDLES_SQL = """
 WITH p AS (  -- one pass over the trades: per price level, then per candle over the levels
   SELECT ticker, t0, price, any_value(hour_ms) AS hour_ms,
          min(secs * 1000000000000 + trade_no) AS k_first, max(secs * 1000000000000 + trade_no) AS k_last,
@@ -76,25 +80,42 @@ WITH p AS (  -- one pass over the trades: per price level, then per candle over 
          coalesce(sum(vol) FILTER (WHERE side = 1), 0)::BIGINT AS bv,
          coalesce(sum(vol) FILTER (WHERE side = -1), 0)::BIGINT AS av
   FROM fp_trades GROUP BY ticker, t0, price
-), c AS (
-  SELECT ticker, t0, any_value(hour_ms) AS hour_ms,
-    to_json({'t0': t0, 'ohlc': {'o': arg_min(price, k_first), 'h': max(price), 'l': min(price),
-                                'c': arg_max(price, k_last)},
-             'vol': sum(vol)::BIGINT, 'delta': (sum(bv) - sum(av))::BIGINT,
-             'levels': coalesce(list_sort(list({'p': price, 'bv': bv, 'av': av}) FILTER (WHERE bv + av > 0)), [])
-            })::VARCHAR AS line
-  FROM p GROUP BY ticker, t0
+)
+SELECT ticker, t0, any_value(hour_ms) AS hour_ms,
+       arg_min(price, k_first) AS o, max(price) AS h, min(price) AS l, arg_max(price, k_last) AS c,
+       sum(vol)::BIGINT AS vol, sum(bv)::BIGINT AS bv, sum(av)::BIGINT AS av,
+       coalesce(list_sort(list({'p': price, 'bv': bv, 'av': av}) FILTER (WHERE bv + av > 0)), []) AS levels
+FROM p GROUP BY ticker, t0
+"""
+_BODIES_SQL = """
+WITH lines AS (
+  SELECT ticker, t0, hour_ms,
+    to_json({'t0': t0, 'ohlc': {'o': o, 'h': h, 'l': l, 'c': c},
+             'vol': vol, 'delta': (bv - av)::BIGINT, 'levels': levels})::VARCHAR AS line
+  FROM {candles}
 )
 SELECT ticker, hour_ms, count(*) AS n, string_agg(line, chr(10) ORDER BY t0) || chr(10) AS body
-FROM c GROUP BY ticker, hour_ms
+FROM lines GROUP BY ticker, hour_ms
 """
+CANDLES_TABLE = "fp_candles"  # the candle relation a build keeps for its hand-over
 
 
 def hour_bodies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str]]:
     """(ticker, UTC hour ms, candles, NDJSON body) of every ticker-hour of the trades in `fp_trades`
     (`tape.load_tape`): the layer's one aggregation, which the live engine (`live.engine`) calls
     too, so a live candle is the hour file's line by construction."""
-    return [(str(t), int(h), int(n), str(b)) for t, h, n, b in con.execute(_AGG_SQL).fetchall()]
+    return _bodies(con, f"({_CANDLES_SQL})")
+
+
+def kept_hour_bodies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str]]:
+    """`hour_bodies`, keeping the candle relation as temp table CANDLES_TABLE for the hand-over."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CANDLES_TABLE} AS {_CANDLES_SQL}")
+    return _bodies(con, CANDLES_TABLE)
+
+
+def _bodies(con: duckdb.DuckDBPyConnection, candles: str) -> list[tuple[str, int, int, str]]:
+    sql = _BODIES_SQL.replace("{candles}", candles)
+    return [(str(t), int(h), int(n), str(b)) for t, h, n, b in con.execute(sql).fetchall()]
 
 
 _CARRY_SQL = """
@@ -129,15 +150,39 @@ def build_footprint(
     only those tickers' hour files from all of the date's tape, whatever the manifest says, and
     touches no other ticker's file; `force` ignores the manifest for the whole date.
     """
+    return build_footprint_handing(lake, d, None, force=force, tickers=tickers)[0]
+
+
+def has_work(lake: Lake, d: date | str, *, force: bool = False, tickers: Iterable[str] | None = None) -> bool:
+    """Whether `build_footprint` of d would read tape: a tape object is new, changed or gone since
+    the manifest, or the operator asked (`force`, `tickers`). One listing and the manifest."""
+    if force or tickers is not None:
+        return True
+    objects = manifest.load(lake, d)["objects"]
+    listing = tape_objects(lake, d)
+    return set(objects) != set(listing) or any(
+        objects[k].get("fp") != i.fingerprint for k, i in listing.items()
+    )
+
+
+def build_footprint_handing(
+    lake: Lake,
+    d: date | str,
+    spool: str | None,
+    *,
+    force: bool = False,
+    tickers: Iterable[str] | None = None,
+) -> tuple[FootprintResult, Handed | None]:
+    """`build_footprint`, also handing the warehouse of the same run the rows of the files it
+    built from the tape (handover.py), spooled into folder `spool` (None: no hand-over)."""
     t_start = time.perf_counter()
     d = keys.as_date(d)
     res = FootprintResult(date=d.isoformat())
     q = QuarantineBatch(LAYER)
-    man = manifest.load(lake, d)
+    man, read = manifest.load_read(lake, d)
     if tickers is not None:
-        return _rebuild_tickers(
-            lake, d, man, sorted({keys.check_ticker(t) for t in tickers}), q, res, t_start
-        )
+        only = sorted({keys.check_ticker(t) for t in tickers})
+        return _rebuild_tickers(lake, d, man, only, q, res, t_start, spool)
     if force:
         man = {
             **manifest.empty(d),
@@ -146,7 +191,6 @@ def build_footprint(
             "upstream_saved": man["upstream_saved"],
         }
 
-    before = manifest.snapshot(man)  # what a killed run must leave behind (plus pending hashes)
     temps: list[str] = []  # `.tmp-*` leftovers of killed writes, seen by the listings below
     bad: list[tuple[str, str]] = []  # entries that cannot be read at all (a symlink loop, no target)
     listing = tape_objects(lake, d, temps, bad)
@@ -159,35 +203,90 @@ def build_footprint(
     ]
     gone = [k for k in objects if k not in listing]
     res.tape_objects_skipped = len(listing) - len(new_keys)
+    # what a killed run must leave behind (plus pending hashes); with nothing new or gone nothing
+    # is written, so an unchanged re-run copies nothing
+    before = manifest.snapshot(man) if new_keys or gone else man
 
     outputs: dict[str, bytes | None] = {}  # footprint key -> new body (None: no candles left)
     existing: dict[str, bytes] = {}
     # one listing instead of a GET per possible file
-    present = set(hour_files.footprint_files(lake, d, temps))
+    present = footprint_objects(lake, d, temps)
     temps += lake.temp_files(manifest.FOLDER) + lake.temp_files(f"quarantine/{d.isoformat()}/{LAYER}")
     res.stale_temps_removed = len(lake.remove_stale_temps(temps))
+    spooled: _Spooled | None = None
     if new_keys or gone:
         con = duckdb.connect()
         try:
-            outputs, existing = _rebuild(lake, con, d, man, listing, new_keys, gone, present, q, res)
+            outputs, existing, spooled = _rebuild(
+                lake, con, d, man, listing, new_keys, gone, set(present), q, res, spool
+            )
         finally:
             con.close()
 
-    hour_files.validate_upstream(lake, man, present - set(outputs), q, res)
-    hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
+    hour_files.validate_upstream(lake, man, set(present) - set(outputs), q, res)
+    written = hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
+    handed = _handed(d, spooled, outputs, existing, written, present, res)
+    return _finish(lake, d, man, q, res, t_start, read), handed
 
-    return _finish(lake, d, man, q, res, t_start)
+
+# the spooled tables' paths and the keys they hold rows of (hour files built from the tape alone)
+_Spooled = tuple[tuple[str, str], list[str]]
+
+
+def _handed(
+    d: date,
+    spooled: _Spooled | None,
+    outputs: Mapping[str, bytes | None],
+    existing: Mapping[str, bytes],
+    written: Mapping[str, ObjectInfo],
+    present: Mapping[str, ObjectInfo],
+    res: FootprintResult,
+) -> Handed | None:
+    """The hand-over of the spooled files whose listing info is known: as our write returned it,
+    or, for a file left alone because it already held these bytes, as the build's listing saw it."""
+    if spooled is None:
+        return None
+    (candles, levels), built = spooled
+    files: dict[str, ObjectInfo] = {}
+    for k in built:
+        info = present.get(k) if existing.get(k) == outputs[k] else written.get(k)
+        if info is not None:
+            files[k] = info
+    res.hour_files_handed = len(files)
+    return Handed(d.isoformat(), candles, levels, files)
+
+
+def _spool(
+    con: duckdb.DuckDBPyConnection,
+    spool: str | None,
+    d: date,
+    names: Mapping[tuple[str, int], str],
+    built: Mapping[tuple[str, int], bytes | None],
+    outputs: Mapping[str, bytes | None],
+) -> _Spooled | None:
+    """Spool the rows of the files built from the tape alone: a file merged with upstream minutes
+    (its body is no longer the tape's) is read back and validated by the warehouse as before."""
+    if spool is None:
+        return None
+    pure = {th: k for th, k in names.items() if built[th] is not None and outputs.get(k) is built[th]}
+    return handover.spool(con, CANDLES_TABLE, spool, d, pure), sorted(pure.values())
 
 
 def _finish(
-    lake: Lake, d: date, man: Manifest, q: QuarantineBatch, res: FootprintResult, t_start: float
+    lake: Lake,
+    d: date,
+    man: Manifest,
+    q: QuarantineBatch,
+    res: FootprintResult,
+    t_start: float,
+    read: bytes | None = None,
 ) -> FootprintResult:
     """Write the run's quarantine and manifest, and time the run (every build path ends here)."""
     if len(q):
         q.write(lake, d)
     res.quarantined = len(q)
     res.quarantine_by_reason = q.by_reason()
-    manifest.save(lake, d, man)
+    manifest.save(lake, d, man, read)
     res.seconds = time.perf_counter() - t_start
     return res
 
@@ -220,7 +319,8 @@ def _rebuild_tickers(
     q: QuarantineBatch,
     res: FootprintResult,
     t_start: float,
-) -> FootprintResult:
+    spool: str | None,
+) -> tuple[FootprintResult, Handed | None]:
     """Rebuild every hour file of `tickers` for date d from all of the date's tape objects.
 
     Only these tickers' files, carry and file hashes change. The manifest's `objects` are left
@@ -230,11 +330,12 @@ def _rebuild_tickers(
     before = manifest.snapshot(man)
     listing = tape_objects(lake, d)
     res.tape_objects = len(listing)
-    present = set(hour_files.footprint_files(lake, d))
+    present = footprint_objects(lake, d)
     hours_ms = [int(h.timestamp() * 1000) for h in keys.footprint_hours_utc(d)]
     keep = {(t, h) for t in tickers for h in hours_ms}
     outputs: dict[str, bytes | None] = {}
     existing: dict[str, bytes] = {}
+    spooled: _Spooled | None = None
     if tickers:
         con = duckdb.connect()
         try:
@@ -249,21 +350,29 @@ def _rebuild_tickers(
             _store_carry(con, man, carry)
             _trade_totals(con, res)
             res.aggressor = aggressor_quality.measure(con, d, "tickers").as_dict()
-            built: dict[str, bytes | None] = {
-                keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc)): None
-                for t, h in sorted(keep)
-            }
-            for t, h, n, body in hour_bodies(con):
-                built[keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc))] = (
-                    body.encode()
-                )
-                res.candles += int(n)
-            outputs = built
-            existing = hour_files.merge_upstream(lake, man, outputs, present, q, res)
+            names, built = _aggregate(con, keep, spool, res)
+            outputs = {k: built[th] for th, k in names.items()}
+            existing = hour_files.merge_upstream(lake, man, outputs, set(present), q, res)
+            spooled = _spool(con, spool, d, names, built, outputs)
         finally:
             con.close()
-    hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
-    return _finish(lake, d, man, q, res, t_start)
+    written = hour_files.write_outputs(lake, d, man, before, outputs, existing, res)
+    handed = _handed(d, spooled, outputs, existing, written, present, res)
+    return _finish(lake, d, man, q, res, t_start), handed
+
+
+def _aggregate(
+    con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, int]], spool: str | None, res: FootprintResult
+) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], bytes | None]]:
+    """The hour-file keys and bodies of ticker-hours `pairs` (None: no candles left); with a spool
+    the candle relation is kept for `_spool`."""
+    built: dict[tuple[str, int], bytes | None] = dict.fromkeys(pairs)
+    for t, h, n, body in kept_hour_bodies(con) if spool is not None else hour_bodies(con):
+        built[(t, h)] = body.encode()
+        res.candles += int(n)
+    # one datetime per hour, not per ticker-hour (6,876 keys a full-market day)
+    hours = {h: datetime.fromtimestamp(h / 1000, tz=timezone.utc) for h in {h for _, h in built}}
+    return {(t, h): keys.footprint_key(t, hours[h]) for t, h in sorted(built)}, built
 
 
 def _tape_texts(blobs: Mapping[str, Blob], q: QuarantineBatch | None) -> dict[str, Blob]:
@@ -292,7 +401,8 @@ def _rebuild(
     present: set[str],
     q: QuarantineBatch,
     res: FootprintResult,
-) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
+    spool: str | None,
+) -> tuple[dict[str, bytes | None], dict[str, bytes], _Spooled | None]:
     objects = man["objects"]
     bodies = _tape_texts(lake.map_many(new_keys), q)
     whole = {r.source: 1 for r in q.items}  # objects quarantined whole before the parse (bad gzip)
@@ -357,15 +467,7 @@ def _rebuild(
     # the whole date only when every object of it was new (first build, --force)
     res.aggressor = aggressor_quality.measure(con, d, "rebuilt ticker-hours" if old_keys else "day").as_dict()
 
-    built: dict[tuple[str, int], bytes | None] = dict.fromkeys(touched)
-    for t, h, n, body in hour_bodies(con):
-        built[(t, h)] = body.encode()
-        res.candles += int(n)
-    # one datetime per hour, not per ticker-hour (6,876 keys a full-market day)
-    hours = {h: datetime.fromtimestamp(h / 1000, tz=timezone.utc) for h in {h for _, h in built}}
-    outputs: dict[str, bytes | None] = {
-        keys.footprint_key(t, hours[h]): body for (t, h), body in sorted(built.items())
-    }
-
+    names, built = _aggregate(con, touched, spool, res)
+    outputs = {k: built[th] for th, k in names.items()}
     existing = hour_files.merge_upstream(lake, man, outputs, present, q, res)
-    return outputs, existing
+    return outputs, existing, _spool(con, spool, d, names, built, outputs)

@@ -321,7 +321,7 @@ def _validate_rows(
     tick_dict = pa.array(tickers, pa.string())
     obj_k = obj[order]
     t0_k = t0[order]
-    date_k = ((t0_k + WIB_OFFSET_MS) // DAY_MS).astype(np.int32)
+    date_k = wib_days(t0_k)
     candles = pa.table(
         [
             _dict(tick_dict, obj_k),
@@ -364,6 +364,13 @@ def _validate_rows(
     per_obj = np.bincount(obj_k, minlength=len(keys))
     rows_by_source = {keys[i]: int(per_obj[i]) for i in np.flatnonzero(per_obj)}
     return ValidatedCandles(candles, levels_tbl, rejects, rows_by_source, superseded=superseded)
+
+
+def wib_days(t0: np.ndarray) -> np.ndarray:
+    """The WIB date (days since 1970-01-01, int32) of each candle start `t0` (epoch ms): the
+    warehouse's `date` column, whoever builds the rows (this validator, `handover`)."""
+    out: np.ndarray = ((t0 + WIB_OFFSET_MS) // DAY_MS).astype(np.int32)
+    return out
 
 
 def _dict(values: pa.Array, idx: np.ndarray) -> pa.DictionaryArray:

@@ -10,8 +10,10 @@ import duckdb
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.checks import CheckOutcome
+from orderflow_pipeline.layers.footprint import handover
 from orderflow_pipeline.layers.footprint import minutes as footprint_minutes
-from orderflow_pipeline.layers.footprint.build import LAYER, build_footprint
+from orderflow_pipeline.layers.footprint.build import LAYER, build_footprint_handing
+from orderflow_pipeline.layers.footprint.handover import Handed
 from orderflow_pipeline.layers.footprint.result import FootprintResult
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
@@ -20,17 +22,21 @@ from orderflow_pipeline.storage.quarantine import count_quarantined
 
 
 def build_and_check(
-    job: tuple[Lake, date, bool, list[str] | None],
-) -> tuple[FootprintResult, list[CheckOutcome]]:
+    job: tuple[Lake, date, bool, list[str] | None, str | None],
+) -> tuple[FootprintResult, list[CheckOutcome], Handed | None]:
     """`build_footprint` then `checks` of one date: the unit a backfill spreads over the cores
-    (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files)."""
-    lake, d, force, tickers = job
-    res = build_footprint(lake, d, force=force, tickers=tickers)
-    return res, checks(lake, None, d)
+    (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files).
+    The job's last item is the run's hand-over spool folder (None: no hand-over)."""
+    lake, d, force, tickers, spool = job
+    res, handed = build_footprint_handing(lake, d, spool, force=force, tickers=tickers)
+    return res, checks(lake, None, d, handed=handed), handed
 
 
-def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
-    """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks)."""
+def checks(
+    lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str, *, handed: Handed | None = None
+) -> list[CheckOutcome]:
+    """Integrity checks of SPEC §11 for this layer (con unused: lake-only checks). `handed`: what
+    a build of this process just wrote (its candle minutes are not read back)."""
     d = keys.as_date(d)
     listed = footprint_objects(lake, d)
     files = sorted(listed)
@@ -57,7 +63,8 @@ def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> 
     session = set(minutes)
     expected = idx_calendar.expected_minutes(d)
     # each ticker's candle minutes; only files changed since the last check are read (S3: GETs)
-    per_ticker = footprint_minutes.minutes_by_ticker(lake, d, listed)
+    built = handover.minutes(handed) if handed else None
+    per_ticker = footprint_minutes.minutes_by_ticker(lake, d, listed, built)
     # "traded all session": a continuous candle in the first and in the last 30 minutes
     head, tail = set(minutes[:30]), set(minutes[-30:])
     low: dict[str, float] = {}

@@ -21,7 +21,7 @@ from orderflow_pipeline.layers.footprint.candles import validate_objects
 from orderflow_pipeline.layers.footprint.manifest import Manifest
 from orderflow_pipeline.layers.footprint.result import FootprintResult
 from orderflow_pipeline.storage.inventory import footprint_objects
-from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.lake import Lake, ObjectInfo
 from orderflow_pipeline.storage.quarantine import QuarantineBatch, Rejected
 
 
@@ -146,10 +146,11 @@ def write_outputs(
     outputs: Mapping[str, bytes | None],
     existing: Mapping[str, bytes],
     res: FootprintResult,
-) -> None:
+) -> dict[str, ObjectInfo]:
     """Atomic writes of changed files only. The manifest learns their hashes BEFORE they land
     (in the previous manifest, whose objects still count as unprocessed), so a run killed between
-    writes is simply redone by the next run and never mistakes its own files for upstream ones."""
+    writes is simply redone by the next run and never mistakes its own files for upstream ones.
+    Returns what a listing shows for the files written (where the store told)."""
     t_start = time.perf_counter()
     to_write = {k: v for k, v in outputs.items() if v is not None and existing.get(k) != v}
     # a ticker-hour whose trades all vanished (object replaced or removed): drop our file, but
@@ -159,10 +160,11 @@ def write_outputs(
     ]
     res.hour_files_unchanged = sum(1 for k, v in outputs.items() if v is not None and k not in to_write)
     hashes = {k: content_hash(v) for k, v in outputs.items() if v is not None}  # once per file, used twice
+    written: dict[str, ObjectInfo] = {}
     if to_write:
         pending = {**before["pending"], **{k: hashes[k] for k in sorted(to_write)}}
         manifest.save_pending(lake, d, before, pending, man["upstream_saved"])
-        lake.write_many(to_write)
+        written = lake.write_many(to_write)
     for k in to_delete:
         lake.delete(k)
         man["files"].pop(k, None)
@@ -172,3 +174,4 @@ def write_outputs(
     res.hour_files_written = len(to_write)
     res.hour_files_deleted = len(to_delete)
     res.write_seconds = time.perf_counter() - t_start
+    return written

@@ -14,6 +14,7 @@ empty one: the date is rebuilt from all its tape — slower, never wrong about t
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from datetime import date
 from typing import TypedDict
@@ -85,17 +86,24 @@ def empty(d: date | str) -> Manifest:
 
 def load(lake: Lake, d: date | str) -> Manifest:
     """The date's manifest, or an empty one when it is missing or unusable (see the module doc)."""
+    return load_read(lake, d)[0]
+
+
+def load_read(lake: Lake, d: date | str) -> tuple[Manifest, bytes | None]:
+    """`load`, with the bytes read when they made the manifest (None: missing or unusable), so
+    `save` of an unchanged manifest neither reads nor writes it again."""
     try:
-        raw = lake.read_json(key(d))
+        data = lake.read_bytes(key(d))
+        raw = json.loads(data)
     except FileNotFoundError:
-        return empty(d)
+        return empty(d), None
     except (ValueError, RecursionError) as exc:
         log.warning(
             "footprint manifest %s is unreadable (%s): rebuilding the date from its tape", key(d), exc
         )
-        return empty(d)
+        return empty(d), None
     if not isinstance(raw, dict) or raw.get("version") != VERSION:
-        return empty(d)
+        return empty(d), None
     man = empty(d)
     for name, kind in _CONTAINERS.items():
         if name in raw:
@@ -103,9 +111,9 @@ def load(lake: Lake, d: date | str) -> Manifest:
                 log.warning(
                     "footprint manifest %s: %r is not a %s: rebuilding the date", key(d), name, kind.__name__
                 )
-                return empty(d)
+                return empty(d), None
             man[name] = raw[name]  # type: ignore[literal-required]
-    return man
+    return man, data
 
 
 def snapshot(man: Manifest) -> Manifest:
@@ -117,9 +125,13 @@ def encode(man: Manifest) -> bytes:
     return dumps(man)
 
 
-def save(lake: Lake, d: date | str, man: Manifest) -> bool:
-    """Write the manifest when it changed (an unchanged re-run rewrites nothing)."""
-    return lake.write_if_changed(key(d), encode(man))
+def save(lake: Lake, d: date | str, man: Manifest, read: bytes | None = None) -> bool:
+    """Write the manifest when it changed (an unchanged re-run rewrites nothing); `read`: the
+    bytes `load_read` gave this run (equal to the new ones: nothing to read or write)."""
+    data = encode(man)
+    if read is not None and data == read:
+        return False
+    return lake.write_if_changed(key(d), data)
 
 
 def save_pending(

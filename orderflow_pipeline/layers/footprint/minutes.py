@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 
 from orderflow_pipeline.storage import keys
@@ -36,15 +36,22 @@ def _day0_ms(d: date) -> int:
     return int(datetime.combine(d, time(), keys.WIB).timestamp() * 1000)
 
 
-def _offsets(body: bytes, day0: int) -> list[int]:
+def _offsets(t0s: Iterable[int], day0: int) -> list[int]:
     """Whole-minute candle starts of one file as minutes after `day0` (a t0 that is not a whole
     minute can never be a session minute, so leaving it out changes no check)."""
-    return sorted({(t - day0) // 60_000 for t in map(int, _T0_RE.findall(body)) if t % 60_000 == 0})
+    return sorted({(t - day0) // 60_000 for t in t0s if t % 60_000 == 0})
 
 
-def minutes_by_ticker(lake: Lake, d: date | str, files: Mapping[str, ObjectInfo]) -> dict[str, set[int]]:
+def minutes_by_ticker(
+    lake: Lake,
+    d: date | str,
+    files: Mapping[str, ObjectInfo],
+    built: Mapping[str, tuple[ObjectInfo, Sequence[int]]] | None = None,
+) -> dict[str, set[int]]:
     """Every ticker's candle starts (epoch ms, whole minutes) in the date's hour files `files`
-    (the listing, with fingerprints), reading only the files the state does not know as they are."""
+    (the listing, with fingerprints), reading only the files the state does not know as they are.
+    `built`: the candle starts of files this process has just written (key -> what the write
+    returned, t0s), taken as they are while the listing still shows that write — not read back."""
     d = keys.as_date(d)
     day0 = _day0_ms(d)
     try:
@@ -67,9 +74,16 @@ def minutes_by_ticker(lake: Lake, d: date | str, files: Mapping[str, ObjectInfo]
             state[k] = entry
         else:
             todo.append(k)
-    for k, body in lake.cat_many(todo).items():
+    ours = built or {}
+    for k in [k for k in todo if k in ours and ours[k][0] == files[k]]:
+        state[k] = {"fp": files[k].fingerprint, "size": files[k].size, "m": _offsets(ours[k][1], day0)}
+    for k, body in lake.cat_many([k for k in todo if k not in state]).items():
         info = files[k]
-        state[k] = {"fp": info.fingerprint, "size": info.size, "m": _offsets(bytes(body), day0)}
+        state[k] = {
+            "fp": info.fingerprint,
+            "size": info.size,
+            "m": _offsets(map(int, _T0_RE.findall(body)), day0),
+        }
     state = dict(sorted(state.items()))
     if state != known:
         try:

@@ -29,6 +29,7 @@ class FootprintResult:
     hour_files_unchanged: int = 0
     hour_files_deleted: int = 0
     upstream_files_validated: int = 0
+    hour_files_handed: int = 0  # built from the tape and handed to the warehouse of the run
     stale_temps_removed: int = 0  # `.tmp-*` files older than an hour, left by a killed write
     neutral_lots: int = 0
     total_lots: int = 0
