@@ -156,8 +156,8 @@ def add_dagster_commands(sub: core_cli.Subcommands) -> None:
         "--layers",
         type=_csv,
         default=None,
-        help="comma list of footprint,warehouse,features,summary (default all; without features "
-        "when --tickers is given)",
+        help="comma list of footprint,warehouse,universe,features,summary,outcomes (default all; "
+        "without features when --tickers is given)",
     )
     m.set_defaults(func=cmd_materialize)
 

@@ -15,12 +15,11 @@ from typing import Any, Literal
 
 import duckdb
 
-from orderflow_pipeline import idx_calendar
+from orderflow_pipeline import bounds, idx_calendar
 from orderflow_pipeline.config import Settings, get_settings
 from orderflow_pipeline.layers.footprint.candles import validate_objects
 from orderflow_pipeline.layers.summary import scoring
 from orderflow_pipeline.layers.summary.documents import Candle, candle
-from orderflow_pipeline.read import profile
 from orderflow_pipeline.read.fallback import Resolved, resolve
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
@@ -218,11 +217,11 @@ def lake_candles_for(lake: Lake, ticker: str, d: date) -> list[Candle]:
 
 
 def chart_extras(candles: list[Candle]) -> dict[str, Any]:
-    """What the footprint chart needs besides the numbers: the IDX tick table (profile.py's, so
+    """What the footprint chart needs besides the numbers: the IDX tick table (bounds.py's, so
     the page draws gridlines only on real ticks without a copy of it) and each bar's session
     state by its start (auction and post-trading bars are drawn as such)."""
     return {
-        "ticks": {"edges": list(profile.TICK_EDGES), "sizes": list(profile.TICKS)},
+        "ticks": {"edges": list(bounds.TICK_EDGES), "sizes": list(bounds.TICKS)},
         "phases": [
             idx_calendar.session_state(datetime.fromtimestamp(c["t0"] / 1000, tz=timezone.utc))
             for c in candles

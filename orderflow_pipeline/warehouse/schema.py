@@ -49,11 +49,25 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS ingest_runs (
         run_id VARCHAR, layer VARCHAR, date DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
         objects_read INTEGER, rows_written BIGINT, quarantined INTEGER, metadata_json VARCHAR)""",
-    # Signal outcomes (outcomes.py, issue 21): what each item of D's final summary did next;
-    # returns in %, null until the ticker's later session exists.
+    # Signal outcomes (outcomes.py, issues 21, 27): what each item of D's final summary did next;
+    # returns in %, null until the ticker's later session exists; the entry/exit prices (the
+    # report's costs apply to them) and the entries' auto-rejection flags (ARA/ARB/null).
     """CREATE TABLE IF NOT EXISTS signal_outcomes (
         date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, sc DOUBLE,
         ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))""",
+    # Issue 27's columns, added so that a warehouse made before them keeps its rows (a rebuild of a
+    # date fills them in; the report reads a null price as "no net figure").
+    *(
+        f"ALTER TABLE signal_outcomes ADD COLUMN IF NOT EXISTS {col} {kind}"
+        for col, kind in (
+            ("close_d", "BIGINT"),
+            ("open_next", "BIGINT"),
+            ("close_next", "BIGINT"),
+            ("close_5d", "BIGINT"),
+            ("lim", "VARCHAR"),
+            ("lim_next", "VARCHAR"),
+        )
+    ),  # fmt: skip
     # The ticker universe (universe.py): listed codes (the IDX snapshot) plus every ticker the lake
     # showed, with the dates it was first/last seen (footprint files or a broker summary) and last
     # traded (footprint files).
