@@ -167,7 +167,7 @@ def test_report_leaves_blocked_entries_out_splits_halves_and_corrects_every_p() 
             ]
     ps = [f["p"] for f in figures]
     assert rep["tests"] == sum(p is not None for p in ps) > 0
-    assert sorted((f["p_bh"] for f in figures if f["p"] is not None)) == pytest.approx(
+    assert sorted(f["p_bh"] for f in figures if f["p"] is not None) == pytest.approx(
         sorted(x for x in st.bh_adjust(ps) if x is not None)
     )
     # nobody has t > 3 net of costs on 4 values: said in words

@@ -232,3 +232,17 @@ def test_partition_completes_when_the_fifth_session_exists(
     assert res.complete is True and res.with_5d == 1
     row = con.execute("SELECT ret_5d FROM signal_outcomes WHERE ticker = 'XXX'").fetchone()
     assert row is not None and row[0] == pytest.approx(5.0)
+
+
+def test_a_warehouse_made_before_issue_27_gains_the_new_columns(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute(
+        "CREATE TABLE signal_outcomes (date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, "
+        "sc DOUBLE, ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))"
+    )
+    con.execute("INSERT INTO signal_outcomes VALUES ('2026-02-02', 'AAA', 'BUY', 0.7, 1.0, 2.0, NULL)")
+    schema.ensure_schema(con)
+    schema.ensure_schema(con)  # idempotent
+    cols = [r[0] for r in con.execute("DESCRIBE signal_outcomes").fetchall()]
+    assert cols == list(outcomes.COLUMNS)
+    assert con.execute("SELECT ticker, close_d, lim FROM signal_outcomes").fetchall() == [("AAA", None, None)]
