@@ -246,3 +246,24 @@ def test_a_warehouse_made_before_issue_27_gains_the_new_columns(tmp_path: Path) 
     cols = [r[0] for r in con.execute("DESCRIBE signal_outcomes").fetchall()]
     assert cols == list(outcomes.COLUMNS)
     assert con.execute("SELECT ticker, close_d, lim FROM signal_outcomes").fetchall() == [("AAA", None, None)]
+
+
+def test_summary_item_lim_from_the_previous_close_reaches_the_outcomes(
+    world: tuple[Lake, duckdb.DuckDBPyConnection],
+) -> None:
+    lake, con = world
+    # UP: D1 closes 1,000; D2 closes 1,250 = its ARA (1,000 × 1.25, on the 5-IDR grid).
+    # DN: D1 closes 300; D2 closes 256 = its ARB (300 × 0.85 = 255, up to the 2-IDR grid).
+    # MID: D1 closes 500, D2 closes 510: inside the band. NEW: no D1 candle, so no previous close.
+    write_candles(lake, "UPUP", [candle(D1, 0, 990, 1000), candle(D2, 0, 1100, 1250)])
+    write_candles(lake, "DNDN", [candle(D1, 0, 310, 300), candle(D2, 0, 280, 256)])
+    write_candles(lake, "MIDD", [candle(D1, 0, 500, 500), candle(D2, 0, 505, 510)])
+    write_candles(lake, "NEWW", [candle(D2, 0, 100, 135)])
+    for d in (D1, D2):
+        load.consolidate(lake, con, d)
+    doc = summary.build_summary(lake, con, D2, source="warehouse", min_tickers=1)
+    lims = {i["t"]: i["lim"] for i in doc["items"]}
+    assert lims == {"UPUP": "ARA", "DNDN": "ARB", "MIDD": None, "NEWW": None}
+    outcomes.build_outcomes(lake, con, D2)
+    rows = dict(con.execute("SELECT ticker, lim FROM signal_outcomes WHERE date = ?", [D2]).fetchall())
+    assert rows == lims
