@@ -183,3 +183,16 @@ def test_a_strong_signal_passes_and_is_named() -> None:
     names = {(p["signal"], p["horizon"]) for p in rep["passing"]}
     assert {("STRONG_BUY", "ret_next_cc"), ("BUY_FAMILY", "ret_next_cc")} <= names
     assert "STRONG_BUY ret_next_cc" in rep["verdict"]
+
+
+def test_bootstrap_in_blocks_is_seeded_and_covers_the_mean() -> None:
+    rng = np.random.default_rng(5)
+    big = rng.normal(0.1, 2.0, 30_000).tolist()  # 2,000 × 30,000 indices: drawn in 34 blocks
+    lo, hi = st.bootstrap_ci(big)  # type: ignore[misc]
+    m, se = float(np.mean(big)), float(np.std(big, ddof=1)) / np.sqrt(len(big))
+    # the percentile interval of a mean of 30,000 values is ±1.96 standard errors, to a few %
+    assert lo == pytest.approx(m - 1.96 * se, abs=0.15 * se) and hi == pytest.approx(
+        m + 1.96 * se, abs=0.15 * se
+    )
+    assert st.bootstrap_ci(big) == (lo, hi) and st.bootstrap_ci(big, seed=22) != (lo, hi)
+    assert st.bootstrap_ci([1.0]) is None
