@@ -8,6 +8,7 @@ from dagster import Definitions
 
 from assets.automation import jobs, schedules, sensors
 from assets.checks import cross as cross_checks
+from assets.checks import live as live_checks
 from assets.layers import footprint, outcomes, raw_broksum, smart_money, summary, universe, warehouse
 from assets.resources import build_resources
 from assets.runtime import pool_wait
@@ -22,6 +23,7 @@ def build_defs() -> Definitions:
         summary.defs,
         universe.defs,
         cross_checks.defs,
+        live_checks.defs,
         jobs.defs,
         schedules.defs,
         sensors.defs,

@@ -73,7 +73,7 @@ def run_demo(days: int = 30, tickers: int = 150, seed: int = 7) -> int:
     )
     report_assets(result)
     report_checks(result)
-    print_summary(resolve_summary(settings, now=datetime.now(timezone.utc)))
+    print_summary(resolve_summary(settings, now=datetime.now(timezone.utc)), liquid=settings.liquidity)
     if not result.success:
         line, details = failure_line(instance, result.run_id)
         print(line, details, sep="\n")

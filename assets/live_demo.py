@@ -7,10 +7,13 @@
    6.5-hour session in about 7 minutes) over the IPOT protocol;
 4. `orderflow capture` reads that feed into the live lake's `raw_lt/` exactly as it would read
    the real IPOT feed;
-5. the intraday path (footprint -> warehouse -> summary) runs for the demo day every `interval`
-   seconds (the 1-minute `intraday_schedule` does this for *today*; a replayed day is not today,
-   so the demo drives the same assets itself), and `orderflow serve` shows the dashboard;
-6. after the close: `fetch-broksum` asks the replay server for the day's broker summaries
+5. `orderflow serve` tails the capture's spool (the live path, SPEC §16): the dashboard updates
+   per trade through `/live/stream`, with the live chip showing the newest trade's age;
+6. beside it the intraday batch path (footprint -> warehouse -> summary), the system of record,
+   runs for the demo day every `interval` seconds (the 1-minute `intraday_schedule` does this for
+   *today*; a replayed day is not today, so the demo drives the same assets itself), each run's
+   `live_matches_batch` check comparing its closed minutes with the live engine;
+7. after the close: `fetch-broksum` asks the replay server for the day's broker summaries
    (en_qu_top_bs), then daily_features and the final summary run.
 With `--ui`, `dagster dev` runs too (every run above is in its run list: same DAGSTER_HOME).
 """
@@ -106,11 +109,16 @@ def run_live_demo(
     n = copy_history(src, live, history)
     print(f"copied {n} history objects; materializing the history once (one Dagster run)")
     instance = DagsterInstance.get()
+    # The intraday runs' live_matches_batch check compares with the API started below.
+    os.environ["ORDERFLOW_LIVE_API_URL"] = f"http://127.0.0.1:{api_port}"
     # One code location for every run of the demo: the intraday loop runs each `interval` seconds.
     defs = build_defs()
     materialize_range(defs, history[0], history[-1], instance=instance, log_level="WARNING")
 
-    env = {**os.environ, "ORDERFLOW_LAKE": settings.lake}
+    # One spool folder for capture and API (absolute: they run in different folders), so the API
+    # finds the capture's trades by itself.
+    spool = Path(workdir, "capture-spool", "demo").resolve()
+    env = {**os.environ, "ORDERFLOW_LAKE": settings.lake, "ORDERFLOW_CAPTURE_SPOOL": str(spool)}
     logs = Path(settings.dagster_home) / SERVE_LOGS
     with interrupt_on_sigterm(), Services(logs) as services:
         try:
@@ -129,12 +137,19 @@ def run_live_demo(
                 env=env,
                 cwd=workdir,
             )
+            # The API follows the capture's trading date from its spool: start it once there is one.
+            deadline = time.monotonic() + 60
+            while not any((spool / "open").glob("seg-*.jsonl")) and time.monotonic() < deadline:
+                time.sleep(0.2)
             api = services.start("api", core("serve", "--host", "0.0.0.0", "--port", str(api_port)), env=env)
             if ui:
                 exe = str(Path(sys.executable).with_name("dagster"))
                 services.start("dagster-dev", [exe, "dev", "-w", "workspace.yaml", "-p", "3000"], env=env)
                 print("Dagster UI  -> http://localhost:3000")
-            print(f"Dashboard   -> http://localhost:{api_port}/?date={day}   (capture from {url})")
+            print(
+                f"Dashboard   -> http://localhost:{api_port}/   (live: every trade as it arrives; capture from {url})"
+            )
+            print("  the intraday batch runs below stay the system of record (live_matches_batch compares)")
             print(
                 f"  logs: {logs}/{{replay-server,capture,api{',dagster-dev' if ui else ''}}}.log; Ctrl-C stops"
             )
@@ -159,7 +174,7 @@ def run_live_demo(
             res = fetch_broksum(live, day, None, FetchConfig(url=url, token=None))
             print(f"  fetch-broksum: {json.dumps(res.as_dict())}")
             materialize_range(defs, day, instance=instance, log_level="WARNING")
-            print_summary(resolve_summary(settings, date=day.isoformat()))
+            print_summary(resolve_summary(settings, date=day.isoformat()), liquid=settings.liquidity)
             if api.poll() is None:
                 print("dashboard (and UI) still running: Ctrl-C to stop")
                 api.wait()

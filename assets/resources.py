@@ -86,6 +86,8 @@ class SettingsResource(ConfigurableResource[Any]):
     alert_webhook: str | None = None
     signal_webhook: str | None = None
     dashboard_url: str = DEFAULT_DASHBOARD_URL
+    # The `orderflow serve` whose live engine is reconciled and reported (ORDERFLOW_LIVE_API_URL).
+    live_api_url: str | None = None
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableResource[Any]]:
@@ -101,5 +103,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, ConfigurableR
             alert_webhook=s.alert_webhook,
             signal_webhook=s.signal_webhook,
             dashboard_url=s.dashboard_url,
+            live_api_url=s.live_api_url,
         ),
     }

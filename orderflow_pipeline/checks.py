@@ -103,6 +103,7 @@ RUNBOOK_SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "summary_signals_in_table",
         ),
         "a-ticker-disappeared": ("universe_previous_session_present",),
+        "live-differs": ("live_matches_batch",),
         "integrity-report": (
             "footprint_checks_ran",
             "warehouse_checks_ran",
@@ -162,6 +163,14 @@ REGISTRY: Mapping[str, CheckDef] = _index(
             FOOTPRINT,
             "WARN",
             "During the continuous session the newest raw tape is at most 20 minutes old.",
+            "standalone",
+        ),
+        CheckDef(
+            "live_matches_batch",
+            FOOTPRINT,
+            "WARN",
+            "The live engine's candles (SPEC §16) equal the footprint layer's on every closed minute "
+            "(WARN naming ticker and minute; skipped without a live API of the date).",
             "standalone",
         ),
         # footprint_1m (warehouse.checks)

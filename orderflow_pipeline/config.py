@@ -92,6 +92,10 @@ class Settings:
     signal_webhook: str | None = None
     # Base URL of the dashboard, for the link each signal alert carries.
     dashboard_url: str = DEFAULT_DASHBOARD_URL
+    # The `orderflow serve` whose live engine (SPEC §16) Dagster reconciles with the batch
+    # (`live_matches_batch`) and reports (capture-heartbeat sensor); None = not looked at, so a
+    # run never depends on an API it was not told about.
+    live_api_url: str | None = None
     # The one place that says where the warehouse is (SPEC §7): `duckdb:<path>` or
     # `ducklake:<libpq dsn>`. ORDERFLOW_DUCKDB is only the env spelling of the `duckdb:` file.
     warehouse: str = f"{DUCKDB}:{DEFAULT_DUCKDB}"
@@ -309,4 +313,5 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dashboard_url=(_url(e, "ORDERFLOW_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/"),
         buy_fee_pct=_pct(e, "ORDERFLOW_BUY_FEE_PCT", BUY_FEE_PCT),
         sell_fee_pct=_pct(e, "ORDERFLOW_SELL_FEE_PCT", SELL_FEE_PCT),
+        live_api_url=(_url(e, "ORDERFLOW_LIVE_API_URL") or "").rstrip("/") or None,
     )

@@ -60,6 +60,8 @@ CASES: dict[str, tuple[str, str, object]] = {
         "dashboard_url",
         "https://scanner.example.test",
     ),
+    # issue 26: the API whose live engine Dagster reconciles with the batch (trailing slash dropped)
+    "ORDERFLOW_LIVE_API_URL": ("http://127.0.0.1:8000/", "live_api_url", "http://127.0.0.1:8000"),
     # issue 20: the warehouse backend (a DuckLake DSN is kept as given) and DuckLake's data folder
     "ORDERFLOW_WAREHOUSE": (
         "ducklake:dbname=wh host=127.0.0.1 port=5432 user=orderflow",
@@ -215,6 +217,7 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_SIGNAL_WEBHOOK", "hooks.example.test/signals"),
         ("ORDERFLOW_SIGNAL_WEBHOOK", "mailto:desk@example.test"),
         ("ORDERFLOW_DASHBOARD_URL", "scanner.example.test:8000"),
+        ("ORDERFLOW_LIVE_API_URL", "127.0.0.1:8000"),
         ("ORDERFLOW_LAKE", "gs://bucket/idx"),  # a scheme Lake cannot open: not a local folder named "gs:"
         ("ORDERFLOW_LAKE", "memory://lake"),
         ("ORDERFLOW_LAKE", "s3://"),

@@ -20,6 +20,8 @@ import psutil
 import pytest
 from conftest import ROOT, free_port, wait_port
 
+from orderflow_pipeline.layers.summary.liquidity import instrument
+
 MAX_LINES = 60  # the issue's budget before "serving"
 STOP_TIMEOUT_S = 10.0  # liveness (the tree ends), not a speed benchmark
 
@@ -58,6 +60,11 @@ def test_the_demo_prints_a_short_summary_with_its_warns_explained(demo: tuple[di
     assert failed, text
     assert all(": expected: " in line for line in failed), failed
     assert "summary: status=OK" in text
+    # the table is the liquid view (issue 27): no structured warrant or other non-share leads it
+    head = next(i for i, line in enumerate(lines) if line.startswith("ticker"))
+    shown = [line.split()[0] for line in lines[head + 1 : head + 16] if line[:1].isalnum()]
+    assert "top of the liquid view" in text and shown, text
+    assert {instrument(t) for t in shown} == {"share"}, shown
 
 
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:

@@ -99,13 +99,19 @@ class Services:
 
 @contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) raise KeyboardInterrupt in the main thread, as Ctrl-C does, so one
-    `finally` stops the services whichever way the user ends the demo."""
+    """SIGTERM, SIGHUP and SIGINT raise KeyboardInterrupt in the main thread, as Ctrl-C does, so
+    one `finally` stops the services whichever way the user ends the demo.
+
+    SIGINT too, because an in-process Dagster run (the live demo's intraday loop) leaves SIGTERM
+    set to whatever SIGINT's handler is when it ends (`dagster._utils.interrupts` maps SIGTERM to
+    SIGINT "for k8s"); a demo started in the background inherits SIGINT ignored, so after its first
+    run SIGTERM was ignored too and the demo could not be stopped but by SIGKILL."""
 
     def interrupt(signum: int, frame: FrameType | None) -> Any:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    before = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    before = {s: signal.signal(s, interrupt) for s in signals}
     try:
         yield
     finally:

@@ -51,7 +51,7 @@ from orderflow_pipeline.api.params import (
     require_date,
     validation_message,
 )
-from orderflow_pipeline.api.reads import Reads, chart_extras, explain
+from orderflow_pipeline.api.reads import Reads, explain, hist_view
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers import outcome_report
 from orderflow_pipeline.layers.footprint import aggressor_quality
@@ -160,15 +160,7 @@ def create_app(
         """One ticker's 1-minute candles with price levels: warehouse first, lake files when the
         warehouse is busy, missing or has no rows for the day; plus the day's volume profile and
         each candle's profile and diagonal/stacked imbalances (`profile.raw_hist_extras`)."""
-        body = reads.raw_hist(parse_ticker(kode), require_date(date))
-        if bar not in bars.BAR_MINUTES:
-            raise BadInput(f"query parameter 'bar' must be one of {bars.BAR_MINUTES} (minutes), got {bar}")
-        if bar != 1:  # N-minute bars, so each bar's POC and imbalances are profile.py's own
-            body["candles"] = bars.resample(body["candles"], bar)
-            body["count"] = len(body["candles"])
-        body["bar"] = bar
-        extras = profile.raw_hist_extras(body["candles"], ratio=imb_ratio, min_lots=imb_min)
-        return {**body, **extras, **chart_extras(body["candles"])}
+        return hist_view(reads.raw_hist(parse_ticker(kode), require_date(date)), bar, imb_ratio, imb_min)
 
     @app.get("/footprint/profile", response_model=RangeProfile, tags=["history"],
              responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
@@ -225,8 +217,9 @@ def create_app(
 
     @app.get("/health", response_model=Health, tags=["diagnostics"])
     def health() -> Any:
-        """Warehouse reachable? How old is the newest summary? Newest date in the warehouse."""
-        return reads.health()
+        """Warehouse reachable? How old is the newest summary? Newest date in the warehouse? The
+        live engine's state (it does not make the API degraded: outside market hours it has none)."""
+        return {**reads.health(), "live": live_routes.health(app)}
 
     @app.get("/export/{table}.parquet", tags=["export"], response_class=StreamingResponse,
              responses={**ERRORS, 200: {"content": {exports.PARQUET_MEDIA_TYPE: {}},

@@ -20,10 +20,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from orderflow_pipeline.api.models import ERRORS
 from orderflow_pipeline.api.params import TICKER_PATTERN, parse_ticker
-from orderflow_pipeline.api.reads import Reads
+from orderflow_pipeline.api.reads import Reads, hist_view
 from orderflow_pipeline.layers.summary.context import Context, load_context
 from orderflow_pipeline.live.journal import spool_folders
 from orderflow_pipeline.live.service import LiveService
+from orderflow_pipeline.read import bars, profile
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
 
@@ -33,6 +34,27 @@ READY_WAIT_S = 30.0
 # a comma-separated list of tickers (SPEC §7 ticker pattern)
 TICKERS_PATTERN = rf"^{keys.TICKER_PATTERN}(,{keys.TICKER_PATTERN})*$"
 EVENT_ID_HEADER = "X-Live-Event-Id"  # the stream id a snapshot is current up to (resume from it)
+
+
+def health(app: FastAPI) -> dict[str, Any]:
+    """The live engine's part of `/health`: running (LIVE), no_live (with the reason) or
+    not_running (an app without its lifespan), with the newest trade, trades so far and clients.
+    Never waits for the rebuild: health answers at once, `ready` says whether it is done."""
+    svc: LiveService | None = getattr(app.state, "live_service", None)
+    if svc is None:
+        return {"state": "not_running", "reason": "NOT_RUNNING", "trades": 0, "clients": 0}
+    st = svc.status()
+    return {
+        "state": "running" if st["status"] == "LIVE" else "no_live",
+        "reason": st["reason"],
+        "date": st["date"],
+        "newest_trade_time": st["newest_trade_time"],
+        "newest_trade_received_at": st["newest_trade_received_at"],
+        "trades": st["trades"],
+        "clients": st["clients"],
+        "capture": st["capture"]["state"],
+        "ready": st["ready"],
+    }
 
 
 def register(app: FastAPI, reads: Reads) -> None:
@@ -63,11 +85,13 @@ def register(app: FastAPI, reads: Reads) -> None:
             svc = LiveService(lambda: spool_folders(reads.settings.capture_spool), lake, context, reads.now,
                               broker=reads.settings.live_broker)  # fmt: skip
             holder["svc"] = svc
+            a.state.live_service = svc
             svc.start()
             try:
                 yield state
             finally:
                 holder.pop("svc", None)
+                a.state.live_service = None
                 await asyncio.to_thread(svc.stop)
 
     app.router.lifespan_context = lifespan
@@ -104,6 +128,27 @@ def register(app: FastAPI, reads: Reads) -> None:
             body = {"t": t, "date": svc.engine.day.isoformat(), "candles": svc.engine.candles(t)}
             last = svc.events.last_id
         return JSONResponse(body, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
+
+    @app.get("/live/footprint-hist", tags=["live"], responses=ERRORS)
+    async def live_footprint_hist(
+        kode: str | None = Query(None, pattern=TICKER_PATTERN, examples=["BBRI"], description="ticker"),
+        bar: int = Query(1, description=f"minutes per bar, one of {bars.BAR_MINUTES}"),
+    ) -> Any:
+        """The live candles of one ticker in `/footprint-raw-hist`'s shape (`"source": "live"`:
+        bars, profile, imbalances), for the dashboard's open footprint ladder."""
+        t = parse_ticker(kode)
+        svc = await service()
+        if (answer := no_live(svc)) is not None:
+            return answer
+        assert svc is not None
+        with svc.lock:
+            assert svc.engine is not None
+            day, candles = svc.engine.day.isoformat(), svc.engine.candles(t)
+            last = svc.events.last_id
+        body = {"ticker": t, "date": day, "source": "live", "warehouse": "ok", "count": len(candles),
+                "candles": candles}  # fmt: skip
+        view = hist_view(body, bar, profile.IMBALANCE_RATIO, profile.IMBALANCE_MIN_LOTS)
+        return JSONResponse(view, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
 
     @app.get("/live/summary", tags=["live"], responses=ERRORS)
     async def live_summary() -> Any:

@@ -205,11 +205,26 @@ class HealthSummary(BaseModel):
     newest_dated_summary: str | None = None
 
 
+class HealthLive(BaseModel):
+    """The live engine of this API (SPEC §16; `live_routes.health`)."""
+
+    state: Literal["running", "no_live", "not_running"]
+    reason: str | None = Field(None, description="why not running: NO_TRADES, NO_CAPTURE, STARTING, …")
+    date: str | None = Field(None, description="the trading date the engine follows")
+    newest_trade_time: str | None = Field(None, description="newest trade by trade time (WIB ISO)")
+    newest_trade_received_at: str | None = Field(None, description="when the newest trades came in (UTC)")
+    trades: int = Field(description="trades so far today (after de-duplication)")
+    clients: int = Field(description="clients on /live/stream now")
+    capture: str | None = Field(None, description="the capture's heartbeat state in its spool")
+    ready: bool | None = Field(None, description="the restart's rebuild is done")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     now: str
     warehouse: HealthWarehouse
     summary: HealthSummary
+    live: HealthLive
 
 
 class SessionState(BaseModel):

@@ -16,10 +16,12 @@ from typing import Any, Literal
 import duckdb
 
 from orderflow_pipeline import bounds, idx_calendar
+from orderflow_pipeline.api.params import BadInput
 from orderflow_pipeline.config import Settings, get_settings
 from orderflow_pipeline.layers.footprint.candles import validate_objects
 from orderflow_pipeline.layers.summary import scoring
 from orderflow_pipeline.layers.summary.documents import Candle, candle
+from orderflow_pipeline.read import bars, profile
 from orderflow_pipeline.read.fallback import Resolved, resolve
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
@@ -214,6 +216,21 @@ def lake_candles_for(lake: Lake, ticker: str, d: date) -> list[Candle]:
                levels.get(int(r["time_key"]), []))
         for r in sorted(v.candles.to_pylist(), key=lambda r: r["time_key"])
     ]  # fmt: skip
+
+
+def hist_view(body: dict[str, Any], bar: int, ratio: float, min_lots: int) -> dict[str, Any]:
+    """A `/footprint-raw-hist` answer from a body with minute `candles`: N-minute bars (so each
+    bar's POC and imbalances are profile.py's own), profile and imbalance extras, chart extras.
+    One shape for the batch route and the live one (`live_routes`), so the page draws both alike."""
+    if bar not in bars.BAR_MINUTES:
+        raise BadInput(f"query parameter 'bar' must be one of {bars.BAR_MINUTES} (minutes), got {bar}")
+    body = dict(body)
+    if bar != 1:
+        body["candles"] = bars.resample(body["candles"], bar)
+        body["count"] = len(body["candles"])
+    body["bar"] = bar
+    extras = profile.raw_hist_extras(body["candles"], ratio=ratio, min_lots=min_lots)
+    return {**body, **extras, **chart_extras(body["candles"])}
 
 
 def chart_extras(candles: list[Candle]) -> dict[str, Any]:

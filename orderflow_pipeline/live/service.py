@@ -61,6 +61,9 @@ class LiveService:
         self.ready = threading.Event()
         self.engine: LiveEngine | None = None
         self.error: str | None = None
+        # When a recompute last found more trades: the feed's pulse by this machine's clock. The
+        # dashboard's age comes from the trade time on a live day, from this on a replayed one.
+        self.received_at: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -135,7 +138,10 @@ class LiveService:
             mono = time.monotonic()
             if engine.dirty and mono - last_compute >= self.coalesce:
                 with self.lock:
+                    before = engine.trades
                     changes = engine.recompute(now=self.now())
+                    if engine.trades > before:
+                        self.received_at = self.now()
                     self._publish(changes)
                 last_compute = mono
             if mono - last_status >= self.status_every:
@@ -173,9 +179,15 @@ class LiveService:
             "lines": e.lines if e is not None else 0,
             "duplicates": e.duplicates if e is not None else 0,
             "broker": src.status() if isinstance(src, Subscriber) else None,
+            "newest_trade_received_at": _iso(self.received_at),
+            "clients": self.events.clients,
             "ready": self.ready.is_set(),
-            "generated_at": self.now().astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "generated_at": _iso(self.now()),
         }
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _no_live_reason(capture: dict[str, Any], engine: LiveEngine | None, src: object) -> str:

@@ -50,6 +50,12 @@ class EventLog:
         with self._lock:
             return f"{self.epoch}-{self._next - 1}"
 
+    @property
+    def clients(self) -> int:
+        """Clients following the log now (one waiter each)."""
+        with self._lock:
+            return len(self._waiters)
+
     def reset(self) -> None:
         """A new day (or state): forget the ring, change the epoch; clients get `reload`."""
         with self._lock:

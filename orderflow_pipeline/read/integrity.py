@@ -28,6 +28,7 @@ from orderflow_pipeline.checks import CheckOutcome, overall_status
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers import contract
 from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.live import reconcile
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import tape_objects as raw_objects
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
@@ -242,7 +243,8 @@ def integrity_report(
         outcomes = _layer_outcomes(lake, con, d)
         seen = {(o.asset, o.name) for o in outcomes}
         try:
-            extras = [context_outcome(lake, con, d), *freshness_outcomes(lake, d, now)]
+            extras = [context_outcome(lake, con, d), *freshness_outcomes(lake, d, now),
+                      reconcile.live_outcome(lake, d, settings.live_api_url)]  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - e.g. the object store is unreachable
             log.exception("cross-cutting checks failed")
             extras = [

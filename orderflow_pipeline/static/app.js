@@ -1,6 +1,9 @@
 /* Orderflow scanner dashboard (SPEC §13): bubble chart + table from /footprint/summary, a status
  * banner for the read-side chain (OK / FALLBACK / NO_DATA), the seed's prediction labels, a signal
  * filter, auto-refresh every 60 s and a minute chart per ticker from /footprint-raw-hist.
+ * On the live date the same views follow the live engine instead (live.js, SPEC §16): the
+ * summary is /live/summary kept current by `item` events, the minute chart /live/footprint kept
+ * current by `candle` events; this file draws, live.js decides which source is on screen.
  * No build step and no CDN: plain ES2017 plus the vendored ECharts. */
 "use strict";
 
@@ -379,16 +382,18 @@
   // ---- data ----
   async function loadSummary() {
     const d = $("date-input").value.trim();
+    state.nextRefresh = Date.now() + REFRESH_MS;
+    // the liquid view's floor and kinds: asked once, before either path puts rows on screen (the
+    // live summary is filtered as the batch one); without it the page shows every item
+    if (!state.liquid) state.liquid = await fetch("/liquidity").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    // live.js: on the live date with the stream up, the live summary is on screen (it reloads it)
+    if (window.Live && window.Live.takeOver(d)) { loadSession(); return; }
     const q = d ? "?date=" + encodeURIComponent(d) : "";
     const url = "/footprint/summary" + q;
-    state.nextRefresh = Date.now() + REFRESH_MS;
     loadSession();
     // The rule that fired per item and the signal legend: the server's scoring rules, for the
     // same (cached) summary body; the page still works without it.
     const whyP = fetch("/signals/why" + q).then((r) => (r.ok ? r.json() : null)).catch(() => null);
-    // the liquid view's floor and kinds: asked once; without it the page shows every item
-    const liquidP = state.liquid ? Promise.resolve(state.liquid)
-      : fetch("/liquidity").then((r) => (r.ok ? r.json() : null)).catch(() => null);
     let res;
     const started = performance.now();
     try {
@@ -407,9 +412,15 @@
     }
     const doc = await res.json();
     const why = await whyP;
-    state.liquid = await liquidP;
+    if (window.Live && window.Live.showing()) return; // the stream came back meanwhile: live wins
+    applyDoc(doc, why);
+  }
+
+  /* Put a summary document on screen (batch or live). `why` = /signals/why of the same body, or
+   * null (the live summary has none: the previous legend stays, rows show no reason). */
+  function applyDoc(doc, why) {
     state.doc = doc;
-    state.why = why;
+    if (why) state.why = why;
     const reasons = (why && why.date === doc.date && why.items) || {};
     state.items = (doc.items || []).map((it) => Object.assign({}, it, { label: labelOf(it), why: reasons[it.t] || null }));
     window.__summary = doc;
@@ -457,15 +468,28 @@
     if (window.Footprint) window.Footprint.open(ticker, doc.date); // footprint.js: ladder, profile, CVD
     if (!minuteChart) minuteChart = echarts.init(el, null, { renderer: "canvas" });
     panel.scrollIntoView({ block: "nearest" });
-    let body;
+    const live = doc.source === "live";
+    const url = live ? "/live/footprint?kode=" + encodeURIComponent(ticker)
+      : "/footprint-raw-hist?kode=" + encodeURIComponent(ticker) + "&date=" + doc.date;
+    let body, res;
     try {
-      const res = await fetch("/footprint-raw-hist?kode=" + encodeURIComponent(ticker) + "&date=" + doc.date);
+      res = await fetch(url);
       body = await res.json();
       if (!res.ok) { $("minute-status").textContent = "HTTP " + res.status + " · " + (body.detail || ""); return; }
     } catch (err) {
       $("minute-status").textContent = "cannot load minutes: " + err.message;
       return;
     }
+    if (live) body = { candles: body.candles || [], source: "live", warehouse: "ok" };
+    if ($("minute-chart").dataset.ticker !== ticker) return; // another ticker was opened meanwhile
+    minute = { ticker: ticker, body: body, eventId: live ? res.headers.get("X-Live-Event-Id") : null };
+    drawMinute();
+  }
+
+  let minute = null; // { ticker, body, eventId }: the open minute chart (live candles merge into it)
+
+  function drawMinute() {
+    const ticker = minute.ticker, body = minute.body, el = $("minute-chart");
     const candles = body.candles || [];
     const x = candles.map((c) => hhmm(c.t0));
     const k = candles.map((c) => [c.ohlc.o, c.ohlc.c, c.ohlc.l, c.ohlc.h]);
@@ -510,7 +534,50 @@
     window.__minute = { ticker: ticker, candles: candles.length, cumDelta: cum };
   }
   window.__openMinute = openMinute;
-  window.__dash = { state: state, filtered: filtered }; // read by the ?debug panel
+
+  // ---- live updates (live.js calls these with the stream's events) ----
+  /* Stream ids are "{epoch}-{n}": newer when another epoch (a restart: live.js reloads anyway)
+   * or a larger n. What a snapshot already holds (n <= its id) is not applied twice. */
+  function newer(id, than) {
+    if (!than || !id) return true;
+    const a = id.split("-"), b = than.split("-");
+    return a[0] !== b[0] || Number(a[1]) > Number(b[1]);
+  }
+  let renderTimer = null;
+  function scheduleRender() { // items change per trade: draw at most every 250 ms (SPEC §16's coalescing)
+    if (renderTimer) return;
+    renderTimer = setTimeout(() => {
+      renderTimer = null;
+      if (state.doc) state.doc.count = state.items.length;
+      renderBanner();
+      renderFilterOptions();
+      renderAll();
+      window.__liveRenders = (window.__liveRenders || 0) + 1;
+    }, 250);
+  }
+  function liveItem(it) {
+    const i = state.items.findIndex((x) => x.t === it.t);
+    if (it.removed) { if (i >= 0) state.items.splice(i, 1); }
+    else {
+      const row = Object.assign({}, it, { label: labelOf(it), why: null });
+      if (i >= 0) state.items[i] = row; else state.items.push(row);
+    }
+    scheduleRender();
+  }
+  let minuteTimer = null;
+  function liveCandle(c, id) {
+    if (window.Footprint) window.Footprint.liveCandle(c); // the ladder refetches its bars (throttled)
+    if (!minute || minute.ticker !== c.t || minute.body.source !== "live" || !newer(id, minute.eventId)) return;
+    const cs = minute.body.candles;
+    const candle = Object.assign({}, c);
+    delete candle.t;
+    const i = cs.findIndex((x) => x.t0 === c.t0);
+    if (i >= 0) cs[i] = candle; else { cs.push(candle); cs.sort((a, b) => a.t0 - b.t0); }
+    if (!minuteTimer) minuteTimer = setTimeout(() => { minuteTimer = null; drawMinute(); }, 250);
+  }
+  // read by the ?debug panel (state, filtered) and live.js (the rest)
+  window.__dash = { state: state, filtered: filtered, applyDoc: applyDoc, liveItem: liveItem, liveCandle: liveCandle,
+                    loadSummary: loadSummary, openMinute: openMinute, newer: newer, ageText: ageText };
 
   // ---- wiring ----
   $("signal-filter").addEventListener("change", (e) => { state.filter = e.target.value; renderAll(); });
@@ -529,7 +596,8 @@
   window.addEventListener("resize", () => { bubbleChart.resize(); if (minuteChart) minuteChart.resize(); });
   setInterval(() => {
     const s = Math.max(0, Math.round((state.nextRefresh - Date.now()) / 1000));
-    $("refresh-info").textContent = "auto-refresh in " + s + " s";
+    $("refresh-info").textContent = window.Live && window.Live.showing() ? "live: updates per trade"
+      : "auto-refresh in " + s + " s";
     if (state.nextRefresh && Date.now() >= state.nextRefresh) loadSummary();
   }, 1000);
   setInterval(renderBanner, 15000); // keep "generated … ago" honest between refreshes

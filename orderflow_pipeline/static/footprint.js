@@ -448,6 +448,41 @@
     return "";
   }
 
+  /* The live date's ladder comes from the live engine (same shape, `"source": "live"`, live.js). */
+  function urlOf(ticker, date, bar) {
+    const live = window.Live && window.Live.isLive(date);
+    return (live ? "/live/footprint-hist?kode=" + encodeURIComponent(ticker)
+      : "/footprint-raw-hist?kode=" + encodeURIComponent(ticker) + "&date=" + encodeURIComponent(date)) + "&bar=" + bar;
+  }
+
+  /* A live candle of the open ticker: refetch its bars (the profile and imbalances are the
+   * server's), at most one request in flight and one every 500 ms; the view is redrawn in place. */
+  let refreshing = false, again = false, lastRefresh = 0;
+  function liveCandle(c) {
+    if (!current || current.ticker !== c.t || !current.body || current.body.source !== "live") return;
+    if (refreshing) { again = true; return; }
+    refreshing = true;
+    const cur = current;
+    const wait = Math.max(0, lastRefresh + 500 - Date.now());
+    setTimeout(async () => {
+      try {
+        const res = await fetch(urlOf(cur.ticker, cur.date, cur.bar), { cache: "no-store" });
+        const body = await res.json();
+        if (res.ok && body.candles && current === cur) {
+          const top = $("footprint-scroll").scrollTop;
+          cur.body = body;
+          draw(body);
+          $("footprint-scroll").scrollTop = top;
+          window.__footprint = Object.assign({}, window.__footprint, { body: body, drawn: Object.assign({}, drawn),
+                                                                       liveUpdates: ((window.__footprint || {}).liveUpdates || 0) + 1 });
+        }
+      } catch (err) { /* the next candle retries */ }
+      lastRefresh = Date.now();
+      refreshing = false;
+      if (again) { again = false; liveCandle(c); }
+    }, wait);
+  }
+
   async function open(ticker, date, bar) {
     const panel = $("footprint-panel");
     panel.hidden = false;
@@ -462,7 +497,7 @@
     current = { ticker: ticker, date: date, bar: bar, body: null };
     let body;
     try {
-      const res = await fetch("/footprint-raw-hist?kode=" + encodeURIComponent(ticker) + "&date=" + encodeURIComponent(date) + "&bar=" + bar);
+      const res = await fetch(urlOf(ticker, date, bar));
       body = await res.json();
       if (!res.ok) { status("HTTP " + res.status + " · " + (body.detail || "")); return; }
     } catch (err) {
@@ -500,5 +535,5 @@
     });
   });
 
-  window.Footprint = { open: open, fmtLots: fmtLots };
+  window.Footprint = { open: open, fmtLots: fmtLots, liveCandle: liveCandle };
 })();

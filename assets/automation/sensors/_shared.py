@@ -43,6 +43,7 @@ def settings_of(lake: LakeResource, settings: SettingsResource) -> Settings:
         signal_webhook=settings.signal_webhook,
         dashboard_url=settings.dashboard_url,
         min_warehouse_tickers_warn=settings.min_warehouse_tickers_warn,
+        live_api_url=settings.live_api_url,
     )
 
 

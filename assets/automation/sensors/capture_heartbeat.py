@@ -17,6 +17,10 @@ Rules, evaluated only inside a continuous session (SPEC §12; lunch and auctions
   alert `capture_down` for the date;
 - per live capture: no trade received for LAG_S, or a failure `state` -> alert `capture_lagging`
   for (date, capture id).
+Every tick also reports the live engine of `orderflow serve` (SPEC §16; ORDERFLOW_LIVE_API_URL):
+LIVE with trades, newest trade and clients, or NO_LIVE / UNREACHABLE / NOT_CONFIGURED with the
+reason, in the skip message, the log and the cursor. It alerts on nothing: the capture's own
+heartbeat says whether trades arrive, and the batch stays the record.
 Each alert is sent once until it clears (alerts.py keeps the state); a healthy evaluation clears
 it, so the next outage alerts again. Reads lake objects only, never DuckDB.
 """
@@ -32,12 +36,14 @@ from dagster import DefaultSensorStatus, SensorDefinition, SensorEvaluationConte
 from assets.automation.sensors._shared import Clock, settings_of, utc_now
 from assets.resources import LakeResource, SettingsResource
 from orderflow_pipeline import alerts, idx_calendar
+from orderflow_pipeline.live import reconcile
 from orderflow_pipeline.storage.lake import Lake
 
 PREFIX = "_state/capture/"
 HEARTBEAT_STALE_S = 60.0  # the capture writes every few seconds: a minute of silence is a dead process
 LAG_S = 120.0  # two minutes without a trade inside a continuous session
 OK_STATES = {"", "starting", "connecting", "subscribed", "streaming", "reconnecting", "stopping"}
+LIVE_TIMEOUT_S = 2.0  # a tick must not hang on an API that does not answer
 _TIME_FIELDS = ("updated_at",)
 _RECEIVE_FIELDS = ("last_trade_received_at",)
 
@@ -116,10 +122,12 @@ def build_capture_heartbeat_sensor(clock: Clock = utc_now) -> SensorDefinition:
         context: SensorEvaluationContext, lake: LakeResource, settings: SettingsResource
     ) -> SkipReason:
         now = clock()
+        s = settings_of(lake, settings)
+        live = live_line(context, s.live_api_url)
         phase = idx_calendar.market_phase(now)
         if phase != "continuous":
-            return SkipReason(f"outside a continuous session ({phase})")
-        s, lk = settings_of(lake, settings), lake.get()
+            return SkipReason(f"outside a continuous session ({phase}); {live}")
+        lk = lake.get()
         day = idx_calendar.wib_date(now).isoformat()
         beats = read_heartbeats(lk)
         alive, problems = assess(beats, now)
@@ -142,9 +150,24 @@ def build_capture_heartbeat_sensor(clock: Clock = utc_now) -> SensorDefinition:
                 notes.append(text + (" (alerted)" if sent else ""))
             else:
                 alerts.clear_alert(s, "capture_lagging", key, lake=lk)
-        return SkipReason("; ".join(notes) if notes else f"{len(beats)} capture(s) healthy")
+        return SkipReason("; ".join([*notes, live]) if notes else f"{len(beats)} capture(s) healthy; {live}")
 
     return capture_heartbeat_sensor
+
+
+def live_line(context: SensorEvaluationContext, url: str | None) -> str:
+    """The live engine's state (`GET /live/status` of ORDERFLOW_LIVE_API_URL) as one line, also
+    kept as the sensor's cursor (JSON) and logged: the screen's pulse beside the capture's."""
+    st = reconcile.live_status(url, timeout=LIVE_TIMEOUT_S)
+    keep = {k: st.get(k) for k in ("status", "reason", "date", "newest_trade_time", "trades", "clients")}
+    context.update_cursor(json.dumps(keep, separators=(",", ":")))
+    if st.get("status") == "LIVE":
+        line = (f"live engine LIVE on {st.get('date')}: {st.get('trades')} trades, newest "
+                f"{st.get('newest_trade_time')}, {st.get('clients')} client(s)")  # fmt: skip
+    else:
+        line = f"live engine {st.get('status')} ({st.get('reason')})"
+    context.log.info(line)
+    return line
 
 
 capture_heartbeat_sensor = build_capture_heartbeat_sensor()
