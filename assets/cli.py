@@ -64,8 +64,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     # the dates first: a weekend or a reversed range is one line before Dagster starts
     core_cli.trading_range(args.date, args.to, "--date", "--to")
     layers = args.layers or (
-        # a ticker repair leaves the date's smart-money features alone (they are per date, all tickers)
-        [name for name in LAYERS if name != "features"] if args.tickers else list(LAYERS)
+        # a ticker repair leaves the date's smart-money features and universe alone (they are per
+        # date, all tickers); the repaired summary's outcomes are rebuilt with it
+        [name for name in LAYERS if name not in ("features", "universe")] if args.tickers else list(LAYERS)
     )
     try:
         run_config = controls_run_config(layers, force=args.force, tickers=args.tickers, source=args.source)
@@ -156,8 +157,8 @@ def add_dagster_commands(sub: core_cli.Subcommands) -> None:
         "--layers",
         type=_csv,
         default=None,
-        help="comma list of footprint,warehouse,features,summary (default all; without features "
-        "when --tickers is given)",
+        help="comma list of footprint,warehouse,universe,features,summary,outcomes (default all; "
+        "without features and universe when --tickers is given)",
     )
     m.set_defaults(func=cmd_materialize)
 

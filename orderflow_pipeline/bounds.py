@@ -15,7 +15,8 @@ reason, and owned here so that the tape and the outcomes' entry check (issue 27)
 
 from __future__ import annotations
 
-from typing import Final
+from bisect import bisect_right
+from typing import Final, Literal
 
 INT64_MAX: Final = 2**63 - 1
 """Largest value of a DuckDB BIGINT / numpy int64: every lot count and order number is stored as one."""
@@ -93,6 +94,19 @@ def fast_digits(limit: int) -> int:
     return len(str(limit)) - 1
 
 
+# -- the IDX tick table (price fractions, in force since 2016) -------------------------------------
+
+TICK_EDGES: Final = (200, 500, 2000, 5000)
+TICKS: Final = (1, 2, 5, 10, 25)
+"""price < 200 -> 1, 200-<500 -> 2, 500-<2000 -> 5, 2000-<5000 -> 10, >= 5000 -> 25. The one copy:
+the volume profile's "one tick", the simulator's grid and the outcomes' half-tick spread use it."""
+
+
+def tick_size(price: int) -> int:
+    """The IDX tick of prices at and above `price` within its band."""
+    return TICKS[bisect_right(TICK_EDGES, price)]
+
+
 # -- the IDX daily price band (SPEC §5 field [12], §17) ------------------------------------------
 
 ARA_TIERS: Final = ((199, 35), (5_000, 25))
@@ -134,6 +148,40 @@ def auto_rejection_band(prev_close: int) -> tuple[int, int]:
     "entry at the auto-rejection limit" check; the tape judges trades by `plausible_price_range`."""
     lo = -(-prev_close * (100 - ARB_PCT) // 100)
     return lo, prev_close * (100 + ara_pct(prev_close)) // 100
+
+
+Limit = Literal["ARA", "ARB"]
+
+
+def limit_prices(prev_close: int) -> tuple[int, int]:
+    """The lowest and highest prices an order can actually trade at for a previous close: the
+    `auto_rejection_band` snapped inward to the tick grid (the ARB price rounded up to its band's
+    tick, the ARA price rounded down). E.g. 1,010: the band 858.5..1,262.5 is 859..1,262 in whole IDR,
+    860..1,260 on the 5-IDR grid; 150 (ARA 35 %): 127.5..202.5 -> 128..202 (both on their grid)."""
+    lo, hi = auto_rejection_band(prev_close)
+    lo_t = tick_size(lo)
+    hi_t = tick_size(hi)
+    lo = -(-lo // lo_t) * lo_t
+    hi = hi // hi_t * hi_t
+    return max(PRICE_MIN, lo), hi
+
+
+def limit_at(prev_close: int | None, price: int | None) -> Limit | None:
+    """ "ARA" when `price` is at (or past) the highest tradable price of the day for this previous
+    close, "ARB" at (or past) the lowest, else None (also when either is unknown or not a price).
+
+    Issue 27: an entry there cannot be filled on its side — at ARA only buyers queue (a buy
+    signal cannot be entered), at ARB only sellers (nor a sell signal). The summary item's `lim`
+    is its last price on D against the previous session's close; the outcomes' `lim_next` the
+    next session's open against close(D)."""
+    if not prev_close or not price or prev_close < PRICE_MIN or price < PRICE_MIN:
+        return None
+    lo, hi = limit_prices(prev_close)
+    if price >= hi:
+        return "ARA"
+    if price <= lo:
+        return "ARB"
+    return None
 
 
 def plausible_price_range(prev_close: int) -> tuple[int, int]:

@@ -314,35 +314,6 @@ def add_capture_command(sub: Subcommands) -> None:
     c.set_defaults(func=cmd_capture)
 
 
-def cmd_outcomes(args: argparse.Namespace) -> int:
-    """Print the rolling per-signal outcome report (JSON, or a table with --text)."""
-    from orderflow_pipeline.layers import outcomes
-    from orderflow_pipeline.warehouse import duck, queries
-
-    settings = get_settings()
-    liquidity = settings.liquidity if args.liquid else None
-    try:
-        with queries.reading(settings.warehouse_target) as con:
-            rep = outcomes.rolling_report(con, days=args.days, end=args.to, liquidity=liquidity)
-    except duck.WarehouseMissing:
-        rep = outcomes.rolling_report(None, days=args.days, end=args.to, liquidity=liquidity)
-    if not args.text:
-        print(json.dumps(rep, indent=2))
-        return 0
-    print(f"signal outcomes {rep['from']}..{rep['to']} ({rep['days']} sessions), return = {rep['return']}")
-    print(f"{'signal':<14}{'n':>6}{'dir':>5}{'hit':>7}{'base':>7}{'mean%':>9}{'median%':>9}  95% CI of mean")
-    for e in [rep["baseline"], *rep["families"], *rep["signals"]]:
-        ci = e.get("ci95")
-
-        def f(v: Any, spec: str) -> str:
-            return "-" if v is None else format(v, spec)
-
-        print(f"{e['signal']:<14}{e['count']:>6}{e['direction']:>5}{f(e['hit_rate'], '.3f'):>7}"
-              f"{f(e.get('baseline_hit_rate'), '.3f'):>7}{f(e['mean'], '.3f'):>9}{f(e['median'], '.3f'):>9}  "
-              f"{'-' if not ci else f'{ci[0]:.3f}..{ci[1]:.3f}'}")  # fmt: skip
-    return 0
-
-
 def cmd_aggressor_quality(args: argparse.Namespace) -> int:
     """How D's trade sides were decided and how often the tick rule agrees (JSON, or --text)."""
     from orderflow_pipeline.layers.footprint.aggressor_quality import measure_day
@@ -371,11 +342,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_analytics_commands(sub: Subcommands) -> None:
-    """`orderflow outcomes` and `orderflow export` (issue 21)."""
-    from orderflow_pipeline.layers.outcomes import REPORT_DAYS
+    """`orderflow outcomes` (its own module), `aggressor-quality` and `orderflow export`."""
+    from orderflow_pipeline.layers.outcome_report import REPORT_DAYS
     from orderflow_pipeline.read.export import EXPORT_TABLES
+    from orderflow_pipeline.read.outcomes_cli import cmd_outcomes
 
-    o = sub.add_parser("outcomes", help="per-signal outcome report over the last N sessions (vs NEUTRAL)")
+    o = sub.add_parser("outcomes", help="per-signal outcome report, net of costs, over the last N sessions")
     o.add_argument("--days", type=int, default=REPORT_DAYS)
     o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
     o.add_argument("--text", action="store_true", help="a table instead of JSON")

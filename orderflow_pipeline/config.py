@@ -30,6 +30,11 @@ MIN_WAREHOUSE_TICKERS_WARN = 50
 # traded on the date. Rp 500 M keeps 354 of the 864 shares of the real snapshot and drops the
 # names whose score comes from a handful of prints.
 MIN_TRADED_VALUE = 500_000_000
+# Round-trip costs of the signal outcomes (SPEC §17), in % of the traded value: common IDX retail
+# broker fees; the sell fee includes the 0.1% final tax on sales. The spread (half a tick each way)
+# comes from the tick table (bounds.py), not from settings.
+BUY_FEE_PCT = 0.15
+SELL_FEE_PCT = 0.25
 
 DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
@@ -96,6 +101,9 @@ class Settings:
     warehouse: str = f"{DUCKDB}:{DEFAULT_DUCKDB}"
     # Where DuckLake writes its Parquet (a folder or s3://…); empty = `<lake>/warehouse/`.
     warehouse_data: str = ""
+    # Outcome costs (SPEC §17): ORDERFLOW_BUY_FEE_PCT, ORDERFLOW_SELL_FEE_PCT (tax included).
+    buy_fee_pct: float = BUY_FEE_PCT
+    sell_fee_pct: float = SELL_FEE_PCT
 
     def __post_init__(self) -> None:
         if not self.warehouse_data:
@@ -139,6 +147,20 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int) -> i
         raise ConfigError(f"{name} must be a whole number >= {minimum}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _pct(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A percentage in [0, 100): a fee of 100% or more (or a negative one) is a typo, not a fee."""
+    raw = _env(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a percentage such as 0.15, got {raw!r}") from None
+    if not 0 <= value < 100:
+        raise ConfigError(f"{name} must be a percentage in [0, 100), got {raw!r}")
     return value
 
 
@@ -289,5 +311,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         live_broker=_broker_url(e, "ORDERFLOW_LIVE_BROKER"),
         signal_webhook=_url(e, "ORDERFLOW_SIGNAL_WEBHOOK"),
         dashboard_url=(_url(e, "ORDERFLOW_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/"),
+        buy_fee_pct=_pct(e, "ORDERFLOW_BUY_FEE_PCT", BUY_FEE_PCT),
+        sell_fee_pct=_pct(e, "ORDERFLOW_SELL_FEE_PCT", SELL_FEE_PCT),
         live_api_url=(_url(e, "ORDERFLOW_LIVE_API_URL") or "").rstrip("/") or None,
     )

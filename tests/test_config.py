@@ -71,6 +71,9 @@ CASES: dict[str, tuple[str, str, object]] = {
     "ORDERFLOW_WAREHOUSE_DATA": ("wh-data", "warehouse_data", "{cwd}/wh-data/"),
     # issue 26: the broker carrying live trades to API replicas on other hosts (kept as given)
     "ORDERFLOW_LIVE_BROKER": ("redis://10.0.0.5:6380/2", "live_broker", "redis://10.0.0.5:6380/2"),
+    # issue 27: the outcomes' fees, in % (a broker charging 0.19% buy, 0.29% sell incl. tax)
+    "ORDERFLOW_BUY_FEE_PCT": ("0.19", "buy_fee_pct", 0.19),
+    "ORDERFLOW_SELL_FEE_PCT": ("0.29", "sell_fee_pct", 0.29),
 }
 # Fields whose default follows another variable: DuckLake's data goes under the lake unless
 # ORDERFLOW_WAREHOUSE_DATA says otherwise.
@@ -231,6 +234,9 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_LIVE_BROKER", "redis://"),
         ("ORDERFLOW_LIVE_BROKER", "redis://host:port/0"),
         ("ORDERFLOW_LIVE_BROKER", "redis://host:6379/zero"),
+        ("ORDERFLOW_BUY_FEE_PCT", "0,15"),  # a decimal comma: not silently the default
+        ("ORDERFLOW_SELL_FEE_PCT", "-0.25"),
+        ("ORDERFLOW_SELL_FEE_PCT", "100"),
     ],
 )
 def test_unusable_value_is_an_error_naming_the_variable(

@@ -103,7 +103,7 @@ def test_tickers_rebuild_touches_only_those_tickers(env: dict[str, str]) -> None
     repair = _cli("materialize", "--date", D, "--tickers", f"{a},{b}")
     assert repair.returncode == 0, repair.stdout[-2000:] + repair.stderr[-3000:]
     out = json.loads(repair.stdout.strip().splitlines()[-1])
-    assert out["layers"] == ["footprint", "warehouse", "summary"]
+    assert out["layers"] == ["footprint", "warehouse", "summary", "outcomes"]
     assert out["run_config"]["ops"]["footprint_ndjson"] == {"config": {"force": False, "tickers": [a, b]}}
     # the Dagster run carries that config: the CLI flags ARE the Launchpad's run config
     instance = DagsterInstance.get()

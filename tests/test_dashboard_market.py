@@ -26,9 +26,9 @@ from test_dashboard_browser import CHROMIUM, browser, build_layers, page_at, ser
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api import create_app
+from orderflow_pipeline.bounds import tick_size
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers.summary import scoring
-from orderflow_pipeline.read.profile import tick_size
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake

@@ -25,9 +25,10 @@ def test_summary_document_is_the_spec_10_example() -> None:
             b'"items":[{"t":"BBCA","d":15.2,"p":1.3,"v":50000,"h":9200,"l":9100,"r":100,"f":1.1,"div":6.61,'
             b'"ctx_net":1.2,"ctx_st":"ACCUMULATION","sc":0.675,"sig":"HIDDEN_ACCUM","vel":22.4,'
             b'"vel_accel":7.2}]}')  # fmt: skip
-    # issue 27 adds two facts at the end of each item (the §10 keys are unchanged, in order): the
-    # traded value in rupiah and the instrument kind, which the liquidity filter reads
-    spec = spec.replace(b'"vel_accel":7.2}', b'"vel_accel":7.2,"val":45775000000,"ins":"share"}')
+    # issue 27 adds three facts at the end of each item (the §10 keys are unchanged, in order): the
+    # traded value in rupiah and the instrument kind, which the liquidity filter reads, and `lim`,
+    # the price at the auto-rejection limit (null: inside the band)
+    spec = spec.replace(b'"vel_accel":7.2}', b'"vel_accel":7.2,"val":45775000000,"ins":"share","lim":null}')
     item = documents.summary_item(
         t="BBCA", d=15.2, p=1.3, v=50000, h=9200, low=9100, r=100, f=1.1, div=6.61, ctx_net=1.2,
         ctx_st="ACCUMULATION", sc=0.675, sig="HIDDEN_ACCUM", vel=22.4, vel_accel=7.2,

@@ -22,7 +22,7 @@ from test_api import DATES, NEWEST, World, build_world
 
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers import outcome_report, outcomes
 from orderflow_pipeline.read import export
 
 ORDER = {
@@ -35,7 +35,7 @@ COLUMNS = {
     "footprint_1m": "ticker, date, time_key, open, high, low, close, vol, delta, buy_vol, sell_vol, source_key",
     "footprint_levels": "ticker, date, time_key, price, bv, av, source_key",
     "daily_features": "date, ticker, state, score, z_effort, z_result, z_ngr, z_elas, metrics_json, created_at",
-    "signal_outcomes": "date, ticker, sig, sc, ret_next_oc, ret_next_cc, ret_5d",
+    "signal_outcomes": ", ".join(outcomes.COLUMNS),  # the export is the whole row, as the layer names it
 }
 
 
@@ -166,7 +166,7 @@ def test_outcomes_report_over_http_and_cli(world: World) -> None:
     body = TestClient(world.app()).get("/signals/outcomes", params={"days": 60}).json()
     con = duckdb.connect(world.settings.warehouse_target.location, read_only=True)
     try:
-        assert body == json.loads(json.dumps(outcomes.rolling_report(con, days=60)))
+        assert body == json.loads(json.dumps(outcome_report.rolling_report(con, days=60)))
     finally:
         con.close()
     assert body["to"] == NEWEST.isoformat() and body["baseline"]["signal"] == "NEUTRAL"

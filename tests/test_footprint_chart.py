@@ -230,8 +230,8 @@ def test_footprint_chart_draws_the_api_ladder_imbalances_pocs_and_profile(
 
 
 def test_outcomes_panel_shows_the_served_report(browser: Any, tmp_path: Path) -> None:  # noqa: F811
-    """The panel lists the baseline, both families and every signal of GET /signals/outcomes with
-    the server's count and hit rate (formatted, never recomputed)."""
+    """The panel lists the baseline, both families and every signal of GET /signals/outcomes, one
+    row per horizon, with the server's net count and hit rate (formatted, never recomputed)."""
     from test_api import DATES, build_world
 
     from orderflow_pipeline.layers.outcomes import build_outcomes
@@ -244,25 +244,29 @@ def test_outcomes_panel_shows_the_served_report(browser: Any, tmp_path: Path) ->
     finally:
         con.close()
     with serve(create_app(world.settings, clock=lambda: NOW)) as url:
-        report = httpx.get(f"{url}/signals/outcomes", params={"days": 60}).json()
-        lines = [
-            report["baseline"],
-            *report["families"],
-            *[s for s in report["signals"] if s["signal"] != "NEUTRAL"],
-        ]
-        assert report["baseline"]["count"] > 0 and any(s["count"] for s in report["signals"])
         with page_at(browser, url) as (page, errors):
             page.wait_for_function(
-                "document.querySelector('#outcomes-table').dataset.ready === '1'", timeout=20_000
+                "document.querySelector('#outcomes-table').dataset.ready === '1' && "
+                "document.querySelector('#outcomes-table').dataset.liquid !== undefined",
+                timeout=20_000,
             )
+            # the panel follows the dashboard's view (liquid by default, tests/test_outcomes_browser.py)
+            params = {"days": 60} | ({"liquid": "true"} if page.evaluate(
+                "document.querySelector('#outcomes-table').dataset.liquid") == "1" else {})  # fmt: skip
+            report = httpx.get(f"{url}/signals/outcomes", params=params).json()
+            lines = [report["baseline"], *report["families"], *report["signals"]]
+            # one row per line and horizon, with the server's net count and net hit rate
+            want_rows = [(line, h) for line in lines for h in line["horizons"]]
             rows = page.locator("#outcomes-table tbody tr")
-            assert rows.count() == len(lines)
-            for i, line in enumerate(lines):
+            assert rows.count() == len(want_rows) > 0
+            for i, (line, h) in enumerate(want_rows):
                 cells = rows.nth(i).locator("td").all_inner_texts()
-                assert cells[0] == line["signal"] and cells[2] == str(line["count"])
-                want = "–" if line["hit_rate"] is None else f"{100 * line['hit_rate']:.1f} %"
+                net = line["horizons"][h]["net"]
+                assert cells[0] == line["signal"] and cells[2] == str(net["count"])
+                want = "–" if net["hit_rate"] is None else f"{100 * net['hit_rate']:.1f} %"
                 assert cells[3] == want
-            assert report["from"] in page.inner_text("#outcomes-status")
+            status = page.inner_text("#outcomes-status")
+            assert (report["from"] in status) if report["status"] == "OK" else (report["message"] == status)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.locator("#outcomes-panel").screenshot(path=str(ARTIFACTS / "outcomes_panel.png"))
             assert errors == []

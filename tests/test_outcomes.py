@@ -20,7 +20,8 @@ import duckdb
 import pytest
 
 from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers import outcome_report, outcomes
+from orderflow_pipeline.layers.outcome_report import ReportRow
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake, dumps
@@ -89,7 +90,8 @@ def test_three_sessions_worked_by_hand(world: tuple[Lake, duckdb.DuckDBPyConnect
     got = {
         (d, t): (s, sc, oc, cc, r5)
         for d, t, s, sc, oc, cc, r5 in con.execute(
-            "SELECT * FROM signal_outcomes ORDER BY date, ticker"
+            "SELECT date, ticker, sig, sc, ret_next_oc, ret_next_cc, ret_5d FROM signal_outcomes "
+            "ORDER BY date, ticker"
         ).fetchall()
     }
     # Worked by hand:
@@ -110,9 +112,12 @@ def test_three_sessions_worked_by_hand(world: tuple[Lake, duckdb.DuckDBPyConnect
             ok = g == e if e is None or isinstance(e, str) else g == pytest.approx(e, rel=1e-12)
             assert ok, (k, got[k], row)
     doc = json.loads(lake.read_bytes(keys.signal_outcomes_key(D1)))
+    # B's prices: close(D1) 200, D3 opens 210 and closes 220 (inside 200's band 170..250: no limit)
     assert doc["count"] == 3 and doc["items"][1] == {"t": "BBB", "sig": "NEUTRAL", "sc": 0.5,
                                                      "ret_next_oc": pytest.approx(1000 / 210),
-                                                     "ret_next_cc": 10.0, "ret_5d": None}  # fmt: skip
+                                                     "ret_next_cc": 10.0, "ret_5d": None,
+                                                     "close_d": 200, "open_next": 210, "close_next": 220,
+                                                     "close_5d": None, "lim": None, "lim_next": None}  # fmt: skip
     # An unchanged re-run rewrites nothing.
     assert outcomes.build_outcomes(lake, con, D1).file_written is False
 
@@ -127,10 +132,18 @@ def test_ret_5d_is_the_fifth_own_session() -> None:
     assert row["ret_next_oc"] == 0.0  # open == close on D+1
 
 
+def rrow(sig: str, cc: float | None, d: date = D1, *, lim: str | None = None) -> ReportRow:
+    """A report row with only its next-day close-to-close return (from a close of 1000: the
+    prices are there so the net figures exist; this test reads the gross ones)."""
+    nxt = None if cc is None else round(1000 * (1 + cc / 100))
+    return ReportRow(d, "AAAA", sig, None, cc, None, 1000, None, nxt, None, lim, None)
+
+
 def test_report_worked_by_hand() -> None:
-    rows = [("BUY", 1.0), ("BUY", -2.0), ("BUY", 3.0), ("STRONG_SELL", -1.0), ("STRONG_SELL", 0.5),
-            ("NEUTRAL", 1.0), ("NEUTRAL", -1.0), ("NEUTRAL", -1.0), ("NEUTRAL", 0.0), ("HIDDEN_ACCUM", None)]  # fmt: skip
-    rep = outcomes.report_from_rows(rows, sessions=[D1, D3], days=60)
+    rows = [rrow("BUY", 1.0), rrow("BUY", -2.0), rrow("BUY", 3.0), rrow("STRONG_SELL", -1.0),
+            rrow("STRONG_SELL", 0.5), rrow("NEUTRAL", 1.0), rrow("NEUTRAL", -1.0), rrow("NEUTRAL", -1.0),
+            rrow("NEUTRAL", 0.0), rrow("HIDDEN_ACCUM", None)]  # fmt: skip
+    rep = outcome_report.report_from_rows(rows, sessions=[D1, D3], days=60)
     sig = {s["signal"]: s for s in rep["signals"]}
     # BUY: 2 of 3 > 0; mean 2/3; median 1. STRONG_SELL (sell family): 1 of 2 < 0; mean -0.25.
     assert sig["BUY"]["count"] == 3 and sig["BUY"]["hit_rate"] == pytest.approx(2 / 3)
@@ -139,12 +152,12 @@ def test_report_worked_by_hand() -> None:
     # NEUTRAL: 1 of 4 up (baseline for buys), 2 of 4 down (baseline for sells).
     assert rep["baseline"]["hit_rate"] == 0.25 and rep["baseline"]["down_rate"] == 0.5
     assert sig["BUY"]["edge"] == pytest.approx(2 / 3 - 0.25) and sig["STRONG_SELL"]["edge"] == 0.0
-    assert "HIDDEN_ACCUM" not in sig  # only null returns: nothing to count
+    assert sig["HIDDEN_ACCUM"]["count"] == 0  # only null returns: nothing to count
     fam = {f["signal"]: f for f in rep["families"]}
     assert fam["BUY_FAMILY"]["count"] == 3 and fam["SELL_FAMILY"]["count"] == 2
     lo, hi = sig["BUY"]["ci95"]
     assert -2.0 <= lo <= 2 / 3 <= hi <= 3.0
-    assert outcomes.report_from_rows(rows, sessions=[D1, D3], days=60) == rep  # seeded: same interval
+    assert outcome_report.report_from_rows(rows, sessions=[D1, D3], days=60) == rep  # seeded: same interval
 
 
 # -- simulated market with persistent regimes ------------------------------------------------------
@@ -187,7 +200,7 @@ def test_buy_family_beats_neutral_on_a_market_whose_regimes_persist(tmp_path: Pa
         summary.build_summary(lake, con, d, source="warehouse", min_tickers=1)
     for d in days:
         outcomes.build_outcomes(lake, con, d)
-    rep = outcomes.rolling_report(con, days=60)
+    rep = outcome_report.rolling_report(con, days=60)
     buy = next(f for f in rep["families"] if f["signal"] == "BUY_FAMILY")
     base = rep["baseline"]
     print(f"\nBUY_FAMILY next-day hit rate {buy['hit_rate']:.3f} (n={buy['count']}, mean {buy['mean']:.3f}%, "
@@ -219,3 +232,38 @@ def test_partition_completes_when_the_fifth_session_exists(
     assert res.complete is True and res.with_5d == 1
     row = con.execute("SELECT ret_5d FROM signal_outcomes WHERE ticker = 'XXX'").fetchone()
     assert row is not None and row[0] == pytest.approx(5.0)
+
+
+def test_a_warehouse_made_before_issue_27_gains_the_new_columns(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute(
+        "CREATE TABLE signal_outcomes (date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, "
+        "sc DOUBLE, ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))"
+    )
+    con.execute("INSERT INTO signal_outcomes VALUES ('2026-02-02', 'AAA', 'BUY', 0.7, 1.0, 2.0, NULL)")
+    schema.ensure_schema(con)
+    schema.ensure_schema(con)  # idempotent
+    cols = [r[0] for r in con.execute("DESCRIBE signal_outcomes").fetchall()]
+    assert cols == list(outcomes.COLUMNS)
+    assert con.execute("SELECT ticker, close_d, lim FROM signal_outcomes").fetchall() == [("AAA", None, None)]
+
+
+def test_summary_item_lim_from_the_previous_close_reaches_the_outcomes(
+    world: tuple[Lake, duckdb.DuckDBPyConnection],
+) -> None:
+    lake, con = world
+    # UP: D1 closes 1,000; D2 closes 1,250 = its ARA (1,000 × 1.25, on the 5-IDR grid).
+    # DN: D1 closes 300; D2 closes 256 = its ARB (300 × 0.85 = 255, up to the 2-IDR grid).
+    # MID: D1 closes 500, D2 closes 510: inside the band. NEW: no D1 candle, so no previous close.
+    write_candles(lake, "UPUP", [candle(D1, 0, 990, 1000), candle(D2, 0, 1100, 1250)])
+    write_candles(lake, "DNDN", [candle(D1, 0, 310, 300), candle(D2, 0, 280, 256)])
+    write_candles(lake, "MIDD", [candle(D1, 0, 500, 500), candle(D2, 0, 505, 510)])
+    write_candles(lake, "NEWW", [candle(D2, 0, 100, 135)])
+    for d in (D1, D2):
+        load.consolidate(lake, con, d)
+    doc = summary.build_summary(lake, con, D2, source="warehouse", min_tickers=1)
+    lims = {i["t"]: i["lim"] for i in doc["items"]}
+    assert lims == {"UPUP": "ARA", "DNDN": "ARB", "MIDD": None, "NEWW": None}
+    outcomes.build_outcomes(lake, con, D2)
+    rows = dict(con.execute("SELECT ticker, lim FROM signal_outcomes WHERE date = ?", [D2]).fetchall())
+    assert rows == lims

@@ -366,6 +366,7 @@ def test_score_items_order_context_and_shape() -> None:
         "vel_accel",
         "val",
         "ins",
+        "lim",
     ]
     assert items[0]["sc"] == 0.654 and items[0]["sig"] == "HIDDEN_ACCUM"
     # one 1,000-lot "minute" closing at 1005: 1005 × 1000 × 100 = Rp 100,500,000; CCC (3 letters) is no share code

@@ -13,11 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from test_api import DATES, NOW, build_world
 
-from orderflow_pipeline import idx_calendar
+from orderflow_pipeline import bounds, idx_calendar
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.layers.summary import scoring
 from orderflow_pipeline.layers.summary.context import CtxRow
-from orderflow_pipeline.read import profile
 from orderflow_pipeline.storage import keys
 
 
@@ -155,7 +154,7 @@ def test_session_route(tmp_path: Path, wib: str, state: str) -> None:
 
 def test_raw_hist_serves_the_tick_table_and_each_bars_phase(client: TestClient) -> None:
     body = client.get("/footprint-raw-hist", params={"kode": "T001", "date": "2026-02-10", "bar": 5}).json()
-    assert body["ticks"] == {"edges": list(profile.TICK_EDGES), "sizes": list(profile.TICKS)}
+    assert body["ticks"] == {"edges": list(bounds.TICK_EDGES), "sizes": list(bounds.TICKS)}
     assert len(body["phases"]) == len(body["candles"]) > 0
     for c, ph in zip(body["candles"], body["phases"], strict=True):
         at = datetime.fromtimestamp(c["t0"] / 1000, tz=timezone.utc)

@@ -61,8 +61,10 @@ MAX_EVENTS_PER_TICK = 500
     pool=DUCKDB_POOL,
     retry_policy=IO_RETRY,
     group_name="analytics",
-    description="What each item of D's final summary did next: ret_next_oc, ret_next_cc, ret_5d "
-    "(table signal_outcomes, features/signal-outcomes/{date}.json); filled in as later sessions arrive.",
+    description="What each item of D's final summary did next: ret_next_oc, ret_next_cc, ret_5d, "
+    "their prices and entry limit flags (table signal_outcomes, features/signal-outcomes/{date}.json); "
+    "filled in as later sessions arrive. Built by orderflow materialize and UI backfills with the "
+    "other layers, and by outcomes_sensor.",
 )
 def signal_outcomes(
     context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource

@@ -23,12 +23,16 @@ from orderflow_pipeline.storage import keys
 
 # --- operator controls: CLI flags = Dagster run config (Launchpad) ------------------------------
 
-# `--layers` names -> asset keys, in run order.
+# `--layers` names -> asset keys, in run order. `universe` and `outcomes` are layers like the
+# others (issue 27): before, only the end-of-day schedule and `outcomes_sensor` built them, so a
+# range materialized by hand left `signal_outcomes` empty and `orderflow outcomes` printed zeros.
 LAYERS: dict[str, str] = {
     "footprint": "footprint_ndjson",
     "warehouse": "footprint_1m",
+    "universe": "ticker_universe",
     "features": "daily_features",
     "summary": "footprint_summary",
+    "outcomes": "signal_outcomes",
 }
 
 
@@ -56,6 +60,8 @@ def controls_run_config(
         "warehouse": {"force": force} | ({"tickers": only} if only else {}),
         "features": {"force": force},
         "summary": {"source": source} if source else {},
+        "universe": {},
+        "outcomes": {},
     }
     ops = {LAYERS[name]: {"config": per_layer[name]} for name in chosen if per_layer[name]}
     return {"ops": ops} if ops else {}

@@ -53,8 +53,9 @@ from orderflow_pipeline.api.params import (
 )
 from orderflow_pipeline.api.reads import Reads, explain, hist_view
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers import outcome_report
 from orderflow_pipeline.layers.footprint import aggressor_quality
+from orderflow_pipeline.layers.outcome_stats import Costs
 from orderflow_pipeline.layers.summary.build import compute_range
 from orderflow_pipeline.layers.summary.documents import no_data_document, range_document
 from orderflow_pipeline.read import bars, export, profile
@@ -243,19 +244,26 @@ def create_app(
              response_model_exclude_unset=True,  # the baseline line has no baseline of its own
              responses={**ERRORS, 503: {"model": ErrorBody, "description": "warehouse busy; retry"}})  # fmt: skip
     def signals_outcomes(
-        days: int = Query(outcomes.REPORT_DAYS, ge=1, le=250, description="sessions in the window"),
+        days: int = Query(outcome_report.REPORT_DAYS, ge=1, le=250, description="sessions in the window"),
         to: str | None = Query(None, pattern=DATE_PATTERN, description="last session; default newest"),
         liquid: bool = Query(False, description="only items of the liquid view (GET /liquidity)"),
     ) -> Any:
-        """Per signal over the last `days` sessions: count, next-day hit rate, mean/median
-        return, 95% bootstrap interval of the mean, against NEUTRAL (`outcomes.rolling_report`)."""
+        """Per signal, family and horizon over the last `days` sessions: n, hit rate, mean and
+        median, gross and net of costs, 95% bootstrap interval, t, Benjamini–Hochberg p over the
+        whole report, and the same on each half of the sessions (`outcome_report`). A window
+        without rows answers `status: NO_DATA` with a `message` naming the layer to build."""
         end = parse_date(to, "to", required=False)
-        flt = reads.settings.liquidity if liquid else None
+        kw: dict[str, Any] = {
+            "days": days,
+            "end": end,
+            "liquidity": reads.settings.liquidity if liquid else None,
+            "costs": Costs.from_settings(reads.settings),
+        }
         try:
             with reads.reading() as con:
-                return outcomes.rolling_report(con, days=days, end=end, liquidity=flt)
+                return outcome_report.rolling_report(con, **kw)
         except duck.WarehouseMissing:
-            return outcomes.rolling_report(None, days=days, end=end, liquidity=flt)
+            return outcome_report.rolling_report(None, **kw)
 
     @app.get("/signals/why", response_model=SignalWhy, tags=["signals"], responses=ERRORS)
     async def signals_why(

@@ -44,6 +44,11 @@ class SummaryItem(BaseModel):
         description="instrument kind from the ticker's form: share, etf, "
         "structured_warrant, warrant, right, other",
     )
+    lim: Literal["ARA", "ARB"] | None = Field(
+        None,
+        description="last price at the auto-rejection limit against the previous close (ARA: a buy "
+        "cannot be filled there, ARB: a sell cannot); null inside the band or without a previous close",
+    )
 
 
 class SummaryDoc(BaseModel):
@@ -276,8 +281,40 @@ class RangeProfile(BaseModel):
     profile: DayVolumeProfile | None
 
 
+class OutcomeFigures(BaseModel):
+    """outcome_stats.stats: one set of returns (gross or net of costs)."""
+
+    count: int
+    direction: Literal["up", "down"]
+    hit_rate: float | None = Field(description="share > 0 (up) or < 0 (down)")
+    mean: float | None = Field(description="mean return, %")
+    median: float | None
+    ci95: list[float] | None = Field(
+        None, description="95% bootstrap interval of the mean (whole window only)"
+    )
+    t: float | None = Field(description="one-sample t of the mean (null below 2 values or with no spread)")
+    p: float | None = Field(description="two-sided Student-t p of t")
+    p_bh: float | None = Field(description="Benjamini–Hochberg p over every figure of the report")
+
+
+class OutcomeHalf(BaseModel):
+    gross: OutcomeFigures
+    net: OutcomeFigures
+
+
+class OutcomeHorizon(BaseModel):
+    """One horizon of a line: whole window (gross, net), entries left out at the limit, halves."""
+
+    gross: OutcomeFigures
+    net: OutcomeFigures = Field(description="after fees and half a tick of spread each way")
+    at_limit: int = Field(description="entries at the auto-rejection limit that blocks them (left out)")
+    first: OutcomeHalf = Field(description="the first half of the sessions")
+    second: OutcomeHalf = Field(description="the second half (out of sample)")
+
+
 class OutcomeStats(BaseModel):
-    """One line of outcomes.report_from_rows (a signal, a family or the baseline)."""
+    """One line of outcome_report.report_from_rows (a signal, a family or the baseline); the
+    top-level figures are the gross next-day close-to-close ones (issue 21)."""
 
     model_config = ConfigDict(extra="allow")
     signal: str
@@ -289,6 +326,7 @@ class OutcomeStats(BaseModel):
     ci95: list[float] | None = Field(description="95% bootstrap interval of the mean (seeded)")
     baseline_hit_rate: float | None = None
     edge: float | None = Field(None, description="hit_rate - NEUTRAL's share moving the same way")
+    horizons: dict[str, OutcomeHorizon] = Field(description="ret_next_oc, ret_next_cc, ret_5d")
 
 
 class LiquidityView(BaseModel):
@@ -299,12 +337,22 @@ class LiquidityView(BaseModel):
 
 
 class OutcomesReport(BaseModel):
-    """outcomes.rolling_report."""
+    """outcome_report.rolling_report."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    status: Literal["OK", "NO_DATA"]
+    message: str | None = Field(description="with NO_DATA: the missing layer and the command that fills it")
     days: int
     from_: str | None = Field(alias="from")
     to: str | None
+    horizons: list[str]
+    costs: dict[str, Any] = Field(description="the fees (%) and spread (ticks) applied to the net figures")
+    halves: dict[str, list[str] | None] = Field(description="first/second half: [first date, last date]")
+    tests: int = Field(description="p values in the Benjamini–Hochberg pass")
+    criterion: str
+    passing: list[dict[str, Any]] = Field(description="signal x horizon figures passing the criterion")
+    verdict: str
+    limit: dict[str, Any]
     baseline: OutcomeStats
     families: list[OutcomeStats]
     signals: list[OutcomeStats]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from orderflow_pipeline import idx_calendar
+from orderflow_pipeline import bounds, idx_calendar
 from orderflow_pipeline.api.params import BadInput
 from orderflow_pipeline.config import Settings, get_settings
 from orderflow_pipeline.layers.footprint.candles import validate_objects
@@ -234,11 +234,11 @@ def hist_view(body: dict[str, Any], bar: int, ratio: float, min_lots: int) -> di
 
 
 def chart_extras(candles: list[Candle]) -> dict[str, Any]:
-    """What the footprint chart needs besides the numbers: the IDX tick table (profile.py's, so
+    """What the footprint chart needs besides the numbers: the IDX tick table (bounds.py's, so
     the page draws gridlines only on real ticks without a copy of it) and each bar's session
     state by its start (auction and post-trading bars are drawn as such)."""
     return {
-        "ticks": {"edges": list(profile.TICK_EDGES), "sizes": list(profile.TICKS)},
+        "ticks": {"edges": list(bounds.TICK_EDGES), "sizes": list(bounds.TICKS)},
         "phases": [
             idx_calendar.session_state(datetime.fromtimestamp(c["t0"] / 1000, tz=timezone.utc))
             for c in candles

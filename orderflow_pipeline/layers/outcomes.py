@@ -1,4 +1,5 @@
-"""Signal outcomes (issue 21): does a signal work? What each item of D's final summary did next.
+"""Signal outcomes (issues 21, 27; SPEC §17): does a signal work? What each item of D's final
+summary did next.
 
 For each item of `features/footprint-summary/{D}.json` (the final summary: its `sig` and `sc`), with
 `close(S)` = the ticker's last candle's close on session S and `open(S)` = its first candle's open
@@ -11,18 +12,27 @@ session after D (a day it has candles):
 
 each null while its session does not exist yet (or when D itself has no candle in the warehouse).
 Later sessions are looked for up to HORIZON_CALENDAR_DAYS after D: a ticker that trades fewer than
-5 times in that window keeps a null `ret_5d` (bounds the scan of a backfill of an old date).
+5 times in that window keeps a null `ret_5d` (bounds the scan of a backfill of an old date). The
+prices themselves are stored too (`close_d`, `open_next`, `close_next`, `close_5d`): the report
+applies the costs of the current settings to them (`outcome_stats.net_return`), so a fee change
+needs no rebuild.
+
+Tradability (SPEC §17), one check per entry price, both by `bounds.limit_at`:
+- `lim`: the summary item's own flag — D's close (the entry of `ret_next_cc` and `ret_5d`) at ARA
+  or ARB against the previous close (summary/build.py);
+- `lim_next`: D+1's open (the entry of `ret_next_oc`, and the first price a trader acting on the
+  final summary, published after the close, can get) at the limit against close(D), which is the
+  reference price ([12]) of the ticker's next session.
+A buy-family item whose entry is at ARA cannot be bought there (nobody sells), nor a sell-family
+item sold at ARB; the report (`outcome_report`) leaves such entries out and counts them apart.
 
 The partition of D is therefore built again as D+1..D+5 arrive (the asset's sensor requests D−5..D
-after each final summary); `build_outcomes` replaces D's rows in one transaction and rewrites the
-lake file only when its bytes change, so an unchanged re-run changes nothing.
+after each final summary, `orderflow materialize` of a range builds every date of it);
+`build_outcomes` replaces D's rows in one transaction and rewrites the lake file only when its bytes
+change, so an unchanged re-run changes nothing.
 
-Report (`rolling_report`): per signal over the last `days` sessions, on `ret_next_cc`: count, hit
-rate (share > 0 for the buy family, < 0 for the sell family), mean, median and a 95% percentile
-bootstrap interval of the mean (seeded, so the same table gives the same interval), against NEUTRAL
-as the baseline (its share moving the same way). Families: buy = STRONG_BUY, HIDDEN_ACCUM,
-WATCH_ACCUM, BUY (each says "expect up"); sell = SELL, STRONG_SELL, TRAP_WARNING (heavy buying
-into smart-money selling is a warning of a fall).
+Families: buy = STRONG_BUY, HIDDEN_ACCUM, WATCH_ACCUM, BUY (each says "expect up"); sell = SELL,
+STRONG_SELL, TRAP_WARNING (heavy buying into smart-money selling is a warning of a fall).
 """
 
 from __future__ import annotations
@@ -34,11 +44,9 @@ from datetime import date, timedelta
 from typing import Any, Literal, TypedDict
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
-from orderflow_pipeline import idx_calendar
-from orderflow_pipeline.layers.summary.liquidity import Filter
+from orderflow_pipeline.bounds import Limit, limit_at
 from orderflow_pipeline.storage.keys import as_date, signal_outcomes_key, summary_key
 from orderflow_pipeline.storage.lake import Lake, dumps
 from orderflow_pipeline.warehouse import duck, queries
@@ -49,14 +57,21 @@ HORIZON_CALENDAR_DAYS = 45  # later sessions are looked for this far after D
 BUY_FAMILY = ("STRONG_BUY", "HIDDEN_ACCUM", "WATCH_ACCUM", "BUY")
 SELL_FAMILY = ("SELL", "STRONG_SELL", "TRAP_WARNING")
 BASELINE = "NEUTRAL"
-REPORT_DAYS = 60
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 21
-COLUMNS = ("date", "ticker", "sig", "sc", "ret_next_oc", "ret_next_cc", "ret_5d")
+PRICE_COLUMNS = ("close_d", "open_next", "close_next", "close_5d")
+LIMIT_COLUMNS = ("lim", "lim_next")
+RETURNS = ("ret_next_oc", "ret_next_cc", "ret_5d")
+COLUMNS = ("date", "ticker", "sig", "sc", *RETURNS, *PRICE_COLUMNS, *LIMIT_COLUMNS)
 _SCHEMA = pa.schema(
     [("date", pa.date32()), ("ticker", pa.string()), ("sig", pa.string()), ("sc", pa.float64()),
-     ("ret_next_oc", pa.float64()), ("ret_next_cc", pa.float64()), ("ret_5d", pa.float64())]
+     *[(c, pa.float64()) for c in RETURNS], *[(c, pa.int64()) for c in PRICE_COLUMNS],
+     *[(c, pa.string()) for c in LIMIT_COLUMNS]]
 )  # fmt: skip
+# Each horizon's entry price, exit price and the flag that says whether its entry was tradable.
+HORIZONS: dict[str, tuple[str, str, str]] = {
+    "ret_next_oc": ("open_next", "close_next", "lim_next"),
+    "ret_next_cc": ("close_d", "close_next", "lim"),
+    "ret_5d": ("close_d", "close_5d", "lim"),
+}
 
 Family = Literal["buy", "sell", "baseline", "other"]
 
@@ -68,6 +83,12 @@ class Outcome(TypedDict):
     ret_next_oc: float | None
     ret_next_cc: float | None
     ret_5d: float | None
+    close_d: int | None
+    open_next: int | None
+    close_next: int | None
+    close_5d: int | None
+    lim: Limit | None
+    lim_next: Limit | None
 
 
 Session = tuple[date, int, int]  # (date, open, close)
@@ -81,10 +102,21 @@ def family(sig: str) -> Family:
     return "baseline" if sig == BASELINE else "other"
 
 
+def blocked(sig: str, lim: str | None) -> bool:
+    """Whether an entry at this limit cannot be filled for this signal: ARA for a buy (and for
+    NEUTRAL, the "buy anything" baseline), ARB for a sell. The other limit does not block: a buyer
+    at ARB finds sellers queued there."""
+    return lim == ("ARB" if family(sig) == "sell" else "ARA")
+
+
 def _pct(new: int | None, base: int | None) -> float | None:
     if new is None or not base:
         return None
     return (new - base) / base * 100.0
+
+
+def _limit(value: Any) -> Limit | None:
+    return value if value in ("ARA", "ARB") else None
 
 
 def compute_outcomes(
@@ -107,6 +139,10 @@ def compute_outcomes(
             "ret_next_oc": _pct(nxt[2], nxt[1]) if nxt else None,
             "ret_next_cc": _pct(nxt[2], close_d) if nxt else None,
             "ret_5d": _pct(fifth[2], close_d) if fifth else None,
+            "close_d": close_d, "open_next": nxt[1] if nxt else None,
+            "close_next": nxt[2] if nxt else None, "close_5d": fifth[2] if fifth else None,
+            "lim": _limit(it.get("lim")),
+            "lim_next": limit_at(close_d, nxt[1]) if nxt else None,
         })  # fmt: skip
     return out
 
@@ -118,6 +154,7 @@ class OutcomesResult:
     items: int = 0
     with_next: int = 0  # items whose ret_next_cc is known
     with_5d: int = 0
+    at_limit: int = 0  # items with an entry at ARA or ARB (either flag)
     complete: bool = False  # every item with a D candle has its ret_5d
     file_written: bool = False
     seconds: float = 0.0
@@ -159,13 +196,10 @@ def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) ->
     ):
         sessions.setdefault(t, []).append((day, o, c))
     rows = compute_outcomes(d, items, sessions)
-    tbl = pa.table(
-        {"date": [d] * len(rows), "ticker": [r["t"] for r in rows], "sig": [r["sig"] for r in rows],
-         "sc": [r["sc"] for r in rows], "ret_next_oc": [r["ret_next_oc"] for r in rows],
-         "ret_next_cc": [r["ret_next_cc"] for r in rows], "ret_5d": [r["ret_5d"] for r in rows]},
-        schema=_SCHEMA,
-    )  # fmt: skip
-    con.register("_so_new", tbl)
+    cols: dict[str, list[Any]] = {"date": [d] * len(rows), "ticker": [r["t"] for r in rows]}
+    for col in COLUMNS[2:]:
+        cols[col] = [r[col] for r in rows]  # type: ignore[literal-required]
+    con.register("_so_new", pa.table(cols, schema=_SCHEMA))
     try:
 
         def replace() -> None:  # keyed by date: runs writing other dates never touch these rows
@@ -178,6 +212,7 @@ def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) ->
     res.items = len(rows)
     res.with_next = sum(1 for r in rows if r["ret_next_cc"] is not None)
     res.with_5d = sum(1 for r in rows if r["ret_5d"] is not None)
+    res.at_limit = sum(1 for r in rows if r["lim"] or r["lim_next"])
     traded_on_d = {t for t, own in sessions.items() if any(day == d for day, _, _ in own)}
     # complete: nothing left to fill in (an item without a D candle never gets returns from closes)
     res.complete = all(r["ret_5d"] is not None for r in rows if r["t"] in traded_on_d)
@@ -191,123 +226,3 @@ def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) ->
 def export_select(where: str) -> str:
     """The export query of `signal_outcomes` (`export.py` supplies the date/ticker clause)."""
     return f"SELECT {', '.join(COLUMNS)} FROM signal_outcomes WHERE {where} ORDER BY date, ticker"
-
-
-# -- rolling report -------------------------------------------------------------------------------
-
-
-def bootstrap_ci(
-    values: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
-) -> tuple[float, float] | None:
-    """95% percentile bootstrap interval of the mean; None for fewer than 2 values."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
-def _stats(values: Sequence[float], direction: Literal["up", "down"]) -> dict[str, Any]:
-    x = np.asarray(values, dtype=np.float64)
-    n = int(x.size)
-    hits = int((x > 0).sum() if direction == "up" else (x < 0).sum())
-    ci = bootstrap_ci(values)
-    return {
-        "count": n,
-        "direction": direction,
-        "hit_rate": hits / n if n else None,
-        "mean": float(x.mean()) if n else None,
-        "median": float(np.median(x)) if n else None,
-        "ci95": list(ci) if ci else None,
-    }
-
-
-def report_from_rows(
-    rows: Iterable[tuple[str, float | None]], *, sessions: Sequence[date], days: int
-) -> dict[str, Any]:
-    """Pure: the report from (sig, ret_next_cc) pairs (nulls skipped)."""
-    by_sig: dict[str, list[float]] = {}
-    for sig, r in rows:
-        if r is not None and np.isfinite(r):
-            by_sig.setdefault(sig, []).append(float(r))
-    base = by_sig.get(BASELINE, [])
-    base_up = _stats(base, "up")
-    base_down = _stats(base, "down")
-
-    def entry(name: str, values: list[float], direction: Literal["up", "down"]) -> dict[str, Any]:
-        st = _stats(values, direction)
-        b = base_up if direction == "up" else base_down
-        st["baseline_hit_rate"] = b["hit_rate"]
-        st["edge"] = (
-            st["hit_rate"] - b["hit_rate"]
-            if st["hit_rate"] is not None and b["hit_rate"] is not None
-            else None
-        )
-        return {"signal": name, **st}
-
-    signals = []
-    for sig in sorted(by_sig):
-        fam = family(sig)
-        signals.append(entry(sig, by_sig[sig], "down" if fam == "sell" else "up"))
-    families = [
-        entry("BUY_FAMILY", [v for s in BUY_FAMILY for v in by_sig.get(s, [])], "up"),
-        entry("SELL_FAMILY", [v for s in SELL_FAMILY for v in by_sig.get(s, [])], "down"),
-    ]
-    return {
-        "days": days,
-        "from": sessions[0].isoformat() if sessions else None,
-        "to": sessions[-1].isoformat() if sessions else None,
-        "return": "ret_next_cc",
-        "baseline": {"signal": BASELINE, **base_up, "down_rate": base_down["hit_rate"]},
-        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "level": 0.95},
-        "families": families,
-        "signals": signals,
-    }
-
-
-def rolling_report(
-    con: duckdb.DuckDBPyConnection | None,
-    *,
-    days: int = REPORT_DAYS,
-    end: date | None = None,
-    liquidity: Filter | None = None,
-) -> dict[str, Any]:
-    """Per-signal outcome statistics over the `days` IDX sessions ending at `end` (default: the
-    newest date in `signal_outcomes`). `liquidity` keeps only the items of tickers of its kinds
-    that traded at least its floor on the signal's date (`report["liquidity"]` says which)."""
-    rep = _rolling_report(con, days=days, end=end, liquidity=liquidity)
-    rep["liquidity"] = liquidity.as_dict() if liquidity is not None else None
-    return rep
-
-
-def _liquid_rows(
-    con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], flt: Filter, start: date, end: date
-) -> list[tuple[str, float | None]]:
-    """(sig, ret) of the (date, ticker, sig, ret) rows whose ticker-day `flt` keeps."""
-    values = queries.traded_values(con, start, end)
-    return [(sig, r) for d, t, sig, r in rows if flt.keeps(t, values.get((t, d)))]
-
-
-def _rolling_report(
-    con: duckdb.DuckDBPyConnection | None, *, days: int, end: date | None, liquidity: Filter | None
-) -> dict[str, Any]:
-    if con is None or not queries.has_table(con, ASSET):
-        return report_from_rows([], sessions=[], days=days)
-    if end is None:
-        row = con.execute("SELECT max(date) FROM signal_outcomes").fetchone()
-        end = row[0] if row and row[0] is not None else None
-    if end is None:
-        return report_from_rows([], sessions=[], days=days)
-    sessions = idx_calendar.previous_sessions(end, days - 1) + [end]
-    sessions = sorted(set(sessions))
-    rows = con.execute(
-        "SELECT date, ticker, sig, ret_next_cc FROM signal_outcomes WHERE date BETWEEN ? AND ? ORDER BY date, ticker",
-        [sessions[0], sessions[-1]],
-    ).fetchall()
-    if liquidity is not None:
-        return report_from_rows(
-            _liquid_rows(con, rows, liquidity, sessions[0], sessions[-1]), sessions=sessions, days=days
-        )
-    return report_from_rows([(sig, r) for _, _, sig, r in rows], sessions=sessions, days=days)

@@ -31,15 +31,12 @@ neighbours and nothing is dropped; for on-grid data the ladder is exactly the ID
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-# IDX tick table (price fractions, in force since 2016): price < 200 -> 1, 200-<500 -> 2,
-# 500-<2000 -> 5, 2000-<5000 -> 10, >= 5000 -> 25.
-TICK_EDGES = (200, 500, 2000, 5000)
-TICKS = (1, 2, 5, 10, 25)
+# The IDX tick table is a market rule, owned by bounds.py (the outcomes' spread model uses it too).
+from orderflow_pipeline.bounds import TICK_EDGES, TICKS, tick_size
 
 VALUE_AREA_NUM, VALUE_AREA_DEN = 7, 10  # 70% of the volume, as an exact fraction
 IMBALANCE_RATIO = 3.0
@@ -48,11 +45,6 @@ STACK_MIN = 3  # consecutive imbalanced prices that make a stack
 MAX_LADDER_RUNGS = 20_000
 
 Side = Literal["buy", "sell"]
-
-
-def tick_size(price: int) -> int:
-    """The IDX tick of prices at and above `price` within its band."""
-    return TICKS[bisect_right(TICK_EDGES, price)]
 
 
 def tick_up(price: int) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from orderflow_pipeline.read.profile import TICK_EDGES, TICKS
+from orderflow_pipeline.bounds import TICK_EDGES, TICKS, ara_pct
 
-# The IDX tick table is the core's (profile.py); the simulator only vectorises it.
+# The IDX tick table is the core's (bounds.py); the simulator only vectorises it.
 _TICK_EDGES = np.array(TICK_EDGES)
 _TICKS = np.array(TICKS)
 
@@ -56,8 +56,11 @@ def snap_grid(x: npt.ArrayLike) -> IntArray:
 
 
 def reject_bounds(prev_close: int) -> tuple[int, int]:
-    """Auto-reject band around the previous close (35% below 200, 25% to 5000, 20% above)."""
-    pct = 0.35 if prev_close < 200 else (0.25 if prev_close <= 5000 else 0.20)
+    """Auto-reject band around the previous close, ±ARA (bounds.ara_pct: 35/25/20 % by price).
+
+    Symmetric on purpose: the board's band before April 2025, which the simulated history (and
+    its golden numbers) was drawn in; the tape's plausibility margin admits both (bounds.py)."""
+    pct = ara_pct(prev_close) / 100
     lo = int(ceil_grid(prev_close * (1 - pct)))
     hi = int(floor_grid(prev_close * (1 + pct)))
     return max(lo, 1), max(hi, lo)

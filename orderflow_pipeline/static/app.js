@@ -214,6 +214,12 @@
   function renderLiquidToggle() {
     const btn = $("liquid-toggle");
     const f = state.liquid;
+    // the outcomes panel (outcomes.js) follows the same view: told by body[data-liquid] + an event
+    const liquid = f && !state.showAll ? "1" : "0";
+    if (document.body.dataset.liquid !== liquid) {
+      document.body.dataset.liquid = liquid;
+      document.dispatchEvent(new CustomEvent("liquidchange"));
+    }
     btn.hidden = !f;
     if (!f) return;
     const hidden = state.items.filter((it) => !liquidKeeps(it)).length;

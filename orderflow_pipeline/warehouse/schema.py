@@ -49,8 +49,9 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS ingest_runs (
         run_id VARCHAR, layer VARCHAR, date DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
         objects_read INTEGER, rows_written BIGINT, quarantined INTEGER, metadata_json VARCHAR)""",
-    # Signal outcomes (outcomes.py, issue 21): what each item of D's final summary did next;
-    # returns in %, null until the ticker's later session exists.
+    # Signal outcomes (outcomes.py, issues 21, 27): what each item of D's final summary did next;
+    # returns in %, null until the ticker's later session exists; the entry/exit prices (the
+    # report's costs apply to them) and the entries' auto-rejection flags (ARA/ARB/null).
     """CREATE TABLE IF NOT EXISTS signal_outcomes (
         date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, sc DOUBLE,
         ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))""",
@@ -64,6 +65,14 @@ DDL = [
     # cross-date keyed tables always conflict (one row per lock name, seeded by ensure_schema).
     """CREATE TABLE IF NOT EXISTS warehouse_locks (name VARCHAR NOT NULL)""",
 ]
+# Columns added to a table after it first shipped, applied after DDL: a warehouse made before
+# them keeps its rows (issue 27's prices and entry flags of signal_outcomes: a rebuild of a date
+# fills them in; the report reads a null price as "no net figure").
+MIGRATIONS = [
+    f"ALTER TABLE signal_outcomes ADD COLUMN IF NOT EXISTS {col} {kind}"
+    for col, kind in (("close_d", "BIGINT"), ("open_next", "BIGINT"), ("close_next", "BIGINT"),
+                      ("close_5d", "BIGINT"), ("lim", "VARCHAR"), ("lim_next", "VARCHAR"))
+]  # fmt: skip
 # The lock names (duck.committed(lock=...)): one per table upserted by keys that span dates.
 LOCKS = ("broker_daily", "universe")
 
@@ -85,7 +94,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     lake = is_ducklake(con)
 
     def create() -> None:
-        for stmt in ddl(lake=lake):
+        for stmt in [*ddl(lake=lake), *MIGRATIONS]:
             con.execute(stmt)
         for name in LOCKS:
             con.execute(

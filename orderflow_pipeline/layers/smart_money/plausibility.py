@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from orderflow_pipeline.bounds import ARA_TIERS, ARA_TOP_PCT, TICKS
 from orderflow_pipeline.layers.smart_money.errors import BroksumError
 
 # Integers (IDR values, shares) are exact in a float64 up to 2^53 ≈ 9.0e15. The busiest IDX day
@@ -31,13 +32,14 @@ MAX_AMOUNT = float(2**53)
 AVERAGE_ROUNDING_IDR = 1.0
 AVERAGE_TOLERANCE = 0.01
 
-# IDX auto-rejection: a regular-board price stays within ±35 % of the reference price (the widest
-# band, for prices of 50–200 IDR; 25 % and 20 % above). A broker's average and the day's VWAP both
-# lie in that day's [low, high], so neither can exceed the other by more than 1.35 / 0.65 ≈ 2.08x.
-# One tick (1 IDR, the smallest IDX tick) more covers whole-rupiah averages of 1–2 IDR stocks.
-PRICE_BAND = 0.35
+# IDX auto-rejection (bounds.py owns the table): a regular-board price stays within ±35 % of the
+# reference price (the widest band, below Rp200; 25 % and 20 % above; the symmetric band before
+# April 2025 is the widest either way). A broker's average and the day's VWAP both lie in that
+# day's [low, high], so neither can exceed the other by more than 1.35 / 0.65 ≈ 2.08x. One tick
+# (1 IDR, the smallest IDX tick) more covers whole-rupiah averages of 1–2 IDR stocks.
+PRICE_BAND = max(ARA_TOP_PCT, *(pct for _, pct in ARA_TIERS)) / 100
 DAY_RANGE_FACTOR = (1 + PRICE_BAND) / (1 - PRICE_BAND)
-TICK_IDR = 1.0
+TICK_IDR = float(min(TICKS))
 
 # Every trade has one buying and one selling broker, so each side's broker values add up to the
 # day's traded value (exactly so in every real file: Σbval = Σsval = value). 0.1 % admits a feed

@@ -104,7 +104,9 @@ def _document(
     *,
     formula: str = "A",
 ) -> SummaryDocument:
-    items = scoring.score_items(agg, ctx.rows, formula=formula)
+    # `lim` compares one session's close with the session before: not a range's (formula B)
+    prev = ctx.prev_close if formula == "A" else None
+    items = scoring.score_items(agg, ctx.rows, formula=formula, prev_close=prev)
     return summary_document(
         d, items, generated_at=iso_utc(now), source=source,
         ctx_date=ctx.ctx_date if ctx.found else None, ctx_found=ctx.found,

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
 from typing import Literal, TypedDict
 
+from orderflow_pipeline.bounds import Limit
+
 Status = Literal["OK", "FALLBACK", "NO_DATA"]
 Source = Literal["warehouse", "lake"]
 
@@ -79,6 +81,7 @@ class SummaryItem(TypedDict):
     vel_accel: float
     val: int  # traded value, Rp (estimated from the candles: liquidity.py)
     ins: str  # instrument kind from the ticker's form (liquidity.instrument)
+    lim: Limit | None  # the item's price at the auto-rejection limit (bounds.limit_at), or null
 
 
 def summary_item(
@@ -100,13 +103,16 @@ def summary_item(
     vel_accel: float,
     val: int,
     ins: str,
+    lim: Limit | None = None,
 ) -> SummaryItem:
     """One §10 item (values already rounded for output by `scoring.round_js`); `val` and `ins`
-    (issue 27) let a reader filter the ranking by liquidity and instrument kind."""
+    (issue 27) let a reader filter the ranking by liquidity and instrument kind; `lim` says the
+    item's last price stands at ARA or ARB against the previous close: a buy there cannot be filled
+    (nobody sells at ARA), nor a sell at ARB."""
     return {
         "t": t, "d": d, "p": p, "v": int(v), "h": int(h), "l": int(low), "r": int(r), "f": f, "div": div,
         "ctx_net": ctx_net, "ctx_st": ctx_st, "sc": sc, "sig": sig, "vel": vel, "vel_accel": vel_accel,
-        "val": int(val), "ins": ins,
+        "val": int(val), "ins": ins, "lim": lim,
     }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from orderflow_pipeline.bounds import limit_at
 from orderflow_pipeline.layers.summary.documents import SummaryItem, summary_item
 from orderflow_pipeline.layers.summary.liquidity import instrument
 
@@ -312,12 +313,20 @@ class Aggregates:
         return cls.from_columns({k: [] for k in AGGREGATE_COLUMNS})
 
 
-def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = "A") -> list[SummaryItem]:
+def score_items(
+    agg: Aggregates,
+    ctx_rows: Mapping[str, Any],
+    *,
+    formula: str = "A",
+    prev_close: Mapping[str, int] | None = None,
+) -> list[SummaryItem]:
     """Score every ticker and shape the §10 items, sorted by unrounded score desc, then ticker.
 
     `ctx_rows` maps ticker -> object with `z_ngr` and `state` (context.CtxRow); a ticker missing
-    from it has no context. `formula` "A" (summary) or "B" (range endpoint).
+    from it has no context. `formula` "A" (summary) or "B" (range endpoint). `prev_close` (ticker
+    -> the previous session's close) gives each item its `lim`; a ticker missing from it has none.
     """
+    prev_close = prev_close or {}
     n = len(agg)
     if n == 0:
         return []
@@ -343,7 +352,9 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
     t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
         np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel)
     )
-    v_l, h_l, lo_l, r_l, val_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng, agg.val))
+    v_l, h_l, lo_l, r_l, val_l, c_l = (
+        np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng, agg.val, agg.close)
+    )
     items: list[SummaryItem] = []
     for i in sorted(range(n), key=lambda i: (-sc_l[i], t_l[i])):
         ctx = rows[i]
@@ -366,6 +377,7 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
                 vel_accel=round_js(acc_l[i], 2),
                 val=int(val_l[i]),
                 ins=instrument(str(t_l[i])),
+                lim=limit_at(prev_close.get(str(t_l[i])), int(c_l[i])),
             )
         )
     return items
