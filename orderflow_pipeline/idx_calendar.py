@@ -4,14 +4,22 @@ Trading days are exchange_calendars' XIDX sessions minus the project's own holid
 (`data/idx_holidays.csv`): XIDX misses several 2026 IDX closures. Session times come from the
 SPEC rather than XIDX, whose schedule has no lunch break; Friday's long break (11:30–14:00) matters
 for both classification and the completeness check.
+
+The session list is kept in a small cache file (`_cache_file`): building it means importing
+exchange_calendars and constructing XIDX, about a quarter of a second that every process paid
+before its first date question — every `orderflow` command and Dagster run (issue 28).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
+import tempfile
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from importlib import resources
+from importlib import metadata, resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from orderflow_pipeline.storage.keys import WIB, as_date  # WIB: fixed UTC+7 (no DST in Indonesia)
@@ -25,20 +33,64 @@ _MON_THU = ((time(9, 0), time(12, 0)), (time(13, 30), time(15, 50)))
 _FRI = ((time(9, 0), time(11, 30)), (time(14, 0), time(15, 50)))
 
 
+# Where the session cache lives (default: $XDG_CACHE_HOME or ~/.cache, "orderflow-pipeline").
+CACHE_DIR_ENV = "ORDERFLOW_CACHE_DIR"
+
+
+def _holidays_text() -> str:
+    return resources.files("orderflow_pipeline").joinpath("data/idx_holidays.csv").read_text()
+
+
 @lru_cache(maxsize=1)
 def extra_holidays() -> frozenset[date]:
     """IDX closures that exchange_calendars' XIDX lacks (the project's data file)."""
-    text = resources.files("orderflow_pipeline").joinpath("data/idx_holidays.csv").read_text()
-    return frozenset(date.fromisoformat(row["date"]) for row in csv.DictReader(text.splitlines()))
+    return frozenset(date.fromisoformat(row["date"]) for row in csv.DictReader(_holidays_text().splitlines()))
 
 
-@lru_cache(maxsize=1)
-def _sessions() -> tuple[date, ...]:
+def _cache_file() -> Path | None:
+    """The session cache of this exchange_calendars version, holiday file and local day (XIDX's
+    default bounds are today - 20 years .. today + 1 year, so the list changes with the day);
+    None when exchange_calendars' version cannot be told without importing it."""
+    try:
+        version = metadata.version("exchange_calendars")
+    except metadata.PackageNotFoundError:
+        return None
+    key = f"{version}\0{date.today().isoformat()}\0{_holidays_text()}"
+    base = os.environ.get(CACHE_DIR_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "orderflow-pipeline"
+    )
+    return Path(base) / f"idx-sessions-{hashlib.sha256(key.encode()).hexdigest()[:16]}.txt"
+
+
+def _computed_sessions() -> tuple[date, ...]:
     import exchange_calendars as xcals
 
     cal = xcals.get_calendar("XIDX")
     holidays = extra_holidays()
     return tuple(d for d in (ts.date() for ts in cal.sessions) if d not in holidays)
+
+
+@lru_cache(maxsize=1)
+def _sessions() -> tuple[date, ...]:
+    path = _cache_file()
+    if path is not None:
+        try:
+            cached = tuple(date.fromisoformat(line) for line in path.read_text().split())
+        except (OSError, ValueError):  # no cache yet (or a damaged one): compute and rewrite it
+            cached = ()
+        if cached:
+            return cached
+    sessions = _computed_sessions()
+    if path is not None:
+        try:  # atomic: a concurrent process reads either no file or a whole one
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w") as fh:
+                fh.write("\n".join(d.isoformat() for d in sessions) + "\n")
+            os.replace(tmp, path)
+        except OSError:  # a read-only home: compute each time, as before
+            pass
+    return sessions
 
 
 @lru_cache(maxsize=1)

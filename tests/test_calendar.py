@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 from orderflow_pipeline import idx_calendar as cal
 
@@ -57,3 +61,41 @@ def test_market_phase() -> None:
     assert cal.market_phase(at("2026-02-18T16:10")) == "post"
     assert cal.market_phase(at("2026-02-16T10:00")) == "closed"  # holiday
     assert cal.market_phase(at("2026-02-21T10:00")) == "closed"  # Saturday
+
+
+# -- the session cache (issue 28) ---------------------------------------------------------------------
+
+_PROBE = (
+    "import sys; from orderflow_pipeline import idx_calendar as c; "
+    "print(len(c.trading_days('2025-01-01', '2026-12-31')), 'exchange_calendars' in sys.modules)"
+)
+
+
+def _computed_count() -> int:
+    return sum(date(2025, 1, 1) <= d <= date(2026, 12, 31) for d in cal._computed_sessions())
+
+
+def _probe(cache: Path) -> tuple[int, bool]:
+    env = {**os.environ, "ORDERFLOW_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=True)
+    n, imported = out.stdout.split()
+    return int(n), imported == "True"
+
+
+def test_sessions_come_from_the_cache_without_importing_exchange_calendars(tmp_path: Path) -> None:
+    cold = _probe(tmp_path / "cache")  # builds XIDX and writes the cache
+    warm = _probe(tmp_path / "cache")  # reads it: exchange_calendars is never imported
+    assert cold[1] and not warm[1]
+    assert cold[0] == warm[0] == _computed_count()
+    (f,) = (tmp_path / "cache").iterdir()
+    assert f.read_text().split() == [d.isoformat() for d in cal._computed_sessions()]
+
+
+def test_a_damaged_or_empty_cache_is_rebuilt(tmp_path: Path) -> None:
+    _probe(tmp_path / "cache")
+    (f,) = (tmp_path / "cache").iterdir()
+    for bad in ("", "not-a-date\n"):
+        f.write_text(bad)
+        n, imported = _probe(tmp_path / "cache")
+        assert imported and n == _computed_count()
+        assert f.read_text().split() == [d.isoformat() for d in cal._computed_sessions()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -538,3 +539,63 @@ def test_unchanged_rerun_during_market_hours_is_not_stale(
         if o.name == "summary_fresh"
     ]
     assert not stale.passed and stale.metadata["age_seconds"] == 660
+
+
+# -- each input read once per date (issue 28) -------------------------------------------------------
+
+
+class CountingLake(Lake):
+    """The real local lake, counting the reads of each key (every read goes through read_bytes)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.reads: Counter[str] = Counter()
+
+    def read_bytes(self, key: str) -> bytes:
+        self.reads[key] += 1
+        return super().read_bytes(key)
+
+
+def test_each_input_is_read_once_per_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, con: duckdb.DuckDBPyConnection
+) -> None:
+    from orderflow_pipeline.layers.summary import build as summary_build
+    from orderflow_pipeline.storage import inventory
+    from orderflow_pipeline.warehouse import queries
+
+    listings: list[date] = []
+
+    def listing(lake: Lake, d: date | str, temps: list[str] | None = None) -> dict[str, Any]:
+        listings.append(keys.as_date(d))
+        return inventory.footprint_objects(lake, d, temps)
+
+    # the summary's own listings (coverage, manifest comparison, lake path); the heal's is the
+    # warehouse layer's (load.consolidate) and is not counted here
+    monkeypatch.setattr(summary_build, "footprint_objects", listing)
+    monkeypatch.setattr(queries, "footprint_objects", listing)
+    lake = CountingLake(str(tmp_path / "lake"))
+    files = day_files(D, ["AAA", "BBB", "CCC"])
+    write_files(lake, files)
+    insert_warehouse(con, {k: v for k, v in files.items() if "/AAA/" in k})  # BBB, CCC missing
+    own = (keys.summary_key(D), keys.SUMMARY_LATEST)
+
+    # 1. lake path + heal (the warehouse lacks two tickers), 2. the fast path, 3. unchanged re-run
+    for n, (source, healed) in enumerate([("lake", True), ("warehouse", False), ("warehouse", False)]):
+        listings.clear()
+        lake.reads.clear()
+        built = summary_build.build(lake, con, D, min_tickers=1, now=NOW)
+        assert built.doc["source"] == source and built.doc["count"] == 3, n
+        assert (built.heal is not None) == healed
+        if built.heal is not None:  # the manifests the asset reports the heal from: every file now
+            before_heal, after_heal = built.heal  # (insert_warehouse wrote rows, not a manifest)
+            assert not before_heal and sorted(after_heal) == sorted(files)
+        assert listings == [D], n  # one footprint listing of the date
+        assert all(lake.reads[k] <= 1 for k in own), (n, lake.reads)
+        # the asset's checks take the built document: the file is not read back
+        before = dict(lake.reads)
+        outcomes = summary_build.checks(lake, con, D, doc=built.doc)
+        assert dict(lake.reads) == before and all(o.passed for o in outcomes), n
+        # ... and they are the checks of the file as written
+        assert [(o.name, o.passed, o.metadata) for o in outcomes] == [
+            (o.name, o.passed, o.metadata) for o in summary_build.checks(lake, con, D)
+        ]

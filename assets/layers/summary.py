@@ -40,8 +40,7 @@ from orderflow_pipeline.warehouse import load, queries
 
 ASSET = summary.ASSET
 
-# warehouse.load.manifest_for: key -> (size, fingerprint, rows, quarantined)
-Manifest = dict[str, tuple[int, str, int, int]]
+Manifest = summary.Manifest
 
 
 class SummaryConfig(Config):
@@ -106,11 +105,11 @@ def footprint_summary(
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
             started = time.perf_counter()
-            before = load.manifest_for(con, key)
-            doc = summary.build_summary(
+            built = summary.build(
                 the_lake, con, key, source=config.source, min_tickers=settings.min_warehouse_tickers
             )
-            healed = heal_facts(con, key, before, load.manifest_for(con, key))
+            doc = built.doc
+            healed = heal_facts(con, key, *built.heal) if built.heal is not None else None
             if healed is not None:
                 # the listing the heal brought the warehouse in line with (the lake sensor's check)
                 digest = inventory.listing_digest(inventory.footprint_objects(the_lake, key).values())
@@ -124,7 +123,7 @@ def footprint_summary(
                 "healed_objects": healed["objects_read"] if healed else 0,
             }
             report_partition(context, key, facts)
-            outcomes[key] = summary.checks(the_lake, con, key)
+            outcomes[key] = summary.checks(the_lake, con, key, doc=doc)  # doc is the file's content
             context.log.info(f"footprint_summary {key}: {facts}")
     return MaterializeResult(check_results=fold_checks(ASSET, outcomes))
 

@@ -27,6 +27,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -50,7 +51,7 @@ from orderflow_pipeline.layers.summary.documents import (
 )
 from orderflow_pipeline.storage.inventory import footprint_objects
 from orderflow_pipeline.storage.keys import SUMMARY_LATEST, as_date, summary_key
-from orderflow_pipeline.storage.lake import Lake, dumps
+from orderflow_pipeline.storage.lake import Lake, ObjectInfo, dumps
 from orderflow_pipeline.warehouse import load, queries
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,12 @@ def _parse_objects(objects: Mapping[str, bytes]) -> pa.Table:
     })  # fmt: skip
 
 
-def aggregate_lake(lake: Lake, d: date | str) -> tuple[scoring.Aggregates, int]:
-    """Per-ticker aggregates straight from the date's footprint files; also the object count."""
-    keys = footprint_keys(lake, d)
+def aggregate_lake(
+    lake: Lake, d: date | str, listed: Mapping[str, ObjectInfo] | None = None
+) -> tuple[scoring.Aggregates, int]:
+    """Per-ticker aggregates straight from the date's footprint files; also the object count.
+    `listed`: the date's footprint listing when the caller already holds it (one listing a date)."""
+    keys = footprint_keys(lake, d) if listed is None else sorted(listed)
     objects = lake.cat_many(keys, max_workers=64)
     return queries.aggregate_candle_table(_parse_objects(objects)), len(objects)
 
@@ -134,14 +138,15 @@ def summary_from_lake(
     return _document(d, agg, load_context(con, d), "lake", now)
 
 
-def _warehouse_holds_lake(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date) -> bool:
+def _warehouse_holds_lake(
+    listed: Mapping[str, ObjectInfo], con: duckdb.DuckDBPyConnection | None, d: date
+) -> bool:
     """True when the warehouse's ingest manifest for `d` is the lake's listing of d's footprint
     files, object for object (size and fingerprint): its rows are then those files' candles
     (`consolidate` writes rows and manifest in one transaction), and reading the files again —
     one GET each on S3 — would give the same aggregates."""
     if con is None or not queries.has_table(con, "ingest_manifest"):
         return False
-    listed = footprint_objects(lake, d)
     known = load.manifest_for(con, d)
     return (
         bool(listed)
@@ -150,14 +155,21 @@ def _warehouse_holds_lake(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: 
     )
 
 
-def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> None:
-    """Load what the warehouse missed, so the next run takes the fast path (§11)."""
+# warehouse.load.manifest_for: key -> (size, fingerprint, rows, quarantined)
+Manifest = dict[str, tuple[int, str, int, int]]
+
+
+def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> tuple[Manifest, Manifest]:
+    """Load what the warehouse missed, so the next run takes the fast path (§11). Returns the
+    date's ingest manifest before and after, from which the asset reports what the heal loaded."""
+    before = load.manifest_for(con, d)
     try:
         result = load.consolidate(lake, con, d)
     except Exception:  # noqa: BLE001 - best effort: the summary is already written; the next run retries
         log.exception("summary %s: self-heal of the warehouse failed", d)
-        return
-    log.info("summary %s: warehouse healed from the lake: %s", d, result)
+    else:
+        log.info("summary %s: warehouse healed from the lake: %s", d, result)
+    return before, load.manifest_for(con, d)
 
 
 # -- writing (unchanged content is not rewritten) -------------------------------------------------------
@@ -223,15 +235,18 @@ def _store(lake: Lake, doc: Mapping[str, Any], now: datetime | None) -> tuple[bo
     if not doc.get("items"):
         return False, kept  # an empty summary never shadows a good latest copy (L0 needs items)
     try:
-        current = as_date(lake.read_json(SUMMARY_LATEST)["date"])
+        latest: bytes | None = lake.read_bytes(SUMMARY_LATEST)  # one read: its date and its bytes
     except FileNotFoundError:
-        current = None
+        latest = None
+    if latest == body:
+        return True, kept  # already this very file (so of date d): nothing to write
+    try:
+        current = as_date(json.loads(latest)["date"]) if latest is not None else None
     except (ValueError, KeyError, TypeError):  # unreadable latest copy: replace it
         current = None
     if current is not None and d < current:
         return False, kept  # backfilling an older date never replaces a newer one
-    if current != d or _read_bytes(lake, SUMMARY_LATEST) != body:
-        lake.write_bytes(SUMMARY_LATEST, body)
+    lake.write_bytes(SUMMARY_LATEST, body)
     return True, kept
 
 
@@ -263,6 +278,15 @@ def last_built_at(lake: Lake, d: date | str) -> datetime | None:
     return max(gen, checked) if checked is not None else gen
 
 
+@dataclass(frozen=True)
+class Built:
+    """What `build` did for a date: the document a reader sees, and the warehouse's ingest
+    manifest of the date before and after the self-heal (None when no heal ran)."""
+
+    doc: SummaryDocument
+    heal: tuple[Manifest, Manifest] | None = None
+
+
 def build_summary(
     lake: Lake,
     con: duckdb.DuckDBPyConnection | None,
@@ -272,7 +296,24 @@ def build_summary(
     min_tickers: int = Settings.min_warehouse_tickers,
     now: datetime | None = None,
 ) -> SummaryDocument:
-    """Build, write and return the summary of date `d` (§10, §11 writer side).
+    """Build, write and return the summary of date `d` (`build`'s document)."""
+    return build(lake, con, d, source=source, min_tickers=min_tickers, now=now).doc
+
+
+def build(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection | None,
+    d: date | str,
+    *,
+    source: str | None = None,
+    min_tickers: int = Settings.min_warehouse_tickers,
+    now: datetime | None = None,
+) -> Built:
+    """Build and write the summary of date `d` (§10, §11 writer side).
+
+    Each input is read once (issue 28): the date's footprint listing serves the coverage test,
+    the manifest comparison and the lake path; the per-date file and the latest copy are read
+    once each to decide whether to rewrite them.
 
     The warehouse path is taken when the warehouse holds every ticker of the lake's footprint
     files for `d` and at least `min_tickers` (`Settings.min_warehouse_tickers`); otherwise the
@@ -290,28 +331,33 @@ def build_summary(
         agg = queries.aggregate_date(con, d)  # its row count is the warehouse's ticker count
     # Fast path (§11, issue 19): the warehouse holds every ticker the lake has for d, and at least
     # `min_tickers` (the configured floor); `source="warehouse"` keeps it regardless.
-    use_lake = agg is None or (
-        source is None and not queries.coverage(lake, d, agg.ticker.tolist(), floor=min_tickers).fast_path
-    )
-    if use_lake and source is None and agg is not None and _warehouse_holds_lake(lake, con, d):
+    listed: dict[str, ObjectInfo] | None = None
+    if agg is not None and source is None:
+        listed = footprint_objects(lake, d)
+        use_lake = not queries.coverage(
+            lake, d, agg.ticker.tolist(), floor=min_tickers, listed=listed
+        ).fast_path
+    else:
+        use_lake = agg is None
+    if use_lake and listed is not None and agg is not None and _warehouse_holds_lake(listed, con, d):
         # The lake path's answer without reading the lake again: the warehouse rows of d came
         # from exactly the listed files (same validator, same aggregate query), so the document
         # is the one the files give (tests/test_s3_e2e.py compares the two).
         assert con is not None
         doc = _document(d, agg, load_context(con, d), "lake", now)
     elif use_lake:
-        doc = summary_from_lake(lake, d, con, now=now)
+        lake_agg, _ = aggregate_lake(lake, d, listed)
+        doc = _document(d, lake_agg, load_context(con, d), "lake", now)
     else:
         assert con is not None and agg is not None
         doc = _document(d, agg, load_context(con, d), "warehouse", now)
     _, kept = _store(lake, doc, now)
-    if use_lake and con is not None and doc["items"]:
-        _heal(lake, con, d)
-    if kept is None:
-        return doc
-    # Same content as `doc`: the kept file is `doc` with its own (older) generated_at.
-    m = _GENERATED_AT.search(kept)
-    return {**doc, "generated_at": json.loads(m.group(1)) if m else None}
+    heal = _heal(lake, con, d) if use_lake and con is not None and doc["items"] else None
+    if kept is not None:
+        # Same content as `doc`: the kept file is `doc` with its own (older) generated_at.
+        m = _GENERATED_AT.search(kept)
+        doc = {**doc, "generated_at": json.loads(m.group(1)) if m else None}
+    return Built(doc, heal)
 
 
 def signal_counts(doc: Mapping[str, Any]) -> dict[str, int]:
@@ -342,15 +388,20 @@ def compute_range(
 # -- integrity checks (§11) -----------------------------------------------------------------------
 
 
-def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
+def checks(
+    lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str, doc: Mapping[str, Any] | None = None
+) -> list[CheckOutcome]:
+    """The §11 summary checks of date `d`, on its file in the lake, or on `doc` when the caller
+    holds what that file now contains (the asset: `build`'s document, not read back)."""
     d = as_date(d)
     key = summary_key(d)
-    try:
-        doc = lake.read_json(key)
-    except FileNotFoundError:
-        doc = None
-    except ValueError as exc:
-        doc = {"items": [], "_error": str(exc)}
+    if doc is None:
+        try:
+            doc = lake.read_json(key)
+        except FileNotFoundError:
+            doc = None
+        except ValueError as exc:
+            doc = {"items": [], "_error": str(exc)}
     items: list[dict[str, Any]] = list(doc.get("items", [])) if doc else []
     out = [
         CheckOutcome.of(
