@@ -19,7 +19,7 @@ LOCK := requirements.lock
 # What the gates read: the formatter and linter the whole tree, mypy the `files` of [tool.mypy].
 SRC := orderflow_pipeline assets tests
 
-.PHONY: demo live-demo test suite check fmt lint typecheck bench bench-year install install-test browser postgres lock clean serve
+.PHONY: demo live-demo test suite check fmt lint typecheck bench bench-year install install-test browser postgres redis lock clean serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(VENV)/.installed-test: pyproject.toml $(LOCK) $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test browser postgres
+install-test: $(VENV)/.installed-test browser postgres redis
 
 # Debian's Chromium for the dashboard test (no browser downloads at run time).
 browser:
@@ -50,6 +50,14 @@ postgres:
 	  echo "installing Debian postgresql for the Postgres tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+# Debian's Redis for the live broker tests (ORDERFLOW_LIVE_BROKER); the tests start and stop their
+# own server on a free loopback port (tests/redisserver.py), nothing runs as a service.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian redis-server for the live broker tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@

@@ -176,9 +176,23 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
     if d is None:
         print(f"replay-server: no raw_lt tape in {lake!r}; pass --date", file=sys.stderr)
         return 2
+    trading_day(d)
+    for opt, v in (("--speed", args.speed), ("--rate", args.rate)):
+        if not 0 <= v < float("inf"):  # negative or nan: the server would listen and send nothing
+            raise UsageError(f"{opt} must be a number >= 0, got {v:g}")
+    if args.send_log:
+        try:
+            open(args.send_log, "a").close()  # noqa: SIM115 - only: can it be written?
+        except OSError as exc:
+            print(
+                f"replay-server: cannot write --send-log {args.send_log!r}: {exc.strerror}", file=sys.stderr
+            )
+            return 2
     cfg = ReplayConfig(
         date=d,
         speed=args.speed,
+        rate=args.rate,
+        send_log=args.send_log,
         host=args.host,
         port=args.port,
         ping_interval=args.ping_interval,
@@ -205,6 +219,10 @@ def add_replay_server_command(sub: Subcommands) -> None:
         "--date", type=parse_date, default=None, help="trading date to serve (default: newest tape)"
     )
     r.add_argument("--speed", type=float, default=60.0, help="times real speed; 0 = as fast as possible")
+    r.add_argument(
+        "--rate", type=float, default=0.0, help="trades per second instead of --speed (load tests)"
+    )
+    r.add_argument("--send-log", default=None, help="append 'wall ns<TAB>raw line' per trade's first send")
     r.add_argument("--host", default="127.0.0.1")
     r.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on stdout)")
     r.add_argument("--ping-interval", type=float, default=10.0)
@@ -301,11 +319,13 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from orderflow_pipeline.layers import outcomes
     from orderflow_pipeline.warehouse import duck, queries
 
+    settings = get_settings()
+    liquidity = settings.liquidity if args.liquid else None
     try:
-        with queries.reading(get_settings().warehouse_target) as con:
-            rep = outcomes.rolling_report(con, days=args.days, end=args.to)
+        with queries.reading(settings.warehouse_target) as con:
+            rep = outcomes.rolling_report(con, days=args.days, end=args.to, liquidity=liquidity)
     except duck.WarehouseMissing:
-        rep = outcomes.rolling_report(None, days=args.days, end=args.to)
+        rep = outcomes.rolling_report(None, days=args.days, end=args.to, liquidity=liquidity)
     if not args.text:
         print(json.dumps(rep, indent=2))
         return 0
@@ -320,6 +340,15 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         print(f"{e['signal']:<14}{e['count']:>6}{e['direction']:>5}{f(e['hit_rate'], '.3f'):>7}"
               f"{f(e.get('baseline_hit_rate'), '.3f'):>7}{f(e['mean'], '.3f'):>9}{f(e['median'], '.3f'):>9}  "
               f"{'-' if not ci else f'{ci[0]:.3f}..{ci[1]:.3f}'}")  # fmt: skip
+    return 0
+
+
+def cmd_aggressor_quality(args: argparse.Namespace) -> int:
+    """How D's trade sides were decided and how often the tick rule agrees (JSON, or --text)."""
+    from orderflow_pipeline.layers.footprint.aggressor_quality import measure_day
+
+    q = measure_day(Lake.from_settings(get_settings()), trading_day(args.date))
+    print(q.as_text() if args.text else json.dumps(q.as_dict(), indent=2))
     return 0
 
 
@@ -350,7 +379,17 @@ def add_analytics_commands(sub: Subcommands) -> None:
     o.add_argument("--days", type=int, default=REPORT_DAYS)
     o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
     o.add_argument("--text", action="store_true", help="a table instead of JSON")
+    o.add_argument(
+        "--liquid",
+        action="store_true",
+        help="only items of the liquid view (ORDERFLOW_MIN_TRADED_VALUE, _LIQUID_KINDS)",
+    )
     o.set_defaults(func=cmd_outcomes)
+
+    aq = sub.add_parser("aggressor-quality", help="a day's trade sides by source and the rules' agreement")
+    aq.add_argument("--date", type=parse_date, required=True)
+    aq.add_argument("--text", action="store_true", help="a few lines instead of JSON")
+    aq.set_defaults(func=cmd_aggressor_quality)
 
     e = sub.add_parser("export", help="export a warehouse table's rows in a date range to Parquet")
     e.add_argument("--table", required=True, choices=sorted(EXPORT_TABLES))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from orderflow_pipeline.layers.summary.liquidity import DEFAULT_KINDS, Filter, Instrument, parse_kinds
 from orderflow_pipeline.warehouse.backend import DUCKDB, Target, TargetError, parse_target
 
 # The warehouse fast path of the summary (§11, issue 19): taken when the warehouse holds every
@@ -25,6 +26,11 @@ MIN_WAREHOUSE_TICKERS = 50
 # Integrity floor for the warehouse ticker count (WARN, §11).
 MIN_WAREHOUSE_TICKERS_WARN = 50
 
+# The liquidity floor of the dashboard's default view and the outcomes filter (issue 27): rupiah
+# traded on the date. Rp 500 M keeps 354 of the 864 shares of the real snapshot and drops the
+# names whose score comes from a handful of prints.
+MIN_TRADED_VALUE = 500_000_000
+
 DEFAULT_LAKE = "./data/lake"
 DEFAULT_DUCKDB = "./data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "./.dagster"
@@ -34,6 +40,9 @@ DEFAULT_IPOT_URL = "wss://ipotapp.ipot.id/socketcluster/"
 IPOT_DATE_STYLES = ("padded", "official")
 # Where `orderflow serve` listens by default: the base of the links in signal alerts.
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8000"
+
+# What ORDERFLOW_LIVE_BROKER may name: Redis (rediss = over TLS).
+BROKER_SCHEMES = ("redis", "rediss")
 
 # Lake roots the Lake class can open: S3 (any S3-compatible endpoint) or the local filesystem.
 _REMOTE_LAKE_SCHEMES = ("s3://",)
@@ -54,6 +63,10 @@ class Settings:
     min_warehouse_tickers: int = MIN_WAREHOUSE_TICKERS
     # Integrity floor for the warehouse ticker count (WARN, §11).
     min_warehouse_tickers_warn: int = MIN_WAREHOUSE_TICKERS_WARN
+    # Rupiah a ticker must trade on the date to be in the liquid view (layers/summary/liquidity.py).
+    min_traded_value: int = MIN_TRADED_VALUE
+    # Instrument kinds of that view (ORDERFLOW_LIQUID_KINDS, e.g. `share,warrant`).
+    liquid_kinds: tuple[Instrument, ...] = DEFAULT_KINDS
     storage_options: dict[str, object] = field(default_factory=dict)
     # Folder holding fixtures/real/ (the real fixtures and daily snapshot); None = ../shared
     # next to the repo, else the packaged snapshot copy. Development and tests only.
@@ -65,6 +78,10 @@ class Settings:
     ipot_date_style: str = IPOT_DATE_STYLES[0]
     capture_id: str | None = None  # None: the host name
     capture_spool: str | None = None  # None: ./data/capture-spool/{capture_id}
+    # The broker carrying the live trades from `orderflow capture` to `orderflow serve` replicas on
+    # other hosts (SPEC §16 Source): `redis://host:port/db` (Redis Streams, live/broker.py). None:
+    # the API tails the capture's local spool (live/journal.py), which needs no broker at all.
+    live_broker: str | None = None
     # Receives one JSON POST per ticker, signal and day when an intraday signal becomes
     # STRONG_BUY, TRAP_WARNING or STRONG_SELL (assets/sensors/signal_alerts.py); None = log only.
     signal_webhook: str | None = None
@@ -83,6 +100,11 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.warehouse_data:
             object.__setattr__(self, "warehouse_data", _lake_path(self.lake).rstrip("/") + "/warehouse/")
+
+    @property
+    def liquidity(self) -> Filter:
+        """The liquid view: the dashboard's default and `orderflow outcomes --liquid`."""
+        return Filter(self.min_traded_value, self.liquid_kinds)
 
     @property
     def is_s3(self) -> bool:
@@ -137,6 +159,27 @@ def _ws_url(environ: Mapping[str, str], name: str, default: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         raise ConfigError(f"{name} must be a ws:// or wss:// URL with a host, got {raw!r}")
+    return raw
+
+
+def _broker_url(environ: Mapping[str, str], name: str) -> str | None:
+    """A Redis URL; the client would otherwise take a typo (http://, a bare host) as a socket path
+    or fail only at the first trade, long after the process said it started."""
+    raw = _env(environ, name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in BROKER_SCHEMES or not parts.hostname or port == -1:
+        raise ConfigError(
+            f"{name} must be redis://host[:port][/db] or rediss://host[:port][/db], got {raw!r}"
+        )
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError(f"{name}: the database after the host must be a number, got {raw!r}")
     return raw
 
 
@@ -207,6 +250,16 @@ def _warehouse_data(environ: Mapping[str, str]) -> str:
     return str(Path(_lake_path(raw)).expanduser().resolve()) + "/"
 
 
+def _kinds(environ: Mapping[str, str]) -> tuple[Instrument, ...]:
+    raw = _env(environ, "ORDERFLOW_LIQUID_KINDS")
+    if raw is None:
+        return DEFAULT_KINDS
+    try:
+        return parse_kinds(raw)
+    except ValueError as exc:
+        raise ConfigError(f"ORDERFLOW_LIQUID_KINDS: {exc}, got {raw!r}") from None
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment (`environ`, default os.environ); relative paths are resolved
     against the working directory. Raises ConfigError naming the variable for a value that cannot
@@ -224,6 +277,8 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dagster_home=_path(e, "DAGSTER_HOME", DEFAULT_DAGSTER_HOME),
         min_warehouse_tickers=min_tickers,
         min_warehouse_tickers_warn=min_warn,
+        min_traded_value=_int(e, "ORDERFLOW_MIN_TRADED_VALUE", MIN_TRADED_VALUE, minimum=0),
+        liquid_kinds=_kinds(e),
         shared_dir=str(Path(shared).expanduser().resolve()) if shared else None,
         ipot_url=_ws_url(e, "ORDERFLOW_IPOT_URL", DEFAULT_IPOT_URL),
         ipot_token=_env(e, "ORDERFLOW_IPOT_TOKEN"),
@@ -231,6 +286,7 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ipot_date_style=_choice(e, "ORDERFLOW_IPOT_DATE_STYLE", IPOT_DATE_STYLES),
         capture_id=_env(e, "ORDERFLOW_CAPTURE_ID"),
         capture_spool=_path(e, "ORDERFLOW_CAPTURE_SPOOL", "") if _env(e, "ORDERFLOW_CAPTURE_SPOOL") else None,
+        live_broker=_broker_url(e, "ORDERFLOW_LIVE_BROKER"),
         signal_webhook=_url(e, "ORDERFLOW_SIGNAL_WEBHOOK"),
         dashboard_url=(_url(e, "ORDERFLOW_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/"),
         live_api_url=(_url(e, "ORDERFLOW_LIVE_API_URL") or "").rstrip("/") or None,

@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 
 from orderflow_pipeline.api import MAX_RANGE_DAYS, create_app
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.layers.summary.liquidity import INSTRUMENTS
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake, dumps
 from orderflow_pipeline.warehouse import schema
@@ -129,9 +130,12 @@ def build_world(
     endpoint: str | None = None,
 ) -> World:
     lake = lake or Lake(str(root / "lake"))
+    # T### codes are no IDX form and the synthetic values are arbitrary: this world's liquid view
+    # keeps every item (tests/test_dashboard_liquidity.py covers the default view)
     settings = Settings(
-        lake=lake.root, s3_endpoint_url=endpoint, warehouse=f"duckdb:{root / 'warehouse.duckdb'}"
-    )
+        lake=lake.root, s3_endpoint_url=endpoint, warehouse=f"duckdb:{root / 'warehouse.duckdb'}",
+        min_traded_value=0, liquid_kinds=INSTRUMENTS,
+    )  # fmt: skip
     tickers = ticker_names(n_tickers)
     candles: dict[tuple[str, date], list[dict[str, Any]]] = {}
     objects: dict[str, bytes] = {}
@@ -356,6 +360,8 @@ def test_api_models_agree_with_the_document_shapes() -> None:
     assert looser == {
         ("SummaryItem", "vel", frozenset({type(None)})),
         ("SummaryItem", "vel_accel", frozenset({type(None)})),
+        ("SummaryItem", "val", frozenset({type(None)})),  # summary files of older versions lack them
+        ("SummaryItem", "ins", frozenset({type(None)})),
         ("SummaryDoc", "date", frozenset({type(None)})),
         ("SummaryDoc", "ctx_found", frozenset({type(None)})),
     }

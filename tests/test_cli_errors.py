@@ -71,6 +71,19 @@ USER_ERRORS = [
         [f"{SUNDAY} is not an IDX trading day"],
     ),
     ("check-sunday", ["check", "--date", SUNDAY], {}, [f"{SUNDAY} is not an IDX trading day"]),
+    # without these the server listens and sends nothing, for ever
+    (
+        "replay-server-sunday",
+        ["replay-server", "--date", SUNDAY, "--port", "0"],
+        {},
+        [f"{SUNDAY} is not an IDX trading day"],
+    ),
+    (
+        "replay-server-negative-rate",
+        ["replay-server", "--date", FRIDAY, "--rate", "-5", "--port", "0"],
+        {},
+        ["--rate", "must be a number >= 0"],
+    ),
     # without the check the server starts and every request fails: the subprocess times out
     (
         "serve-bad-setting",

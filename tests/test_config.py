@@ -31,6 +31,8 @@ CASES: dict[str, tuple[str, str, object]] = {
     "DAGSTER_HOME": ("dh", "dagster_home", "{cwd}/dh"),
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS": ("120", "min_warehouse_tickers", 120),
     "ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN": ("7", "min_warehouse_tickers_warn", 7),
+    "ORDERFLOW_MIN_TRADED_VALUE": ("250000000", "min_traded_value", 250_000_000),
+    "ORDERFLOW_LIQUID_KINDS": ("warrant,share", "liquid_kinds", ("share", "warrant")),
     "ORDERFLOW_SHARED": ("shared-copy", "shared_dir", "{cwd}/shared-copy"),
     # the IPOT live feed (issue 18: orderflow capture)
     "ORDERFLOW_IPOT_URL": (
@@ -67,6 +69,8 @@ CASES: dict[str, tuple[str, str, object]] = {
         "ducklake:dbname=wh host=127.0.0.1 port=5432 user=orderflow",
     ),
     "ORDERFLOW_WAREHOUSE_DATA": ("wh-data", "warehouse_data", "{cwd}/wh-data/"),
+    # issue 26: the broker carrying live trades to API replicas on other hosts (kept as given)
+    "ORDERFLOW_LIVE_BROKER": ("redis://10.0.0.5:6380/2", "live_broker", "redis://10.0.0.5:6380/2"),
 }
 # Fields whose default follows another variable: DuckLake's data goes under the lake unless
 # ORDERFLOW_WAREHOUSE_DATA says otherwise.
@@ -199,6 +203,9 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "-5"),
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS", "0"),  # 0 would take the fast path for an empty warehouse
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "fifty"),
+        ("ORDERFLOW_MIN_TRADED_VALUE", "500M"),  # a unit suffix is not a number of rupiah
+        ("ORDERFLOW_MIN_TRADED_VALUE", "-1"),
+        ("ORDERFLOW_LIQUID_KINDS", "shares"),
         ("ORDERFLOW_MIN_WAREHOUSE_TICKERS_WARN", "-1"),
         ("ORDERFLOW_S3_ENDPOINT_URL", "minio:9000"),
         ("ORDERFLOW_S3_ENDPOINT_URL", "ftp://minio:9000"),
@@ -219,6 +226,11 @@ def test_shared_dir_is_where_the_simulator_finds_the_snapshot(
         ("ORDERFLOW_WAREHOUSE", "duckdb:"),
         ("ORDERFLOW_WAREHOUSE_DATA", "gs://bucket/wh"),
         ("ORDERFLOW_WAREHOUSE_DATA", "s3://"),
+        ("ORDERFLOW_LIVE_BROKER", "http://10.0.0.5:6379"),  # not Redis
+        ("ORDERFLOW_LIVE_BROKER", "10.0.0.5:6379"),  # redis-py would read a bare host as a unix socket
+        ("ORDERFLOW_LIVE_BROKER", "redis://"),
+        ("ORDERFLOW_LIVE_BROKER", "redis://host:port/0"),
+        ("ORDERFLOW_LIVE_BROKER", "redis://host:6379/zero"),
     ],
 )
 def test_unusable_value_is_an_error_naming_the_variable(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 from conftest import ARTIFACTS, free_port, wait_port
@@ -22,7 +24,12 @@ from test_api import NOW, build_world
 
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
+from orderflow_pipeline.layers.footprint.build import build_footprint
+from orderflow_pipeline.layers.summary.build import build_summary
 from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.warehouse import load
+from orderflow_pipeline.warehouse.schema import ensure_schema
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,6 +64,20 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def build_layers(lake: Lake, settings: Settings, days: Sequence[date | str], now: datetime) -> None:
+    """The batch layers the dashboard reads (footprint -> warehouse -> summary) for each of `days`,
+    for the browser tests that start from a tape rather than from candles."""
+    con = duckdb.connect(settings.warehouse_target.location)
+    try:
+        ensure_schema(con)
+        for d in days:
+            build_footprint(lake, d)
+            load.consolidate(lake, con, d)
+            build_summary(lake, con, d, min_tickers=1, now=now)
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,25 +18,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 from conftest import ARTIFACTS
 from test_api import hour_files
-from test_dashboard_browser import CHROMIUM, browser, page_at, serve  # noqa: F401 - browser is a fixture
+from test_dashboard_browser import CHROMIUM, browser, build_layers, page_at, serve  # noqa: F401 - browser is a fixture
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api import create_app
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.layers.footprint.build import build_footprint
 from orderflow_pipeline.layers.summary import scoring
-from orderflow_pipeline.layers.summary.build import build_summary
 from orderflow_pipeline.read.profile import tick_size
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import load
-from orderflow_pipeline.warehouse.schema import ensure_schema
 
 pytestmark = [
     pytest.mark.browser,
@@ -55,15 +50,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Lake
     lake = Lake(str(root / "lake"))
     simulate_range(lake, DAYS[0], DAYS[-1], n_tickers=12, seed=7)
     settings = Settings(lake=lake.root, warehouse=f"duckdb:{root / 'warehouse.duckdb'}")
-    con = duckdb.connect(settings.warehouse_target.location)
-    try:
-        ensure_schema(con)
-        for d in DAYS:
-            build_footprint(lake, d)
-            load.consolidate(lake, con, d)
-            build_summary(lake, con, d, min_tickers=1, now=NOW)
-    finally:
-        con.close()
+    build_layers(lake, settings, DAYS, NOW)
     with serve(create_app(settings, clock=lambda: NOW)) as url:
         yield url, lake
 

@@ -7,6 +7,7 @@ on free ports against that lake, stopped with SIGTERM like a terminal's Ctrl-C o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,6 +83,7 @@ def test_serving_stops_with_its_whole_process_tree_on_sigterm(demo: tuple[dict[s
         stderr=subprocess.STDOUT,
         text=True,
     )
+    tree: list[psutil.Process] = []
     try:
         wait_port(api, timeout=120)
         wait_port(ui, timeout=180)  # dagster dev loads the code location on 2 shared cores
@@ -101,7 +103,10 @@ def test_serving_stops_with_its_whole_process_tree_on_sigterm(demo: tuple[dict[s
         assert log.stat().st_size > 0
     finally:
         if proc.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                tree = tree or [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
             proc.kill()
             proc.wait()
-        for p in _alive([*psutil.Process().children(recursive=True)]):
+        # only the demo's own tree: this worker's other children (the session's moto server) stay
+        for p in _alive(tree):
             p.kill()

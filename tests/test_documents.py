@@ -25,9 +25,13 @@ def test_summary_document_is_the_spec_10_example() -> None:
             b'"items":[{"t":"BBCA","d":15.2,"p":1.3,"v":50000,"h":9200,"l":9100,"r":100,"f":1.1,"div":6.61,'
             b'"ctx_net":1.2,"ctx_st":"ACCUMULATION","sc":0.675,"sig":"HIDDEN_ACCUM","vel":22.4,'
             b'"vel_accel":7.2}]}')  # fmt: skip
+    # issue 27 adds two facts at the end of each item (the §10 keys are unchanged, in order): the
+    # traded value in rupiah and the instrument kind, which the liquidity filter reads
+    spec = spec.replace(b'"vel_accel":7.2}', b'"vel_accel":7.2,"val":45775000000,"ins":"share"}')
     item = documents.summary_item(
         t="BBCA", d=15.2, p=1.3, v=50000, h=9200, low=9100, r=100, f=1.1, div=6.61, ctx_net=1.2,
         ctx_st="ACCUMULATION", sc=0.675, sig="HIDDEN_ACCUM", vel=22.4, vel_accel=7.2,
+        val=45_775_000_000, ins="share",
     )  # fmt: skip
     doc = documents.summary_document(
         date(2026, 2, 6), [item], generated_at="2026-02-06T03:05:12Z", source="warehouse",
@@ -48,7 +52,7 @@ def test_no_data_and_fallback_documents() -> None:
                   "message": "No recent trading data found in last 7 days.", "items": []}  # fmt: skip
     item = documents.summary_item(
         t="TLKM", d=1.0, p=0.5, v=10, h=5, low=4, r=1, f=25.0, div=0.67, ctx_net=None, ctx_st=None, sc=0.5,
-        sig="NEUTRAL", vel=0.0, vel_accel=-1.0,
+        sig="NEUTRAL", vel=0.0, vel_accel=-1.0, val=4_500, ins="share",
     )  # fmt: skip
     prev = documents.summary_document(date(2026, 2, 12), [item], generated_at=None, source="warehouse",
                                       ctx_date=None, ctx_found=False)  # fmt: skip

@@ -172,3 +172,30 @@ def test_ipot_settings() -> None:
         get_settings({"ORDERFLOW_IPOT_URL": "http://example.com/"})
     with pytest.raises(ConfigError, match="ORDERFLOW_IPOT_TOKEN_URL"):
         get_settings({"ORDERFLOW_IPOT_TOKEN_URL": "indopremier.com/ipc/appsession.js"})
+
+
+def test_fixed_rate_and_send_log(lake: Lake, tmp_path: Path) -> None:
+    """`rate` paces by trade count, not trade time; the send log has each trade's first send once,
+    in send order, even across drops with replays (the replayed copies are not logged again)."""
+    lines = load_day(lake, DAY)[:300]
+    log = tmp_path / "sent.tsv"
+
+    async def main() -> list[str]:
+        cfg = ReplayConfig(date=DAY, port=0, rate=500, send_log=str(log), drop_every=0.2, replay_last=5)
+        srv = ReplayServer(cfg, lines, lake)
+        seen: list[str] = []
+        async with await srv.start():
+            while not srv.done.is_set():
+                got, _ = await _session(srv.port, True, 0.5)
+                seen += got
+        return seen
+
+    seen = asyncio.run(main())
+    rows = [x.split("\t") for x in log.read_text().splitlines()]
+    assert [r[1] for r in rows] == lines  # every trade once, in trade order: replays are not logged
+    assert len(seen) > len(lines)  # the drops did replay trades to the client
+    stamps = [int(r[0]) for r in rows]
+    assert stamps == sorted(stamps)
+    # 300 trades at 500/s: the first and last send are at least 299/500 s apart (the clock pauses
+    # while the client reconnects, so only a lower bound holds). At speed 0 they would be ~ms apart.
+    assert (stamps[-1] - stamps[0]) / 1e9 >= 299 / 500

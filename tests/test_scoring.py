@@ -265,6 +265,7 @@ def _aggs(rows: dict[str, tuple[int, int, int, int, int, int]]) -> Aggregates:
     for i, k in enumerate(("open", "high", "low", "close", "vol", "delta")):
         cols[k] = [rows[t][i] for t in names]
     cols["vol_w"] = cols["delta_w"] = [0] * len(names)
+    cols["val"] = [rows[t][3] * rows[t][4] * 100 for t in names]  # close × lots × 100
     return Aggregates.from_columns(cols)
 
 
@@ -299,6 +300,8 @@ def test_aggregate_and_velocity_window() -> None:
         "delta": [60],
         "vol_w": [50],
         "delta_w": [-10],
+        # Σ minute vol × close × 100 = (100·101 + 30·105 + 50·108)·100 = (10100+3150+5400)·100
+        "val": [1_865_000],
     }
     # vel = −10/50·100 = −20; deltaPct = 60/180·100 = 33.33; vel_accel = −53.33
     (item,) = score_items(agg, {})
@@ -361,8 +364,12 @@ def test_score_items_order_context_and_shape() -> None:
         "sig",
         "vel",
         "vel_accel",
+        "val",
+        "ins",
     ]
     assert items[0]["sc"] == 0.654 and items[0]["sig"] == "HIDDEN_ACCUM"
+    # one 1,000-lot "minute" closing at 1005: 1005 × 1000 × 100 = Rp 100,500,000; CCC (3 letters) is no share code
+    assert (items[0]["val"], items[0]["ins"]) == (100_500_000, "other")
     assert items[0]["ctx_net"] == 1.2 and items[0]["ctx_st"] == "ACCUMULATION"
     assert items[1]["ctx_net"] is None and items[1]["ctx_st"] is None
     assert items[1]["sc"] == 0.589 and items[1]["sig"] == "NEUTRAL"

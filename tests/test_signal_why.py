@@ -88,6 +88,7 @@ def test_table_driven_signals_equal_the_spec_table_and_fired_rule_names_each() -
     agg = scoring.Aggregates.from_columns({
         "ticker": tickers, "open": open_, "close": close, "high": np.maximum(open_, close) + 5,
         "low": np.minimum(open_, close), "vol": vol, "delta": delta, "vol_w": vol, "delta_w": delta,
+        "val": vol * close * 100,
     })  # fmt: skip
     states = ["ACCUMULATION", "DISTRIBUTION", "NEUTRAL"]
     ctx = {t: CtxRow(float(rng.normal(0, 1.5)), states[i % 3]) for i, t in enumerate(tickers) if i % 4}

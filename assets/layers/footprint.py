@@ -92,6 +92,9 @@ def partition_facts(r: FootprintResult) -> dict[str, Any]:
         "tickers": r.tickers,
         "neutral_share": round(r.neutral_share, 4),
         "seconds": r.seconds,
+        # how the sides were decided (order numbers / tick rule / neutral) and the agreement of
+        # the two rules; absent when the run loaded no tape (nothing new)
+        **({"aggressor_quality": r.aggressor} if r.aggressor is not None else {}),
     }
 
 

@@ -21,14 +21,17 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.api import exports, live_routes
 from orderflow_pipeline.api.cache import SummaryCache, body_response
 from orderflow_pipeline.api.models import (
     ERRORS,
+    AggressorQuality,
     Coverage,
     ErrorBody,
     Health,
     IntegrityReport,
+    LiquidityView,
     OutcomesReport,
     RangeProfile,
     RawHist,
@@ -51,6 +54,7 @@ from orderflow_pipeline.api.params import (
 from orderflow_pipeline.api.reads import Reads, explain, hist_view
 from orderflow_pipeline.config import Settings
 from orderflow_pipeline.layers import outcomes
+from orderflow_pipeline.layers.footprint import aggressor_quality
 from orderflow_pipeline.layers.summary.build import compute_range
 from orderflow_pipeline.layers.summary.documents import no_data_document, range_document
 from orderflow_pipeline.read import bars, export, profile
@@ -192,6 +196,24 @@ def create_app(
         """Every layer's integrity checks for the date (SPEC §11), as the asset checks see them."""
         return integrity_report(reads.settings, require_date(date), now=reads.now())
 
+    @app.get("/aggressor-quality", response_model=AggressorQuality, tags=["diagnostics"], responses=ERRORS)
+    def aggressor_quality_report(
+        date: str | None = Query(None, pattern=DATE_PATTERN, examples=["2026-02-18"],
+                                 description="trading date (YYYY-MM-DD)"),
+    ) -> Any:  # fmt: skip
+        """How the date's trade sides were decided (order numbers, tick rule, neutral) and how
+        often the tick rule agrees with the order-number side, from the date's whole tape."""
+        d = require_date(date)
+        if not idx_calendar.is_trading_day(d):
+            raise BadInput(f"{d} is not an IDX trading day (weekend or exchange holiday)")
+        return aggressor_quality.measure_day(reads.lake, d).as_dict()
+
+    @app.get("/liquidity", response_model=LiquidityView, tags=["summary"])
+    def liquidity_view() -> Any:
+        """The liquid view the dashboard shows by default: the floor (`ORDERFLOW_MIN_TRADED_VALUE`)
+        and the instrument kinds (`ORDERFLOW_LIQUID_KINDS`) applied to each item's `val` and `ins`."""
+        return reads.settings.liquidity.as_dict()
+
     @app.get("/health", response_model=Health, tags=["diagnostics"])
     def health() -> Any:
         """Warehouse reachable? How old is the newest summary? Newest date in the warehouse? The
@@ -223,15 +245,17 @@ def create_app(
     def signals_outcomes(
         days: int = Query(outcomes.REPORT_DAYS, ge=1, le=250, description="sessions in the window"),
         to: str | None = Query(None, pattern=DATE_PATTERN, description="last session; default newest"),
+        liquid: bool = Query(False, description="only items of the liquid view (GET /liquidity)"),
     ) -> Any:
         """Per signal over the last `days` sessions: count, next-day hit rate, mean/median
         return, 95% bootstrap interval of the mean, against NEUTRAL (`outcomes.rolling_report`)."""
         end = parse_date(to, "to", required=False)
+        flt = reads.settings.liquidity if liquid else None
         try:
             with reads.reading() as con:
-                return outcomes.rolling_report(con, days=days, end=end)
+                return outcomes.rolling_report(con, days=days, end=end, liquidity=flt)
         except duck.WarehouseMissing:
-            return outcomes.rolling_report(None, days=days, end=end)
+            return outcomes.rolling_report(None, days=days, end=end, liquidity=flt)
 
     @app.get("/signals/why", response_model=SignalWhy, tags=["signals"], responses=ERRORS)
     async def signals_why(

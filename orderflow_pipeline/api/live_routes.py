@@ -82,7 +82,8 @@ def register(app: FastAPI, reads: Reads) -> None:
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with outer(a) as state:
-            svc = LiveService(lambda: spool_folders(reads.settings.capture_spool), lake, context, reads.now)
+            svc = LiveService(lambda: spool_folders(reads.settings.capture_spool), lake, context, reads.now,
+                              broker=reads.settings.live_broker)  # fmt: skip
             holder["svc"] = svc
             a.state.live_service = svc
             svc.start()

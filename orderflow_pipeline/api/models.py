@@ -38,6 +38,12 @@ class SummaryItem(BaseModel):
     # Optional here although always written now: summary files of older versions lack them.
     vel: float | None = None
     vel_accel: float | None = None
+    val: int | None = Field(None, description="traded value, Rp (Σ minute vol × close × 100)")
+    ins: str | None = Field(
+        None,
+        description="instrument kind from the ticker's form: share, etf, "
+        "structured_warrant, warrant, right, other",
+    )
 
 
 class SummaryDoc(BaseModel):
@@ -285,6 +291,13 @@ class OutcomeStats(BaseModel):
     edge: float | None = Field(None, description="hit_rate - NEUTRAL's share moving the same way")
 
 
+class LiquidityView(BaseModel):
+    """liquidity.Filter.as_dict: the dashboard's default view (Settings.liquidity)."""
+
+    min_value: int = Field(description="rupiah a ticker must trade on the date")
+    kinds: list[str] = Field(description="instrument kinds kept (from the ticker's form)")
+
+
 class OutcomesReport(BaseModel):
     """outcomes.rolling_report."""
 
@@ -295,6 +308,38 @@ class OutcomesReport(BaseModel):
     baseline: OutcomeStats
     families: list[OutcomeStats]
     signals: list[OutcomeStats]
+    liquidity: LiquidityView | None = Field(None, description="the liquid-view filter applied, or null")
+
+
+class AggressorShares(BaseModel):
+    order_numbers: float | None
+    tick_rule: float | None
+    unclassified: float | None
+
+
+class AggressorAgreement(BaseModel):
+    moved: float | None = Field(description="tick rule = order-number side, trades whose price moved")
+    tick_rule: float | None = Field(description="the same with a zero tick inheriting (Lee–Ready's form)")
+
+
+class AggressorQuality(BaseModel):
+    """aggressor_quality.AggressorQuality.as_dict: how the date's trade sides were decided."""
+
+    model_config = ConfigDict(extra="allow")
+    date: str
+    scope: str
+    trades: int = Field(description="regular-board trades after dedupe")
+    order_numbers: int = Field(description="side from order numbers [13]/[14]")
+    tick_rule: int = Field(description="side from the tick rule (both or neither order number set)")
+    unclassified: int = Field(description="neither buy nor sell: auction prints + undetermined")
+    auction: int
+    undetermined: int
+    moved: int
+    moved_agree: int
+    ticked: int
+    ticked_agree: int
+    share: AggressorShares
+    agreement: AggressorAgreement
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from orderflow_pipeline import idx_calendar
+from orderflow_pipeline.layers.summary.liquidity import Filter
 from orderflow_pipeline.storage.keys import as_date, signal_outcomes_key, summary_key
 from orderflow_pipeline.storage.lake import Lake, dumps
 from orderflow_pipeline.warehouse import duck, queries
@@ -267,10 +268,31 @@ def report_from_rows(
 
 
 def rolling_report(
-    con: duckdb.DuckDBPyConnection | None, *, days: int = REPORT_DAYS, end: date | None = None
+    con: duckdb.DuckDBPyConnection | None,
+    *,
+    days: int = REPORT_DAYS,
+    end: date | None = None,
+    liquidity: Filter | None = None,
 ) -> dict[str, Any]:
     """Per-signal outcome statistics over the `days` IDX sessions ending at `end` (default: the
-    newest date in `signal_outcomes`)."""
+    newest date in `signal_outcomes`). `liquidity` keeps only the items of tickers of its kinds
+    that traded at least its floor on the signal's date (`report["liquidity"]` says which)."""
+    rep = _rolling_report(con, days=days, end=end, liquidity=liquidity)
+    rep["liquidity"] = liquidity.as_dict() if liquidity is not None else None
+    return rep
+
+
+def _liquid_rows(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], flt: Filter, start: date, end: date
+) -> list[tuple[str, float | None]]:
+    """(sig, ret) of the (date, ticker, sig, ret) rows whose ticker-day `flt` keeps."""
+    values = queries.traded_values(con, start, end)
+    return [(sig, r) for d, t, sig, r in rows if flt.keeps(t, values.get((t, d)))]
+
+
+def _rolling_report(
+    con: duckdb.DuckDBPyConnection | None, *, days: int, end: date | None, liquidity: Filter | None
+) -> dict[str, Any]:
     if con is None or not queries.has_table(con, ASSET):
         return report_from_rows([], sessions=[], days=days)
     if end is None:
@@ -281,7 +303,11 @@ def rolling_report(
     sessions = idx_calendar.previous_sessions(end, days - 1) + [end]
     sessions = sorted(set(sessions))
     rows = con.execute(
-        "SELECT sig, ret_next_cc FROM signal_outcomes WHERE date BETWEEN ? AND ? ORDER BY date, ticker",
+        "SELECT date, ticker, sig, ret_next_cc FROM signal_outcomes WHERE date BETWEEN ? AND ? ORDER BY date, ticker",
         [sessions[0], sessions[-1]],
     ).fetchall()
-    return report_from_rows(rows, sessions=sessions, days=days)
+    if liquidity is not None:
+        return report_from_rows(
+            _liquid_rows(con, rows, liquidity, sessions[0], sessions[-1]), sessions=sessions, days=days
+        )
+    return report_from_rows([(sig, r) for _, _, sig, r in rows], sessions=sessions, days=days)

@@ -31,8 +31,8 @@ from orderflow_pipeline.storage.keys import WIB
 UTC_HOUR = 3_600_000
 
 
-def route(line: bytes) -> str | None:
-    """The ticker field ([3]) of one envelope line, or None when the line has none.
+def route(line: bytes) -> tuple[str, str] | None:
+    """(ticker field [3], raw line) of one envelope line, or None when the line has no ticker.
 
     Only routing: a line that cannot be routed cannot become a trade either (the tape parser
     rejects it), so dropping it here changes no candle."""
@@ -42,8 +42,14 @@ def route(line: bytes) -> str | None:
         return None
     if not isinstance(raw, str):
         return None
-    fields = raw.split("|", 4)
-    return fields[3] if len(fields) > 3 and fields[3] else None
+    fields = raw.split("|", 6)
+    return (fields[3], raw) if len(fields) > 3 and fields[3] else None
+
+
+def trade_number(raw: str) -> int | None:
+    """Field [5] as the integer the tape parser compares ("074313" and "74313" are one trade)."""
+    fields = raw.split("|", 6)
+    return int(fields[5]) if len(fields) > 5 and fields[5].isdigit() else None
 
 
 @dataclass
@@ -65,6 +71,7 @@ class LiveEngine:
         self.day = day
         self.ctx = ctx or Context.none()
         self._lines: dict[str, list[bytes]] = {}  # ticker -> envelope lines in arrival order
+        self._by_no: dict[str, dict[int, int]] = {}  # ticker -> trade number -> first line's index
         self._dirty: set[str] = set()
         self._bodies: dict[str, dict[int, str]] = {}  # ticker -> UTC hour ms -> hour file body
         self._candles: dict[str, dict[int, dict[str, Any]]] = {}  # ticker -> t0 -> §6 candle
@@ -72,6 +79,7 @@ class LiveEngine:
         self._items: dict[str, dict[str, Any]] = {}
         self.summary: dict[str, Any] | None = None
         self.lines = 0  # lines received (any kind, duplicates included)
+        self.duplicates = 0  # lines dropped at once as a trade already held (`add`)
         self._con = duckdb.connect()
 
     def close(self) -> None:
@@ -79,16 +87,35 @@ class LiveEngine:
 
     # -- input --------------------------------------------------------------------------------
     def add(self, data: bytes) -> int:
-        """Take envelope lines (complete lines, each ending in a newline); returns how many."""
+        """Take envelope lines (complete lines, each ending in a newline); returns how many.
+
+        De-duplication by trade number happens here, before the line is kept: the same trade
+        reaches a replica several times (the stream and the lake, a stream read again after a
+        broker restart, a feed replay), and keeping every copy would make each recompute and the
+        memory grow with the copies. A line whose (ticker, trade number) is held already *with
+        the same raw text* is dropped: identical text means identical validity and fields, so
+        the tape parser's "first copy wins" (§5) would drop it too. A copy with different text
+        is kept and left to that rule, which alone knows which copy is valid."""
         n = 0
         for line in data.splitlines(keepends=True):
             if not line.strip():
                 continue
             n += 1
-            t = route(line)
-            if t is None:
+            routed = route(line)
+            if routed is None:
                 continue
-            self._lines.setdefault(t, []).append(line if line.endswith(b"\n") else line + b"\n")
+            t, raw = routed
+            lines = self._lines.setdefault(t, [])
+            no = trade_number(raw)
+            if no is not None:
+                held = self._by_no.setdefault(t, {})
+                first = held.get(no)
+                if first is None:
+                    held[no] = len(lines)
+                elif (r := route(lines[first])) is not None and r[1] == raw:
+                    self.duplicates += 1
+                    continue
+            lines.append(line if line.endswith(b"\n") else line + b"\n")
             self._dirty.add(t)
         self.lines += n
         return n
@@ -149,6 +176,11 @@ class LiveEngine:
     # -- reads --------------------------------------------------------------------------------
     def candles(self, ticker: str) -> list[dict[str, Any]]:
         return [c for _, c in sorted(self._candles.get(ticker, {}).items())]
+
+    @property
+    def held(self) -> int:
+        """Lines kept for recomputes (received minus dropped duplicates and unroutable lines)."""
+        return sum(len(v) for v in self._lines.values())
 
     @property
     def trades(self) -> int:

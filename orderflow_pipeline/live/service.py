@@ -1,5 +1,8 @@
 """The live path's one background thread: journal -> engine -> event log (SPEC §16).
 
+The journal is the local spool's (`live.journal`) by default, and the live broker's stream
+(`live.subscriber`) when `broker` (ORDERFLOW_LIVE_BROKER) is set; both add the lake's objects.
+
 Why a thread: the engine's work is DuckDB and JSON, which would stall the API's event loop; the
 loop only reads snapshots (under `lock`) and follows the event log. The thread takes new lines
 every `poll_every`, recomputes at most every `coalesce` seconds (SPEC: updates of one candle at
@@ -25,6 +28,7 @@ from orderflow_pipeline.layers.summary.context import Context
 from orderflow_pipeline.live.engine import Changes, LiveEngine
 from orderflow_pipeline.live.journal import Journal, segment_dates
 from orderflow_pipeline.live.stream import EventLog
+from orderflow_pipeline.live.subscriber import Subscriber, pick_day
 from orderflow_pipeline.storage.lake import Lake
 
 log = logging.getLogger("orderflow.live")
@@ -46,8 +50,11 @@ class LiveService:
         coalesce: float = COALESCE_S,
         poll_every: float = POLL_S,
         status_every: float = STATUS_S,
+        broker: str | None = None,
     ) -> None:
         self._folders, self._lake, self._context, self.now = folders, lake, context, now
+        self.broker = broker
+        self.source: Journal | Subscriber | None = None
         self.coalesce, self.poll_every, self.status_every = coalesce, poll_every, status_every
         self.events = EventLog()
         self.lock = threading.Lock()
@@ -71,11 +78,20 @@ class LiveService:
             self._thread.join(timeout=10)
         if self.engine is not None:
             self.engine.close()
+        if isinstance(self.source, Subscriber):
+            self.source.close()
 
     def _pick_day(self, folders: list[Path]) -> date:
-        """The capture's trading date: the newest segment date in its spool, else today (WIB)."""
+        """The capture's trading date: the newest date in its spool, or published to the broker,
+        else today (WIB)."""
         dates = segment_dates(folders)
-        return dates[-1] if dates else idx_calendar.wib_date(self.now())
+        if self.broker and (d := pick_day(self.broker)) is not None:
+            dates.append(d)
+        return max(dates) if dates else idx_calendar.wib_date(self.now())
+
+    def _folders_now(self) -> list[Path]:
+        """The spool folders tailed: none with a broker (the trades come through it instead)."""
+        return [] if self.broker else self._folders()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -87,11 +103,19 @@ class LiveService:
                 self._stop.wait(1.0)
 
     def _day_loop(self) -> None:
-        folders = self._folders()
+        folders = self._folders_now()
         day = self._pick_day(folders)
+        # today only for want of a segment: the capture's first segment (maybe of another date,
+        # e.g. a replayed day) decides the day as soon as it appears
+        guessed = not segment_dates(folders)
         engine = LiveEngine(day, self._context(day))
-        journal = Journal(day, folders, self._lake())
-        engine.add(journal.poll(force_lake=True))  # spool first, then the lake (journal docstring)
+        journal: Journal | Subscriber = (
+            Subscriber(day, self.broker, self._lake()) if self.broker else Journal(day, folders, self._lake())
+        )
+        old_source, self.source = self.source, journal
+        if isinstance(old_source, Subscriber):
+            old_source.close()
+        engine.add(journal.poll(force_lake=True))  # spool or stream first, then the lake
         with self.lock:
             old, self.engine = self.engine, engine
             changes = engine.recompute(now=self.now())
@@ -104,8 +128,10 @@ class LiveService:
         last_compute = last_status = time.monotonic()
         self._publish_status()
         while not self._stop.is_set():
-            if journal.newer_day is not None or (not folders and self._folders()):
+            if journal.newer_day is not None or (not folders and self._folders_now()):
                 return  # the day rolled over, or a capture appeared: start again
+            if guessed and engine.lines == 0 and segment_dates(folders):
+                return  # the first segment appeared: its date is the capture's day
             data = journal.poll()
             if data:
                 engine.add(data)
@@ -137,12 +163,15 @@ class LiveService:
 
     def status(self) -> dict[str, Any]:
         """The live engine's state for `status` events and `/health`."""
-        e = self.engine
-        capture = capture_state(self._folders(), self.now())
+        e, src = self.engine, self.source
+        if isinstance(src, Subscriber):  # the heartbeats the captures sent through the broker
+            capture = judge_heartbeats(src.captures, self.now(), none="none")
+        else:
+            capture = capture_state(self._folders(), self.now())
         live = e is not None and e.trades > 0
         return {
             "status": "LIVE" if live else "NO_LIVE",
-            "reason": None if live else (self.error or _no_live_reason(capture, e)),
+            "reason": None if live else (self.error or _no_live_reason(capture, e, src)),
             "date": e.day.isoformat() if e is not None else None,
             "capture": capture,
             "newest_trade_time": e.newest_trade_time() if e is not None else None,
@@ -150,6 +179,8 @@ class LiveService:
             "lines": e.lines if e is not None else 0,
             "newest_trade_received_at": _iso(self.received_at),
             "clients": self.events.clients,
+            "duplicates": e.duplicates if e is not None else 0,
+            "broker": src.status() if isinstance(src, Subscriber) else None,
             "ready": self.ready.is_set(),
             "generated_at": _iso(self.now()),
         }
@@ -159,9 +190,11 @@ def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _no_live_reason(capture: dict[str, Any], engine: LiveEngine | None) -> str:
+def _no_live_reason(capture: dict[str, Any], engine: LiveEngine | None, src: object) -> str:
     if engine is None:
         return "STARTING"
+    if isinstance(src, Subscriber) and src.state == "down":
+        return "BROKER_DOWN"
     if capture["state"] == "none":
         return "NO_CAPTURE"
     return "NO_TRADES"
@@ -169,16 +202,25 @@ def _no_live_reason(capture: dict[str, Any], engine: LiveEngine | None) -> str:
 
 def capture_state(folders: list[Path], now: datetime) -> dict[str, Any]:
     """The newest capture heartbeat in the spool folders (`capture.heartbeat` writes a copy there)."""
-    best: dict[str, Any] | None = None
+    docs: list[dict[str, Any]] = []
     for folder in folders:
         try:
             hb = json.loads((folder / "heartbeat.json").read_bytes())
         except (OSError, ValueError):
             continue
-        if isinstance(hb, dict) and (best is None or str(hb.get("updated_at")) > str(best.get("updated_at"))):
+        if isinstance(hb, dict):
+            docs.append(hb)
+    return judge_heartbeats(docs, now, none="none" if not folders else "unknown")
+
+
+def judge_heartbeats(docs: list[dict[str, Any]], now: datetime, *, none: str) -> dict[str, Any]:
+    """The newest of the captures' heartbeats, `stale` when it is older than HEARTBEAT_STALE_S."""
+    best: dict[str, Any] | None = None
+    for hb in docs:
+        if best is None or str(hb.get("updated_at")) > str(best.get("updated_at")):
             best = hb
     if best is None:
-        return {"state": "none" if not folders else "unknown", "capture_id": None, "updated_at": None}
+        return {"state": none, "capture_id": None, "updated_at": None}
     state = str(best.get("state"))
     try:
         age = (now - datetime.fromisoformat(str(best["updated_at"]).replace("Z", "+00:00"))).total_seconds()

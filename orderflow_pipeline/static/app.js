@@ -32,6 +32,8 @@
     p: "price %: (close − open) / open × 100",
     div: "divergence: |delta %| / (1 + |price %|), heavy flow with little price move",
     v: "lots traded (1 lot = 100 shares)",
+    val: "traded value of the day, Rp (Σ minute lots × close × 100)",
+    ins: "instrument kind from the ticker's form: share, etf, structured_warrant, warrant, right, other",
     r: "high − low (IDR)",
     f: "fluctuation: range / low × 100",
     ctx_net: "context z_ngr: z-score of the smart-money net of the broker summaries (day before); empty = no context",
@@ -49,6 +51,8 @@
     { key: "p", title: "Price %", dp: 2, signed: true },
     { key: "div", title: "Div", dp: 2 },
     { key: "v", title: "Vol (lots)", int: true },
+    { key: "val", title: "Value (Rp)", int: true },
+    { key: "ins", title: "Kind", cls: "ins" },
     { key: "h", title: "High", int: true },
     { key: "l", title: "Low", int: true },
     { key: "r", title: "Range", int: true },
@@ -110,7 +114,8 @@
     $("legend").dataset.ready = "1";
   }
 
-  const state = { doc: null, why: null, items: [], filter: "", search: "", sortKey: null, sortDir: -1, nextRefresh: 0 };
+  const state = { doc: null, why: null, items: [], filter: "", search: "", sortKey: null, sortDir: -1, nextRefresh: 0,
+                  liquid: null, showAll: false };
   const bubbleEl = $("bubble-chart");
   const bubbleChart = echarts.init(bubbleEl, null, { renderer: "canvas" });
   let minuteChart = null;
@@ -194,8 +199,34 @@
   }
 
   // ---- filter ----
+  // The liquid view (issue 27), the default: the server's Filter (GET /liquidity: floor in rupiah
+  // and instrument kinds, liquidity.py) applied to each item's val and ins, which the server
+  // computed. An item without them (an older summary file) cannot pass the floor, as on the server.
+  function liquidKeeps(it) {
+    const f = state.liquid;
+    return !f || state.showAll || (f.kinds.indexOf(it.ins) >= 0 && typeof it.val === "number" && it.val >= f.min_value);
+  }
+
+  function rupiah(v) {
+    return v >= 1e12 ? v / 1e12 + " T" : v >= 1e9 ? v / 1e9 + " B" : v >= 1e6 ? v / 1e6 + " M" : String(v);
+  }
+
+  function renderLiquidToggle() {
+    const btn = $("liquid-toggle");
+    const f = state.liquid;
+    btn.hidden = !f;
+    if (!f) return;
+    const hidden = state.items.filter((it) => !liquidKeeps(it)).length;
+    btn.setAttribute("aria-pressed", String(!state.showAll));
+    btn.textContent = state.showAll
+      ? "All instruments · show " + f.kinds.join("/") + " ≥ Rp " + rupiah(f.min_value) + " only"
+      : f.kinds.join("/") + " ≥ Rp " + rupiah(f.min_value) + " · show all (" + hidden + " hidden)";
+    btn.title = "the liquid view: instrument kind from the ticker's form, traded value of the day (Rp)";
+  }
+
   function filtered() {
     return state.items.filter((it) => {
+      if (!liquidKeeps(it)) return false;
       if (state.search && it.t.indexOf(state.search) !== 0) return false;
       if (!state.filter) return true;
       const [kind, val] = state.filter.split(":");
@@ -336,6 +367,7 @@
   }
 
   function renderAll() {
+    renderLiquidToggle();
     renderBubbles();
     renderTable();
     if (window.__debugPanel) window.__debugPanel.update(); // ?debug (static/debug.js)
@@ -353,6 +385,9 @@
     // The rule that fired per item and the signal legend: the server's scoring rules, for the
     // same (cached) summary body; the page still works without it.
     const whyP = fetch("/signals/why" + q).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    // the liquid view's floor and kinds: asked once; without it the page shows every item
+    const liquidP = state.liquid ? Promise.resolve(state.liquid)
+      : fetch("/liquidity").then((r) => (r.ok ? r.json() : null)).catch(() => null);
     let res;
     const started = performance.now();
     try {
@@ -371,7 +406,9 @@
     }
     const doc = await res.json();
     const why = await whyP;
+    const liquid = await liquidP;
     if (window.Live && window.Live.showing()) return; // the stream came back meanwhile: live wins
+    state.liquid = liquid;
     applyDoc(doc, why);
   }
 
@@ -540,6 +577,7 @@
 
   // ---- wiring ----
   $("signal-filter").addEventListener("change", (e) => { state.filter = e.target.value; renderAll(); });
+  $("liquid-toggle").addEventListener("click", () => { state.showAll = !state.showAll; renderAll(); });
   $("ticker-search").addEventListener("input", (e) => { state.search = e.target.value.trim().toUpperCase(); renderAll(); });
   $("date-input").addEventListener("change", loadSummary);
   // The calendar button: the browser's own picker, its ISO value copied into the text field.

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from orderflow_pipeline.layers.footprint.candles import CANDLE_SCHEMA, LEVEL_SCHEMA
 from orderflow_pipeline.layers.summary.documents import Candle, candle
+from orderflow_pipeline.layers.summary.liquidity import TRADED_VALUE_SQL
 from orderflow_pipeline.layers.summary.scoring import AGGREGATE_COLUMNS, VELOCITY_WINDOW_MS, Aggregates
 from orderflow_pipeline.storage import keys as K
 from orderflow_pipeline.storage.inventory import footprint_objects
@@ -193,7 +194,8 @@ SELECT ticker,
        arg_max(close, time_key) AS close,
        sum(vol)::BIGINT AS vol, sum(delta)::BIGINT AS delta,
        coalesce(sum(vol) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS vol_w,
-       coalesce(sum(delta) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS delta_w
+       coalesce(sum(delta) FILTER (WHERE time_key > cutoff - {window}), 0)::BIGINT AS delta_w,
+       {value} AS val
 FROM c, cut
 GROUP BY ticker
 ORDER BY ticker
@@ -202,7 +204,7 @@ _ROW_COLS = "ticker, time_key, open, high, low, close, vol, delta"
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, rows_sql: str, params: Sequence[Any]) -> Aggregates:
-    sql = _AGG_SQL.format(rows=rows_sql, window=VELOCITY_WINDOW_MS)
+    sql = _AGG_SQL.format(rows=rows_sql, window=VELOCITY_WINDOW_MS, value=TRADED_VALUE_SQL)
     cols = con.execute(sql, list(params)).fetchnumpy()
     return Aggregates.from_columns({k: np.asarray(cols[k]) for k in AGGREGATE_COLUMNS})
 
@@ -240,6 +242,17 @@ def aggregate_candle_table(candles: pa.Table) -> Aggregates:
         return _aggregate(mem, rows, [])
     finally:
         mem.close()
+
+
+def traded_values(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict[tuple[str, date], int]:
+    """Rupiah traded per (ticker, date) in [start, end] (the summary items' `val`, same SQL)."""
+    if not has_table(con, "footprint_1m"):
+        return {}
+    rows = con.execute(
+        f"SELECT ticker, date, {TRADED_VALUE_SQL} FROM footprint_1m WHERE date BETWEEN ? AND ? GROUP BY ALL",
+        [start, end],
+    ).fetchall()
+    return {(str(t), d): int(v) for t, d, v in rows}
 
 
 def session_open_close(

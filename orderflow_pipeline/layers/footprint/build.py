@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
-from orderflow_pipeline.layers.footprint import hour_files, manifest, tape
+from orderflow_pipeline.layers.footprint import aggressor_quality, hour_files, manifest, tape
 from orderflow_pipeline.layers.footprint.manifest import Manifest, ObjectEntry
 from orderflow_pipeline.layers.footprint.result import FootprintResult
 from orderflow_pipeline.storage import keys
@@ -248,6 +248,7 @@ def _rebuild_tickers(
             }
             _store_carry(con, man, carry)
             _trade_totals(con, res)
+            res.aggressor = aggressor_quality.measure(con, d, "tickers").as_dict()
             built: dict[str, bytes | None] = {
                 keys.footprint_key(t, datetime.fromtimestamp(h / 1000, tz=timezone.utc)): None
                 for t, h in sorted(keep)
@@ -353,6 +354,8 @@ def _rebuild(
     _store_carry(con, man, carry)
 
     _trade_totals(con, res)
+    # the whole date only when every object of it was new (first build, --force)
+    res.aggressor = aggressor_quality.measure(con, d, "rebuilt ticker-hours" if old_keys else "day").as_dict()
 
     built: dict[tuple[str, int], bytes | None] = dict.fromkeys(touched)
     for t, h, n, body in hour_bodies(con):

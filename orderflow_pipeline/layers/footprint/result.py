@@ -36,6 +36,8 @@ class FootprintResult:
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     write_seconds: float = 0.0  # of `seconds`: writing hour files (file creation dominates locally)
+    # how the loaded trades' sides were decided (aggressor_quality.py); None: nothing was loaded
+    aggressor: dict[str, Any] | None = None
 
     def count_load(self, load: tape.TapeLoad) -> None:
         """The tape counters a build reports are the load's: copied in one place."""

@@ -46,6 +46,18 @@ from orderflow_pipeline.storage.quarantine import QuarantineBatch, describe
 
 N_FIELDS = 20
 TRADES_TABLE = "fp_trades"
+# The deduplicated regular-board trades with their order-number side (`rule_side`: ±1, 0 outside
+# the continuous sessions, NULL when both or neither order number is set), before the tick rule.
+UNIQUE_VIEW = "fp_u"
+# "Previous" trade of the tick rule (§5): the ticker's previous trade of the same session kind
+# in (trade time, trade number) order. The classification and its audit (aggressor_quality.py)
+# both order by this window, so they cannot disagree on which trade came before.
+TICK_WINDOW = "PARTITION BY ticker, cont ORDER BY secs, trade_no"
+
+
+def tick_sql(price: str, prev: str) -> str:
+    """The tick rule's direction: uptick 1, downtick -1, zero tick (or no previous) NULL."""
+    return f"CASE WHEN {price} > {prev} THEN 1 WHEN {price} < {prev} THEN -1 END"
 
 
 @dataclass
@@ -208,44 +220,42 @@ SELECT i FROM (
   FROM fp_valid v SEMI JOIN dk ON v.ticker = dk.ticker AND v.trade_no = dk.trade_no WHERE v.board = 'RG'
 ) WHERE rn > 1;
 
-CREATE OR REPLACE TEMP VIEW fp_u AS
+CREATE OR REPLACE TEMP VIEW {UNIQUE_VIEW} AS
 SELECT ticker, trade_no, secs, price, vol, {cont} AS cont, {rule} AS rule_side
 FROM fp_valid v
 WHERE board = 'RG' AND i NOT IN (SELECT i FROM fp_drop) {keep_filter};
 
 -- the tick rule only for tickers that need it (both or neither order number set): window
 -- functions over their trades alone, seeded with the carry of earlier, unrebuilt hours
-CREATE OR REPLACE TEMP TABLE fp_fallback AS SELECT DISTINCT ticker FROM fp_u WHERE rule_side IS NULL;
+CREATE OR REPLACE TEMP TABLE fp_fallback AS SELECT DISTINCT ticker FROM {UNIQUE_VIEW} WHERE rule_side IS NULL;
 
 CREATE OR REPLACE TEMP TABLE {TRADES_TABLE} AS
 WITH seeded AS (
   SELECT ticker, trade_no, secs, price, vol, cont, rule_side, FALSE AS seed
-  FROM fp_u WHERE ticker IN (SELECT ticker FROM fp_fallback)
+  FROM {UNIQUE_VIEW} WHERE ticker IN (SELECT ticker FROM fp_fallback)
   UNION ALL
   SELECT ticker, -1, -1, price, 0, TRUE, nullif(side, 0), TRUE
   FROM fp_seeds WHERE ticker IN (SELECT ticker FROM fp_fallback)
 ), t AS (
-  SELECT *, lag(price) OVER (PARTITION BY ticker, cont ORDER BY secs, trade_no) AS prev FROM seeded
+  SELECT *, lag(price) OVER ({TICK_WINDOW}) AS prev FROM seeded
 ), c AS (
   SELECT *,
     CASE
       WHEN NOT cont THEN NULL
       WHEN seed OR rule_side IS NOT NULL THEN rule_side
-      WHEN prev IS NULL THEN NULL
-      WHEN price > prev THEN 1
-      WHEN price < prev THEN -1
+      ELSE {tick_sql("price", "prev")}
     END AS side0
   FROM t
 ), k AS (
   SELECT *, CASE WHEN cont THEN coalesce(last_value(side0 IGNORE NULLS) OVER (
-      PARTITION BY ticker, cont ORDER BY secs, trade_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 0)
+      {TICK_WINDOW} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 0)
     ELSE 0 END AS side
   FROM c
 ), x AS (
   SELECT ticker, trade_no, secs, price, vol, cont, side FROM k WHERE NOT seed
   UNION ALL
   SELECT ticker, trade_no, secs, price, vol, cont, rule_side AS side
-  FROM fp_u WHERE ticker NOT IN (SELECT ticker FROM fp_fallback)
+  FROM {UNIQUE_VIEW} WHERE ticker NOT IN (SELECT ticker FROM fp_fallback)
 )
 SELECT ticker, trade_no, secs, price, vol, cont, CAST(side AS TINYINT) AS side,
        ({base} + secs * 1000) // 60000 * 60000 AS t0,

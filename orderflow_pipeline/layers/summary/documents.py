@@ -77,6 +77,8 @@ class SummaryItem(TypedDict):
     sig: str
     vel: float
     vel_accel: float
+    val: int  # traded value, Rp (estimated from the candles: liquidity.py)
+    ins: str  # instrument kind from the ticker's form (liquidity.instrument)
 
 
 def summary_item(
@@ -96,11 +98,15 @@ def summary_item(
     sig: str,
     vel: float,
     vel_accel: float,
+    val: int,
+    ins: str,
 ) -> SummaryItem:
-    """One §10 item (values already rounded for output by `scoring.round_js`)."""
+    """One §10 item (values already rounded for output by `scoring.round_js`); `val` and `ins`
+    (issue 27) let a reader filter the ranking by liquidity and instrument kind."""
     return {
         "t": t, "d": d, "p": p, "v": int(v), "h": int(h), "l": int(low), "r": int(r), "f": f, "div": div,
         "ctx_net": ctx_net, "ctx_st": ctx_st, "sc": sc, "sig": sig, "vel": vel, "vel_accel": vel_accel,
+        "val": int(val), "ins": ins,
     }  # fmt: skip
 
 

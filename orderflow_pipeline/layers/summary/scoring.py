@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orderflow_pipeline.layers.summary.documents import SummaryItem, summary_item
+from orderflow_pipeline.layers.summary.liquidity import instrument
 
 ArrayLike = float | int | npt.NDArray[Any]
 
@@ -164,27 +165,30 @@ def signals(
     ctx = np.broadcast_to(np.atleast_1d(np.asarray(has_ctx, dtype=bool)), (n,))
     st = _state_array(state, n)
     metrics = {"d": dp, "p": pp, "sc": score, "z": z, "nd": normalize(dp, -100, 100)}
-    conditions = []
-    for rule in SIGNAL_RULES:
-        cond = np.ones(n, dtype=bool)
-        if rule.context is not None or rule.state is not None:
-            cond &= ctx if rule.context is not False else ~ctx
-        if rule.state is not None:
-            cond &= st == rule.state
-        for b in rule.bounds:
-            cond &= _OPS[b.op](metrics[b.metric], b.bound)
-        conditions.append(cond)
+    conditions = [_rule_mask(rule, metrics, ctx, st) for rule in SIGNAL_RULES]
     return np.select(conditions, list(SIGNAL_TABLE), default=NEUTRAL).astype(object)
+
+
+def _rule_mask(
+    rule: SignalRule,
+    metrics: Mapping[str, npt.NDArray[np.float64]],
+    ctx: npt.NDArray[np.bool_],
+    st: npt.NDArray[np.object_],
+) -> npt.NDArray[np.bool_]:
+    """Where `rule` holds (the one evaluation of a rule: `signals` and `fired_rule` both call it)."""
+    cond = np.ones(ctx.shape[0], dtype=bool)
+    if rule.context is not None or rule.state is not None:
+        cond &= ctx if rule.context is not False else ~ctx
+    if rule.state is not None:
+        cond &= st == rule.state
+    for b in rule.bounds:
+        cond &= _OPS[b.op](metrics[b.metric], b.bound)
+    return cond
 
 
 # -- explanation (the dashboard's "why", the legend) -----------------------------------------------
 
 _METRIC_NAMES = {"d": "d", "p": "p", "sc": "sc", "z": "z", "nd": "norm(d)"}
-_PY_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
 
 
 def _num(x: float) -> str:
@@ -227,14 +231,9 @@ def _item_metrics(item: Mapping[str, Any]) -> tuple[dict[str, float], bool, str 
 
 
 def _holds(rule: SignalRule, m: Mapping[str, float], has_ctx: bool, state: str | None) -> bool:
-    if rule.context is True or rule.state is not None:
-        if not has_ctx:
-            return False
-    if rule.context is False and has_ctx:
-        return False
-    if rule.state is not None and state != rule.state:
-        return False
-    return all(_PY_OPS[b.op](m[b.metric], b.bound) for b in rule.bounds)
+    metrics = {k: np.array([v], dtype=np.float64) for k, v in m.items()}
+    st = np.array([state], dtype=object)
+    return bool(_rule_mask(rule, metrics, np.array([has_ctx]), st)[0])
 
 
 def fired_rule(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -278,8 +277,9 @@ def round_js(x: float, dp: int) -> float:
 
 
 # The per-ticker aggregate columns (warehouse.aggregate_* computes them in SQL, from either source).
-# vol_w / delta_w are the sums over the velocity window: candles with t0 > cutoff − 60 min.
-AGGREGATE_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w")
+# vol_w / delta_w are the sums over the velocity window: candles with t0 > cutoff − 60 min;
+# val the traded value in rupiah (liquidity.TRADED_VALUE_SQL).
+AGGREGATE_COLUMNS = ("ticker", "open", "high", "low", "close", "vol", "delta", "vol_w", "delta_w", "val")
 
 
 @dataclass
@@ -295,6 +295,7 @@ class Aggregates:
     delta: npt.NDArray[np.int64]
     vol_w: npt.NDArray[np.int64]
     delta_w: npt.NDArray[np.int64]
+    val: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return int(self.ticker.shape[0])
@@ -342,7 +343,7 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
     t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
         np.asarray(x).tolist() for x in (agg.ticker, sc, dp, pp, fl, dv, vel, accel)
     )
-    v_l, h_l, lo_l, r_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng))
+    v_l, h_l, lo_l, r_l, val_l = (np.asarray(x).tolist() for x in (agg.vol, agg.high, agg.low, rng, agg.val))
     items: list[SummaryItem] = []
     for i in sorted(range(n), key=lambda i: (-sc_l[i], t_l[i])):
         ctx = rows[i]
@@ -363,6 +364,8 @@ def score_items(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = 
                 sig=str(sig[i]),
                 vel=round_js(vel_l[i], 2),
                 vel_accel=round_js(acc_l[i], 2),
+                val=int(val_l[i]),
+                ins=instrument(str(t_l[i])),
             )
         )
     return items

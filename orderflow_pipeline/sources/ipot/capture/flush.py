@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from orderflow_pipeline.live.publisher import Publisher
 from orderflow_pipeline.sources.ipot import protocol as P
 from orderflow_pipeline.sources.ipot.capture.spool import Sealed, Spool, envelope
 from orderflow_pipeline.sources.ipot.capture.state import CaptureState
@@ -26,18 +27,24 @@ class Flusher:
         self.spool = Spool(state.cfg.spool, state.cfg.capture_id)
         self.sealed_ready = asyncio.Event()
         self._lake_down_since: float | None = None
+        # ORDERFLOW_LIVE_BROKER: every line also goes to the live broker (`Capture` starts it)
+        self.publisher: Publisher | None = None
 
     def append(self, lines: list[str]) -> None:
         st = self.state
         now = time.time()
         ms = int(now * 1000)
-        data = b"".join(envelope(x, ms) + b"\n" for x in lines)
+        envs = [envelope(x, ms) for x in lines]
+        data = b"".join(x + b"\n" for x in envs)
+        d = st.trading_date()
         try:
-            self.spool.append(st.trading_date(), data, len(lines))
+            self.spool.append(d, data, len(lines))
         except OSError as exc:
             log.error("capture: cannot write the spool %s (%s); exiting", self.cfg.spool, exc)
             st.finish(2)
             return
+        if self.publisher is not None:  # after the spool has them, before any flush (live.publisher)
+            self.publisher.publish(d, envs)
         st.stats.lines += len(lines)
         st.stats.last_trade_received_at = now
         st.last_trade_mono = time.monotonic()
@@ -45,7 +52,6 @@ class Flusher:
             sec = P.trade_seconds(x)
             if sec is not None:
                 st.last_trade_sec = sec
-                d = st.trading_date()
                 st.stats.last_trade_time = (
                     datetime(d.year, d.month, d.day, tzinfo=WIB) + timedelta(seconds=sec)
                 ).isoformat()

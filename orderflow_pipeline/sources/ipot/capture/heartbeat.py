@@ -11,6 +11,7 @@ import socket
 import time
 from typing import Any
 
+from orderflow_pipeline.live.publisher import Publisher
 from orderflow_pipeline.sources.ipot.capture.spool import Spool
 from orderflow_pipeline.sources.ipot.capture.state import CaptureState, iso
 from orderflow_pipeline.sources.ipot.client import redact
@@ -23,7 +24,7 @@ def heartbeat_key(capture_id: str) -> str:
     return f"_state/capture/{capture_id}.json"
 
 
-def heartbeat(state: CaptureState, spool: Spool) -> dict[str, Any]:
+def heartbeat(state: CaptureState, spool: Spool, publisher: Publisher | None = None) -> dict[str, Any]:
     spool_bytes, spool_segments = spool.size()
     s = state.stats
     return {
@@ -46,12 +47,17 @@ def heartbeat(state: CaptureState, spool: Spool) -> dict[str, Any]:
         "recovered_lines": s.recovered_lines,
         "problems": s.problems,
         "last_error": s.last_error,
+        "broker": publisher.status() if publisher is not None else None,
         "updated_at": iso(time.time()),
     }
 
 
-def write_heartbeat(state: CaptureState, spool: Spool) -> None:
-    data = dumps(heartbeat(state, spool), indent=1)
+def write_heartbeat(state: CaptureState, spool: Spool, publisher: Publisher | None = None) -> None:
+    """The spool copy, the lake object and, with a live broker, the broker's copy (which API
+    replicas on other hosts read for the capture's state)."""
+    data = dumps(heartbeat(state, spool, publisher), indent=1)
+    if publisher is not None:
+        publisher.heartbeat(state.cfg.capture_id, data)
     folder = state.cfg.spool
     tmp = folder / ".heartbeat.tmp"
     with contextlib.suppress(OSError):

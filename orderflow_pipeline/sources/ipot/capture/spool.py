@@ -44,6 +44,23 @@ _SEG_RE = re.compile(r"^seg-(\d+)-(\d{8})\.jsonl$")
 _KEY_NAME_RE = re.compile(r"^(\d+)_([A-Za-z0-9.-]+)_(\d+)\.jsonl$")
 
 
+def open_segment_date(name: str) -> date | None:
+    """The trading date an open segment's file name carries (None: not an open segment); the
+    live journal tails these files, so it reads their names through here."""
+    m = _SEG_RE.match(name)
+    return datetime.strptime(m[2], "%Y%m%d").date() if m else None
+
+
+def sealed_name(key: str) -> str:
+    """The file name in sealed/ of a segment waiting to be uploaded as lake object `key`."""
+    return key.replace("/", "~")
+
+
+def sealed_key(name: str) -> str | None:
+    """The lake key a sealed/ file waits to be uploaded as (None: not a sealed segment)."""
+    return name.replace("~", "/") if name.startswith("raw_lt~") and name.endswith(".jsonl") else None
+
+
 def check_capture_id(cid: str) -> str:
     if not CAPTURE_ID_RE.match(cid):
         raise ValueError(f"capture id {cid!r} must match {CAPTURE_ID_RE.pattern} (letters, digits, '.', '-')")
@@ -160,7 +177,7 @@ class Spool:
             return None
         key, first_ms = object_key(d, data, self.capture_id, self._last_ms + 1)
         self._last_ms = first_ms
-        target = self.sealed_dir / key.replace("/", "~")
+        target = self.sealed_dir / sealed_name(key)
         if len(data) != path.stat().st_size:
             tmp = path.with_suffix(".cut")
             tmp.write_bytes(data)
@@ -185,10 +202,9 @@ class Spool:
         """Seal the open segments a previous process left; returns how many lines they held."""
         n = 0
         for p in sorted(self.open_dir.iterdir()):
-            m = _SEG_RE.match(p.name)
-            if not m:
+            d = open_segment_date(p.name)
+            if d is None:
                 continue
-            d = datetime.strptime(m[2], "%Y%m%d").date()
             s = self._seal_file(p, d)
             if s is not None:
                 n += s.path.read_bytes().count(b"\n")
@@ -197,13 +213,13 @@ class Spool:
     def sealed(self) -> list[Sealed]:
         out = []
         for p in sorted(self.sealed_dir.iterdir()):
-            if p.name.startswith("raw_lt~") and p.name.endswith(".jsonl"):
-                out.append(Sealed(p, p.name.replace("~", "/")))
+            if (key := sealed_key(p.name)) is not None:
+                out.append(Sealed(p, key))
         return out
 
     def rekey(self, s: Sealed) -> Sealed:
         key = bump_key(s.key)
-        target = self.sealed_dir / key.replace("/", "~")
+        target = self.sealed_dir / sealed_name(key)
         os.replace(s.path, target)
         return Sealed(target, key)
 

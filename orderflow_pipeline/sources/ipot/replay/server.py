@@ -7,8 +7,11 @@ answer frame, including the `en_qu_top_bs` broker-summary answer built from the 
 - answers `#handshake` with the handshake reply, sends `#1` pings every `ping_interval` seconds
   (and closes a connection that has not answered `#2` within `pingTimeout`);
 - answers an LT subscription with OK, then streams the day's trade lines in trade order
-  ((trade time, trade number), each distinct line once) at `speed` times real speed, cycling the
+  ((trade time, trade number), each distinct line once) at `speed` times real speed, or at a
+  fixed `rate` of trades per wall second (a load test: the exchange's peak, 10x it), cycling the
   three LT frame shapes (`stream`, `#publish`, rtype at the top level);
+- with `send_log`, appends `{wall ns}\t{raw line}` for each trade's first send (replays are not
+  logged), flushed per batch, so a test can time a trade from the moment the feed sent it;
 - answers an `en_qu_top_bs` query with one `record` frame per broker and the summary row, then
   the command reply (status OK, `records` = K); any other command gets a plain OK.
 
@@ -59,6 +62,8 @@ log = logging.getLogger("orderflow.replay")
 class ReplayConfig:
     date: date
     speed: float = 60.0  # trade-time seconds per wall second; <= 0: as fast as possible
+    rate: float = 0.0  # > 0: this many trades per wall second, whatever their trade times
+    send_log: str | None = None  # file the first send of each trade is logged to (wall ns, raw)
     host: str = "127.0.0.1"
     port: int = 8765
     ping_interval: float = 10.0
@@ -312,8 +317,10 @@ class ReplayServer:
         n = len(self.lines)
         base_wall: float | None = None
         base_sec = self._trade_sec(0) if n else 0.0
+        base_pos = 0
         stalled_until = 0.0
         stall_done = False
+        sent_log = open(cfg.send_log, "a", encoding="utf-8") if cfg.send_log else None  # noqa: SIM115
         while self.pos < n:
             if not self.subscribers:
                 base_wall = None
@@ -324,6 +331,7 @@ class ReplayServer:
             if base_wall is None:  # (re)start the clock at the current trade
                 base_wall = now
                 base_sec = min(self._trade_sec(self.pos), 86_400.0)
+                base_pos = self.pos
                 last_tick = now
             self.streaming_s += now - last_tick
             last_tick = now
@@ -335,24 +343,38 @@ class ReplayServer:
                 await asyncio.sleep(min(0.2, stalled_until - now))
                 base_wall = None if time.monotonic() >= stalled_until else base_wall
                 continue
-            if cfg.speed > 0:
-                due_sec = base_sec + (now - base_wall) * cfg.speed
-            else:
-                due_sec = float("inf")
+            # due: trades with trade time <= due_sec, or (fixed rate) positions < due_pos
+            due_pos = base_pos + int((now - base_wall) * cfg.rate) + 1 if cfg.rate > 0 else n
+            due_sec = (
+                base_sec + (now - base_wall) * cfg.speed if cfg.speed > 0 and cfg.rate <= 0 else float("inf")
+            )
             frames: list[str] = []
-            while self.pos < n and len(frames) < cfg.batch_max and self._trade_sec(self.pos) <= due_sec:
+            first = self.pos
+            while (
+                self.pos < min(n, due_pos)
+                and len(frames) < cfg.batch_max
+                and self._trade_sec(self.pos) <= due_sec
+            ):
                 frames.append(P.trade(self.lines[self.pos], next(self._styles)))
                 self.pos += 1
                 self.frames_sent += 1
                 if cfg.malformed_every > 0 and self.frames_sent % cfg.malformed_every == 0:
                     frames.append(P.malformed(self.frames_sent // cfg.malformed_every))
             if frames:
+                if sent_log is not None:
+                    ns = time.time_ns()
+                    sent_log.writelines(f"{ns}\t{line}\n" for line in self.lines[first : self.pos])
+                    sent_log.flush()
                 await self._send_all(frames)
                 await asyncio.sleep(0)
+            elif cfg.rate > 0:
+                await asyncio.sleep(max(0.0005, (due_pos - base_pos) / cfg.rate - (now - base_wall)))
             else:
                 nxt = self._trade_sec(self.pos)
                 wait = (nxt - due_sec) / cfg.speed if cfg.speed > 0 else 0.0
                 await asyncio.sleep(max(0.001, min(0.05, wait)))
+        if sent_log is not None:
+            sent_log.close()
         log.info("replay: all %d trades sent", n)
         self.done.set()
 
