@@ -73,7 +73,7 @@ def assert_same(engine: LiveEngine, lake: Lake, ctx_con: duckdb.DuckDBPyConnecti
     got = {t: engine.candles(t) for t in want}
     assert got == want, step
     # no ticker live that the batch lacks
-    assert {t for t in engine._candles if engine._candles[t]} == set(want), step
+    assert set(engine.tickers()) == set(want), step
     batch = summary_from_lake(lake, DAY, ctx_con)
     assert engine.summary is not None
     live = engine.summary

@@ -36,6 +36,11 @@ log = logging.getLogger("orderflow.live")
 COALESCE_S = 0.25
 POLL_S = 0.05
 STATUS_S = 2.0
+# How often the §8 context is read again: daily_features is written once a day (after the close,
+# or by a backfill); reading it is one small query, and an unchanged context changes nothing
+# (`LiveEngine.set_context` compares), so a minute's delay is the only cost of not tracking the
+# warehouse's writes across processes.
+CONTEXT_S = 60.0
 HEARTBEAT_STALE_S = 15.0  # three capture heartbeats (5 s) missed: the capture is not running
 
 
@@ -50,12 +55,14 @@ class LiveService:
         coalesce: float = COALESCE_S,
         poll_every: float = POLL_S,
         status_every: float = STATUS_S,
+        context_every: float = CONTEXT_S,
         broker: str | None = None,
     ) -> None:
         self._folders, self._lake, self._context, self.now = folders, lake, context, now
         self.broker = broker
         self.source: Journal | Subscriber | None = None
         self.coalesce, self.poll_every, self.status_every = coalesce, poll_every, status_every
+        self.context_every = context_every
         self.events = EventLog()
         self.lock = threading.Lock()
         self.ready = threading.Event()
@@ -125,7 +132,7 @@ class LiveService:
         self.error = None
         self.ready.set()
         log.info("live: %s rebuilt from %d lines (%d trades)", day, engine.lines, engine.trades)
-        last_compute = last_status = time.monotonic()
+        last_compute = last_status = last_context = time.monotonic()
         self._publish_status()
         while not self._stop.is_set():
             if journal.newer_day is not None or (not folders and self._folders_now()):
@@ -136,6 +143,11 @@ class LiveService:
             if data:
                 engine.add(data)
             mono = time.monotonic()
+            if mono - last_context >= self.context_every:
+                ctx = self._context(day)  # outside the lock: a query of the warehouse
+                with self.lock:
+                    engine.set_context(ctx)
+                last_context = mono
             if engine.dirty and mono - last_compute >= self.coalesce:
                 with self.lock:
                     before = engine.trades

@@ -197,42 +197,42 @@ WHERE fast OR i IN (SELECT i FROM fp_slow WHERE reason IS NULL AND rectype = 'B'
 """
 
 
-def _classify_sql(d: date, filtered: bool) -> str:
+def session_sql(d: date) -> tuple[str, str]:
+    """(cont, rule_side) SQL over columns secs, o13, o14 of trade date `d`: the session
+    classification and the order-number aggressor of §5 (rule_side ±1, 0 outside the continuous
+    sessions, NULL when both or neither order number is set: the tick rule decides). The batch's
+    `fp_u` and the live engine's trades (`live.engine`) both take them from here."""
     (a1, b1), (a2, b2) = idx_calendar.continuous_windows_seconds(d.weekday())
-    base = day_start_ms(d)
-    hour = f"({base} + secs * 1000) // 3600000 * 3600000"
-    keep_filter = (
-        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})"
-        if filtered
-        else ""
-    )
     cont = f"((secs >= {a1} AND secs < {b1}) OR (secs >= {a2} AND secs < {b2}))"
     rule = (
         f"CASE WHEN NOT {cont} THEN 0 WHEN o14 <> 0 AND o13 = 0 THEN 1 WHEN o13 <> 0 AND o14 = 0 THEN -1 END"
     )
+    return cont, rule
+
+
+def bucket_sql(d: date) -> tuple[str, str]:
+    """(t0, hour_ms) SQL over column secs: a trade's minute and UTC hour by its trade time (§5)."""
+    base = day_start_ms(d)
+    return f"({base} + secs * 1000) // 60000 * 60000", f"({base} + secs * 1000) // 3600000 * 3600000"
+
+
+def tick_rule_sql(d: date, source: str) -> str:
+    """`fp_trades` from relation `source` (ticker, trade_no, secs, price, vol, cont, rule_side: one
+    row per trade) and `fp_seeds`: the tick-rule fallback and the final side of §5.
+
+    The one implementation of the tick rule: the batch runs it over the whole (kept) tape, the
+    live engine over the stretch of a ticker's trades a new or late trade can change, seeded with
+    the (price, side) of the continuous trade just before that stretch."""
+    t0, hour = bucket_sql(d)
     return f"""
--- a reconnect replays lines: the first copy (object, line order) of a (ticker, trade number) wins;
--- duplicates are rare, so only their keys go through a window
-CREATE OR REPLACE TEMP TABLE fp_drop AS
-WITH dk AS (SELECT ticker, trade_no FROM fp_valid WHERE board = 'RG' GROUP BY ALL HAVING count(*) > 1)
-SELECT i FROM (
-  SELECT v.i, row_number() OVER (PARTITION BY v.ticker, v.trade_no ORDER BY v.obj, v.line_no) AS rn
-  FROM fp_valid v SEMI JOIN dk ON v.ticker = dk.ticker AND v.trade_no = dk.trade_no WHERE v.board = 'RG'
-) WHERE rn > 1;
-
-CREATE OR REPLACE TEMP VIEW {UNIQUE_VIEW} AS
-SELECT ticker, trade_no, secs, price, vol, {cont} AS cont, {rule} AS rule_side
-FROM fp_valid v
-WHERE board = 'RG' AND i NOT IN (SELECT i FROM fp_drop) {keep_filter};
-
 -- the tick rule only for tickers that need it (both or neither order number set): window
--- functions over their trades alone, seeded with the carry of earlier, unrebuilt hours
-CREATE OR REPLACE TEMP TABLE fp_fallback AS SELECT DISTINCT ticker FROM {UNIQUE_VIEW} WHERE rule_side IS NULL;
+-- functions over their trades alone, seeded with the carry of earlier, unrebuilt trades
+CREATE OR REPLACE TEMP TABLE fp_fallback AS SELECT DISTINCT ticker FROM {source} WHERE rule_side IS NULL;
 
 CREATE OR REPLACE TEMP TABLE {TRADES_TABLE} AS
 WITH seeded AS (
   SELECT ticker, trade_no, secs, price, vol, cont, rule_side, FALSE AS seed
-  FROM {UNIQUE_VIEW} WHERE ticker IN (SELECT ticker FROM fp_fallback)
+  FROM {source} WHERE ticker IN (SELECT ticker FROM fp_fallback)
   UNION ALL
   SELECT ticker, -1, -1, price, 0, TRUE, nullif(side, 0), TRUE
   FROM fp_seeds WHERE ticker IN (SELECT ticker FROM fp_fallback)
@@ -255,13 +255,76 @@ WITH seeded AS (
   SELECT ticker, trade_no, secs, price, vol, cont, side FROM k WHERE NOT seed
   UNION ALL
   SELECT ticker, trade_no, secs, price, vol, cont, rule_side AS side
-  FROM {UNIQUE_VIEW} WHERE ticker NOT IN (SELECT ticker FROM fp_fallback)
+  FROM {source} WHERE ticker NOT IN (SELECT ticker FROM fp_fallback)
 )
 SELECT ticker, trade_no, secs, price, vol, cont, CAST(side AS TINYINT) AS side,
-       ({base} + secs * 1000) // 60000 * 60000 AS t0,
-       {hour} AS hour_ms
+       {t0} AS t0, {hour} AS hour_ms
 FROM x;
 """
+
+
+def _seed_table(con: duckdb.DuckDBPyConnection, seeds: Mapping[str, tuple[int, int]] | None) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE fp_seeds (ticker VARCHAR, price BIGINT, side INTEGER)")
+    seed_rows = [(t, int(p), int(s)) for t, (p, s) in (seeds or {}).items()]
+    if seed_rows:
+        con.executemany("INSERT INTO fp_seeds VALUES (?, ?, ?)", seed_rows)
+
+
+def classify(
+    con: duckdb.DuckDBPyConnection, d: date | str, source: str, seeds: Mapping[str, tuple[int, int]] | None
+) -> None:
+    """The tick rule (`tick_rule_sql`) over relation `source` into `fp_trades`, seeded per ticker
+    with the (price, side) of its continuous trade before the rows given (the live engine's entry
+    to the rule `load_tape` runs on the whole tape)."""
+    _seed_table(con, seeds)
+    con.execute(tick_rule_sql(as_date(d), source))
+
+
+def _classify_sql(d: date, filtered: bool) -> str:
+    _, hour = bucket_sql(d)
+    keep_filter = (
+        f"AND EXISTS (SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {hour})"
+        if filtered
+        else ""
+    )
+    cont, rule = session_sql(d)
+    return f"""
+-- a reconnect replays lines: the first copy (object, line order) of a (ticker, trade number) wins;
+-- duplicates are rare, so only their keys go through a window
+CREATE OR REPLACE TEMP TABLE fp_drop AS
+WITH dk AS (SELECT ticker, trade_no FROM fp_valid WHERE board = 'RG' GROUP BY ALL HAVING count(*) > 1)
+SELECT i FROM (
+  SELECT v.i, row_number() OVER (PARTITION BY v.ticker, v.trade_no ORDER BY v.obj, v.line_no) AS rn
+  FROM fp_valid v SEMI JOIN dk ON v.ticker = dk.ticker AND v.trade_no = dk.trade_no WHERE v.board = 'RG'
+) WHERE rn > 1;
+
+CREATE OR REPLACE TEMP VIEW {UNIQUE_VIEW} AS
+SELECT ticker, trade_no, secs, price, vol, {cont} AS cont, {rule} AS rule_side
+FROM fp_valid v
+WHERE board = 'RG' AND i NOT IN (SELECT i FROM fp_drop) {keep_filter};
+{tick_rule_sql(d, UNIQUE_VIEW)}"""
+
+
+def parse_valid(con: duckdb.DuckDBPyConnection, objects: Sequence[Blob]) -> list[LongLine]:
+    """Parse `objects` into view `fp_valid` (every valid line with its typed fields, `i` = line
+    order over the objects) and `fp_slow` (the reasons of the lines the fast regex rejected);
+    returns the over-long lines. The one parse: `load_tape` classifies from here, and the live
+    engine parses each batch of arriving lines with it. Not total: `load_tape` narrows failures."""
+    long_lines: list[LongLine] = []
+    table = lines_table(objects, long_lines)
+    _parse(con, table)
+    return long_lines
+
+
+def _parse(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    con.register("fp_lines", table)
+    con.execute(_parse_sql())
+    con.unregister("fp_lines")
+    slow = con.execute("SELECT i FROM fp_parsed WHERE NOT fast ORDER BY i").fetchnumpy()["i"]
+    # usually none: slicing nothing out of a 180 MB table still costs a pass over its chunks
+    con.register("fp_slow_lines", table.take(pa.array(slow, pa.int64())) if len(slow) else table.slice(0, 0))
+    con.execute(_slow_sql())
+    con.unregister("fp_slow_lines")
 
 
 def load_tape(
@@ -342,18 +405,8 @@ def _load_tape(
     d = as_date(d)
     long_lines: list[LongLine] = []
     table = lines_table(objects, long_lines)
-    con.register("fp_lines", table)
-    con.execute(_parse_sql())
-    con.unregister("fp_lines")
-    slow = con.execute("SELECT i FROM fp_parsed WHERE NOT fast ORDER BY i").fetchnumpy()["i"]
-    # usually none: slicing nothing out of a 180 MB table still costs a pass over its chunks
-    con.register("fp_slow_lines", table.take(pa.array(slow, pa.int64())) if len(slow) else table.slice(0, 0))
-    con.execute(_slow_sql())
-    con.unregister("fp_slow_lines")
-    con.execute("CREATE OR REPLACE TEMP TABLE fp_seeds (ticker VARCHAR, price BIGINT, side INTEGER)")
-    seed_rows = [(t, int(p), int(s)) for t, (p, s) in (seeds or {}).items()]
-    if seed_rows:
-        con.executemany("INSERT INTO fp_seeds VALUES (?, ?, ?)", seed_rows)
+    _parse(con, table)
+    _seed_table(con, seeds)
     con.execute("CREATE OR REPLACE TEMP TABLE fp_keep (ticker VARCHAR, hour_ms BIGINT)")
     if keep:
         con.executemany("INSERT INTO fp_keep VALUES (?, ?)", sorted(keep))
@@ -379,8 +432,7 @@ def _load_tape(
     else:
         dup = con.execute(
             "SELECT count(*) FROM fp_valid v WHERE i IN (SELECT i FROM fp_drop) AND EXISTS "
-            f"(SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = ({day_start_ms(d)} + secs * 1000)"
-            " // 3600000 * 3600000)"
+            f"(SELECT 1 FROM fp_keep k WHERE k.ticker = v.ticker AND k.hour_ms = {bucket_sql(d)[1]})"
         ).fetchone()
         out.duplicates = int(dup[0]) if dup else 0
     if out.rejected:
@@ -426,10 +478,8 @@ def _is_json(text: str) -> bool:
 
 def hours_by_object(con: duckdb.DuckDBPyConnection, d: date | str) -> dict[int, set[tuple[str, int]]]:
     """Which (ticker, UTC hour ms) pairs each object's valid regular-board trades fall into."""
-    base = day_start_ms(d)
     rows = con.execute(
-        f"""SELECT DISTINCT obj, ticker, ({base} + secs * 1000) // 3600000 * 3600000 FROM fp_valid
-            WHERE board = 'RG'"""
+        f"SELECT DISTINCT obj, ticker, {bucket_sql(as_date(d))[1]} FROM fp_valid WHERE board = 'RG'"
     ).fetchall()
     out: dict[int, set[tuple[str, int]]] = {}
     for obj, ticker, hour in rows:

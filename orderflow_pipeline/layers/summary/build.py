@@ -45,6 +45,7 @@ from orderflow_pipeline.layers.summary.documents import (
     RangeDocument,
     Source,
     SummaryDocument,
+    SummaryItem,
     iso_utc,
     range_document,
     summary_document,
@@ -111,6 +112,14 @@ def _document(
     # `lim` compares one session's close with the session before: not a range's (formula B)
     prev = ctx.prev_close if formula == "A" else None
     items = scoring.score_items(agg, ctx.rows, formula=formula, prev_close=prev)
+    return document_of_items(d, items, ctx, source, now)
+
+
+def document_of_items(
+    d: date, items: list[SummaryItem], ctx: Context, source: Source, now: datetime | None
+) -> SummaryDocument:
+    """The §10 document of items already scored and ordered (the live summary scores only the
+    tickers whose candles changed, `live.engine`, and shapes its document here)."""
     return summary_document(
         d, items, generated_at=iso_utc(now), source=source,
         ctx_date=ctx.ctx_date if ctx.found else None, ctx_found=ctx.found,

@@ -313,6 +313,32 @@ class Aggregates:
         return cls.from_columns({k: [] for k in AGGREGATE_COLUMNS})
 
 
+def _scores(
+    agg: Aggregates, ctx_rows: Mapping[str, Any], formula: str
+) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
+    """(unrounded score, deltaPct, pricePct, z, state, context rows) per ticker of `agg`."""
+    n = len(agg)
+    dp = delta_pct(agg.delta, agg.vol)
+    pp = price_pct(agg.open, agg.close)
+    rows = [ctx_rows.get(t) for t in agg.ticker]
+    z = np.fromiter((r.z_ngr if r is not None else 0.0 for r in rows), dtype=np.float64, count=n)
+    st = np.asarray([r.state if r is not None else None for r in rows], dtype=object)
+    if formula == "A":
+        sc = formula_a(dp, pp, z)
+    elif formula == "B":
+        sc = formula_b(dp, pp, z, st)
+    else:
+        raise ValueError(f"unknown formula {formula!r}")
+    return sc, dp, pp, z, st, rows
+
+
+def unrounded_scores(agg: Aggregates, ctx_rows: Mapping[str, Any], *, formula: str = "A") -> list[float]:
+    """The unrounded score of each ticker of `agg`, in its order: the items' sort key (§10), for
+    a caller that scores a few tickers at a time and orders them among earlier ones (the live
+    summary, `live.engine`)."""
+    return [float(x) for x in np.atleast_1d(_scores(agg, ctx_rows, formula)[0])] if len(agg) else []
+
+
 def score_items(
     agg: Aggregates,
     ctx_rows: Mapping[str, Any],
@@ -330,23 +356,13 @@ def score_items(
     n = len(agg)
     if n == 0:
         return []
-    dp = delta_pct(agg.delta, agg.vol)
-    pp = price_pct(agg.open, agg.close)
+    sc, dp, pp, z, st, rows = _scores(agg, ctx_rows, formula)
     rng = price_range(agg.high, agg.low)
     fl = fluct(agg.high, agg.low)
     dv = divergence(dp, pp)
     vel = velocity(agg.delta_w, agg.vol_w)
     accel = vel - dp
-    rows = [ctx_rows.get(t) for t in agg.ticker]
     has = np.fromiter((r is not None for r in rows), dtype=bool, count=n)
-    z = np.fromiter((r.z_ngr if r is not None else 0.0 for r in rows), dtype=np.float64, count=n)
-    st = np.asarray([r.state if r is not None else None for r in rows], dtype=object)
-    if formula == "A":
-        sc = formula_a(dp, pp, z)
-    elif formula == "B":
-        sc = formula_b(dp, pp, z, st)
-    else:
-        raise ValueError(f"unknown formula {formula!r}")
     sig = signals(sc, dp, pp, z, st, has).tolist()
     # plain Python lists for the per-item loop (numpy scalar indexing is ~10x slower)
     t_l, sc_l, dp_l, pp_l, fl_l, dv_l, vel_l, acc_l = (
