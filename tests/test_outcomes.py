@@ -267,3 +267,23 @@ def test_summary_item_lim_from_the_previous_close_reaches_the_outcomes(
     outcomes.build_outcomes(lake, con, D2)
     rows = dict(con.execute("SELECT ticker, lim FROM signal_outcomes WHERE date = ?", [D2]).fetchall())
     assert rows == lims
+
+
+def test_a_report_over_a_warehouse_not_yet_migrated_says_which_sessions_lack_prices(tmp_path: Path) -> None:
+    # `orderflow outcomes` on a warehouse of the previous version (no writer since): it raised a
+    # DuckDB BinderException (close_d not found). Now the old row is read (gross returns kept) and
+    # the report names the sessions without net figures and the command that rebuilds them.
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute(
+        "CREATE TABLE signal_outcomes (date DATE NOT NULL, ticker VARCHAR NOT NULL, sig VARCHAR NOT NULL, "
+        "sc DOUBLE, ret_next_oc DOUBLE, ret_next_cc DOUBLE, ret_5d DOUBLE, PRIMARY KEY (date, ticker))"
+    )
+    con.execute("INSERT INTO signal_outcomes VALUES ('2026-02-02', 'AAA', 'BUY', 0.7, 1.0, 2.0, NULL)")
+    rep = outcome_report.rolling_report(con, days=5)
+    assert rep["status"] == "OK"
+    buy = next(e for e in rep["signals"] if e["signal"] == "BUY")
+    assert buy["horizons"]["ret_next_oc"]["gross"]["count"] == 1
+    assert buy["horizons"]["ret_next_oc"]["net"]["count"] == 0
+    assert rep["unpriced"] is not None
+    assert "1 session(s) in 2026-02-02..2026-02-02" in rep["unpriced"]
+    assert "--date 2026-02-02 --to 2026-02-02 --layers outcomes" in rep["unpriced"]

@@ -357,6 +357,10 @@ class OutcomesReport(BaseModel):
     families: list[OutcomeStats]
     signals: list[OutcomeStats]
     liquidity: LiquidityView | None = Field(None, description="the liquid-view filter applied, or null")
+    unpriced: str | None = Field(
+        None,
+        description="sessions built before the prices that net figures need, and the command that rebuilds them",
+    )
 
 
 class AggressorShares(BaseModel):

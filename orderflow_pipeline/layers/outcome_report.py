@@ -198,6 +198,16 @@ def _verdict(passing: list[dict[str, Any]], tests: int) -> str:
     return f"{len(passing)} pass t > {st.PASS_T:g} net of costs: {names}"
 
 
+def stale_message(start: date, end: date, dates: int) -> str:
+    """Rows built before issue 27's prices have gross returns only (no net figure): say so and how
+    to rebuild them, rather than print net counts of zero with no word of why."""
+    a, b = start.isoformat(), end.isoformat()
+    return (
+        f"{dates} session(s) in {a}..{b} of {ASSET} were built without entry/exit prices, so they "
+        f"have no net figures: rebuild with `orderflow materialize --date {a} --to {b} --layers outcomes`"
+    )
+
+
 def missing_message(start: date | None, end: date | None) -> str:
     """What to run when the window holds no outcome rows: the layer and the command that fills it."""
     if start is None or end is None:
@@ -244,11 +254,14 @@ def rolling_report(
         sessions = sorted(set(idx_calendar.previous_sessions(end, days - 1) + [end]))
         if has:
             assert con is not None
+            # a warehouse written before issue 27's columns: its rows read with null prices
+            # ("no net figure") until the next writer migrates it and a rebuild fills them
+            present = queries.columns_of(con, ASSET)
+            cols = ", ".join(c if c in present else f"NULL AS {c}" for c in REPORT_COLUMNS)
             rows = [
                 ReportRow(*r)
                 for r in con.execute(
-                    f"SELECT {', '.join(REPORT_COLUMNS)} FROM {ASSET} WHERE date BETWEEN ? AND ? "
-                    "ORDER BY date, ticker",
+                    f"SELECT {cols} FROM {ASSET} WHERE date BETWEEN ? AND ? ORDER BY date, ticker",
                     [sessions[0], sessions[-1]],
                 ).fetchall()
             ]
@@ -262,4 +275,6 @@ def rolling_report(
             message = f"no item of the liquid view {liquidity.as_dict()} in {sessions[0]}..{sessions[-1]}"
     rep = report_from_rows(rows, sessions=sessions, days=days, costs=costs, message=message)
     rep["liquidity"] = liquidity.as_dict() if liquidity is not None else None
+    unpriced = sorted({r.date for r in rows if r.close_d is None})
+    rep["unpriced"] = stale_message(unpriced[0], unpriced[-1], len(unpriced)) if unpriced else None
     return rep

@@ -62,6 +62,8 @@ def as_text(rep: dict[str, Any]) -> list[str]:
                 f"{_f(b['mean'], '.3f'):>10}{_f(b['t'], '.2f'):>7}{fig['at_limit']:>6}"
             )
     out.append(rep["verdict"])
+    if rep.get("unpriced"):
+        out.append(rep["unpriced"])
     return out
 
 
@@ -72,4 +74,6 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         print(f"orderflow outcomes: {rep['message']}", file=sys.stderr)
         return USAGE_EXIT
     print("\n".join(as_text(rep)) if args.text else json.dumps(rep, indent=2))
+    if rep.get("unpriced") and not args.text:
+        print(f"orderflow outcomes: {rep['unpriced']}", file=sys.stderr)
     return 0

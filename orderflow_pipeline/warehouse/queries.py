@@ -58,6 +58,15 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
+def columns_of(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
+    """The columns `name` has now: a reader of a warehouse written before a migration
+    (schema.MIGRATIONS, applied by the next writer) selects the missing ones as NULL."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def tickers_for(con: duckdb.DuckDBPyConnection | None, d: date | str) -> int:
     """Distinct tickers with at least one candle on date `d` (the summary's fast-path test);
     0 without a connection or table."""
