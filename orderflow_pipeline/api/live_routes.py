@@ -102,6 +102,16 @@ def register(app: FastAPI, reads: Reads) -> None:
             await asyncio.to_thread(svc.ready.wait, READY_WAIT_S)
         return svc
 
+    async def candles_of(t: str) -> tuple[str, list[dict[str, Any]], str] | JSONResponse:
+        """(day, candles of `t`, newest event id) read under the engine's lock, or NO_LIVE."""
+        svc = await service()
+        if (answer := no_live(svc)) is not None:
+            return answer
+        assert svc is not None
+        with svc.lock:
+            assert svc.engine is not None
+            return svc.engine.day.isoformat(), svc.engine.candles(t), svc.events.last_id
+
     def no_live(svc: LiveService | None) -> JSONResponse | None:
         if svc is None:  # an app run without its lifespan (e.g. a TestClient outside `with`)
             return JSONResponse(
@@ -119,14 +129,11 @@ def register(app: FastAPI, reads: Reads) -> None:
     ) -> Any:
         """Today's live 1-minute candles of one ticker: `{"t", "date", "candles"}` (SPEC §6 candles)."""
         t = parse_ticker(kode)
-        svc = await service()
-        if (answer := no_live(svc)) is not None:
-            return answer
-        assert svc is not None
-        with svc.lock:
-            assert svc.engine is not None
-            body = {"t": t, "date": svc.engine.day.isoformat(), "candles": svc.engine.candles(t)}
-            last = svc.events.last_id
+        got = await candles_of(t)
+        if isinstance(got, JSONResponse):
+            return got
+        day, candles, last = got
+        body = {"t": t, "date": day, "candles": candles}
         return JSONResponse(body, headers={EVENT_ID_HEADER: last, "Cache-Control": "no-store"})
 
     @app.get("/live/footprint-hist", tags=["live"], responses=ERRORS)
@@ -137,14 +144,10 @@ def register(app: FastAPI, reads: Reads) -> None:
         """The live candles of one ticker in `/footprint-raw-hist`'s shape (`"source": "live"`:
         bars, profile, imbalances), for the dashboard's open footprint ladder."""
         t = parse_ticker(kode)
-        svc = await service()
-        if (answer := no_live(svc)) is not None:
-            return answer
-        assert svc is not None
-        with svc.lock:
-            assert svc.engine is not None
-            day, candles = svc.engine.day.isoformat(), svc.engine.candles(t)
-            last = svc.events.last_id
+        got = await candles_of(t)
+        if isinstance(got, JSONResponse):
+            return got
+        day, candles, last = got
         body = {"ticker": t, "date": day, "source": "live", "warehouse": "ok", "count": len(candles),
                 "candles": candles}  # fmt: skip
         view = hist_view(body, bar, profile.IMBALANCE_RATIO, profile.IMBALANCE_MIN_LOTS)
