@@ -28,6 +28,7 @@
     es: null,
     loading: false,
     reconnected: false, // the stream opened before: a later open is a reconnect
+    skippedBatch: false, // takeOver answered a load with the snapshot: its failure loads the batch
   };
   // For the browser test: when each (ticker, minute) first showed up and each applied event.
   const seen = { minutes: {}, candles: 0, items: 0, rows: {} };
@@ -57,8 +58,10 @@
       if (!res.ok || doc.status === "NO_LIVE" || !wanted(asked())) {
         st.held = null;
         if (st.mode === "live" || st.mode === "connecting") setMode("batch", doc.reason ? "no live trades (" + doc.reason + ")" : "no live summary");
+        batchInstead();
         return;
       }
+      st.skippedBatch = false;
       st.snapshotId = res.headers.get("X-Live-Event-Id");
       const held = st.held;
       st.held = null;
@@ -73,9 +76,21 @@
     } catch (err) {
       st.held = null;
       if (st.mode !== "batch") setMode("batch", "live summary unavailable (" + err.message + ")");
+      batchInstead();
     } finally {
       st.loading = false;
     }
+  }
+
+  /* takeOver told app.js to skip its batch fetch and the snapshot then failed (the engine went
+   * NO_LIVE between its status and /live/summary, or the request failed): without this the page
+   * stayed on "Loading…" until the next poll. The batch load asks takeOver again, so the status
+   * is marked not LIVE until the next `status` event says otherwise. */
+  function batchInstead() {
+    if (!st.skippedBatch) return;
+    st.skippedBatch = false;
+    if (st.status) st.status = Object.assign({}, st.status, { status: "NO_LIVE" });
+    dash().loadSummary();
   }
 
   // ---- events ----
@@ -193,6 +208,7 @@
      * tell app.js to skip the batch fetch; otherwise leave live mode (a past date is batch only). */
     takeOver(d) {
       if (wanted(d) && st.es && st.es.readyState === EventSource.OPEN) {
+        st.skippedBatch = true;
         loadSnapshot();
         return true;
       }
