@@ -60,7 +60,15 @@ def test_default_view_is_liquid_shares_and_one_click_shows_all(
     assert [(i["t"], i["v"]) for i in items[:2]] == [("AADI", 1), ("ACESBQCG6A", 51)]
 
     with page_at(browser, url) as (page, errors):
-        page.wait_for_function("document.body.dataset.loaded === '1'", timeout=20_000)
+        try:
+            page.wait_for_function("document.body.dataset.loaded === '1'", timeout=45_000)
+        except Exception as e:  # say what the page was doing, not only that it timed out
+            state = page.evaluate(
+                "JSON.stringify({data: document.body.dataset, chip: document.getElementById('live-chip').textContent,"
+                " banner: document.getElementById('status-banner').textContent,"
+                " live: window.__live && window.__live.st, now: Date.now()})"
+            )
+            raise AssertionError(f"the page never loaded: {state}; errors {errors}") from e
         assert rows(page) == ["ADRO", "INDS"]
         assert page.evaluate("window.__bubbleCount") == 2
         assert page.locator("#row-count").inner_text() == f"(2 of {len(items)})"

@@ -9,6 +9,7 @@
 
 (function () {
   const REFRESH_MS = 60000;
+  const RETRY_SOON_MS = 5000; // after a failed load (API unreachable or busy without Retry-After)
   const GREY = "#9ca3af";
   const WIB_OFFSET_MS = 7 * 3600 * 1000;
   const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
@@ -402,9 +403,13 @@
                      stale: res.headers.get("X-Stale"), etag: res.headers.get("ETag"), at: new Date().toISOString() };
     } catch (err) {
       showFetchError("cannot reach the API (" + err.message + ")");
+      state.nextRefresh = Date.now() + RETRY_SOON_MS; // a restart takes seconds, not a poll
       return;
     }
     if (!res.ok) {
+      // 503 = the warehouse is busy (a writer holds it): retry when the API says, not in 60 s
+      const ra = Number(res.headers.get("Retry-After"));
+      if (res.status === 503) state.nextRefresh = Date.now() + (ra > 0 ? ra * 1000 : RETRY_SOON_MS);
       let detail = res.statusText;
       try { detail = (await res.json()).detail || detail; } catch (e) { /* body was not JSON */ }
       showFetchError("HTTP " + res.status + " · " + detail);
