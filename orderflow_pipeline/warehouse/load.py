@@ -96,7 +96,11 @@ class LoadResult:
 
 
 # -------------------------------------------------------------------------------------- loading
-def manifest_for(con: duckdb.DuckDBPyConnection, d: date | str) -> dict[str, tuple[int, str, int, int]]:
+# A date's ingest manifest as read back: key -> (size, fingerprint, rows, quarantined).
+Manifest = dict[str, tuple[int, str, int, int]]
+
+
+def manifest_for(con: duckdb.DuckDBPyConnection, d: date | str) -> Manifest:
     """key -> (size, fingerprint, rows, quarantined) of the objects loaded for date `d`."""
     rows = con.execute(
         "SELECT key, size, etag_or_mtime, rows, quarantined FROM ingest_manifest WHERE date = ?",
@@ -219,14 +223,12 @@ class PreparedDate:
 
     res: ConsolidateResult
     listed: dict[str, ObjectInfo]
-    known: dict[str, tuple[int, str, int, int]]
+    known: Manifest
     batches: list[_ReadBatch]
     handed: list[str] = field(default_factory=list)  # objects to load from the run's hand-over
 
 
-_Job = tuple[
-    Lake, date, dict[str, tuple[int, str, int, int]], bool, int, list[str] | None, Mapping[str, ObjectInfo]
-]
+_Job = tuple[Lake, date, Manifest, bool, int, list[str] | None, Mapping[str, ObjectInfo]]
 
 
 def prepare_date(job: _Job) -> PreparedDate:

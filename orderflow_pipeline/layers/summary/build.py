@@ -164,8 +164,7 @@ def _warehouse_holds_lake(
     )
 
 
-# warehouse.load.manifest_for: key -> (size, fingerprint, rows, quarantined)
-Manifest = dict[str, tuple[int, str, int, int]]
+Manifest = load.Manifest  # warehouse.load owns the ingest manifest's shape
 
 
 def _heal(lake: Lake, con: duckdb.DuckDBPyConnection, d: date) -> tuple[Manifest, Manifest]:
