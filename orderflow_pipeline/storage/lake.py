@@ -17,8 +17,6 @@ import mmap
 import os
 import posixpath
 import re
-import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,17 +26,16 @@ import fsspec
 from fsspec.asyn import sync
 
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.storage import local_walk
+from orderflow_pipeline.storage import local_files, local_walk
+
+# re-exported: listings elsewhere (inventory, the broker-summary listing) skip temp files by it
+from orderflow_pipeline.storage.local_files import STALE_TEMP_SECONDS as STALE_TEMP_SECONDS
+from orderflow_pipeline.storage.local_files import TEMP_PREFIX as TEMP_PREFIX
 from orderflow_pipeline.storage.s3 import S3FS_RETRIES, log_s3_retries, s3_options
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
 
 log = logging.getLogger(__name__)
-
-TEMP_PREFIX = ".tmp-"  # local atomic writes go to `{folder}/.tmp-{pid}-{thread}-{name}`, then rename
-# A temp file older than this was left by a killed write (a live write lasts milliseconds, an hour
-# is far beyond any run's write phase): the next run may remove it without racing a writer.
-STALE_TEMP_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -282,28 +279,7 @@ class Lake:
                 self._remember(fetched.items())
             return {k: known[k] if k in known else fetched[k] for k in keys if k in known or k in fetched}
 
-        def one(key: str) -> tuple[str, bytes | None]:
-            try:
-                with open(self.path(key), "rb") as fh:
-                    return key, fh.read()
-            except OSError as exc:  # gone, or turned into a bad link, since it was listed
-                if exc.errno not in local_walk.GONE_ERRNOS:
-                    raise
-                return key, None
-
-        def some(chunk: list[str]) -> list[tuple[str, bytes | None]]:
-            return [one(k) for k in chunk]
-
-        if len(keys) < 8:
-            pairs = some(keys)
-        else:
-            # One task per slice of keys, not per key: a future per small file cost more than the
-            # read itself (a 6,300-object day read 2x slower); slices keep cold-disk reads parallel.
-            n = min(max_workers, 16)
-            with ThreadPoolExecutor(max_workers=n) as pool:
-                got = dict(p for part in pool.map(some, [keys[i::n] for i in range(n)]) for p in part)
-            pairs = [(k, got[k]) for k in keys]  # in the order asked, as before
-        return {k: b for k, b in pairs if b is not None}
+        return local_files.read_many(keys, self.path, max_workers)
 
     def map_many(self, keys: Iterable[str]) -> dict[str, Blob]:
         """Like `cat_many`, but a local object comes back memory-mapped instead of copied.
@@ -317,17 +293,7 @@ class Lake:
         keys = list(keys)
         if self.is_s3:
             return dict(self.cat_many(keys))
-        out: dict[str, Blob] = {}
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        for key in keys:
-            try:
-                with open(self.path(key), "rb") as fh:
-                    size = os.fstat(fh.fileno()).st_size
-                    out[key] = mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ) if size else b""
-            except OSError as exc:  # as in `cat_many`
-                if exc.errno not in local_walk.GONE_ERRNOS:
-                    raise
-        return out
+        return local_files.map_many(keys, self.path)
 
     # -- writes --------------------------------------------------------------------------
     def write_bytes(
@@ -361,38 +327,7 @@ class Lake:
     def _write_local(
         self, final: str, chunks: Iterable[bytes | bytearray | memoryview], durable: bool
     ) -> os.stat_result:  # the temp file's, before the rename (which keeps size and mtime): ours
-        folder, _, name = final.rpartition("/")
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
-        # Unique per process and thread, so concurrent writers never share a temp file; the
-        # ".tmp-" prefix keeps it out of listings until the rename.
-        tmp = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{name}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        try:
-            fd = os.open(tmp, flags, 0o644)
-        except FileNotFoundError:  # the folder was removed since we cached it
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, flags, 0o644)
-        try:
-            try:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                if durable:
-                    os.fsync(fd)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-            return st
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        return local_files.write_atomic(final, chunks, durable, self._folders)
 
     def write_if_changed(self, key: str, data: bytes) -> bool:
         """Write only when the content differs, so an unchanged re-run rewrites nothing."""
@@ -444,14 +379,7 @@ class Lake:
 
     def temp_files(self, folder: str) -> builtins.list[str]:
         """Keys of `.tmp-*` files directly in `folder` (local lakes only: an S3 PUT leaves none)."""
-        if self.is_s3:
-            return []
-        try:
-            with os.scandir(self.path(folder)) as it:
-                names = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [posixpath.join(folder.strip("/"), n) for n in sorted(names)]
+        return [] if self.is_s3 else local_files.temp_files(self.path(folder), folder)
 
     def remove_stale_temps(
         self, keys: Iterable[str], max_age_s: float = STALE_TEMP_SECONDS
@@ -459,24 +387,7 @@ class Lake:
         """Remove the temp files among `keys` older than `max_age_s`; log and return what went.
         Why: a killed write leaves its `.tmp-*` file (no rename); listings ignore it, nothing else
         would delete it. A younger temp may belong to a write in progress: left alone."""
-        if self.is_s3:
-            return []
-        now = time.time()
-        removed: builtins.list[str] = []
-        for key in keys:
-            if not posixpath.basename(key).startswith(TEMP_PREFIX):
-                continue
-            path = self.path(key)
-            try:
-                age = now - os.stat(path).st_mtime
-                if age <= max_age_s:
-                    continue
-                os.unlink(path)
-            except FileNotFoundError:
-                continue
-            log.warning("removed stale temp file %s (%.0f s old, left by a killed write)", key, age)
-            removed.append(key)
-        return removed
+        return [] if self.is_s3 else local_files.remove_stale_temps(keys, self.path, max_age_s)
 
     def write_json(self, key: str, obj: Any, *, indent: int | None = None) -> None:
         self.write_bytes(key, dumps(obj, indent=indent))
