@@ -19,7 +19,6 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -31,33 +30,16 @@ from orderflow_pipeline.storage import local_files, local_walk
 # re-exported: listings elsewhere (inventory, the broker-summary listing) skip temp files by it
 from orderflow_pipeline.storage.local_files import STALE_TEMP_SECONDS as STALE_TEMP_SECONDS
 from orderflow_pipeline.storage.local_files import TEMP_PREFIX as TEMP_PREFIX
+from orderflow_pipeline.storage.objects import ObjectInfo as ObjectInfo
+from orderflow_pipeline.storage.objects import _fingerprint as _fingerprint
+from orderflow_pipeline.storage.objects import dumps as dumps
+from orderflow_pipeline.storage.objects import md5_hex as md5_hex
+from orderflow_pipeline.storage.objects import stat_info as stat_info
 from orderflow_pipeline.storage.s3 import S3FS_RETRIES, log_s3_retries, s3_options
 
 Blob = bytes | mmap.mmap  # an object's bytes: copied (S3) or memory-mapped (local, `map_many`)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    fingerprint: str  # S3 ETag or local mtime_ns: changes whenever the object is replaced
-
-
-def _fingerprint(info: Mapping[str, Any]) -> str:
-    for name in ("ETag", "etag"):
-        if info.get(name):
-            return str(info[name]).strip('"')
-    mtime: Any = info.get("mtime") or info.get("LastModified") or info.get("created")
-    if hasattr(mtime, "timestamp"):
-        mtime = mtime.timestamp()
-    return f"{int(float(mtime or 0) * 1e9)}:{info.get('size', 0)}"
-
-
-def stat_info(key: str, st: os.stat_result) -> ObjectInfo:
-    """A local file's listing info from its stat (one rule for listings and our own writes)."""
-    return ObjectInfo(key, st.st_size, _fingerprint({"mtime": st.st_mtime, "size": st.st_size}))
 
 
 _GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}  # glob wildcard -> regex (S3 `Lake.glob`)
@@ -108,13 +90,32 @@ class Lake:
 
     # -- reads ---------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
+        """Whether `key` is an object; on S3 answered by the run's listing or reads when they
+        know (a HEAD, and for a missing key a listing too, otherwise)."""
+        if self._recall(key) is not None:
+            return True
+        known, info = self._info_of(key)
+        if known:
+            return info is not None
         return bool(self.fs.exists(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
         known = self._recall(key)
         if known is not None:
             return known
-        data: bytes = self.fs.cat_file(self.path(key))
+        if not self.is_s3:
+            data: bytes = self.fs.cat_file(self.path(key))
+            return data
+        if self._absent(key):  # the run's listing or an earlier read: no object
+            raise FileNotFoundError(self.url(key))
+        try:
+            data = self.fs.cat_file(self.path(key))
+        except FileNotFoundError:
+            self._gone(key)
+            raise
+        finally:
+            self.requests["get"] += 1
+        self._fetched(((key, data),))
         return data
 
     def read_json(self, key: str) -> Any:
@@ -124,6 +125,11 @@ class Lake:
         return [json.loads(line) for line in self.read_bytes(key).splitlines() if line.strip()]
 
     def info(self, key: str) -> ObjectInfo:
+        known, kept = self._info_of(key)
+        if kept is not None:  # S3: in the run's listing (or our own write since)
+            return kept
+        if known:
+            raise FileNotFoundError(self.url(key))
         info = self.fs.info(self.path(key))
         return ObjectInfo(key, int(info.get("size") or 0), _fingerprint(info))
 
@@ -239,6 +245,21 @@ class Lake:
         """A kept body of `key`, when it is exactly what the store holds."""
         return None
 
+    def _fetched(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Bodies just read by GET (the run's snapshot of a key no listing of the run showed)."""
+
+    def _gone(self, key: str) -> None:
+        """A GET of `key` found no object."""
+
+    def _info_of(self, key: str) -> tuple[bool, ObjectInfo | None]:
+        """(True, what the run's listing shows for `key`, None when it shows no object, or a
+        read of the run found none), or (False, None) when the run does not know."""
+        return False, None
+
+    def _absent(self, key: str) -> bool:
+        """The run knows `key` is no object (`_info_of` is (True, None)), cheaply per key."""
+        return False
+
     def list(self, prefix: str = "") -> list[str]:
         return list(self.list_info(prefix))
 
@@ -266,17 +287,21 @@ class Lake:
             return {}
         if self.is_s3:
             known = {k: b for k in keys if (b := self._recall(k)) is not None}
-            paths = [self.path(k) for k in keys if k not in known]
+            # a key the run's listing (or an earlier read) shows absent costs no GET
+            paths = [self.path(k) for k in keys if k not in known and not self._absent(k)]
             fetched: dict[str, bytes] = {}
             if paths:
-                got = self.fs.cat(paths, on_error="omit", batch_size=max(64, max_workers))
+                got = self.fs.cat(paths, on_error="return", batch_size=max(64, max_workers))
                 if isinstance(got, (bytes, bytearray)):  # a single path returns bytes
                     got = {paths[0]: got}
                 self.requests["get"] += len(paths)
                 fetched = {
                     self.key_of(p): bytes(b) for p, b in got.items() if isinstance(b, (bytes, bytearray))
                 }
-                self._remember(fetched.items())
+                for p, b in got.items():  # other failures are left out as before, not remembered
+                    if isinstance(b, FileNotFoundError):
+                        self._gone(self.key_of(p))
+                self._fetched(fetched.items())
             return {k: known[k] if k in known else fetched[k] for k in keys if k in known or k in fetched}
 
         return local_files.read_many(keys, self.path, max_workers)
@@ -330,7 +355,17 @@ class Lake:
         return local_files.write_atomic(final, chunks, durable, self._folders)
 
     def write_if_changed(self, key: str, data: bytes) -> bool:
-        """Write only when the content differs, so an unchanged re-run rewrites nothing."""
+        """Write only when the content differs, so an unchanged re-run rewrites nothing.
+
+        S3: what the run already knows decides without a GET — a body it read or wrote, or its
+        listing's ETag (the MD5 of a single-PUT object; any other ETag falls back to a GET)."""
+        if self.is_s3 and self._recall(key) is None:
+            known, info = self._info_of(key)
+            if known and info is None:
+                self.write_bytes(key, data)
+                return True
+            if info is not None and info.fingerprint == md5_hex(data):
+                return False
         try:
             if self.read_bytes(key) == data:
                 return False
@@ -338,6 +373,35 @@ class Lake:
             pass
         self.write_bytes(key, data)
         return True
+
+    def write_many_if_changed(self, items: Mapping[str, bytes]) -> builtins.list[str]:
+        """`write_if_changed` for many objects: the keys written (sorted), concurrently.
+
+        Why: comparing by reading every old object back cost a GET per object on S3 (40 per-ticker
+        z-score files per run, unchanged or not). Here the folders of the keys are listed once
+        (served by the run's listings when it has them) and an object whose ETag is the MD5 of the
+        new bytes is unchanged; only an object listed with another ETag is read and compared.
+        Local: the old files are read (a page-cache copy is no round trip)."""
+        if not items:
+            return []
+        same: set[str] = set()
+        unsure = builtins.list(items)
+        folders = {k.rpartition("/")[0] for k in items}
+        if self.is_s3 and "" not in folders and len(folders) <= max(1, len(items) // 2):
+            listed = self.scan(sorted(f + "/" for f in folders)) or {}
+            unsure = []
+            for k, v in items.items():
+                if (info := listed.get(k)) is None:
+                    continue  # no object yet: written
+                if info.fingerprint == md5_hex(v):
+                    same.add(k)
+                else:
+                    unsure.append(k)
+        old = self.cat_many(unsure)
+        same.update(k for k in unsure if old.get(k) == items[k])
+        changed = {k: v for k, v in items.items() if k not in same}
+        self.write_many(changed)
+        return sorted(changed)
 
     def write_many(self, items: Mapping[str, bytes], max_workers: int = 4) -> dict[str, ObjectInfo]:
         """Many atomic writes, concurrently; returns what a listing shows for each written key
@@ -401,10 +465,3 @@ class Lake:
             self._touched((key,))  # outcome unknown: list again
             raise
         self._deleted(key)
-
-
-def dumps(obj: Any, *, indent: int | None = None) -> bytes:
-    """Canonical JSON bytes: compact, key order as built, UTF-8. Same input -> same bytes."""
-    if indent is None:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-    return json.dumps(obj, indent=indent, ensure_ascii=False).encode()

@@ -72,11 +72,19 @@ class QuarantineBatch:
         return written
 
 
+def quarantine_objects(lake: Lake, d: date | str, layer: str | None = None) -> list[str]:
+    """Keys of the quarantine objects of date `d` (of `layer`, when given).
+
+    The date's whole folder is listed and filtered here: on S3 the run's listing of it then
+    answers every layer of the run (one LIST per date, not one per date and layer)."""
+    folder = f"quarantine/{str(d)[:10]}/"
+    return [k for k in lake.list(folder) if layer is None or k.startswith(f"{folder}{layer}/")]
+
+
 def count_quarantined(lake: Lake, d: date | str, layer: str | None = None) -> dict[str, int]:
     """Quarantined line counts per layer for a date (what the integrity check reports)."""
-    prefix = f"quarantine/{str(d)[:10]}/" + (f"{layer}/" if layer else "")
     counts: dict[str, int] = {}
-    keys = lake.list(prefix)
+    keys = quarantine_objects(lake, d, layer)
     for key, body in lake.cat_many(keys).items():
         lyr = key.split("/")[2]
         counts[lyr] = counts.get(lyr, 0) + sum(1 for ln in body.splitlines() if ln.strip())

@@ -19,13 +19,13 @@ uses the plain `Lake`, which lists afresh every time. `close` drops what it hold
 
 from __future__ import annotations
 
-import hashlib
+import builtins
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orderflow_pipeline.storage.lake import Lake, ObjectInfo
+from orderflow_pipeline.storage.lake import Lake, ObjectInfo, md5_hex
 
 BODY_CACHE_BYTES = 256 << 20  # bodies kept per run (least recently used go first)
 
@@ -46,7 +46,8 @@ class RunCachedLake(Lake):
         self._lock = threading.Lock()
         # listed prefix (a key prefix) -> its objects, or None when the listing stopped at its limit
         self._listings: dict[str, dict[str, ObjectInfo] | None] = {}
-        self._fps: dict[str, str] = {}  # key -> fingerprint in this run's listings
+        self._fps: dict[str, str] = {}  # key -> fingerprint in this run's listings, PUTs or GETs
+        self._missing: set[str] = set()  # keys a GET of this run found absent (until we write them)
         self._bodies: OrderedDict[str, tuple[str, bytes]] = OrderedDict()  # key -> (MD5 hex, bytes)
         self._body_bytes = 0
 
@@ -54,7 +55,7 @@ class RunCachedLake(Lake):
         """Drop the run's listings and bodies (others wrote to the lake, or the run is over)."""
         with self._lock:
             self._listings, self._bodies = {}, OrderedDict()
-            self._fps, self._body_bytes = {}, 0
+            self._fps, self._body_bytes, self._missing = {}, 0, set()
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent to a worker process: the copy starts with an empty cache of its own, and this
@@ -84,6 +85,7 @@ class RunCachedLake(Lake):
             self._listings.update(zip(prefixes, got, strict=True))
             for objs in got:
                 self._fps.update((k, o.fingerprint) for k, o in (objs or {}).items())
+                self._missing.difference_update(objs or ())
 
     def _touched(self, keys: Iterable[str], written: Mapping[str, ObjectInfo] | None = None) -> None:
         """Bring the kept listings in line with our own writes of `keys`.
@@ -91,11 +93,10 @@ class RunCachedLake(Lake):
         A key in `written` (its size and the ETag the PUT answered, which is what a listing
         shows) is put into every kept listing that covers it; a key whose outcome is unknown (a
         failed PUT or delete) drops the listings that cover it, so the next request lists again."""
-        if not self._listings:
-            return
         written = written or {}
         with self._lock:
             for key in keys:
+                self._missing.discard(key)
                 info = written.get(key)
                 covering = [p for p in self._listings if key.startswith(p)]
                 if info is None:
@@ -110,10 +111,9 @@ class RunCachedLake(Lake):
                         objs[key] = info
 
     def _deleted(self, key: str) -> None:
-        if not self._listings:
-            return
         with self._lock:
             self._fps.pop(key, None)
+            self._missing.add(key)
             for objs in self._listings.values():
                 if objs is not None:
                     objs.pop(key, None)
@@ -126,11 +126,43 @@ class RunCachedLake(Lake):
                 old = self._bodies.pop(key, None)
                 if old is not None:
                     self._body_bytes -= len(old[1])
-                self._bodies[key] = (hashlib.md5(body, usedforsecurity=False).hexdigest(), body)
+                self._bodies[key] = (md5_hex(body), body)
                 self._body_bytes += len(body)
             while self._body_bytes > BODY_CACHE_BYTES:
                 _, (_, gone) = self._bodies.popitem(last=False)
                 self._body_bytes -= len(gone)
+
+    def _fetched(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """A body read by GET is the run's snapshot of its key when no listing of the run showed
+        the key (as the run's listing is for the keys it holds): kept, and served while no later
+        listing or write says the object changed. A key a listing showed keeps the listing's
+        fingerprint: served again only if the body is what the listing showed."""
+        items = builtins.list(items)
+        with self._lock:
+            for key, body in items:
+                self._missing.discard(key)
+                if key not in self._fps:
+                    self._fps[key] = md5_hex(body)
+        self._remember(items)
+
+    def _gone(self, key: str) -> None:
+        with self._lock:
+            if key not in self._fps:  # no listing or write of the run says it exists
+                self._missing.add(key)
+
+    def _info_of(self, key: str) -> tuple[bool, ObjectInfo | None]:
+        with self._lock:
+            if key in self._missing:
+                return True, None
+            for wider, objs in self._listings.items():
+                if objs is not None and key.startswith(wider):
+                    return True, objs.get(key)
+        return False, None
+
+    def _absent(self, key: str) -> bool:
+        if key in self._fps:  # listed, written or read by this run: an object (the common case)
+            return False
+        return self._info_of(key) == (True, None)
 
     def _recall(self, key: str) -> bytes | None:
         if not self._bodies:

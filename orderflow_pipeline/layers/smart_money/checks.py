@@ -17,8 +17,9 @@ from orderflow_pipeline.layers.smart_money.features import WINDOW
 from orderflow_pipeline.layers.smart_money.listing import broksum_tickers
 from orderflow_pipeline.layers.smart_money.store import feature_health
 from orderflow_pipeline.storage.inventory import footprint_objects, footprint_tickers
-from orderflow_pipeline.storage.keys import as_date, quarantine_key
+from orderflow_pipeline.storage.keys import as_date
 from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.quarantine import quarantine_objects
 
 SHOWN = 50  # files named in a check's metadata
 
@@ -31,9 +32,8 @@ def traded_tickers(lake: Lake, d: date | str) -> set[str]:
 def quarantined(lake: Lake, d: date | str) -> dict[str, str]:
     """{source key: reason} of this layer's quarantine entries for date d (a torn entry is listed
     under its quarantine object's key, so it still counts)."""
-    prefix = quarantine_key(d, LAYER, "").rsplit("/", 1)[0] + "/"
     out: dict[str, str] = {}
-    for key, body in sorted(lake.cat_many(lake.list(prefix)).items()):
+    for key, body in sorted(lake.cat_many(quarantine_objects(lake, d, LAYER)).items()):
         for line in body.splitlines():
             if not line.strip():
                 continue

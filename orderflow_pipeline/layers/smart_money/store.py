@@ -253,7 +253,4 @@ def write_lake_files(
         ).fetchall()
         for t, hist in rows:
             files[zscore_emiten_key(t)] = f'{{"ticker":"{check_ticker(t)}","history":{hist}}}'.encode()
-    old = lake.cat_many(files.keys())
-    changed = {k: v for k, v in files.items() if old.get(k) != v}
-    lake.write_many(changed)
-    return len(changed)
+    return len(lake.write_many_if_changed(files))  # S3: one listing per folder, not a GET per file
