@@ -27,7 +27,10 @@ from orderflow_pipeline import parallel
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.footprint import checks as footprint_checks
+from orderflow_pipeline.layers.footprint import manifest, minutes
 from orderflow_pipeline.layers.footprint.result import FootprintResult
+from orderflow_pipeline.storage import inventory
+from orderflow_pipeline.storage.quarantine import quarantine_folder
 
 raw_lt = AssetSpec(
     "raw_lt",
@@ -68,6 +71,12 @@ def footprint_ndjson(
     # memory stays that of a few days), reported here in date order; in-process on S3.
     # What the dates build from the tape is handed to the run's warehouse step (its rows, spooled),
     # so the warehouse does not read back the files written here.
+    # S3: what each date's build asks for first (its manifest and minutes state, its tape and
+    # quarantine listings), for every date in one concurrent batch, not a round trip each
+    lk.prefetch(
+        keys=[k for d in dates for k in (manifest.key(d), minutes.key(d))],
+        prefixes=[p for d in dates for p in (*inventory.tape_prefixes(d), quarantine_folder(d))],
+    )
     hand = lake.handover()
     jobs = [(lk, d, config.force, config.tickers, hand.folder if hand else None) for d in dates]
     workers = parallel.workers_for(lk.is_s3)

@@ -70,6 +70,7 @@ def signal_outcomes(
     context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
+    the_lake.prefetch([keys.signal_outcomes_key(d) for d in sorted(context.partition_keys)])  # S3: one batch
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
             facts = outcomes.build_outcomes(the_lake, con, key).as_metadata()

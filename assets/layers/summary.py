@@ -36,6 +36,7 @@ from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResour
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.summary import build as summary
 from orderflow_pipeline.storage import inventory
+from orderflow_pipeline.storage.keys import summary_key
 from orderflow_pipeline.warehouse import load, queries
 
 ASSET = summary.ASSET
@@ -102,6 +103,10 @@ def footprint_summary(
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
     outcomes: dict[str, list[CheckOutcome]] = {}
+    # S3: every date's previous document and check state in one concurrent batch
+    the_lake.prefetch(
+        [k for d in sorted(context.partition_keys) for k in (summary_key(d), summary.checked_key(d))]
+    )
     with warehouse.write() as con:
         for key in sorted(context.partition_keys):
             started = time.perf_counter()

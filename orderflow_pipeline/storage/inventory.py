@@ -36,9 +36,9 @@ def tape_objects(
     or one without a target, `Lake.list_info`), whatever their name: a bad link may hide tape."""
     d = K.as_date(d)
     out: dict[str, ObjectInfo] = {}
-    for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(d)}):
+    for prefix in tape_prefixes(d):
         broken: list[tuple[str, str]] = []
-        for key, info in lake.list_info(f"raw_lt/{day}/", temps=temps, bad=broken).items():
+        for key, info in lake.list_info(prefix, temps=temps, bad=broken).items():
             if key.endswith(TAPE_SUFFIXES) and _trade_date(key) == d:
                 out[key] = info
         for k, why in broken:  # a bad hour folder itself (`raw_lt/.../05`) belongs to its hour's date
@@ -48,6 +48,13 @@ def tape_objects(
             elif owner == d and bad is not None:
                 bad.append((k, why))
     return dict(sorted(out.items()))
+
+
+def tape_prefixes(d: date | str) -> list[str]:
+    """The UTC day folders `tape_objects` lists for WIB date `d` (two: a WIB date spans them)."""
+    return [
+        f"raw_lt/{day}/" for day in sorted({f"{h:%Y/%m/%d}" for h in K.footprint_hours_utc(K.as_date(d))})
+    ]
 
 
 def _trade_date(key: str) -> date | None:

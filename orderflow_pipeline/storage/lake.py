@@ -223,6 +223,12 @@ class Lake:
         etag = response.get("ETag") if isinstance(response, Mapping) else None
         return ObjectInfo(key, size, str(etag).strip('"')) if etag else None
 
+    def prefetch(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
+        """What a run is about to read one date at a time, asked for at once: `prefixes` listed
+        and `keys` read, concurrently, into the run's cache (`run_cache.RunCachedLake`), instead
+        of a round trip per date and object. A lake that keeps nothing between calls (local, or a
+        plain S3 lake) has nothing to fill: a no-op."""
+
     # -- run cache hooks: a plain lake keeps nothing between calls; run_cache.RunCachedLake (the
     # lake of one Dagster run) keeps its listings and bodies through these.
     def _cached(self, pfx: str) -> tuple[bool, dict[str, ObjectInfo] | None]:

@@ -72,12 +72,17 @@ class QuarantineBatch:
         return written
 
 
+def quarantine_folder(d: date | str) -> str:
+    """The prefix of date `d`'s quarantine objects (every layer's)."""
+    return f"quarantine/{str(d)[:10]}/"
+
+
 def quarantine_objects(lake: Lake, d: date | str, layer: str | None = None) -> list[str]:
     """Keys of the quarantine objects of date `d` (of `layer`, when given).
 
     The date's whole folder is listed and filtered here: on S3 the run's listing of it then
     answers every layer of the run (one LIST per date, not one per date and layer)."""
-    folder = f"quarantine/{str(d)[:10]}/"
+    folder = quarantine_folder(d)
     return [k for k in lake.list(folder) if layer is None or k.startswith(f"{folder}{layer}/")]
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo, md5_hex
 
 BODY_CACHE_BYTES = 256 << 20  # bodies kept per run (least recently used go first)
+PREFETCH_BYTES = BODY_CACHE_BYTES // 4  # bodies one `prefetch` fetches at most
 
 
 def for_run(root: str, endpoint_url: str | None = None, **storage_options: Any) -> Lake:
@@ -69,6 +70,20 @@ class RunCachedLake(Lake):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    def prefetch(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
+        """Lists `prefixes` and reads `keys` (in the order given, 64 at a time) until the bodies
+        fetched pass `PREFETCH_BYTES`: a hint, so a year of large manifests does not push out of
+        the cache what it fetched first; the rest is read when asked for."""
+        todo_prefixes = builtins.list(dict.fromkeys(prefixes))
+        if todo_prefixes:
+            self.scan(todo_prefixes)
+        todo = [k for k in dict.fromkeys(keys) if self._recall(k) is None and not self._absent(k)]
+        fetched = 0
+        for i in range(0, len(todo), 64):
+            fetched += sum(len(b) for b in self.cat_many(todo[i : i + 64]).values())
+            if fetched > PREFETCH_BYTES:
+                return
 
     # -- the Lake's run cache hooks ----------------------------------------------------------
     def _cached(self, pfx: str) -> tuple[bool, dict[str, ObjectInfo] | None]:
