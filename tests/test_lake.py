@@ -218,3 +218,18 @@ def test_a_frozen_s3_endpoint_times_out_and_logs_each_retry(caplog: pytest.LogCa
         for c in held:
             c.close()
         srv.close()
+
+
+def test_write_many_async_writes_in_the_background_in_submission_order(any_lake: Lake) -> None:
+    """The bulk write a caller overlaps with its next compute (storage.background): the future
+    gives what `write_many` gives, and a later batch's version of a key lands last."""
+    from orderflow_pipeline.storage.background import write_many_async
+
+    first = {f"footprint/T{i:03d}/1m/2026/02/18/02.jsonl": b"a%d\n" % i for i in range(40)}
+    second = {"footprint/T000/1m/2026/02/18/02.jsonl": b"b\n"}
+    f1, f2 = write_many_async(any_lake, first), write_many_async(any_lake, second)
+    written = f1.result(timeout=60)
+    assert set(written) == set(first) and set(f2.result(timeout=60)) <= set(second)
+    assert any_lake.read_bytes("footprint/T000/1m/2026/02/18/02.jsonl") == b"b\n"
+    assert any_lake.cat_many(list(first)[1:]) == dict(list(first.items())[1:])
+    assert {k: any_lake.info(k) for k in list(first)[1:]} == {k: written[k] for k in list(first)[1:]}
