@@ -19,14 +19,19 @@ runs (every 1,000 WAL pages, or when a held connection is let go).
 
 Why that is safe: `NORMAL` is SQLite's documented setting for WAL databases — a crash of this
 process loses nothing committed, and a power loss or OS crash can lose the last transactions but
-never corrupts the file. Dagster already puts every shard in WAL mode. Dagster has no
-dagster.yaml setting for SQLite pragmas (its SQLite storages take only `base_dir`), hence the
-connect hook; the files, their schema and what Dagster writes are unchanged.
+never corrupts the file. Dagster already puts every shard in WAL mode. The held connections are
+not closed at exit: that close would checkpoint each file (two flushes apiece; 1-3 s of a run's
+wall on the loaded box, paired runs). The WAL stays beside its file, which is a state SQLite is
+built for (any process that opens the file reads it; the next last close or the 1,000-page
+auto-checkpoint folds it in); only a copy of the `.db` file alone would miss it.
+
+Dagster has no dagster.yaml setting for SQLite pragmas (its SQLite storages take only
+`base_dir`), hence the connect hook; the files, their schema and what Dagster writes are
+unchanged.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import sqlite3
 import threading
@@ -53,8 +58,6 @@ def install() -> None:
             return
         _installed = True
     event.listen(Engine, "connect", _on_connect)
-    # closed before the interpreter goes: each last close checkpoints its file and removes the WAL
-    atexit.register(release)
 
 
 def held_files() -> list[str]:
@@ -64,7 +67,8 @@ def held_files() -> list[str]:
 
 
 def release() -> None:
-    """Close every held connection (each close may checkpoint its file, as Dagster's would)."""
+    """Close every held connection (each close may checkpoint its file, as Dagster's would):
+    tests, and a long process that is done with the instance."""
     with _lock:
         gone = list(_held.values())
         _held.clear()
