@@ -47,7 +47,10 @@ def dagster_home(settings: Settings) -> Path:
 def _instance() -> Any:
     from dagster import DagsterInstance
 
+    from assets.runtime import sqlite_wal
+
     dagster_home(get_settings())
+    sqlite_wal.install()  # no fsync per event on the local SQLite instance (runtime/sqlite_wal.py)
     return DagsterInstance.get()
 
 
@@ -105,8 +108,10 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from assets.demo import run_demo
+    from assets.runtime import sqlite_wal
 
     dagster_home(get_settings())
+    sqlite_wal.install()
     return run_demo(days=args.days, tickers=args.tickers, seed=args.seed)
 
 

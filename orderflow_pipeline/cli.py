@@ -20,7 +20,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -341,14 +341,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    """`orderflow outcomes`: the body is `read/outcomes_cli.py` (imported when the command runs)."""
+    from orderflow_pipeline.layers.outcome_report import REPORT_DAYS
+    from orderflow_pipeline.read import outcomes_cli
+
+    if args.days is None:
+        args.days = REPORT_DAYS
+    return outcomes_cli.cmd_outcomes(args)
+
+
+class ExportTables:
+    """`--table`'s choices, read from `read/export.py` only when argparse looks at them (a bad
+    value, `--help`): building the parser imports no analytics module, so `orderflow
+    materialize` does not pay for the outcome report's and the export's imports (issue 28)."""
+
+    def _names(self) -> list[str]:
+        from orderflow_pipeline.read.export import EXPORT_TABLES
+
+        return sorted(EXPORT_TABLES)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
 def add_analytics_commands(sub: Subcommands) -> None:
     """`orderflow outcomes` (its own module), `aggressor-quality` and `orderflow export`."""
-    from orderflow_pipeline.layers.outcome_report import REPORT_DAYS
-    from orderflow_pipeline.read.export import EXPORT_TABLES
-    from orderflow_pipeline.read.outcomes_cli import cmd_outcomes
-
     o = sub.add_parser("outcomes", help="per-signal outcome report, net of costs, over the last N sessions")
-    o.add_argument("--days", type=int, default=REPORT_DAYS)
+    o.add_argument("--days", type=int, default=None, help="sessions in the window (default: the report's)")
     o.add_argument("--to", type=parse_date, default=None, help="last session (default: newest with outcomes)")
     o.add_argument("--text", action="store_true", help="a table instead of JSON")
     o.add_argument(
@@ -364,7 +387,14 @@ def add_analytics_commands(sub: Subcommands) -> None:
     aq.set_defaults(func=cmd_aggressor_quality)
 
     e = sub.add_parser("export", help="export a warehouse table's rows in a date range to Parquet")
-    e.add_argument("--table", required=True, choices=sorted(EXPORT_TABLES))
+    # a metavar, because argparse formats a metavar from the choices when the argument is added
+    e.add_argument(
+        "--table",
+        required=True,
+        choices=ExportTables(),
+        metavar="TABLE",
+        help="a warehouse table (daily_features, footprint_1m, ...; a wrong name lists them)",
+    )
     e.add_argument("--from", dest="start", type=parse_date, required=True)
     e.add_argument("--to", dest="end", type=parse_date, required=True)
     e.add_argument("--out", required=True, help="the Parquet file to write")

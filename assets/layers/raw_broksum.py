@@ -34,7 +34,6 @@ from assets.partitions import trading_days
 from assets.resources import LakeResource, SettingsResource
 from orderflow_pipeline import alerts
 from orderflow_pipeline.config import get_settings
-from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
 
 ASSET = "raw_broksum"
 
@@ -51,6 +50,10 @@ ASSET = "raw_broksum"
 def raw_broksum(
     context: AssetExecutionContext, lake: LakeResource, settings: SettingsResource
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
+    # imported here: the feed client (websockets) is needed by this asset's runs only, not by every
+    # process that loads the definitions (`orderflow materialize` never runs this asset)
+    from orderflow_pipeline.sources.ipot.broksum.fetch import FetchConfig, fetch_broksum
+
     lk = lake.get()
     # The feed's URL, token and date style are read here, at the code location, from the one
     # environment reader: SettingsResource does not carry them.

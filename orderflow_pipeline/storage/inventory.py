@@ -20,6 +20,7 @@ from fsspec.asyn import sync
 from orderflow_pipeline.storage import keys as K
 from orderflow_pipeline.storage import local_walk
 from orderflow_pipeline.storage.lake import TEMP_PREFIX, Lake, ObjectInfo, _fingerprint
+from orderflow_pipeline.storage.run_listings import RunListedLake
 
 TAPE_SUFFIXES = (".jsonl", ".jsonl.gz")
 log = logging.getLogger(__name__)
@@ -87,8 +88,16 @@ def footprint_objects(lake: Lake, d: date | str, temps: list[str] | None = None)
     month run concurrently — never one request per object, never a walk that grows with history.
     `temps`, when given, receives the keys of `.tmp-*` files seen in the same folders (local only;
     a killed write's leftovers, swept by the footprint layer at no extra directory read).
+    The lake of a Dagster run on a local folder keeps the listing until the run writes footprint
+    files (`run_listings.RunListedLake`): the run's layers list a date once, not each its own.
     """
     d = K.as_date(d)
+    if isinstance(lake, RunListedLake):
+        return lake.footprint_listing(d, lambda: _footprint_objects(lake, d, temps), fresh=temps is not None)
+    return _footprint_objects(lake, d, temps)
+
+
+def _footprint_objects(lake: Lake, d: date, temps: list[str] | None) -> dict[str, ObjectInfo]:
     hours = {(f"{h:%Y/%m/%d}", f"{h:%H}") for h in K.footprint_hours_utc(d)}
     days = sorted({day for day, _ in hours})
     return _list_s3(lake, days, hours) if lake.is_s3 else _list_local(lake, days, hours, temps)

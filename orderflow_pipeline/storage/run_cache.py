@@ -26,17 +26,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo, md5_hex
+from orderflow_pipeline.storage.run_listings import RunListedLake
 
 BODY_CACHE_BYTES = 256 << 20  # bodies kept per run (least recently used go first)
 PREFETCH_BYTES = BODY_CACHE_BYTES // 4  # bodies one `prefetch` fetches at most
 
 
 def for_run(root: str, endpoint_url: str | None = None, **storage_options: Any) -> Lake:
-    """The lake one run uses: run-cached on S3; a local lake is plain (a listing is a directory
-    walk and a read a page-cache copy: there is no request to save)."""
+    """The lake one run uses: run-cached on S3; on a local folder (no request to save, a read is
+    a page-cache copy) only the footprint listings are kept for the run (`run_listings`)."""
     if root.startswith("s3://"):
         return RunCachedLake(root, endpoint_url, **storage_options)
-    return Lake(root, endpoint_url, **storage_options)
+    return RunListedLake(root, endpoint_url, **storage_options)
 
 
 class RunCachedLake(Lake):

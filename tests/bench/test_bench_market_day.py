@@ -8,14 +8,21 @@ Dagster home and warehouse (the process's whole cost counts: imports, definition
 - unchanged: the same command again with nothing new (the 5-minute schedule's common case);
 - new_500: after one more capture segment of 500 new trades lands in the lake.
 Each run's per-step split comes from its step events in the Dagster instance; the fixed cost a
-run pays before any step is `wall - sum(steps)`. Targets (issue 28): full <= 12x floor,
-unchanged <= 2 s, new_500 <= 2.5 s. Results -> bench-results/market_day.json.
+run pays before any step is `wall - sum(steps)`, split into `before_run_s` (process start to the
+run's first event: imports, definitions, the instance, creating the run and its planned events),
+`between_steps_s` (the run's own events outside steps) and `after_run_s` (the last event to the
+process's exit). `cpu_s` is the subprocess's CPU time (user + system): on a loaded 2-core box the
+wall also holds waits for the disk and the other processes, the CPU is this run's own work.
+`events` is the run's event count (each costs a write to the instance's event log).
+Targets (issue 28): full <= 12x floor, unchanged <= 2 s, new_500 <= 2.5 s.
+Results -> bench-results/market_day.json.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -75,7 +82,31 @@ def add_trades(lake: Lake, d: date, n: int) -> str:
     return key
 
 
+def _children_cpu() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
+def run_events(home: Path, run_id: str) -> tuple[float, float, int]:
+    """(first, last) event timestamps of the run and its number of events."""
+    from dagster import DagsterInstance
+
+    prev = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with DagsterInstance.get() as instance:
+            stamps = [r.timestamp for r in instance.all_logs(run_id)]
+    finally:
+        if prev is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = prev
+    return min(stamps), max(stamps), len(stamps)
+
+
 def materialize(env: dict[str, str], home: Path, log: Path) -> dict[str, Any]:
+    cpu0 = _children_cpu()
+    started_at = time.time()
     t0 = time.perf_counter()
     with log.open("a") as err:
         proc = subprocess.run(
@@ -88,14 +119,21 @@ def materialize(env: dict[str, str], home: Path, log: Path) -> dict[str, Any]:
             check=False,
         )
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     assert proc.returncode == 0, log.read_text()[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     steps, _ = step_timings(home, out["run_id"])
+    first, last, events = run_events(home, out["run_id"])
     busy = sum(s["seconds"] for s in steps.values())
     return {
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
         "steps_s": round(busy, 2),
         "outside_steps_s": round(wall - busy, 2),
+        "before_run_s": round(first - started_at, 2),
+        "between_steps_s": round(last - first - busy, 2),
+        "after_run_s": round(started_at + wall - last, 2),
+        "events": events,
         "steps": {k: v["seconds"] for k, v in sorted(steps.items())},
     }
 
@@ -142,3 +180,5 @@ def test_bench_market_day(tmp_path: Path) -> None:
     print(json.dumps(result, indent=2))
     # what every run must have done, whatever the machine's load
     assert full["steps"] and unchanged["steps"] and new["steps"]
+    for run in (full, unchanged, new):  # the run's events lie inside the process that made them
+        assert run["events"] > 0 and run["before_run_s"] > 0 and run["after_run_s"] > 0, run
