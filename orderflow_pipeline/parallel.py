@@ -40,6 +40,16 @@ def worker_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def threads_per_worker(workers: int | None, items: int) -> int | None:
+    """The cores each of `ordered_map(fn, items, workers=workers)`'s worker processes may use for
+    its own threads (DuckDB's), or None when the map runs in this process (every core is its own).
+    Why: with one worker per core, a thread pool per worker only oversubscribes the cores."""
+    n = worker_count() if workers is None else max(1, workers)
+    if n <= 1 or items <= 1:
+        return None
+    return max(1, worker_count() // n)
+
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 

@@ -19,6 +19,7 @@ from orderflow_pipeline.layers import smart_money
 from orderflow_pipeline.layers.footprint import build as footprint
 from orderflow_pipeline.layers.smart_money import build
 from orderflow_pipeline.simulator import simulate_range
+from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.warehouse import load
 from orderflow_pipeline.warehouse.schema import ensure_schema
@@ -140,3 +141,28 @@ def test_an_unchanged_rerun_starts_no_worker_process(tmp_path: Path, monkeypatch
     tape_key = sorted(market.list(f"raw_lt/{days[1]:%Y/%m/%d}/"))[0]
     market.write_bytes(tape_key, market.read_bytes(tape_key))  # replaced: a new fingerprint
     assert [footprint.has_work(market, d) for d in days] == [False, True, False]
+
+
+def test_threads_per_worker_shares_the_cores_only_when_workers_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process's DuckDB keeps to its share of the cores; an in-process map keeps them all."""
+    monkeypatch.setattr(parallel, "worker_count", lambda: 4)
+    assert parallel.threads_per_worker(None, 10) == 1  # one worker per core
+    assert parallel.threads_per_worker(2, 10) == 2
+    assert parallel.threads_per_worker(1, 10) is None  # in process (S3, an unchanged re-run)
+    assert parallel.threads_per_worker(None, 1) is None  # one date: in process
+
+
+def test_a_capped_footprint_build_equals_the_default_one(market: Lake, tmp_path: Path) -> None:
+    """`build.connect(threads)` caps DuckDB's threads and changes no byte of the build."""
+    con = footprint.connect(1)
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (1,)
+    con.close()
+    outs = []
+    for n, threads in enumerate((None, 1)):
+        lake = Lake(str(tmp_path / f"lake{n}"))
+        for k in tape_objects(market, END):
+            lake.write_bytes(k, market.read_bytes(k))
+        res, _ = footprint.build_footprint_handing(lake, END, None, threads=threads)
+        assert res.hour_files_written
+        outs.append({k: lake.read_bytes(k) for k in lake.list("footprint/")})
+    assert outs[0] == outs[1]

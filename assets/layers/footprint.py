@@ -78,7 +78,6 @@ def footprint_ndjson(
         prefixes=[p for d in dates for p in (*inventory.tape_prefixes(d), quarantine_folder(d))],
     )
     hand = lake.handover()
-    jobs = [(lk, d, config.force, config.tickers, hand.folder if hand else None) for d in dates]
     workers = parallel.workers_for(lk.is_s3)
     # Worker processes take seconds to start: an unchanged re-run of many dates lists them here
     # (on S3 the work is in-process anyway, and a pre-check would cost a GET per manifest).
@@ -88,6 +87,9 @@ def footprint_ndjson(
         and not any(footprint.has_work(lk, d, force=config.force, tickers=config.tickers) for d in dates)
     ):
         workers = 1
+    # one date per core: each worker's DuckDB keeps to its share of the cores (build.connect)
+    threads = parallel.threads_per_worker(workers, len(dates))
+    jobs = [(lk, d, config.force, config.tickers, hand.folder if hand else None, threads) for d in dates]
     for d, (r, checked, handed) in zip(
         dates,
         parallel.ordered_map(footprint_checks.build_and_check, jobs, workers=workers),

@@ -20,15 +20,17 @@ from orderflow_pipeline.storage.inventory import footprint_objects
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.storage.quarantine import count_quarantined
 
+# (lake, date, force, tickers, the run's hand-over spool folder or None, DuckDB threads or None)
+Job = tuple[Lake, date, bool, list[str] | None, str | None, int | None]
 
-def build_and_check(
-    job: tuple[Lake, date, bool, list[str] | None, str | None],
-) -> tuple[FootprintResult, list[CheckOutcome], Handed | None]:
+
+def build_and_check(job: Job) -> tuple[FootprintResult, list[CheckOutcome], Handed | None]:
     """`build_footprint` then `checks` of one date: the unit a backfill spreads over the cores
     (`parallel.ordered_map`); dates are independent (own tape, manifest, quarantine, hour files).
-    The job's last item is the run's hand-over spool folder (None: no hand-over)."""
-    lake, d, force, tickers, spool = job
-    res, handed = build_footprint_handing(lake, d, spool, force=force, tickers=tickers)
+    The job carries the run's hand-over spool folder (None: no hand-over) and the DuckDB thread
+    cap of a worker process that shares the cores with the others (`build.connect`)."""
+    lake, d, force, tickers, spool, threads = job
+    res, handed = build_footprint_handing(lake, d, spool, force=force, tickers=tickers, threads=threads)
     return res, checks(lake, None, d, handed=handed), handed
 
 

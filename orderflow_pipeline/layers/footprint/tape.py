@@ -298,7 +298,7 @@ SELECT i FROM (
   FROM fp_valid v SEMI JOIN dk ON v.ticker = dk.ticker AND v.trade_no = dk.trade_no WHERE v.board = 'RG'
 ) WHERE rn > 1;
 
-CREATE OR REPLACE TEMP VIEW {UNIQUE_VIEW} AS
+CREATE OR REPLACE TEMP TABLE {UNIQUE_VIEW} AS
 SELECT ticker, trade_no, secs, price, vol, {cont} AS cont, {rule} AS rule_side
 FROM fp_valid v
 WHERE board = 'RG' AND i NOT IN (SELECT i FROM fp_drop) {keep_filter};
