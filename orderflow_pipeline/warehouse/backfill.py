@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 
@@ -153,16 +154,33 @@ class _Group:
 def _prepared(jobs: Iterator[_Job], workers: int | None) -> Iterator[PreparedDate]:
     """The dates prepared, in order: here while a date reads nothing (an unchanged re-run, or its
     files all handed over: a listing each, not worth starting processes for), on the workers from
-    the date after the first one that reads."""
+    the date after the first one that reads.
+
+    Here, on a local lake, the next date is prepared in a thread while the caller writes this one:
+    its listing (Python and stat calls) overlaps DuckDB's inserts, which release the GIL. The job
+    (its manifest rows, read on the caller's connection) is made in this thread, never there."""
     from orderflow_pipeline.parallel import ordered_map
 
-    for job in jobs:
-        p = prepare_date(job)
-        reads = any(b.sizes for b in p.batches)  # before the yield: the writer empties batches
-        yield p
-        if reads:
-            break
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wh-prepare") as ahead:
+        job = next(jobs, None)
+        nxt = _submit(ahead, job)
+        while job is not None:
+            p = nxt.result() if nxt is not None else prepare_date(job)
+            reads = any(b.sizes for b in p.batches)  # before the yield: the writer empties batches
+            job = None if reads else next(jobs, None)
+            nxt = _submit(ahead, job)
+            yield p
+            if reads:
+                break
     yield from ordered_map(prepare_date, jobs, workers=workers, in_flight=1)
+
+
+def _submit(pool: ThreadPoolExecutor, job: _Job | None) -> Future[PreparedDate] | None:
+    """`prepare_date(job)` in `pool` on a local lake; None (prepared when needed) otherwise: on S3
+    the run's listing cache lives in this thread's process and is not shared across threads."""
+    if job is None or job[0].is_s3:
+        return None
+    return pool.submit(prepare_date, job)
 
 
 # DuckDB's buffer pool keeps every block the backfill writes cached up to its memory_limit
