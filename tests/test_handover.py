@@ -26,7 +26,7 @@ from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.inventory import footprint_objects
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import load
+from orderflow_pipeline.warehouse import backfill, load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 D = date(2026, 2, 18)  # a Wednesday
@@ -109,7 +109,7 @@ def _consolidate(
 ) -> tuple[Any, duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(db))
     ensure_schema(con)
-    [(res, _)] = list(load.consolidate_dates(lake, con, [D], workers=1, handover=hand))
+    [(res, _)] = list(backfill.consolidate_dates(lake, con, [D], workers=1, handover=hand))
     return res, con
 
 
@@ -141,7 +141,7 @@ def test_a_file_altered_after_the_build_is_read_and_validated(any_lake: Lake, tm
     assert any_lake.read_bytes(q_key) == quarantined
     assert _tables(con) == _tables(ref_con) and _tables(con)[0]
     # both loads record the listing as it is: an unchanged re-run reads nothing
-    again = list(load.consolidate_dates(any_lake, con, [D], workers=1))[0][0]
+    again = list(backfill.consolidate_dates(any_lake, con, [D], workers=1))[0][0]
     assert (again.objects_read, again.objects_skipped) == (0, len(files))
 
 

@@ -21,7 +21,7 @@ from orderflow_pipeline.layers.smart_money import build
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage.inventory import tape_objects
 from orderflow_pipeline.storage.lake import Lake
-from orderflow_pipeline.warehouse import load
+from orderflow_pipeline.warehouse import backfill, load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
 START, END = date(2026, 2, 16), date(2026, 2, 18)  # Monday..Wednesday: three trading days
@@ -89,7 +89,7 @@ def test_warehouse_prepared_in_workers_equals_serial_consolidate(market: Lake, t
         con = duckdb.connect(str(tmp_path / f"wh-{pool}.duckdb"))
         ensure_schema(con)
         if pool:
-            results = [r for r, _ in load.consolidate_dates(market, con, days, workers=2)]
+            results = [r for r, _ in backfill.consolidate_dates(market, con, days, workers=2)]
         else:
             results = [load.consolidate(market, con, d) for d in days]
         metas = [{k: v for k, v in r.as_metadata().items() if k != "seconds"} for r in results]
@@ -131,10 +131,10 @@ def test_an_unchanged_rerun_starts_no_worker_process(tmp_path: Path, monkeypatch
     monkeypatch.setattr(parallel, "process_pool", counted)
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
     ensure_schema(con)
-    first = [r for r, _ in load.consolidate_dates(market, con, days, workers=2)]
+    first = [r for r, _ in backfill.consolidate_dates(market, con, days, workers=2)]
     # the first date is read here, the other two on the workers
     assert [r.objects_read for r in first] == [r.objects_listed for r in first] and started == [2]
-    again = [r for r, _ in load.consolidate_dates(market, con, days, workers=2)]
+    again = [r for r, _ in backfill.consolidate_dates(market, con, days, workers=2)]
     assert [r.objects_read for r in again] == [0, 0, 0] and started == [2]  # no second pool
     con.close()
 

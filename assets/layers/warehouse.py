@@ -24,8 +24,8 @@ from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
 from orderflow_pipeline.checks import CheckOutcome
+from orderflow_pipeline.warehouse import backfill, load
 from orderflow_pipeline.warehouse import checks as warehouse_checks
-from orderflow_pipeline.warehouse import load
 
 ASSET = load.ASSET
 
@@ -63,8 +63,9 @@ def footprint_1m(
     outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.write() as con:
         # Listing, reading and validating run on every core a few dates ahead; the writes stay
-        # here, in date order, one transaction per date (the single DuckDB writer).
-        for res, prepared in load.consolidate_dates(
+        # here, in date order, several dates per transaction (the single DuckDB writer); a date
+        # comes back once committed.
+        for res, prepared in backfill.consolidate_dates(
             the_lake,
             con,
             sorted(context.partition_keys),

@@ -17,7 +17,7 @@ from orderflow_pipeline.storage import keys as K
 from orderflow_pipeline.storage.inventory import footprint_objects
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
 from orderflow_pipeline.warehouse.load import manifest_for
-from orderflow_pipeline.warehouse.queries import coverage, scalar, ticker_set, tickers_for
+from orderflow_pipeline.warehouse.queries import coverage, scalar, ticker_set
 
 
 def checks(
@@ -45,7 +45,8 @@ def checks(
             )
         ]
     out: list[CheckOutcome] = []
-    n = tickers_for(con, d)
+    have = ticker_set(con, d)
+    n = len(have)  # = tickers_for(con, d), without a second scan
     out.append(
         CheckOutcome.of(
             "warehouse_min_tickers",
@@ -54,7 +55,7 @@ def checks(
             {"tickers": n},
         )
     )
-    cov = coverage(lake, d, ticker_set(con, d), floor=fast_path_tickers, listed=listed)
+    cov = coverage(lake, d, have, floor=fast_path_tickers, listed=listed)
     out.append(
         CheckOutcome.of(
             "warehouse_fast_path_tickers",
@@ -69,8 +70,16 @@ def checks(
             },
         )
     )
-    table_rows = scalar(con, "SELECT count(*) FROM footprint_1m WHERE date = ?", [d])
-    manifest_rows = scalar(con, "SELECT coalesce(sum(rows), 0) FROM ingest_manifest WHERE date = ?", [d])
+    # the date's candles and its broken-OHLC candles in one scan; the manifest's rows from its
+    # entries, read once for this check and the two below
+    row = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT (low <= least(open, close)"
+        " AND greatest(open, close) <= high AND low > 0)) FROM footprint_1m WHERE date = ?",
+        [d],
+    ).fetchone()
+    table_rows, bad_ohlc = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+    known = manifest_for(con, d)
+    manifest_rows = sum(v[2] for v in known.values())
     out.append(
         CheckOutcome.of(
             "warehouse_manifest_rows",
@@ -93,12 +102,6 @@ def checks(
             {"duplicates": int(dupes)},
         )
     )
-    bad_ohlc = scalar(
-        con,
-        "SELECT count(*) FROM footprint_1m WHERE date = ? AND NOT (low <= least(open, close)"
-        " AND greatest(open, close) <= high AND low > 0)",
-        [d],
-    )
     out.append(
         CheckOutcome.of(
             "warehouse_ohlc_valid",
@@ -107,7 +110,6 @@ def checks(
             {"broken": int(bad_ohlc)},
         )
     )
-    known = manifest_for(con, d)
     assert listed is not None
     missing = sorted(
         k for k, info in listed.items() if known.get(k, (None, None))[:2] != (info.size, info.fingerprint)

@@ -20,8 +20,7 @@ request limits and left it sparse. Here one function owns the table and keeps it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -30,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from orderflow_pipeline.layers.footprint.candles import ValidatedCandles, validate_objects
-from orderflow_pipeline.layers.footprint.handover import Handed, Handover, merge, tables
+from orderflow_pipeline.layers.footprint.handover import Handed, merge, tables
 from orderflow_pipeline.storage import keys as K
 from orderflow_pipeline.storage.inventory import footprint_objects, listing_digest
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
@@ -171,6 +170,21 @@ def load_validated(
     """`load_objects` after validation: the objects' keys (with their byte sizes) and what the
     validator made of them. Validation is pure compute (a backfill runs it in worker processes,
     `consolidate_dates`); this is the single writer's part."""
+    # Keyed by date and object: runs writing other dates never touch these rows.
+    return duck.committed(con, lambda: replace_rows(con, validated, sizes, infos, removed=removed))
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    validated: ValidatedCandles,
+    sizes: Mapping[str, int],
+    infos: Mapping[str, ObjectInfo] | None = None,
+    *,
+    removed: Iterable[str] = (),
+) -> LoadResult:
+    """The statements of `load_validated`, inside the caller's transaction (a backfill writes
+    several dates in one, `backfill.consolidate_dates`): delete the objects' old rows and manifest
+    entries, insert the new ones."""
     gone = sorted(set(removed) - set(sizes))
     touched_keys = list(sizes) + gone
     touched = pa.table({"key": pa.array(touched_keys, pa.string())})
@@ -184,8 +198,7 @@ def load_validated(
     con.register("_wh_candles", candles)
     con.register("_wh_levels", levels)
     con.register("_wh_manifest", manifest)
-
-    def replace() -> None:
+    try:
         if dates:
             date_list = ", ".join("?" for _ in dates)
             for table in ("footprint_1m", "footprint_levels"):
@@ -198,10 +211,6 @@ def load_validated(
         con.execute(f"INSERT INTO footprint_levels ({LEVEL_COLS}) SELECT {LEVEL_COLS} FROM _wh_levels")
         con.execute("DELETE FROM ingest_manifest WHERE key IN (SELECT key FROM _wh_touched)")
         con.execute("INSERT INTO ingest_manifest SELECT * FROM _wh_manifest")
-
-    try:
-        # Keyed by date and object: runs writing other dates never touch these rows.
-        duck.committed(con, replace)
     finally:
         for name in ("_wh_touched", "_wh_candles", "_wh_levels", "_wh_manifest"):
             con.unregister(name)
@@ -267,22 +276,27 @@ def prepare_date(job: _Job) -> PreparedDate:
     return PreparedDate(res, listed, known, batches, taken)
 
 
-def apply_prepared(
-    lake: Lake,
+@dataclass
+class Written:
+    """What `write_prepared` did to the warehouse, for `finish_prepared` to finish in the lake."""
+
+    quarantine: QuarantineBatch
+    cleared: list[str]  # reloaded keys whose old quarantine object is now stale
+
+
+def write_prepared(
     con: duckdb.DuckDBPyConnection,
     p: PreparedDate,
     *,
     retention_days: int | None = None,
-    started: float | None = None,
     handed: Handed | None = None,
-) -> ConsolidateResult:
-    """The writing half of `consolidate`: load the prepared batches (one transaction each; the
-    handed objects' rows go in with the first), write/clear quarantine, prune, count the date's
-    tickers."""
-    started = time.perf_counter() if started is None else started
+    own_transactions: bool = True,
+) -> Written:
+    """The warehouse writes of a prepared date: its batches (the handed objects' rows go in with
+    the first) and the retention prune. `own_transactions`: one transaction per batch (and one for
+    the prune); False runs them in the caller's transaction (a backfill's group of dates)."""
     res, known, d = p.res, p.known, K.as_date(p.res.date)
-    quarantine = QuarantineBatch(QUARANTINE_LAYER)
-    cleared: list[str] = []  # reloaded keys whose old quarantine object is now stale
+    out = Written(QuarantineBatch(QUARANTINE_LAYER), [])
     batches = p.batches
     if p.handed:
         assert handed is not None, "prepared with a hand-over, applied without it"
@@ -293,31 +307,61 @@ def apply_prepared(
             *batches[1:],
         ]
         res.objects_handed = len(p.handed)
+    write = load_validated if own_transactions else replace_rows
     for b in batches:
-        loaded = load_validated(con, b.validated, b.sizes, p.listed, removed=b.drop)
+        loaded = write(con, b.validated, b.sizes, p.listed, removed=b.drop)
         res.objects_read += len(b.sizes)
         res.objects_removed += len(b.drop)
         res.rows += loaded.rows
         res.levels += loaded.levels
         res.superseded += loaded.validated.superseded
-        quarantine.items.extend(loaded.validated.rejects)
-        cleared += [
+        out.quarantine.items.extend(loaded.validated.rejects)
+        out.cleared += [
             k
             for k in list(b.sizes) + b.drop
             if k in known and known[k][3] and not loaded.validated.rejects_by_source.get(k)
         ]
     res.objects_read -= res.objects_handed  # counted in the first batch's sizes, but not read
+    if retention_days is not None:
+        keep_from = d - timedelta(days=retention_days)
+        if own_transactions:
+            prune(con, keep_from)
+        else:
+            prune_rows(con, keep_from)
+    return out
 
+
+def finish_prepared(
+    lake: Lake, con: duckdb.DuckDBPyConnection, p: PreparedDate, written: Written, started: float
+) -> ConsolidateResult:
+    """After the date's rows are committed: write/clear its quarantine, count its tickers."""
+    res, d = p.res, K.as_date(p.res.date)
+    quarantine = written.quarantine
     res.quarantined = len(quarantine)
     if quarantine.items:
         res.quarantine_keys = quarantine.write(lake, d)
-    for key in cleared:
+    for key in written.cleared:
         lake.delete(K.quarantine_key(d, QUARANTINE_LAYER, key))
-    if retention_days is not None:
-        prune(con, d - timedelta(days=retention_days))
     res.tickers = tickers_for(con, d)
     res.seconds = time.perf_counter() - started
     return res
+
+
+def apply_prepared(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    p: PreparedDate,
+    *,
+    retention_days: int | None = None,
+    started: float | None = None,
+    handed: Handed | None = None,
+) -> ConsolidateResult:
+    """The writing half of `consolidate`: load the prepared batches (one transaction each; the
+    handed objects' rows go in with the first), prune, then write/clear quarantine and count the
+    date's tickers."""
+    started = time.perf_counter() if started is None else started
+    written = write_prepared(con, p, retention_days=retention_days, handed=handed)
+    return finish_prepared(lake, con, p, written, started)
 
 
 def consolidate(
@@ -342,97 +386,14 @@ def consolidate(
     return apply_prepared(lake, con, p, retention_days=retention_days, started=started)
 
 
-def consolidate_dates(
-    lake: Lake,
-    con: duckdb.DuckDBPyConnection,
-    dates: Sequence[date | str],
-    *,
-    force: bool = False,
-    retention_days: int | None = None,
-    tickers: Iterable[str] | None = None,
-    workers: int | None = None,
-    handover: Handover | None = None,
-) -> Iterator[tuple[ConsolidateResult, PreparedDate]]:
-    """`consolidate` of many dates, in date order: listing, reading and validating run in worker
-    processes (one date each, a few dates ahead), the writes stay here, one date per transaction
-    as before. Yields each date's result with what was prepared (its listing, for the checks).
-    `handover`: the run's footprint hand-over; its files are loaded from it, not read back."""
-    from orderflow_pipeline.parallel import workers_for
-
-    ds = sorted({K.as_date(d) for d in dates})
-    only = list(tickers) if tickers is not None else None
-    hands = {d: handover.get(d) if handover else None for d in ds}
-    jobs: Iterator[_Job] = (
-        (
-            lake,
-            d,
-            manifest_for(con, d),
-            force,
-            DEFAULT_BATCH_OBJECTS,
-            only,
-            (h.files if (h := hands[d]) else {}),
-        )
-        for d in ds
-    )
-    with backfill_memory(con):
-        n = workers_for(lake.is_s3) if workers is None else workers
-        for p in _prepared(jobs, n):
-            d = K.as_date(p.res.date)
-            yield apply_prepared(lake, con, p, retention_days=retention_days, handed=hands[d]), p
-            if handover is not None:
-                handover.drop(d)
-
-
-def _prepared(jobs: Iterator[_Job], workers: int | None) -> Iterator[PreparedDate]:
-    """The dates prepared, in order: here while a date reads nothing (an unchanged re-run, or its
-    files all handed over: a listing each, not worth starting processes for), on the workers from
-    the date after the first one that reads."""
-    from orderflow_pipeline.parallel import ordered_map
-
-    for job in jobs:
-        p = prepare_date(job)
-        yield p
-        if any(b.sizes for b in p.batches):
-            break
-    yield from ordered_map(prepare_date, jobs, workers=workers, in_flight=1)
-
-
-# DuckDB's buffer pool keeps every block the backfill writes cached up to its memory_limit
-# (default 80% of RAM): a year's warehouse (~460 MB) made the writer's RSS grow by as much, day
-# after day. Capped while a backfill writes, so memory stays flat as days grow; blocks beyond it
-# are evicted (they are on disk), a date's inserts need a few MB.
-BACKFILL_MEMORY_LIMIT = "256MB"
-
-
-@contextmanager
-def backfill_memory(con: duckdb.DuckDBPyConnection, limit: str = BACKFILL_MEMORY_LIMIT) -> Iterator[None]:
-    """Cap DuckDB's memory_limit for the block, then restore the previous value.
-
-    The setting reads back rounded ("18.8 GiB"), so the default is restored with RESET rather
-    than by setting the rounded text; only a limit someone configured is set back as read."""
-    query = "SELECT current_setting('memory_limit')"
-    row = con.execute(query).fetchone()
-    before = str(row[0]) if row else None
-    scratch = duckdb.connect()  # an in-memory database: the default, whatever the machine
-    default_row = scratch.execute(query).fetchone()
-    scratch.close()
-    con.execute(f"SET memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        if before is None or (default_row and before == str(default_row[0])):
-            con.execute("RESET memory_limit")
-        else:
-            con.execute(f"SET memory_limit = '{before}'")
-
-
 def prune(con: duckdb.DuckDBPyConnection, keep_from: date) -> int:
     """Delete every row older than `keep_from` (retention is a setting; default keep everything)."""
+    return duck.committed(con, lambda: prune_rows(con, keep_from))
 
-    def delete() -> int:
-        row = con.execute("SELECT count(*) FROM footprint_1m WHERE date < ?", [keep_from]).fetchone()
-        for table in ("footprint_1m", "footprint_levels", "ingest_manifest"):
-            con.execute(f"DELETE FROM {table} WHERE date < ?", [keep_from])
-        return int(row[0]) if row else 0
 
-    return duck.committed(con, delete)
+def prune_rows(con: duckdb.DuckDBPyConnection, keep_from: date) -> int:
+    """`prune`'s statements, inside the caller's transaction; the candles deleted."""
+    row = con.execute("SELECT count(*) FROM footprint_1m WHERE date < ?", [keep_from]).fetchone()
+    for table in ("footprint_1m", "footprint_levels", "ingest_manifest"):
+        con.execute(f"DELETE FROM {table} WHERE date < ?", [keep_from])
+    return int(row[0]) if row else 0

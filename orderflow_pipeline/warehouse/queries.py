@@ -51,10 +51,12 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> i
 
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether `name` exists (a warehouse file created but never consolidated has no tables)."""
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
+    """Whether table `name` exists (a warehouse file created but never consolidated has no tables).
+
+    `duckdb_tables()`, not `information_schema.tables`: the view cost ~6 ms a call (it joins every
+    catalog's tables and views), and the readers ask before each query — 3 times per date in a
+    backfill's checks."""
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
     return bool(row and row[0])
 
 
