@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +287,50 @@ def test_a_report_over_a_warehouse_not_yet_migrated_says_which_sessions_lack_pri
     assert rep["unpriced"] is not None
     assert "1 session(s) in 2026-02-02..2026-02-02" in rep["unpriced"]
     assert "--date 2026-02-02 --to 2026-02-02 --layers outcomes" in rep["unpriced"]
+
+
+def _outcome_state(lake: Lake, con: duckdb.DuckDBPyConnection, days: list[date]) -> tuple[Any, ...]:
+    rows = con.execute("SELECT * FROM signal_outcomes ORDER BY date, ticker").fetchall()
+    files = {
+        d: lake.read_bytes(keys.signal_outcomes_key(d))
+        for d in days
+        if lake.exists(keys.signal_outcomes_key(d))
+    }
+    return rows, files
+
+
+def test_a_batch_of_dates_is_each_date_built_alone(world: tuple[Lake, duckdb.DuckDBPyConnection]) -> None:
+    """`build_outcomes_many` (the asset's backfill: one sessions query, one transaction) gives the
+    rows, files and facts that building each date alone gives, the horizon's edge included: a
+    session 45 days after D counts for D, one 46 days after does not (but does for D + 1)."""
+    lake, con = world
+    edge, beyond = (
+        D1 + timedelta(days=outcomes.HORIZON_CALENDAR_DAYS),
+        D2 + timedelta(days=outcomes.HORIZON_CALENDAR_DAYS),
+    )
+    sessions = [D1, D2, D3, date(2026, 2, 5), date(2026, 2, 6), edge, beyond]
+    write_candles(lake, "XXX", [candle(d, 0, 100 + i, 101 + i) for i, d in enumerate(sessions)])
+    write_candles(lake, "YYY", [candle(d, 3, 200 + i, 199 + i) for i, d in enumerate(sessions[1:])])
+    for d in sessions:
+        load.consolidate(lake, con, d)
+    items = [
+        {"t": "XXX", "sig": "BUY", "sc": 0.7},
+        {"t": "YYY", "sig": "SELL", "sc": 0.2},
+        {"t": "NOC", "sig": "NEUTRAL", "sc": 0.5},
+    ]
+    for d in (D1, D2):
+        write_summary_items(lake, d, items)
+    days = [D1, D2, D3]  # D3 has no summary: no file, no rows
+    alone = [outcomes.build_outcomes(lake, con, d).as_metadata() for d in days]
+    want = _outcome_state(lake, con, days)
+    assert [r["with_next"] for r in alone] == [1, 2, 0] and set(want[1]) == {D1, D2}
+    # the fifth later session: `edge` for D1 (45 days on; XXX), `beyond` for D2 (XXX and YYY)
+    assert [r["with_5d"] for r in alone] == [1, 2, 0]
+    con.execute("DELETE FROM signal_outcomes")
+    for d in days:
+        if lake.exists(keys.signal_outcomes_key(d)):
+            lake.delete(keys.signal_outcomes_key(d))
+    batch = [r.as_metadata() for r in outcomes.build_outcomes_many(lake, con, reversed(days))]
+    assert _outcome_state(lake, con, days) == want
+    assert [{**r, "seconds": 0} for r in batch] == [{**r, "seconds": 0} for r in alone]
+    assert [r.file_written for r in outcomes.build_outcomes_many(lake, con, days)] == [False, False, False]

@@ -329,6 +329,18 @@ def test_missing_broksum_for_traded_ticker_warns(real: Path, local_lake: Lake, t
     assert not present.passed and present.severity == "WARN"
     assert present.metadata["missing"] == ["TLKM"] and present.metadata["traded"] == 2
     assert all(c.severity == "WARN" for c in outcome.values())
+    # A backfill's inputs gathered once for all dates (the asset) give the same outcomes.
+    days = [date.fromisoformat(d) for d in ("2026-01-21", "2026-01-22", "2026-01-23")]
+    present, traded = (
+        sm.broksum_tickers_by_date(local_lake, days),
+        sm.traded_tickers_by_date(local_lake, days),
+    )
+    health = sm.feature_health_by_date(con, days)
+    assert traded[days[1]] == {"TLKM", "BBRI"} and health[days[1]][0] > 0
+    for d in days:
+        assert sm.checks(local_lake, con, d, broksum=present[d], traded=traded[d], health=health[d]) == (
+            sm.checks(local_lake, con, d)
+        )
     # Without a warehouse connection only the lake checks run.
     assert {c.name for c in sm.checks(local_lake, None, "2026-01-22")} == {
         "broksum_present",

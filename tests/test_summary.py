@@ -599,3 +599,59 @@ def test_each_input_is_read_once_per_date(
         assert [(o.name, o.passed, o.metadata) for o in outcomes] == [
             (o.name, o.passed, o.metadata) for o in summary_build.checks(lake, con, D)
         ]
+
+
+def _backfill_world(folder: Path) -> tuple[Lake, duckdb.DuckDBPyConnection, list[date]]:
+    """Three sessions; the warehouse lacks HEAL on the middle one (that date heals from the lake),
+    and HEAL closes D at ARA of that session's close, so D's `lim` needs the heal's candles."""
+    days = sorted([*idx_calendar.previous_sessions(D, 2), D])
+    lake = Lake(str(folder / "lake"))
+    con = duckdb.connect(str(folder / "wh.duckdb"))
+    ensure_schema(con)
+    heal = {
+        d: {keys.footprint_key("HEAL", datetime(d.year, d.month, d.day, 3, tzinfo=timezone.utc)): [
+            candle(int(datetime(d.year, d.month, d.day, 3, m, tzinfo=timezone.utc).timestamp() * 1000),
+                   c, c, c, c, 10, 2) for m, c in ((0, close - 5), (1, close))]}
+        for d, close in zip(days, (1100, 1000, 1250), strict=True)  # ARA of 1,000, not of 1,100
+    }  # fmt: skip
+    for i, d in enumerate(days):
+        files = {**day_files(d, ["AAA", "BBB", "CCC"], seed=i), **heal[d]}
+        write_files(lake, files)
+        insert_warehouse(con, files if i != 1 else {k: v for k, v in files.items() if "/HEAL/" not in k})
+    insert_features(con, [(days[0], "AAA", "ACCUMULATION", 1.2), (days[1], "BBB", "DISTRIBUTION", -0.7)])
+    return lake, con, days
+
+
+def test_a_backfill_is_each_date_built_alone(tmp_path: Path) -> None:
+    """`backfill.build_many` + `checks_many` (the asset: each input gathered once for all dates)
+    write the documents, files, warehouse rows and check outcomes that building and checking each
+    date alone gives, a self-heal's effect on the next date's previous closes included."""
+    from orderflow_pipeline.layers.summary import backfill
+    from orderflow_pipeline.layers.summary import build as summary_build
+
+    lake_a, con_a, days = _backfill_world(tmp_path / "a")
+    lake_b, con_b, _ = _backfill_world(tmp_path / "b")
+    alone, checks_a = {}, {}
+    for d in days:  # the asset before the batch: build a date, then check it
+        alone[d] = summary_build.build(lake_a, con_a, d, min_tickers=1, now=NOW)
+        checks_a[d] = summary_build.checks(lake_a, con_a, d, doc=alone[d].doc)
+    batch = dict(backfill.build_many(lake_b, con_b, reversed(days), min_tickers=1, now=NOW))
+    checks_b = backfill.checks_many(lake_b, con_b, {d: b.doc for d, b in batch.items()})
+    assert [d for d in batch] == days
+    assert [alone[d].heal is not None for d in days] == [False, True, False]
+    assert {i["t"]: i["lim"] for i in alone[D].doc["items"]}["HEAL"] == "ARA"  # the heal's close
+    for d in days:
+        assert batch[d].doc == alone[d].doc, d
+        # the heal's manifests, but for the fingerprints (file mtimes: two lakes)
+        assert [{k: (v[0], *v[2:]) for k, v in m.items()} for m in batch[d].heal or ()] == [
+            {k: (v[0], *v[2:]) for k, v in m.items()} for m in alone[d].heal or ()
+        ], d
+        assert [(o.name, o.passed, o.description, o.metadata) for o in checks_b[d]] == [
+            (o.name, o.passed, o.description, o.metadata) for o in checks_a[d]
+        ], d
+    for prefix in ("features/", "_state/"):
+        assert {k: lake_b.read_bytes(k) for k in lake_b.list(prefix)} == {
+            k: lake_a.read_bytes(k) for k in lake_a.list(prefix)
+        }
+    q = "SELECT * FROM footprint_1m ORDER BY ALL"
+    assert con_b.execute(q).fetchall() == con_a.execute(q).fetchall()

@@ -16,6 +16,11 @@ from orderflow_pipeline.layers import universe
 from orderflow_pipeline.layers.footprint.build import build_footprint
 from orderflow_pipeline.simulator import simulate_range
 from orderflow_pipeline.storage import keys
+from orderflow_pipeline.storage.inventory import (
+    footprint_objects,
+    footprint_tickers,
+    footprint_tickers_by_date,
+)
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
@@ -123,3 +128,47 @@ def test_registry_entry_links_the_runbook() -> None:
 def test_no_previous_session_passes(tmp_path: Path) -> None:
     [o] = universe.checks(Lake(str(tmp_path / "lake")), None, date(2026, 2, 2))
     assert o.passed
+
+
+def test_tickers_by_date_is_the_per_date_listing(lake: Lake, tmp_path: Path) -> None:
+    """One pass over the footprint folders gives each date exactly the tickers its own listing
+    gives, whatever else the folders hold: a temp file, a directory or a broken or looping link
+    named like an hour file, another date's hour, a folder that is not a ticker."""
+    lk = Lake(str(tmp_path / "lake"))
+    for k in lake.list("footprint/"):
+        lk.write_bytes(k, lake.read_bytes(k))
+    root = Path(lk.path("footprint"))
+    t = sorted(p.name for p in root.iterdir())[0]
+    h = keys.footprint_hours_utc(DAYS[1])[20]  # an hour no simulated trade falls in
+    for name in ("ZZTMP", "ZZDIR"):
+        (root / name / "1m" / f"{h:%Y/%m/%d}").mkdir(parents=True)
+    (root / "ZZTMP" / "1m" / f"{h:%Y/%m/%d}" / f".tmp-x-{h:%H}.jsonl").write_text("{}\n")
+    (root / "ZZDIR" / "1m" / f"{h:%Y/%m/%d}" / f"{h:%H}.jsonl").mkdir()  # a directory is no hour file
+    for name, target in (("loop", "loop"), ("gone", "nowhere")):
+        folder = root / f"ZZ{name.upper()}" / "1m" / f"{h:%Y/%m/%d}"
+        folder.mkdir(parents=True)
+        (folder / f"{h:%H}.jsonl").symlink_to(
+            folder / f"{h:%H}.jsonl" if target == "loop" else folder / target
+        )
+    (root / "not-a-ticker" / "1m" / f"{h:%Y/%m/%d}").mkdir(parents=True)
+    (root / "not-a-ticker" / "1m" / f"{h:%Y/%m/%d}" / f"{h:%H}.jsonl").write_text("{}\n")
+    linked = root / "ZZLINK" / "1m" / f"{h:%Y/%m/%d}"
+    linked.mkdir(parents=True)
+    (linked / f"{h:%H}.jsonl").symlink_to(next(p for p in (root / t).rglob("*.jsonl") if p.is_file()))
+    days = [idx_calendar.previous_sessions(DAYS[0], 1)[0], *DAYS]
+    want = {d: footprint_tickers(footprint_objects(lk, d)) for d in days}
+    assert "ZZLINK" in want[DAYS[1]] and not {"ZZLOOP", "ZZGONE", "ZZDIR", "ZZTMP"} & want[DAYS[1]]
+    assert footprint_tickers_by_date(lk, days) == want
+    assert universe.traded_with_previous(lk, DAYS[1:]) == {d: want[d] for d in DAYS}
+
+
+def test_backfill_inputs_give_the_same_universe_and_checks(lake: Lake, tmp_path: Path) -> None:
+    """The asset's one-pass inputs (`traded_with_previous`) change nothing the update or the
+    checks produce."""
+    a, b = _con(tmp_path / "a"), _con(tmp_path / "b")
+    universe.update_universe(lake, a, DAYS)
+    traded = universe.traded_with_previous(lake, DAYS)
+    universe.update_universe(lake, b, DAYS, traded=traded)
+    assert universe.universe_rows(b) == universe.universe_rows(a)
+    for d in DAYS:
+        assert universe.checks(lake, None, d, traded=traded) == universe.checks(lake, None, d)

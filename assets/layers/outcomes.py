@@ -1,7 +1,7 @@
 """The `signal_outcomes` asset (issue 21) and the sensor that fills its partitions in later.
 
 Partition D holds what D's final summary items did on the ticker's next 1 and 5 sessions
-(`outcomes.build_outcomes`). Those sessions arrive after D, so D is materialized again as they do.
+(`outcomes.build_outcomes`; a run of many dates: `outcomes.build_outcomes_many`). Those sessions arrive after D, so D is materialized again as they do.
 
 How D is re-materialized — a sensor, not an eager automation condition. `AutomationCondition.eager()`
 waits while any upstream partition is missing (D+5's never exists until it trades, so D would wait
@@ -72,10 +72,11 @@ def signal_outcomes(
     the_lake = lake.get()
     the_lake.prefetch([keys.signal_outcomes_key(d) for d in sorted(context.partition_keys)])  # S3: one batch
     with warehouse.write() as con:
-        for key in sorted(context.partition_keys):
-            facts = outcomes.build_outcomes(the_lake, con, key).as_metadata()
-            report_partition(context, key, facts)
-            context.log.info(f"signal_outcomes {key}: {facts}")
+        # every date of the run in one batch: one sessions query, one transaction
+        for res in outcomes.build_outcomes_many(the_lake, con, context.partition_keys):
+            facts = res.as_metadata()
+            report_partition(context, res.date, facts)
+            context.log.info(f"signal_outcomes {res.date}: {facts}")
     return MaterializeResult()
 
 

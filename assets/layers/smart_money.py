@@ -58,8 +58,14 @@ def daily_features(
     lk = lake.get()
     with warehouse.write() as con:
         res = smart_money.build_daily_features(lk, con, dates, force=config.force)
+        # Each check input is gathered once for all the dates (one listing, one query), not per date.
         present = smart_money.broksum_tickers_by_date(lk, dates)
-        per_date = {d: smart_money.checks(lk, con, d, broksum=present[d]) for d in dates}
+        traded = smart_money.traded_tickers_by_date(lk, dates)
+        health = smart_money.feature_health_by_date(con, dates)
+        per_date = {
+            d: smart_money.checks(lk, con, d, broksum=present[d], traded=traded[d], health=health[d])
+            for d in dates
+        }
     # The broker-summary sync (objects listed, parsed, quarantined) is the run's work, over the
     # dates and their look-back: the run log has it; each date shows its own feature rows.
     context.log.info(f"daily_features {dates[0]}..{dates[-1]}: {res.metadata()}")

@@ -14,6 +14,7 @@ run's dates: a backfill of many dates passes a check only when every date passes
 # no `from __future__ import annotations`: Dagster resolves the config and resource annotations at runtime
 
 import time
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -33,8 +34,9 @@ from assets.checks.results import check_specs, fold_checks
 from assets.layers.metadata import report_partition
 from assets.partitions import trading_days
 from assets.resources import DUCKDB_POOL, IO_RETRY, LakeResource, SettingsResource, WarehouseResource
-from orderflow_pipeline.checks import CheckOutcome
+from orderflow_pipeline.layers.summary import backfill
 from orderflow_pipeline.layers.summary import build as summary
+from orderflow_pipeline.layers.summary.documents import SummaryDocument
 from orderflow_pipeline.storage import inventory
 from orderflow_pipeline.storage.keys import summary_key
 from orderflow_pipeline.warehouse import load, queries
@@ -102,18 +104,23 @@ def footprint_summary(
     settings: SettingsResource,
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     the_lake = lake.get()
-    outcomes: dict[str, list[CheckOutcome]] = {}
+    docs: dict[date, SummaryDocument] = {}
     # S3: every date's previous document and check state in one concurrent batch
     the_lake.prefetch(
         [k for d in sorted(context.partition_keys) for k in (summary_key(d), summary.checked_key(d))]
     )
     with warehouse.write() as con:
-        for key in sorted(context.partition_keys):
-            started = time.perf_counter()
-            built = summary.build(
-                the_lake, con, key, source=config.source, min_tickers=settings.min_warehouse_tickers
-            )
-            doc = built.doc
+        started = time.perf_counter()
+        # every date of the run in one batch: each input gathered once, not once per date
+        for d, built in backfill.build_many(
+            the_lake,
+            con,
+            context.partition_keys,
+            source=config.source,
+            min_tickers=settings.min_warehouse_tickers,
+        ):
+            key = d.isoformat()
+            doc = docs[d] = built.doc
             healed = heal_facts(con, key, *built.heal) if built.heal is not None else None
             if healed is not None:
                 # the listing the heal brought the warehouse in line with (the lake sensor's check)
@@ -124,12 +131,14 @@ def footprint_summary(
                 "signal_counts": summary.signal_counts(doc),
                 "source": doc["source"],
                 "ctx_date": doc["ctx_date"],
-                "seconds": time.perf_counter() - started,
+                "seconds": time.perf_counter() - started,  # this date's build and its share of the batch's
                 "healed_objects": healed["objects_read"] if healed else 0,
             }
+            started = time.perf_counter()
             report_partition(context, key, facts)
-            outcomes[key] = summary.checks(the_lake, con, key, doc=doc)  # doc is the file's content
             context.log.info(f"footprint_summary {key}: {facts}")
+        # on each date's document, i.e. the file's content (not read back)
+        outcomes = {d.isoformat(): c for d, c in backfill.checks_many(the_lake, con, docs).items()}
     return MaterializeResult(check_results=fold_checks(ASSET, outcomes))
 
 

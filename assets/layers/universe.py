@@ -36,9 +36,10 @@ def ticker_universe(
 ) -> MaterializeResult:  # type: ignore[type-arg, unused-ignore]  # Dagster needs it bare
     dates = sorted(date.fromisoformat(k) for k in context.partition_keys)
     lk = lake.get()
+    traded = universe.traded_with_previous(lk, dates)  # one pass over the footprint folders
     with warehouse.write() as con:
-        res = universe.update_universe(lk, con, dates)
-    per_date = {d: universe.checks(lk, None, d) for d in dates}
+        res = universe.update_universe(lk, con, dates, traded=traded)
+    per_date = {d: universe.checks(lk, None, d, traded=traded) for d in dates}
     context.log.info(f"ticker_universe {dates[0]}..{dates[-1]}: {res.as_metadata()}")
     for d in dates:
         # `tickers` is the universe after the update: the same for every date of the run, and true for each.

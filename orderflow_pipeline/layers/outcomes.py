@@ -38,6 +38,7 @@ STRONG_SELL, TRAP_WARNING (heavy buying into smart-money selling is a warning of
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -183,44 +184,86 @@ def _summary_items(lake: Lake, d: date) -> list[dict[str, Any]] | None:
 def build_outcomes(lake: Lake, con: duckdb.DuckDBPyConnection, d: date | str) -> OutcomesResult:
     """Outcomes of D's final summary into `signal_outcomes` (D's rows replaced) and
     `features/signal-outcomes/{D}.json` (written when its bytes change)."""
+    return build_outcomes_many(lake, con, [d])[0]
+
+
+def _own_sessions(
+    d: date, tickers: Iterable[str], by_ticker: Mapping[str, Sequence[Session]]
+) -> dict[str, list[Session]]:
+    """Each ticker's sessions in [D, D + HORIZON_CALENDAR_DAYS] (those with any), from sessions
+    sorted by date: what one `session_open_close` over that window gives."""
+    end = d + timedelta(days=HORIZON_CALENDAR_DAYS)
+    out: dict[str, list[Session]] = {}
+    for t in tickers:
+        own = by_ticker.get(t, ())
+        days = [s[0] for s in own]
+        window = list(own[bisect_left(days, d) : bisect_right(days, end)])
+        if window:
+            out[t] = window
+    return out
+
+
+def build_outcomes_many(
+    lake: Lake, con: duckdb.DuckDBPyConnection, dates: Iterable[date | str]
+) -> list[OutcomesResult]:
+    """`build_outcomes` of every date of `dates` (a backfill), each input read once: the
+    summaries one file each, the sessions of all their tickers in one query, the rows replaced
+    in one transaction and the changed lake files written together. Results in date order."""
     started = time.perf_counter()
-    d = as_date(d)
-    res = OutcomesResult(date=d.isoformat())
-    items = _summary_items(lake, d)
-    res.summary_found = items is not None
-    items = items or []
-    tickers = sorted({str(i["t"]) for i in items})
-    sessions: dict[str, list[Session]] = {}
+    days = sorted({as_date(d) for d in dates})
+    if not days:
+        return []
+    found = {d: _summary_items(lake, d) for d in days}
+    tickers = sorted({str(i["t"]) for items in found.values() for i in items or ()})
+    by_ticker: dict[str, list[Session]] = {}
+    # ordered by ticker, date: each ticker's list is sorted by date, as `_own_sessions` needs
     for t, day, o, c in queries.session_open_close(
-        con, tickers, d, d + timedelta(days=HORIZON_CALENDAR_DAYS)
+        con, tickers, days[0], days[-1] + timedelta(days=HORIZON_CALENDAR_DAYS)
     ):
-        sessions.setdefault(t, []).append((day, o, c))
-    rows = compute_outcomes(d, items, sessions)
-    cols: dict[str, list[Any]] = {"date": [d] * len(rows), "ticker": [r["t"] for r in rows]}
-    for col in COLUMNS[2:]:
-        cols[col] = [r[col] for r in rows]  # type: ignore[literal-required]
-    con.register("_so_new", pa.table(cols, schema=_SCHEMA))
+        by_ticker.setdefault(t, []).append((day, o, c))
+    results: list[OutcomesResult] = []
+    tables: list[pa.Table] = []
+    files: dict[str, bytes] = {}
+    for d in days:
+        res = OutcomesResult(date=d.isoformat(), summary_found=found[d] is not None)
+        items = found[d] or []
+        sessions = _own_sessions(d, sorted({str(i["t"]) for i in items}), by_ticker)
+        rows = compute_outcomes(d, items, sessions)
+        cols: dict[str, list[Any]] = {"date": [d] * len(rows), "ticker": [r["t"] for r in rows]}
+        for col in COLUMNS[2:]:
+            cols[col] = [r[col] for r in rows]  # type: ignore[literal-required]
+        tables.append(pa.table(cols, schema=_SCHEMA))
+        res.items = len(rows)
+        res.with_next = sum(1 for r in rows if r["ret_next_cc"] is not None)
+        res.with_5d = sum(1 for r in rows if r["ret_5d"] is not None)
+        res.at_limit = sum(1 for r in rows if r["lim"] or r["lim_next"])
+        traded_on_d = {t for t, own in sessions.items() if any(day == d for day, _, _ in own)}
+        # complete: nothing left to fill in (an item without a D candle never gets returns from closes)
+        res.complete = all(r["ret_5d"] is not None for r in rows if r["t"] in traded_on_d)
+        if res.summary_found:
+            doc = {"date": d.isoformat(), "count": len(rows), "complete": res.complete, "items": rows}
+            files[signal_outcomes_key(d)] = dumps(doc)
+        results.append(res)
+    con.register("_so_new", pa.concat_tables(tables))
     try:
 
         def replace() -> None:  # keyed by date: runs writing other dates never touch these rows
-            con.execute("DELETE FROM signal_outcomes WHERE date = ?", [d])
+            con.execute("DELETE FROM signal_outcomes WHERE date IN (SELECT unnest(?::DATE[]))", [days])
             con.execute(f"INSERT INTO signal_outcomes ({', '.join(COLUMNS)}) SELECT * FROM _so_new")
 
         duck.committed(con, replace)
     finally:
         con.unregister("_so_new")
-    res.items = len(rows)
-    res.with_next = sum(1 for r in rows if r["ret_next_cc"] is not None)
-    res.with_5d = sum(1 for r in rows if r["ret_5d"] is not None)
-    res.at_limit = sum(1 for r in rows if r["lim"] or r["lim_next"])
-    traded_on_d = {t for t, own in sessions.items() if any(day == d for day, _, _ in own)}
-    # complete: nothing left to fill in (an item without a D candle never gets returns from closes)
-    res.complete = all(r["ret_5d"] is not None for r in rows if r["t"] in traded_on_d)
-    if res.summary_found:
-        doc = {"date": d.isoformat(), "count": len(rows), "complete": res.complete, "items": rows}
-        res.file_written = lake.write_if_changed(signal_outcomes_key(d), dumps(doc))
-    res.seconds = time.perf_counter() - started
-    return res
+    # Derived files, rebuilt from the table on the next run if lost: one batched, atomic write
+    # of the changed ones (`Lake.write_many`), as the features layer writes its z-score files.
+    old = lake.cat_many(files)
+    changed = {k: v for k, v in files.items() if old.get(k) != v}
+    lake.write_many(changed)
+    seconds = (time.perf_counter() - started) / len(days)  # the batch's time, shared by its dates
+    for res in results:
+        res.file_written = signal_outcomes_key(res.date) in changed
+        res.seconds = seconds
+    return results
 
 
 def export_select(where: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from importlib import resources
@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.checks import CheckOutcome
-from orderflow_pipeline.layers.smart_money.checks import traded_tickers
+from orderflow_pipeline.layers.smart_money.checks import traded_tickers, traded_tickers_by_date
 from orderflow_pipeline.layers.smart_money.listing import list_broksum
 from orderflow_pipeline.storage import keys
 from orderflow_pipeline.storage.lake import Lake, dumps
@@ -80,22 +80,37 @@ class UniverseResult:
                 "lake_file_written": self.lake_file_written}  # fmt: skip
 
 
-def _seen(lake: Lake, dates: list[date]) -> list[tuple[str, date, bool]]:
+Traded = Mapping[date, set[str]]  # WIB date -> tickers with footprint files on it
+
+
+def traded_with_previous(lake: Lake, dates: Iterable[date]) -> dict[date, set[str]]:
+    """The tickers with footprint files on each of `dates` and on each one's previous session:
+    everything `update_universe` and `checks` read from the footprint folders, in one pass."""
+    days = {keys.as_date(d) for d in dates}
+    prev = {p for d in days for p in idx_calendar.previous_sessions(d, 1)}
+    return traded_tickers_by_date(lake, days | prev)
+
+
+def _seen(lake: Lake, dates: list[date], traded: Traded | None = None) -> list[tuple[str, date, bool]]:
     """(ticker, date, traded) for every ticker with footprint files or a broker summary on a date."""
     out: dict[tuple[str, date], bool] = {}
     for t, d in list_broksum(lake, dates).objects:
         out[(t, d)] = False
+    by_date = traded_tickers_by_date(lake, dates) if traded is None else traded
     for d in dates:
-        for t in traded_tickers(lake, d):
+        for t in by_date[d]:
             out[(t, d)] = True
-    return [(t, d, traded) for (t, d), traded in sorted(out.items())]
+    return [(t, d, flag) for (t, d), flag in sorted(out.items())]
 
 
-def update_universe(lake: Lake, con: duckdb.DuckDBPyConnection, dates: Iterable[date]) -> UniverseResult:
-    """Fold what the lake shows on `dates` into the universe (table + lake file)."""
+def update_universe(
+    lake: Lake, con: duckdb.DuckDBPyConnection, dates: Iterable[date], *, traded: Traded | None = None
+) -> UniverseResult:
+    """Fold what the lake shows on `dates` into the universe (table + lake file). `traded`: the
+    dates' footprint tickers when the caller holds them (`traded_with_previous`)."""
     days = sorted({keys.as_date(d) for d in dates})
     res = UniverseResult(dates=[d.isoformat() for d in days])
-    seen = _seen(lake, days)
+    seen = _seen(lake, days, traded)
     for _, d, _ in seen:
         res.seen_by_date[d.isoformat()] = res.seen_by_date.get(d.isoformat(), 0) + 1
     snap = snapshot_tickers()
@@ -172,19 +187,27 @@ def universe_rows(con: duckdb.DuckDBPyConnection) -> list[UniverseRow]:
     return out
 
 
-def missing_since_previous_session(lake: Lake, d: date | str) -> tuple[date | None, list[str]]:
-    """(previous session, tickers that traded on it and have no trade on `d`), from the lake."""
+def missing_since_previous_session(
+    lake: Lake, d: date | str, traded: Traded | None = None
+) -> tuple[date | None, list[str]]:
+    """(previous session, tickers that traded on it and have no trade on `d`), from the lake
+    (or from `traded`, which then holds both dates)."""
     d = keys.as_date(d)
     prev = idx_calendar.previous_sessions(d, 1)
     if not prev:
         return None, []
-    return prev[0], sorted(traded_tickers(lake, prev[0]) - traded_tickers(lake, d))
+    if traded is None:
+        return prev[0], sorted(traded_tickers(lake, prev[0]) - traded_tickers(lake, d))
+    return prev[0], sorted(traded[prev[0]] - traded[d])
 
 
-def checks(lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str) -> list[CheckOutcome]:
-    """The universe's completeness check for date `d` (lake-only: `con` is not needed)."""
+def checks(
+    lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str, *, traded: Traded | None = None
+) -> list[CheckOutcome]:
+    """The universe's completeness check for date `d` (lake-only: `con` is not needed). `traded`:
+    `traded_with_previous` of a backfill's dates, so no date is listed again."""
     d = keys.as_date(d)
-    prev, missing = missing_since_previous_session(lake, d)
+    prev, missing = missing_since_previous_session(lake, d, traded)
     shown = ", ".join(missing[:SHOWN]) + (f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else "")
     if prev is None:
         desc = "no previous session in the calendar"

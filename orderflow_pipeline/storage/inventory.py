@@ -140,6 +140,51 @@ def _list_local(
     return dict(sorted(out.items()))
 
 
+def footprint_tickers_by_date(lake: Lake, dates: Iterable[date | str]) -> dict[date, set[str]]:
+    """`footprint_tickers(footprint_objects(lake, d))` for every date of `dates`, in one pass.
+
+    Why: a backfill's universe, features checks and summary each asked for every date's tickers,
+    one listing per date, and each listing stats every hour file for a size the question does not
+    need. Local: each (ticker, UTC day) folder is read once for all the dates it serves (a UTC day
+    belongs to two WIB dates), and an entry is a file by its directory entry alone (a regular file
+    costs no stat; a link is followed, and one that cannot be is no file, as in `_list_local`).
+    S3: the per-date listing (the run's listing cache makes the repeats free)."""
+    ds = sorted({K.as_date(d) for d in dates})
+    if lake.is_s3:
+        return {d: footprint_tickers(footprint_objects(lake, d)) for d in ds}
+    out: dict[date, set[str]] = {d: set() for d in ds}
+    slot: dict[str, dict[str, set[str]]] = {}  # UTC day folder -> hour -> the WIB date's set
+    for d in ds:
+        for h in K.footprint_hours_utc(d):
+            slot.setdefault(f"{h:%Y/%m/%d}", {})[f"{h:%H}.jsonl"] = out[d]
+    root = lake.path("footprint")
+    try:
+        tickers = sorted(e.name for e in os.scandir(root) if K.TICKER_RE.match(e.name) and _is_dir(e))
+    except FileNotFoundError:
+        return out
+    for t in tickers:
+        for day, hours in slot.items():
+            try:
+                with os.scandir(os.path.join(root, t, "1m", day)) as it:
+                    for e in it:
+                        target = hours.get(e.name)
+                        if target is not None and t not in target and _is_file(e):
+                            target.add(t)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:  # e.g. the day folder is a symlink loop: no files (as _list_local)
+                log.warning("%s: skipped footprint/%s/1m/%s: %s", lake, t, day, exc)
+    return out
+
+
+def _is_file(e: os.DirEntry[str]) -> bool:
+    """Whether an entry is (or links to) a regular file; a link that cannot be followed is not."""
+    try:
+        return e.is_file()
+    except OSError:
+        return False
+
+
 def _is_dir(e: os.DirEntry[str]) -> bool:
     """Whether an entry is (or links to) a directory; a bad link is not one (and is logged)."""
     st = local_walk.entry_stat(e)

@@ -112,13 +112,17 @@ def coverage(
     *,
     floor: int,
     listed: Iterable[str] | None = None,
+    lake_tickers: Iterable[str] | None = None,
 ) -> Coverage:
     """The one fast-path rule (summary and the `warehouse_fast_path_tickers` check): compare the
     warehouse's tickers of date `d` with the tickers of the lake's footprint files (one listing;
-    `listed`: the date's footprint keys when the caller already has them)."""
+    `listed`: the date's footprint keys when the caller already has them; `lake_tickers`: their
+    tickers, e.g. from `inventory.footprint_tickers_by_date`)."""
     have = set(warehouse_tickers)
-    keys = footprint_objects(lake, d) if listed is None else listed
-    lake_tickers = {K.parse_footprint_key(k)[0] for k in keys}
+    if lake_tickers is None:
+        keys = footprint_objects(lake, d) if listed is None else listed
+        lake_tickers = {K.parse_footprint_key(k)[0] for k in keys}
+    lake_tickers = set(lake_tickers)
     return Coverage(len(have), len(lake_tickers), tuple(sorted(lake_tickers - have)), floor)
 
 

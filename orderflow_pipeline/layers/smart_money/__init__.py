@@ -42,7 +42,7 @@ from orderflow_pipeline.layers.smart_money.categories import (
     default_categories,
     parse_categories,
 )
-from orderflow_pipeline.layers.smart_money.checks import checks, traded_tickers
+from orderflow_pipeline.layers.smart_money.checks import checks, traded_tickers, traded_tickers_by_date
 from orderflow_pipeline.layers.smart_money.errors import BroksumError
 from orderflow_pipeline.layers.smart_money.features import (
     FEATURE_COLUMNS,
@@ -62,6 +62,7 @@ from orderflow_pipeline.layers.smart_money.listing import (
 from orderflow_pipeline.layers.smart_money.store import (
     EMITEN_HISTORY,
     NgrOutOfRange,
+    feature_health_by_date,
     load_history,
     write_features_table,
     write_lake_files,
@@ -95,6 +96,7 @@ __all__ = [
     "checks",
     "compute_features",
     "default_categories",
+    "feature_health_by_date",
     "features_from_table",
     "list_broksum",
     "load_history",
@@ -104,6 +106,7 @@ __all__ = [
     "render_broksum",
     "sync_broker_daily",
     "traded_tickers",
+    "traded_tickers_by_date",
     "write_features_table",
     "write_lake_files",
 ]

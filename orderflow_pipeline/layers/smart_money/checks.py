@@ -7,6 +7,7 @@ Check names and severities are declared once, in `orderflow_pipeline.checks.REGI
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 
 import duckdb
@@ -15,8 +16,12 @@ from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.layers.smart_money.build import LAYER
 from orderflow_pipeline.layers.smart_money.features import WINDOW
 from orderflow_pipeline.layers.smart_money.listing import broksum_tickers
-from orderflow_pipeline.layers.smart_money.store import feature_health
-from orderflow_pipeline.storage.inventory import footprint_objects, footprint_tickers
+from orderflow_pipeline.layers.smart_money.store import Health, feature_health
+from orderflow_pipeline.storage.inventory import (
+    footprint_objects,
+    footprint_tickers,
+    footprint_tickers_by_date,
+)
 from orderflow_pipeline.storage.keys import as_date
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.storage.quarantine import quarantine_objects
@@ -27,6 +32,12 @@ SHOWN = 50  # files named in a check's metadata
 def traded_tickers(lake: Lake, d: date | str) -> set[str]:
     """Tickers with at least one footprint file in an hour of WIB date d."""
     return footprint_tickers(footprint_objects(lake, d))
+
+
+def traded_tickers_by_date(lake: Lake, dates: Iterable[date]) -> dict[date, set[str]]:
+    """`traded_tickers` of every date of `dates`, from one pass over the footprint folders (a
+    backfill's checks and universe ask it for every date)."""
+    return footprint_tickers_by_date(lake, dates)
 
 
 def quarantined(lake: Lake, d: date | str) -> dict[str, str]:
@@ -52,16 +63,24 @@ def _named(files: dict[str, str]) -> str:
 
 
 def checks(
-    lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str, *, broksum: set[str] | None = None
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection | None,
+    d: date | str,
+    *,
+    broksum: set[str] | None = None,
+    traded: set[str] | None = None,
+    health: Health | None = None,
 ) -> list[CheckOutcome]:
     """daily_features checks for one date; the lake checks always, the table checks with `con`.
 
-    `broksum`: the date's tickers with a broker summary when the caller already listed them
-    (`broksum_tickers_by_date`, one listing for a whole backfill); None lists them here."""
+    What a backfill computes once for all its dates, the caller may pass: `broksum`, the date's
+    tickers with a broker summary (`broksum_tickers_by_date`); `traded`, its tickers with footprint
+    files (`traded_tickers_by_date`); `health`, its `feature_health` (`feature_health_by_date`).
+    None computes them here."""
     d = as_date(d)
     day = d.isoformat()
     out: list[CheckOutcome] = []
-    traded = traded_tickers(lake, d)
+    traded = traded_tickers(lake, d) if traded is None else traded
     present = broksum_tickers(lake, d) if broksum is None else broksum
     missing = sorted(traded - present)
     out.append(
@@ -102,7 +121,7 @@ def checks(
     )
     if con is None:
         return out
-    total, short, nonfinite, bad_states = feature_health(con, d)
+    total, short, nonfinite, bad_states = feature_health(con, d) if health is None else health
     out.append(
         CheckOutcome.of(
             "history_20_sessions",

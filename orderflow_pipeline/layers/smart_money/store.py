@@ -183,26 +183,33 @@ def write_features_table(con: duckdb.DuckDBPyConnection, feats: pd.DataFrame, da
     return len(feats)
 
 
-def feature_health(con: duckdb.DuckDBPyConnection, d: date) -> tuple[int, int, int, list[str]]:
+Health = tuple[int, int, int, list[str]]  # (rows, insufficient history, non-finite, unknown states)
+
+_HEALTH_SQL = """SELECT date, count(*),
+          count(*) FILTER (WHERE json_extract(metrics_json, '$.insufficient_history')::BOOLEAN),
+          count(*) FILTER (WHERE isinf(z_ngr) OR isnan(z_ngr) OR isinf(z_effort) OR isnan(z_effort)
+                            OR isinf(z_result) OR isnan(z_result) OR isinf(z_elas) OR isnan(z_elas)
+                            OR isinf(score) OR isnan(score)),
+          list(DISTINCT state) FILTER (WHERE state NOT IN ('ACCUMULATION', 'DISTRIBUTION', 'NEUTRAL'))
+   FROM daily_features WHERE date IN (SELECT unnest(?::DATE[])) GROUP BY date"""
+
+
+def feature_health_by_date(con: duckdb.DuckDBPyConnection, dates: Sequence[date]) -> dict[date, Health]:
     """(rows, rows with insufficient history, rows with a non-finite z or score, unknown states)
-    of one date; zeros when the table does not exist yet."""
+    of each date of `dates`, in one query (a backfill's checks ask for every date); zeros for a
+    date without rows, or for all when the table does not exist yet."""
+    empty: Health = (0, 0, 0, [])
     try:
-        row = con.execute(
-            """SELECT count(*),
-                      count(*) FILTER (WHERE json_extract(metrics_json, '$.insufficient_history')::BOOLEAN),
-                      count(*) FILTER (WHERE isinf(z_ngr) OR isnan(z_ngr) OR isinf(z_effort) OR isnan(z_effort)
-                                        OR isinf(z_result) OR isnan(z_result) OR isinf(z_elas) OR isnan(z_elas)
-                                        OR isinf(score) OR isnan(score)),
-                      list(DISTINCT state) FILTER (WHERE state NOT IN ('ACCUMULATION', 'DISTRIBUTION', 'NEUTRAL'))
-               FROM daily_features WHERE date = ?""",
-            [d],
-        ).fetchone()
+        rows = con.execute(_HEALTH_SQL, [list(dates)]).fetchall()
     except duckdb.CatalogException:
-        return 0, 0, 0, []
-    if not row:
-        return 0, 0, 0, []
-    total, short, nonfinite, bad_states = row
-    return int(total), int(short), int(nonfinite), list(bad_states or [])
+        return {d: empty for d in dates}
+    found = {d: (int(n), int(short), int(bad), list(states or [])) for d, n, short, bad, states in rows}
+    return {d: found.get(d, empty) for d in dates}
+
+
+def feature_health(con: duckdb.DuckDBPyConnection, d: date) -> Health:
+    """`feature_health_by_date` of one date."""
+    return feature_health_by_date(con, [d])[d]
 
 
 def export_select(where: str) -> str:

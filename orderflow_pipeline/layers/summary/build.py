@@ -316,8 +316,14 @@ def build(
     source: str | None = None,
     min_tickers: int = Settings.min_warehouse_tickers,
     now: datetime | None = None,
+    ctx: Context | None = None,
+    traded: set[str] | None = None,
 ) -> Built:
     """Build and write the summary of date `d` (§10, §11 writer side).
+
+    A backfill (`backfill.build_many`) gathers two inputs once for all its dates: `ctx`, the
+    date's `load_context`, and `traded`, the tickers of its footprint files (the fast-path test
+    then lists no objects unless the lake path runs). None computes them here.
 
     Each input is read once (issue 28): the date's footprint listing serves the coverage test,
     the manifest comparison and the lake path; the per-date file and the latest copy are read
@@ -341,24 +347,27 @@ def build(
     # `min_tickers` (the configured floor); `source="warehouse"` keeps it regardless.
     listed: dict[str, ObjectInfo] | None = None
     if agg is not None and source is None:
-        listed = footprint_objects(lake, d)
+        listed = footprint_objects(lake, d) if traded is None else None
         use_lake = not queries.coverage(
-            lake, d, agg.ticker.tolist(), floor=min_tickers, listed=listed
+            lake, d, agg.ticker.tolist(), floor=min_tickers, listed=listed, lake_tickers=traded
         ).fast_path
+        if use_lake and listed is None:  # the lake path needs the objects themselves
+            listed = footprint_objects(lake, d)
     else:
         use_lake = agg is None
+    context = load_context(con, d) if ctx is None else ctx
     if use_lake and listed is not None and agg is not None and _warehouse_holds_lake(listed, con, d):
         # The lake path's answer without reading the lake again: the warehouse rows of d came
         # from exactly the listed files (same validator, same aggregate query), so the document
         # is the one the files give (tests/test_s3_e2e.py compares the two).
         assert con is not None
-        doc = _document(d, agg, load_context(con, d), "lake", now)
+        doc = _document(d, agg, context, "lake", now)
     elif use_lake:
         lake_agg, _ = aggregate_lake(lake, d, listed)
-        doc = _document(d, lake_agg, load_context(con, d), "lake", now)
+        doc = _document(d, lake_agg, context, "lake", now)
     else:
         assert con is not None and agg is not None
-        doc = _document(d, agg, load_context(con, d), "warehouse", now)
+        doc = _document(d, agg, context, "warehouse", now)
     _, kept = _store(lake, doc, now)
     heal = _heal(lake, con, d) if use_lake and con is not None and doc["items"] else None
     if kept is not None:
@@ -396,11 +405,26 @@ def compute_range(
 # -- integrity checks (§11) -----------------------------------------------------------------------
 
 
+Totals = tuple[Any, Any, Any, Any]  # (Σvol, Σdelta, max high, min low) of a ticker-day
+
+
+def check_sample(d: date, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items `summary_matches_warehouse` compares with the warehouse (seeded by the date)."""
+    return random.Random(d.toordinal()).sample(items, min(5, len(items)))
+
+
 def checks(
-    lake: Lake, con: duckdb.DuckDBPyConnection | None, d: date | str, doc: Mapping[str, Any] | None = None
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection | None,
+    d: date | str,
+    doc: Mapping[str, Any] | None = None,
+    *,
+    warehouse: tuple[int, Mapping[str, Totals]] | None = None,
 ) -> list[CheckOutcome]:
     """The §11 summary checks of date `d`, on its file in the lake, or on `doc` when the caller
-    holds what that file now contains (the asset: `build`'s document, not read back)."""
+    holds what that file now contains (the asset: `build`'s document, not read back).
+    `warehouse`: the date's warehouse ticker count and the `check_sample` tickers' totals when
+    the caller queried them for many dates at once (`backfill.checks_many`)."""
     d = as_date(d)
     key = summary_key(d)
     if doc is None:
@@ -440,7 +464,7 @@ def checks(
     if con is None or not queries.has_table(con, load.ASSET):
         out.append(CheckOutcome.of("summary_count_within_warehouse", True, "warehouse not readable: skipped"))
         return out
-    n_wh = queries.tickers_for(con, d)
+    n_wh = queries.tickers_for(con, d) if warehouse is None else warehouse[0]
     out.append(
         CheckOutcome.of(
             "summary_count_within_warehouse",
@@ -449,10 +473,11 @@ def checks(
             {"items": len(items), "warehouse_tickers": n_wh},
         )
     )
-    sample = random.Random(d.toordinal()).sample(items, min(5, len(items)))
+    sample = check_sample(d, items)
     mismatched: list[dict[str, Any]] = []
     for item in sample:
-        vol, delta, high, low = queries.ticker_totals(con, d, item["t"])
+        totals = warehouse[1].get(item["t"]) if warehouse is not None else None
+        vol, delta, high, low = queries.ticker_totals(con, d, item["t"]) if totals is None else totals
         d_pct = scoring.round_js(scoring.delta_pct(delta, vol), 2) if vol is not None else None
         got = {"v": vol, "h": high, "l": low, "d": d_pct}
         want = {k: item.get(k) for k in got}

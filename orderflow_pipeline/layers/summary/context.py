@@ -13,6 +13,8 @@ The candles keep no tape field [12]; on every session but a corporate action's, 
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -80,3 +82,59 @@ def load_context(con: duckdb.DuckDBPyConnection | None, d: date | str) -> Contex
         [ctx_date],
     ).fetchall()
     return Context(ctx_date, True, {t: CtxRow(float(z), str(s)) for t, z, s in rows}, prev)
+
+
+def _previous_closes_many(con: duckdb.DuckDBPyConnection, days: list[date]) -> dict[date, dict[str, int]]:
+    """`previous_closes` of each of `days` (sorted) from one query: per ticker and session, its
+    last candle's time and close; for a date D the ticker's close is the one of its session in
+    [D − PREV_CLOSE_DAYS, D) with the latest candle, which is `previous_closes`' arg_max over
+    those rows ((ticker, time_key) is unique)."""
+    if not has_table(con, "footprint_1m"):
+        return {d: {} for d in days}
+    rows = con.execute(
+        "SELECT ticker, date, max(time_key), arg_max(close, time_key) FROM footprint_1m "
+        "WHERE date < ? AND date >= ? GROUP BY ticker, date ORDER BY ticker, date",
+        [days[-1], days[0] - timedelta(days=PREV_CLOSE_DAYS)],
+    ).fetchall()
+    sessions: dict[str, tuple[list[date], list[tuple[int, int]]]] = {}
+    for t, day, last, close in rows:
+        dates, facts = sessions.setdefault(str(t), ([], []))
+        dates.append(day)
+        facts.append((int(last), int(close)))
+    out: dict[date, dict[str, int]] = {}
+    for d in days:
+        lo, prev = d - timedelta(days=PREV_CLOSE_DAYS), {}
+        for t, (dates, facts) in sessions.items():
+            window = facts[bisect_left(dates, lo) : bisect_left(dates, d)]
+            if window:
+                prev[t] = max(window)[1]  # the latest candle's close
+        out[d] = prev
+    return out
+
+
+def load_contexts(con: duckdb.DuckDBPyConnection | None, dates: Iterable[date | str]) -> dict[date, Context]:
+    """`load_context` of every date of `dates` in three queries, not three per date (a backfill
+    of the summary asks for every date)."""
+    days = sorted({as_date(d) for d in dates})
+    if con is None or not days:
+        return {d: Context.none() for d in days}
+    prev = _previous_closes_many(con, days)
+    if not has_table(con, "daily_features"):
+        return {d: Context.none(prev[d]) for d in days}
+    stored = [r[0] for r in con.execute("SELECT DISTINCT date FROM daily_features ORDER BY date").fetchall()]
+    ctx_of: dict[date, date] = {}
+    for d in days:
+        i = bisect_left(stored, d)  # stored[i - 1] = max(date) < d
+        if i and idx_calendar.sessions_between(stored[i - 1], d) <= MAX_CTX_AGE_SESSIONS:
+            ctx_of[d] = stored[i - 1]
+    rows: dict[date, dict[str, CtxRow]] = {c: {} for c in ctx_of.values()}
+    for c, t, z, st in con.execute(
+        "SELECT date, ticker, z_ngr, state FROM daily_features "
+        "WHERE date IN (SELECT unnest(?::DATE[])) AND z_ngr IS NOT NULL",
+        [sorted(rows)],
+    ).fetchall():
+        rows[c][t] = CtxRow(float(z), str(st))
+    return {
+        d: Context(ctx_of[d], True, dict(rows[ctx_of[d]]), prev[d]) if d in ctx_of else Context.none(prev[d])
+        for d in days
+    }
