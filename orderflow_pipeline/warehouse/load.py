@@ -200,16 +200,23 @@ def replace_rows(
     con.register("_wh_manifest", manifest)
     try:
         if dates:
+            # by date too: the date's zone maps skip every other date's row groups. A manifest
+            # entry's date is its key's (`_key_meta`, here, the only writer of the manifest), so
+            # this deletes the same entries as by key alone without scanning the whole manifest
+            # (~1,900 entries a session: a year's scan grew with every date loaded).
             date_list = ", ".join("?" for _ in dates)
-            for table in ("footprint_1m", "footprint_levels"):
+            for table, col in (
+                ("footprint_1m", "source_key"),
+                ("footprint_levels", "source_key"),
+                ("ingest_manifest", "key"),
+            ):
                 con.execute(
                     f"DELETE FROM {table} WHERE date IN ({date_list}) "
-                    "AND source_key IN (SELECT key FROM _wh_touched)",
+                    f"AND {col} IN (SELECT key FROM _wh_touched)",
                     dates,
                 )
         con.execute(f"INSERT INTO footprint_1m ({CANDLE_COLS}) SELECT {CANDLE_COLS} FROM _wh_candles")
         con.execute(f"INSERT INTO footprint_levels ({LEVEL_COLS}) SELECT {LEVEL_COLS} FROM _wh_levels")
-        con.execute("DELETE FROM ingest_manifest WHERE key IN (SELECT key FROM _wh_touched)")
         con.execute("INSERT INTO ingest_manifest SELECT * FROM _wh_manifest")
     finally:
         for name in ("_wh_touched", "_wh_candles", "_wh_levels", "_wh_manifest"):
