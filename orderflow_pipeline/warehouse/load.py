@@ -61,6 +61,10 @@ _MANIFEST_SCHEMA = pa.schema(
 )
 
 
+# The tables whose rows an object replaces: (table, the column naming the object).
+_KEYED = (("footprint_1m", "source_key"), ("footprint_levels", "source_key"), ("ingest_manifest", "key"))
+
+
 @dataclass
 class ConsolidateResult:
     date: str
@@ -200,16 +204,28 @@ def replace_rows(
     con.register("_wh_manifest", manifest)
     try:
         if dates:
+            # by date too: the date's zone maps skip every other date's row groups. A manifest
+            # entry's date is its key's (`_key_meta`, here, the only writer of the manifest), so
+            # this deletes the same entries as by key alone without scanning the whole manifest
+            # (~1,900 entries a session: a year's scan grew with every date loaded).
+            # A table holding no row of the dates (a backfill's new dates) is not asked to delete:
+            # the count reads zone maps only (< 1 ms), the DELETE cost 10-30 ms with nothing to
+            # delete, three times per date.
             date_list = ", ".join("?" for _ in dates)
-            for table in ("footprint_1m", "footprint_levels"):
-                con.execute(
-                    f"DELETE FROM {table} WHERE date IN ({date_list}) "
-                    "AND source_key IN (SELECT key FROM _wh_touched)",
-                    dates,
-                )
+            counts = con.execute(
+                "SELECT "
+                + ", ".join(f"(SELECT count(*) FROM {t} WHERE date IN ({date_list}))" for t, _ in _KEYED),
+                dates * len(_KEYED),
+            ).fetchone()
+            for (table, col), n in zip(_KEYED, counts or (1,) * len(_KEYED), strict=True):
+                if n:
+                    con.execute(
+                        f"DELETE FROM {table} WHERE date IN ({date_list}) "
+                        f"AND {col} IN (SELECT key FROM _wh_touched)",
+                        dates,
+                    )
         con.execute(f"INSERT INTO footprint_1m ({CANDLE_COLS}) SELECT {CANDLE_COLS} FROM _wh_candles")
         con.execute(f"INSERT INTO footprint_levels ({LEVEL_COLS}) SELECT {LEVEL_COLS} FROM _wh_levels")
-        con.execute("DELETE FROM ingest_manifest WHERE key IN (SELECT key FROM _wh_touched)")
         con.execute("INSERT INTO ingest_manifest SELECT * FROM _wh_manifest")
     finally:
         for name in ("_wh_touched", "_wh_candles", "_wh_levels", "_wh_manifest"):
