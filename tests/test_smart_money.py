@@ -323,7 +323,12 @@ def test_missing_broksum_for_traded_ticker_warns(real: Path, local_lake: Lake, t
     for t in ("TLKM", "BBRI"):
         local_lake.write_bytes(f"footprint/{t}/1m/2026/01/22/02.jsonl", candle)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    sm.build_daily_features(local_lake, con, DAYS)
+    built = sm.build_daily_features(local_lake, con, DAYS)
+    # the checks' broker summaries present come from the build's own listing (the asset)
+    assert (
+        built.broksum == sm.broksum_tickers_by_date(local_lake, DAYS)
+        and "TLKM" not in built.broksum[DAYS[-1]]
+    )
     outcome = {c.name: c for c in sm.checks(local_lake, con, "2026-01-22")}
     present = outcome["broksum_present"]
     assert not present.passed and present.severity == "WARN"

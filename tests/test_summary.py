@@ -31,7 +31,7 @@ from orderflow_pipeline.layers.summary.build import (
 )
 from orderflow_pipeline.layers.summary.context import load_context
 from orderflow_pipeline.storage import keys
-from orderflow_pipeline.storage.lake import Lake
+from orderflow_pipeline.storage.lake import Lake, dumps
 from orderflow_pipeline.warehouse import load
 from orderflow_pipeline.warehouse.schema import ensure_schema
 
@@ -655,3 +655,9 @@ def test_a_backfill_is_each_date_built_alone(tmp_path: Path) -> None:
         }
     q = "SELECT * FROM footprint_1m ORDER BY ALL"
     assert con_b.execute(q).fetchall() == con_a.execute(q).fetchall()
+    assert lake_b.read_bytes(keys.SUMMARY_LATEST) == lake_b.read_bytes(keys.summary_key(D))
+    # a latest copy of a newer date stays: a backfill of older dates never replaces it
+    newer = dumps({"date": (D + timedelta(days=3)).isoformat(), "items": [{"t": "ZZZ"}]})
+    lake_b.write_bytes(keys.SUMMARY_LATEST, newer)
+    list(backfill.build_many(lake_b, con_b, days, min_tickers=1, now=NOW))
+    assert lake_b.read_bytes(keys.SUMMARY_LATEST) == newer

@@ -58,8 +58,9 @@ def daily_features(
     lk = lake.get()
     with warehouse.write() as con:
         res = smart_money.build_daily_features(lk, con, dates, force=config.force)
-        # Each check input is gathered once for all the dates (one listing, one query), not per date.
-        present = smart_money.broksum_tickers_by_date(lk, dates)
+        # Each check input is gathered once for all the dates (one listing, one query), not per
+        # date; the broker summaries present are the sync's own listing of them.
+        present = res.broksum
         traded = smart_money.traded_tickers_by_date(lk, dates)
         health = smart_money.feature_health_by_date(con, dates)
         per_date = {

@@ -72,6 +72,8 @@ class SyncResult:
     quarantine: QuarantineBatch = field(default_factory=lambda: QuarantineBatch(LAYER))
     quarantine_dates: dict[str, date] = field(default_factory=dict)  # source key -> date
     reasons: dict[str, str] = field(default_factory=dict)  # source key -> reason
+    # valid tickers listed per date (the listing the sync worked from; the checks reuse it)
+    tickers: dict[date, set[str]] = field(default_factory=dict)
 
     def reject(self, key: str, d: date, reason: str, sample: bytes) -> None:
         """Quarantine one object with its reason, and name it in the log."""
@@ -156,6 +158,9 @@ def sync_broker_daily(
         return res
     listing = list_broksum(lake, dates)
     res.listed = len(listing.objects)
+    res.tickers = {d: set() for d in dates}
+    for ticker, d in listing.objects:
+        res.tickers[d].add(ticker)
     for key, (d, reason) in sorted(listing.invalid.items()):
         res.reject(key, d, reason, b"")
     known = stored_broker_days(con, dates)
@@ -235,6 +240,8 @@ class DailyFeaturesResult:
     quarantined_files: dict[str, str] = field(default_factory=dict)  # source key -> reason
     # Each date's own rows: a backfill's totals are not any one date's figures.
     per_date: dict[date, dict[str, Any]] = field(default_factory=dict)
+    # `broksum_tickers_by_date` of the dates, from the sync's own listing (the checks' input)
+    broksum: dict[date, set[str]] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -293,6 +300,7 @@ def build_daily_features(
     res.sessions_parsed, res.non_trading = sync.sessions, sync.non_trading
     res.quarantined = len(sync.quarantine)
     res.quarantined_files = dict(sync.reasons)
+    res.broksum = {d: sync.tickers.get(d, set()) for d in ds}
     res.seconds = time.perf_counter() - t0
     return res
 

@@ -11,7 +11,8 @@ document is the one `build` gives alone (tests/test_summary.py compares them).
 
 One thing a date's build can change for a later date: a self-heal loads that date's candles into
 `footprint_1m`, which later dates read as their previous closes. After a heal that loaded or removed
-anything, the remaining dates' contexts are gathered again.
+anything, the remaining dates' contexts are gathered again. The latest copy
+(`features/footprint-summary.json`) is updated once, after the last date, not once per date.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import duckdb
 
 from orderflow_pipeline.checks import CheckOutcome
 from orderflow_pipeline.config import Settings
-from orderflow_pipeline.layers.summary.build import Built, Totals, build, check_sample, checks
+from orderflow_pipeline.layers.summary.build import Built, build, check_sample, checks, store_latest
 from orderflow_pipeline.layers.summary.context import load_contexts
 from orderflow_pipeline.storage.inventory import footprint_tickers_by_date
-from orderflow_pipeline.storage.keys import as_date
+from orderflow_pipeline.storage.keys import as_date, summary_key
 from orderflow_pipeline.storage.lake import Lake
 from orderflow_pipeline.warehouse import load, queries
+
+Totals = tuple[Any, Any, Any, Any]  # (Σvol, Σdelta, max high, min low) of a ticker-day
 
 
 def build_many(
@@ -47,20 +50,21 @@ def build_many(
         return
     traded = footprint_tickers_by_date(lake, days) if source is None and con is not None else {}
     contexts = load_contexts(con, days)
+    newest: date | None = None  # the newest date with items: the latest copy's candidate
     for i, d in enumerate(days):
         built = build(
-            lake,
-            con,
-            d,
-            source=source,
-            min_tickers=min_tickers,
-            now=now,
-            ctx=contexts[d],
-            traded=traded.get(d),
-        )
+            lake, con, d, source=source, min_tickers=min_tickers, now=now, ctx=contexts[d], traded=traded.get(d),
+            latest=False,
+        )  # fmt: skip
         if built.heal is not None and built.heal[0] != built.heal[1] and i + 1 < len(days):
             contexts = load_contexts(con, days[i + 1 :])  # the heal's candles are later dates' history
+        if built.doc["items"]:
+            newest = d
         yield d, built
+    if newest is not None:
+        # Date by date, each newer date replaced the copy the one before wrote: the end state is
+        # the newest date's file (unless the copy already held a newer date), written once.
+        store_latest(lake, newest, lake.read_bytes(summary_key(newest)))
 
 
 def checks_many(

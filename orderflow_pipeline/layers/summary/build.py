@@ -227,7 +227,9 @@ def write_summary(lake: Lake, doc: Mapping[str, Any], *, now: datetime | None = 
     return _store(lake, doc, now)[0]
 
 
-def _store(lake: Lake, doc: Mapping[str, Any], now: datetime | None) -> tuple[bool, bytes | None]:
+def _store(
+    lake: Lake, doc: Mapping[str, Any], now: datetime | None, latest: bool = True
+) -> tuple[bool, bytes | None]:
     """`write_summary`, also returning the kept file's bytes (None when `doc` was written)."""
     d = as_date(doc["date"])
     key = summary_key(d)
@@ -242,20 +244,25 @@ def _store(lake: Lake, doc: Mapping[str, Any], now: datetime | None) -> tuple[bo
             lake.write_json(checked_key(d), {"date": d.isoformat(), "checked_at": iso_utc(now)})
     if not doc.get("items"):
         return False, kept  # an empty summary never shadows a good latest copy (L0 needs items)
+    return (store_latest(lake, d, body) if latest else False), kept
+
+
+def store_latest(lake: Lake, d: date, body: bytes) -> bool:
+    """Make `body` (date d's file, with items) the latest copy unless that holds a newer date."""
     try:
         latest: bytes | None = lake.read_bytes(SUMMARY_LATEST)  # one read: its date and its bytes
     except FileNotFoundError:
         latest = None
     if latest == body:
-        return True, kept  # already this very file (so of date d): nothing to write
+        return True  # already this very file (so of date d): nothing to write
     try:
         current = as_date(json.loads(latest)["date"]) if latest is not None else None
     except (ValueError, KeyError, TypeError):  # unreadable latest copy: replace it
         current = None
     if current is not None and d < current:
-        return False, kept  # backfilling an older date never replaces a newer one
+        return False  # backfilling an older date never replaces a newer one
     lake.write_bytes(SUMMARY_LATEST, body)
-    return True, kept
+    return True
 
 
 def _parse_ts(value: Any) -> datetime | None:
@@ -318,13 +325,12 @@ def build(
     now: datetime | None = None,
     ctx: Context | None = None,
     traded: set[str] | None = None,
+    latest: bool = True,
 ) -> Built:
     """Build and write the summary of date `d` (§10, §11 writer side).
 
-    A backfill (`backfill.build_many`) gathers two inputs once for all its dates: `ctx`, the
-    date's `load_context`, and `traded`, the tickers of its footprint files (the fast-path test
-    then lists no objects unless the lake path runs). None computes them here.
-
+    A backfill (`backfill.build_many`) passes `ctx` (`load_context`), `traded` (the footprint
+    files' tickers) and `latest=False` (it updates the latest copy once); None computes them.
     Each input is read once (issue 28): the date's footprint listing serves the coverage test,
     the manifest comparison and the lake path; the per-date file and the latest copy are read
     once each to decide whether to rewrite them.
@@ -368,7 +374,7 @@ def build(
     else:
         assert con is not None and agg is not None
         doc = _document(d, agg, context, "warehouse", now)
-    _, kept = _store(lake, doc, now)
+    _, kept = _store(lake, doc, now, latest)
     heal = _heal(lake, con, d) if use_lake and con is not None and doc["items"] else None
     if kept is not None:
         # Same content as `doc`: the kept file is `doc` with its own (older) generated_at.
@@ -405,9 +411,6 @@ def compute_range(
 # -- integrity checks (§11) -----------------------------------------------------------------------
 
 
-Totals = tuple[Any, Any, Any, Any]  # (Σvol, Σdelta, max high, min low) of a ticker-day
-
-
 def check_sample(d: date, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The items `summary_matches_warehouse` compares with the warehouse (seeded by the date)."""
     return random.Random(d.toordinal()).sample(items, min(5, len(items)))
@@ -419,12 +422,12 @@ def checks(
     d: date | str,
     doc: Mapping[str, Any] | None = None,
     *,
-    warehouse: tuple[int, Mapping[str, Totals]] | None = None,
+    warehouse: tuple[int, Mapping[str, tuple[Any, Any, Any, Any]]] | None = None,
 ) -> list[CheckOutcome]:
     """The §11 summary checks of date `d`, on its file in the lake, or on `doc` when the caller
     holds what that file now contains (the asset: `build`'s document, not read back).
-    `warehouse`: the date's warehouse ticker count and the `check_sample` tickers' totals when
-    the caller queried them for many dates at once (`backfill.checks_many`)."""
+    `warehouse`: the date's warehouse ticker count and the `check_sample` tickers' (Σvol, Σdelta,
+    max high, min low) when the caller queried them for many dates at once (`backfill.checks_many`)."""
     d = as_date(d)
     key = summary_key(d)
     if doc is None:
@@ -461,7 +464,7 @@ def checks(
             {"tickers": bad_sig[:50]},
         )
     )
-    if con is None or not queries.has_table(con, load.ASSET):
+    if con is None or (warehouse is None and not queries.has_table(con, load.ASSET)):
         out.append(CheckOutcome.of("summary_count_within_warehouse", True, "warehouse not readable: skipped"))
         return out
     n_wh = queries.tickers_for(con, d) if warehouse is None else warehouse[0]
