@@ -72,11 +72,13 @@ def footprint_ndjson(
     # What the dates build from the tape is handed to the run's warehouse step (its rows, spooled),
     # so the warehouse does not read back the files written here.
     # S3: what each date's build asks for first (its manifest and minutes state, its tape and
-    # quarantine listings), for every date in one concurrent batch, not a round trip each
-    lk.prefetch(
-        keys=[k for d in dates for k in (manifest.key(d), minutes.key(d))],
-        prefixes=[p for d in dates for p in (*inventory.tape_prefixes(d), quarantine_folder(d))],
-    )
+    # quarantine listings), for every date in one concurrent batch, not a round trip each (a
+    # single date, the schedule's, reads them in its own order: nothing to overlap)
+    if len(dates) > 1:
+        lk.prefetch(
+            keys=[k for d in dates for k in (manifest.key(d), minutes.key(d))],
+            prefixes=[p for d in dates for p in (*inventory.tape_prefixes(d), quarantine_folder(d))],
+        )
     hand = lake.handover()
     workers = parallel.workers_for(lk.is_s3)
     # Worker processes take seconds to start: an unchanged re-run of many dates lists them here
