@@ -4,12 +4,14 @@ instance and a real DuckDB file — no mocks where the real thing runs here."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,23 +53,49 @@ def real() -> Path:
     return REAL
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A real S3 server (moto) in its own process on a free loopback port."""
+@contextmanager
+def running_moto(log: Path | None = None) -> Iterator[str]:
+    """A real S3 server (moto) in its own process on a free loopback port; its request log goes
+    to `log` when given (read it with `moto_requests`), else nowhere. Yields the endpoint URL."""
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    with log.open("wb") if log is not None else open(os.devnull, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=sink,
+            stderr=sink,
+            env=env,
+        )
     try:
         wait_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def moto_requests(log: Path, start: int) -> tuple[list[tuple[str, str]], int]:
+    """(kind, object key or listed prefix) of each request moto logged after byte `start`, and
+    the new offset. A bucket listing (ListObjects, v1 or v2) is kind LIST with its prefix."""
+    text = log.read_bytes()
+    out: list[tuple[str, str]] = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", text[start:].decode(errors="replace")).splitlines():
+        if '"' not in line or "HTTP/1.1" not in line:
+            continue
+        method, _, rest = line.split('"', 2)[1].partition(" ")
+        target = rest.rsplit(" HTTP/", 1)[0]
+        if method == "GET" and ("list-type=2" in target or "prefix=" in target):
+            out.append(("LIST", re.sub(r".*[?&]prefix=([^&]*).*", r"\1", target)))
+        else:
+            out.append((method, target.split("/", 2)[-1]))
+    return out, len(text)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A real S3 server (moto) for the session, its request log discarded."""
+    with running_moto() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,6 @@ each layer listed the date's quarantine folder). A full run on a fresh lake read
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +16,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import free_port, wait_port
+from conftest import moto_requests, running_moto
 
 from orderflow_pipeline import idx_calendar
 from orderflow_pipeline.simulator import simulate_range
@@ -38,38 +34,9 @@ LISTS_PER_DATE, LISTS_PER_RUN = 2, 5
 @pytest.fixture(scope="module")
 def moto_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A moto server of this module's own, its request log in a file (the shared one discards it)."""
-    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=sink,
-            env=env,
-        )
-    try:
-        wait_port(port)
-        yield f"http://127.0.0.1:{port}", log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def requests_since(log: Path, start: int) -> tuple[list[tuple[str, str]], int]:
-    """(kind, object key or listed prefix) of each request logged after byte `start`; new offset."""
-    text = log.read_bytes()
-    out: list[tuple[str, str]] = []
-    for line in re.sub(r"\x1b\[[0-9;]*m", "", text[start:].decode(errors="replace")).splitlines():
-        if '"' not in line or "HTTP/1.1" not in line:
-            continue
-        method, _, rest = line.split('"', 2)[1].partition(" ")
-        target = rest.rsplit(" HTTP/", 1)[0]
-        if method == "GET" and "list-type=2" in target:
-            out.append(("LIST", re.sub(r".*[?&]prefix=([^&]*).*", r"\1", target)))
-        else:
-            out.append((method, target.split("/", 2)[-1]))
-    return out, len(text)
+    with running_moto(log) as endpoint:
+        yield endpoint, log
 
 
 def test_an_unchanged_s3_rerun_sends_only_its_listings_and_one_read_per_document(
@@ -98,7 +65,7 @@ def test_an_unchanged_s3_rerun_sends_only_its_listings_and_one_read_per_document
         monkeypatch.setenv(k, v)
 
     instance = DagsterInstance.ephemeral()
-    offset = requests_since(log, 0)[1]
+    offset = moto_requests(log, 0)[1]
     runs: dict[str, list[tuple[str, str]]] = {}
     try:
         for phase in ("full", "unchanged"):
@@ -106,7 +73,7 @@ def test_an_unchanged_s3_rerun_sends_only_its_listings_and_one_read_per_document
                 build_defs(), DAYS[0], DAYS[-1], instance=instance, log_level="WARNING"
             )
             assert result.success
-            runs[phase], offset = requests_since(log, offset)
+            runs[phase], offset = moto_requests(log, offset)
     finally:
         instance.dispose()
 

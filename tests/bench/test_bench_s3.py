@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -27,7 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import free_port, wait_port
+from conftest import moto_requests, running_moto
 from dagster import DagsterInstance
 
 from assets.definitions import build_defs
@@ -44,17 +41,8 @@ TARGET_FULL, TARGET_UNCHANGED = 2.0, 1.2
 
 def _requests(log: Path, start: int) -> tuple[dict[str, int], int]:
     """Requests moto logged after byte offset `start`: by kind, and the new offset."""
-    text = log.read_bytes()
-    counts: Counter[str] = Counter()
-    for line in re.sub(r"\x1b\[[0-9;]*m", "", text[start:].decode(errors="replace")).splitlines():
-        if '"' not in line or "HTTP/1.1" not in line:
-            continue
-        method, _, rest = line.split('"', 2)[1].partition(" ")
-        if method == "GET" and ("list-type=2" in rest or "prefix=" in rest):
-            counts["LIST"] += 1
-        else:
-            counts[method] += 1
-    return dict(sorted(counts.items())), len(text)
+    requests, offset = moto_requests(log, start)
+    return dict(sorted(Counter(kind for kind, _ in requests).items())), offset
 
 
 def _run(env: dict[str, str], instance: DagsterInstance) -> float:
@@ -75,19 +63,8 @@ def _run(env: dict[str, str], instance: DagsterInstance) -> float:
 
 @pytest.mark.bench
 def test_bench_s3_vs_local(tmp_path: Path) -> None:
-    port = free_port()
     log = tmp_path / "moto.log"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    with log.open("wb") as sink:
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=sink,
-            env=env,
-        )
-    try:
-        wait_port(port)
-        endpoint = f"http://127.0.0.1:{port}"
+    with running_moto(log) as endpoint:
         local = Lake(str(tmp_path / "lake"))
         sim = simulate_range(local, DAYS[0], DAYS[-1], n_tickers=N_TICKERS, seed=SEED)
         bucket = f"lake-{uuid.uuid4().hex[:12]}"
@@ -130,9 +107,6 @@ def test_bench_s3_vs_local(tmp_path: Path) -> None:
         out["met_full"] = out["ratio_full"] <= TARGET_FULL
         out["met_unchanged"] = out["ratio_unchanged"] <= TARGET_UNCHANGED
         out["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
