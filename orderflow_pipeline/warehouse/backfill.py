@@ -137,10 +137,14 @@ class _Group:
             self.con.execute("COMMIT")
             self._open = False
         done, self.dates, self.candles = self.dates, [], 0
-        for p, written, started in done:
-            res = finish_prepared(self.lake, self.con, p, written, started)
+        # every committed date is finished (quarantine written, hand-over dropped) before the
+        # first is reported: a consumer that stops at a report must not leave the rest unfinished
+        finished = [
+            (finish_prepared(self.lake, self.con, p, written, started), p) for p, written, started in done
+        ]
+        for res, _p in finished:
             self.forget(K.as_date(res.date))
-            yield res, p
+        yield from finished
 
     def forget(self, d: date) -> None:
         if self.handover is not None:
