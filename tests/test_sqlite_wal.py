@@ -1,7 +1,8 @@
 """The CLI's local Dagster instance without an fsync per event (`assets/runtime/sqlite_wal.py`,
 issue 28): the instance's SQLite files get synchronous=NORMAL and a held connection, so closing
-Dagster's per-event connection does not checkpoint (its WAL file stays); files outside
-DAGSTER_HOME are left as SQLite has them; a run's events and records read back as before."""
+Dagster's per-event connection does not checkpoint (its WAL file stays); Dagster's SQLite storages
+get one engine per instance file (its compiled statements kept); files outside DAGSTER_HOME are
+left as SQLite has them; a run's events and records read back as before."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, asset, materialize
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from assets.runtime import sqlite_wal
@@ -25,9 +25,7 @@ def hooked() -> Iterator[None]:
     try:
         yield
     finally:
-        event.remove(Engine, "connect", sqlite_wal._on_connect)
-        sqlite_wal._installed = False
-        sqlite_wal.release()
+        sqlite_wal.uninstall()
 
 
 def _write_once(path: Path) -> int:
@@ -78,3 +76,30 @@ def test_a_run_on_the_hooked_instance_reads_back(hooked: None, env: dict[str, st
         record = instance.get_run_record_by_id(result.run_id)
         assert record is not None and record.dagster_run.is_success
         assert instance.get_latest_materialization_event(one.key) is not None
+
+
+def test_storages_keep_one_engine_per_instance_file(
+    hooked: None, env: dict[str, str], tmp_path: Path
+) -> None:
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+
+    make = sqlite_event_log.create_engine
+    inside = f"sqlite:///{Path(env['DAGSTER_HOME']) / 'history' / 'runs' / 'r.db'}"
+    first = make(inside, poolclass=NullPool, connect_args={"timeout": 5})
+    assert make(inside, poolclass=NullPool, connect_args={"timeout": 5}) is first
+    assert make(inside, poolclass=NullPool) is not first  # other options: another engine
+    outside = f"sqlite:///{tmp_path / 'other.db'}"
+    assert make(outside, poolclass=NullPool) is not make(outside, poolclass=NullPool)
+
+    @asset
+    def two() -> int:
+        return 2
+
+    with DagsterInstance.get() as instance:
+        for _ in range(3):
+            assert materialize([two], instance=instance).success
+        assert len(instance.fetch_materializations(two.key, limit=10).records) == 3
+    sqlite_wal.uninstall()
+    assert not hasattr(sqlite_event_log.create_engine, "__wrapped__")
+    assert not hasattr(sqlite_run_storage.create_engine, "__wrapped__")
