@@ -71,6 +71,18 @@ ISSUE_BEFORE = {
     "warehouse_s": 1.8 * 60,
     "summary_s": 13.0,
 }
+# Issue 28's before (its "Why": the same 300 x 237 market, duckdb 1.5.5, one materialize) and its
+# targets (Acceptance): the page's second before column.
+ISSUE28_BEFORE = {
+    "wall_s": 384.0,
+    "floor_s": 8.8,
+    "ratio": 43.6,
+    "footprint_s": 147.0,
+    "warehouse_s": 119.0,
+    "daily_features_s": 32.0,
+    "summary_s": 56.0,
+}
+ISSUE28_TARGETS = {"wall_s_max": 90.0, "ratio_vs_floor_max": 10.0, "peak_rss_mb_max": 1536.0}
 TARGETS = {"ratio_vs_floor_max": 3.0, "daily_features_speedup_min": 10.0, "peak_rss_mb_max": 1536.0}
 
 
@@ -427,6 +439,7 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
     f = result["floor"]
     df = result["daily_features_alone"]
     b = ISSUE_BEFORE
+    b28 = ISSUE28_BEFORE
     lines = [
         "# Performance: a year of the market in one `orderflow materialize`",
         "",
@@ -440,19 +453,22 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         f"summaries; {result['cpu_count']} cores, load average {result['load_avg_1m_before']} before / "
         f"{result['load_avg_1m_after']} after; duckdb {result['duckdb']}.",
         "",
-        "| figure | this run | issue 20 before (300 × 237, duckdb 2.0.1) | target |",
-        "|---|---|---|---|",
-        f"| year, one `orderflow materialize` | {y['wall_s']:.0f} s | {b['wall_s']:.0f} s | |",
-        f"| DuckDB read floor (same run) | {f['seconds']:.1f} s | {b['floor_s']:.0f} s | |",
-        f"| DuckDB read floor, one query per date | {f.get('per_date_seconds', 0):.1f} s | | |",
-        f"| ratio year / floor | **{result['ratio_vs_floor']:.2f}×** | {b['ratio']}× | ≤ 3× |",
-        f"| ratio year / per-date floor | {result.get('ratio_vs_per_date_floor', 0):.2f}× | | |",
-        f"| peak RSS (process tree, sum) | **{y['peak_rss_mb']:.0f} MB** | {b['peak_rss_mb']:.0f} MB "
+        "| figure | this run | issue 28 before (300 × 237, duckdb 1.5.5) "
+        "| issue 20 before (300 × 237, duckdb 2.0.1) | target (issue 28; issue 20) |",
+        "|---|---|---|---|---|",
+        f"| year, one `orderflow materialize` | **{y['wall_s']:.0f} s** | {b28['wall_s']:.0f} s "
+        f"| {b['wall_s']:.0f} s | ≤ {ISSUE28_TARGETS['wall_s_max']:.0f} s |",
+        f"| DuckDB read floor (same run) | {f['seconds']:.1f} s | {b28['floor_s']} s | {b['floor_s']:.0f} s | |",
+        f"| DuckDB read floor, one query per date | {f.get('per_date_seconds', 0):.1f} s | 26 s | | |",
+        f"| ratio year / floor | **{result['ratio_vs_floor']:.2f}×** | {b28['ratio']}× | {b['ratio']}× "
+        f"| ≤ {ISSUE28_TARGETS['ratio_vs_floor_max']:.0f}×; ≤ 3× |",
+        f"| ratio year / per-date floor | {result.get('ratio_vs_per_date_floor', 0):.2f}× | | | |",
+        f"| peak RSS (process tree, sum) | **{y['peak_rss_mb']:.0f} MB** | | {b['peak_rss_mb']:.0f} MB "
         "| ≤ 1,536 MB |",
-        f"| peak PSS (process tree, shared pages split) | {y.get('peak_pss_mb', 0):.0f} MB | | |",
-        f"| CPU time of the process tree (user + sys) | {y.get('cpu_s', 0):.0f} s | | |",
-        f"| Dagster runs launched | {y['runs_launched']} | 1 | 1 |",
-        f"| warehouse file | {y['warehouse_mb']:.0f} MB | | |",
+        f"| peak PSS (process tree, shared pages split) | {y.get('peak_pss_mb', 0):.0f} MB | | | |",
+        f"| CPU time of the process tree (user + sys) | {y.get('cpu_s', 0):.0f} s | | | |",
+        f"| Dagster runs launched | {y['runs_launched']} | 1 | 1 | 1 |",
+        f"| warehouse file | {y['warehouse_mb']:.0f} MB | | | |",
     ]
     names = {
         "footprint_ndjson": ("footprint", "footprint_s"),
@@ -464,19 +480,20 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         label, key = names.get(s, (s, ""))
         peak = steps[s].get("peak_rss_mb")
         before = f"{b[key]:.0f} s" if key in b else ""
+        before28 = f"{b28[key]:.0f} s" if key in b28 else ""
         cpu = steps[s].get("cpu_s")
         lines.append(
             f"| layer `{s}` ({label}) | {steps[s]['seconds']:.1f} s (CPU {cpu or 0:.0f} s, "
-            f"peak {peak or 0:.0f} MB) | {before} | |"
+            f"peak {peak or 0:.0f} MB) | {before28} | {before} | |"
         )
     lines += [
         f"| daily_features alone, build + checks (in process) | {df['seconds']:.1f} s, "
         f"{df['ms_per_file']:.3f} ms/file ({df['files']:,} files), CPU {df['cpu_s']:.0f} s "
-        f"| {b['daily_features_s']:.0f} s, {b['daily_features_ms_per_file']} ms/file | |",
+        f"| | {b['daily_features_s']:.0f} s, {b['daily_features_ms_per_file']} ms/file | |",
         f"| the same work the way it was before, same files, same run | {df['before_seconds']:.1f} s, "
-        f"{df['before_ms_per_file']:.3f} ms/file, CPU {df['before_cpu_s']:.0f} s | | |",
+        f"{df['before_ms_per_file']:.3f} ms/file, CPU {df['before_cpu_s']:.0f} s | | | |",
         f"| daily_features speed-up (wall; CPU) | **{df['speedup_vs_before']}×**; "
-        f"{df['cpu_ratio_vs_before']}× | | ≥ 10× |",
+        f"{df['cpu_ratio_vs_before']}× | | | ≥ 10× (issue 20) |",
         "",
         calibration(result),
         "",
@@ -514,6 +531,26 @@ def write_docs(result: dict[str, Any], doc: Path = DOC, plot: Path = PLOT) -> No
         "  transaction per date (`warehouse.consolidate_dates`); checks reuse that listing.",
         "- Nothing changed in what is written: the same tests pass, and the pool and serial paths",
         "  give identical `broker_daily`, `footprint_1m`, `footprint_levels` and `ingest_manifest`.",
+        "",
+        "## Where the time goes now (issue 28)",
+        "",
+        "- The run is CPU-bound: the process tree's CPU over 2 cores is the wall time's floor, and",
+        "  footprint is more than half of it. One date of this market (≈ 85k trades, ≈ 2,000 hour",
+        "  files) costs a worker ≈ 0.75 s of CPU, profiled in process: DuckDB ≈ 0.30 s (the parse",
+        "  ≈ 0.07 s, of which splitting the raw fields 0.04 s; aggressor, de-duplication, candles and",
+        "  hour bodies ≈ 0.045 s each), the hour files ≈ 0.2-0.25 s of kernel time (≈ 100 µs to",
+        "  create a small file and rename it into place on this ext4, measured alone: a direct",
+        "  create costs the same), the checks ≈ 0.1 s, the rest Python glue. The hour files are the",
+        "  lake's contract (SPEC §6: one file per ticker and UTC hour), so ≈ 470k file creations a",
+        "  year are ≈ 47 s of CPU whatever computes them.",
+        "- Dagster's own events: a single-run backfill of 237 dates records one planned and one",
+        "  materialization event per asset and date (≈ 2,800 here) and one event per log line. On",
+        "  the CLI's SQLite instance each asset event cost 4-7 ms, mostly SQLAlchemy building an",
+        "  engine and compiling the INSERTs afresh per event; `assets/runtime/sqlite_wal.py` keeps one",
+        "  engine per instance file in the CLI's process (2.1-2.5 ms per event).",
+        "- The warehouse step loads the footprint build's own rows (its hand-over), several dates",
+        "  per transaction (`warehouse/backfill.py`); the summary, universe and outcomes layers work",
+        "  on the run's dates in one batch each.",
         "",
     ]
     doc.write_text("\n".join(lines))
