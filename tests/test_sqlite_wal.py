@@ -85,6 +85,7 @@ def test_storages_keep_one_engine_per_instance_file(
     from dagster._core.storage.runs.sqlite import sqlite_run_storage
 
     make = sqlite_event_log.create_engine
+    assert hasattr(make, sqlite_wal.ORIGINAL)  # the hook's, not SQLAlchemy's
     inside = f"sqlite:///{Path(env['DAGSTER_HOME']) / 'history' / 'runs' / 'r.db'}"
     first = make(inside, poolclass=NullPool, connect_args={"timeout": 5})
     assert make(inside, poolclass=NullPool, connect_args={"timeout": 5}) is first
@@ -101,5 +102,5 @@ def test_storages_keep_one_engine_per_instance_file(
             assert materialize([two], instance=instance).success
         assert len(instance.fetch_materializations(two.key, limit=10).records) == 3
     sqlite_wal.uninstall()
-    assert not hasattr(sqlite_event_log.create_engine, "__wrapped__")
-    assert not hasattr(sqlite_run_storage.create_engine, "__wrapped__")
+    assert not hasattr(sqlite_event_log.create_engine, sqlite_wal.ORIGINAL)
+    assert not hasattr(sqlite_run_storage.create_engine, sqlite_wal.ORIGINAL)

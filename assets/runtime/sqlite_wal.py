@@ -54,6 +54,7 @@ from sqlalchemy.engine import Engine
 MAX_HELD = 8
 # Engines kept (the run's shard, the index, runs, schedules, a few past runs' shards).
 MAX_ENGINES = 16
+ORIGINAL = "_orderflow_original"  # the wrapped create_engine, on our wrapper only
 # Dagster's SQLite storages, each of which names `create_engine` at module level.
 _ENGINE_MODULES = (
     "dagster._core.storage.event_log.sqlite.sqlite_event_log",
@@ -80,7 +81,7 @@ def install() -> None:
     for name in _ENGINE_MODULES:
         module = importlib.import_module(name)
         make = getattr(module, "create_engine")  # noqa: B009 - set below: mypy cannot see it
-        if not hasattr(make, "__wrapped__"):
+        if not hasattr(make, ORIGINAL):  # (SQLAlchemy's own create_engine has a __wrapped__)
             setattr(module, "create_engine", _caching(make))  # noqa: B010
 
 
@@ -97,7 +98,7 @@ def uninstall() -> None:
     for name in _ENGINE_MODULES:
         module = importlib.import_module(name)
         make = getattr(module, "create_engine")  # noqa: B009
-        setattr(module, "create_engine", getattr(make, "__wrapped__", make))  # noqa: B010
+        setattr(module, "create_engine", getattr(make, ORIGINAL, make))  # noqa: B010
     release()
 
 
@@ -122,7 +123,7 @@ def _caching(create: Any) -> Any:
                 _engines.popitem(last=False)
         return engine
 
-    create_engine.__wrapped__ = create  # type: ignore[attr-defined]
+    setattr(create_engine, ORIGINAL, create)  # noqa: B010
     return create_engine
 
 
