@@ -139,11 +139,11 @@ class _Group:
         done, self.dates, self.candles = self.dates, [], 0
         # every committed date is finished (quarantine written, hand-over dropped) before the
         # first is reported: a consumer that stops at a report must not leave the rest unfinished
-        finished = [
-            (finish_prepared(self.lake, self.con, p, written, started), p) for p, written, started in done
-        ]
-        for res, _p in finished:
+        finished = []
+        for p, written, started in done:
+            res = finish_prepared(self.lake, self.con, p, written, started)
             self.forget(K.as_date(res.date))
+            finished.append((res, p))
         yield from finished
 
     def forget(self, d: date) -> None:
