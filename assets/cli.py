@@ -44,13 +44,19 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
-def _instance() -> Any:
-    from dagster import DagsterInstance
-
+def _local_instance() -> None:
+    """DAGSTER_HOME set up, and its SQLite files written the CLI's way (runtime/sqlite_wal.py:
+    no fsync per event, one engine per file), for the commands that run Dagster in this process."""
     from assets.runtime import sqlite_wal
 
     dagster_home(get_settings())
-    sqlite_wal.install()  # no fsync per event on the local SQLite instance (runtime/sqlite_wal.py)
+    sqlite_wal.install()
+
+
+def _instance() -> Any:
+    from dagster import DagsterInstance
+
+    _local_instance()
     return DagsterInstance.get()
 
 
@@ -108,10 +114,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from assets.demo import run_demo
-    from assets.runtime import sqlite_wal
 
-    dagster_home(get_settings())
-    sqlite_wal.install()
+    _local_instance()
     return run_demo(days=args.days, tickers=args.tickers, seed=args.seed)
 
 
