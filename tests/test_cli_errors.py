@@ -1,6 +1,6 @@
 """The installed `orderflow` console script as a new user meets it (issue 29).
 
-Every case runs the real entry point (`.venv/bin/orderflow`, i.e. `assets.cli:main`) in a
+Every case runs the real entry point (`.venv/bin/orderflow`, i.e. `assets.cli:run`) in a
 subprocess with an environment stripped of every ORDERFLOW_* and DAGSTER_* variable, in a temp
 working directory — what `orderflow ...` typed outside `make` sees. A user's mistake must be one
 line on stderr naming the problem and a non-zero exit, never a traceback; `--debug` shows it.

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Each is imported by the command or process that uses it, never by `orderflow materialize`.
@@ -48,3 +50,40 @@ def test_export_still_names_its_tables_on_a_wrong_one() -> None:
     )
     assert out.returncode == 2
     assert "invalid choice: 'nope'" in out.stderr and "'footprint_1m'" in out.stderr
+
+
+def test_the_console_script_exits_with_the_commands_code_and_all_it_wrote() -> None:
+    # `run` leaves by os._exit (no interpreter teardown): whatever the command left in stdout's
+    # buffer and in a log handler must still come out, and the exit code must be main's.
+    code = (
+        "import logging, sys\n"
+        "import assets.cli as cli\n"
+        "def fake_main():\n"
+        "    logging.getLogger('orderflow.test').addHandler(logging.StreamHandler(sys.stderr))\n"
+        "    logging.getLogger('orderflow.test').warning('the last log line')\n"
+        "    sys.stdout.write('x' * 200_000)\n"  # more than one buffer's worth, no newline
+        "    return 3\n"
+        "cli.main = fake_main\n"
+        "cli.run()\n"
+        "print('not reached')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert out.returncode == 3
+    assert out.stdout == "x" * 200_000
+    assert out.stderr.strip().splitlines()[-1] == "the last log line"
+
+
+def test_startup_pauses_the_collector_and_always_gives_it_back() -> None:
+    import gc
+
+    import assets.cli as cli
+
+    try:
+        with cli._startup():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(RuntimeError), cli._startup():
+            raise RuntimeError("an import failed")
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
