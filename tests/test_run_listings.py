@@ -53,6 +53,24 @@ def test_a_listing_is_made_once_and_follows_the_runs_own_writes(tmp_path: Path) 
     assert run.listings_made == 4
 
 
+def test_tickers_by_date_come_from_a_kept_listing_and_the_rest_from_the_folders(tmp_path: Path) -> None:
+    ref = Lake(str(tmp_path / "lake"))
+    run = for_run(ref.root)
+    assert isinstance(run, RunListedLake)
+    e = date(2026, 2, 19)
+    ref.write_bytes(KEY, b"a\n")
+    ref.write_bytes("footprint/CCCC/1m/2026/02/19/02.jsonl", b"c\n")
+    inventory.footprint_objects(run, D)  # the run keeps D's listing, not e's
+    # a file another process adds during the run: the run answers D from the snapshot it listed
+    # (as every other layer of the run sees D), e from the folders as they are now
+    ref.write_bytes("footprint/BBBB/1m/2026/02/18/03.jsonl", b"b\n")
+    ref.write_bytes("footprint/DDDD/1m/2026/02/19/03.jsonl", b"d\n")
+    assert inventory.footprint_tickers_by_date(run, [D, e]) == {D: {"AAAA"}, e: {"CCCC", "DDDD"}}
+    assert inventory.footprint_tickers_by_date(ref, [D, e]) == {D: {"AAAA", "BBBB"}, e: {"CCCC", "DDDD"}}
+    run.write_bytes("footprint/EEEE/1m/2026/02/18/03.jsonl", b"e\n")  # the run's own write: listed again
+    assert inventory.footprint_tickers_by_date(run, [D]) == {D: {"AAAA", "BBBB", "EEEE"}}
+
+
 def test_a_write_during_a_listing_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A listing that raced with a footprint write (another thread of the run) may miss it."""
     run = RunListedLake(str(tmp_path / "lake"))

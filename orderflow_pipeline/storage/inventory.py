@@ -148,15 +148,19 @@ def footprint_tickers_by_date(lake: Lake, dates: Iterable[date | str]) -> dict[d
     need. Local: each (ticker, UTC day) folder is read once for all the dates it serves (a UTC day
     belongs to two WIB dates), and an entry is a file by its directory entry alone (a regular file
     costs no stat; a link is followed, and one that cannot be is no file, as in `_list_local`).
-    S3: the per-date listing (the run's listing cache makes the repeats free)."""
+    S3: the per-date listing (the run's listing cache makes the repeats free). A Dagster run's
+    local lake answers a date it keeps the listing of from that listing (`RunListedLake`)."""
     ds = sorted({K.as_date(d) for d in dates})
     if lake.is_s3:
         return {d: footprint_tickers(footprint_objects(lake, d)) for d in ds}
-    out: dict[date, set[str]] = {d: set() for d in ds}
+    kept = lake.kept_footprint_listings(ds) if isinstance(lake, RunListedLake) else {}
+    out: dict[date, set[str]] = {d: footprint_tickers(list(kept[d])) if d in kept else set() for d in ds}
     slot: dict[str, dict[str, set[str]]] = {}  # UTC day folder -> hour -> the WIB date's set
-    for d in ds:
+    for d in (d for d in ds if d not in kept):
         for h in K.footprint_hours_utc(d):
             slot.setdefault(f"{h:%Y/%m/%d}", {})[f"{h:%H}.jsonl"] = out[d]
+    if not slot:
+        return out
     root = lake.path("footprint")
     try:
         tickers = sorted(e.name for e in os.scandir(root) if K.TICKER_RE.match(e.name) and _is_dir(e))

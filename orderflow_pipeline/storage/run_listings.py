@@ -58,6 +58,13 @@ class RunListedLake(Lake):
                 self._memo[d] = dict(listed)
         return listed
 
+    def kept_footprint_listings(self, dates: Iterable[date]) -> dict[date, Mapping[str, ObjectInfo]]:
+        """The listings kept for those of `dates` that have one (read-only views, not copies):
+        `inventory.footprint_tickers_by_date` takes a date's tickers from it instead of reading
+        the date's ~2,500 folders again (issue 28: ~0.05 s a layer on a full-market day)."""
+        with self._memo_lock:
+            return {d: self._memo[d] for d in dates if d in self._memo}
+
     def forget_listings(self) -> None:
         with self._memo_lock:
             self._memo = {}
