@@ -14,6 +14,10 @@ run's first event: imports, definitions, the instance, creating the run and its 
 process's exit). `cpu_s` is the subprocess's CPU time (user + system): on a loaded 2-core box the
 wall also holds waits for the disk and the other processes, the CPU is this run's own work.
 `events` is the run's event count (each costs a write to the instance's event log).
+dagster_floor: the same asset graph with bodies that do nothing, started the way the CLI starts
+(`dagster_floor.py`, on an instance of its own, its second run as the unchanged re-run is the
+second on its instance): what any run of this graph costs in a fresh process before a layer does
+work, so `unchanged - dagster_floor` is what our layers and imports add to a re-run.
 Targets (issue 28): full <= 12x floor, unchanged <= 2 s, new_500 <= 2.5 s.
 Results -> bench-results/market_day.json.
 """
@@ -33,6 +37,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from dagster_floor import graph_shape
 from test_bench_year import step_timings
 
 from orderflow_pipeline.simulator.run import simulate_range
@@ -45,6 +50,7 @@ D = date(2026, 2, 18)  # a Wednesday
 N_TICKERS = 1234
 NEW_TRADES = 500
 TARGETS = {"full_vs_floor": 12.0, "unchanged_s": 2.0, "new_500_s": 2.5}
+FLOOR_SCRIPT = Path(__file__).with_name("dagster_floor.py")
 
 
 def floor_read(lake: Lake, d: date) -> float:
@@ -138,6 +144,28 @@ def materialize(env: dict[str, str], home: Path, log: Path) -> dict[str, Any]:
     }
 
 
+def dagster_floor(env: dict[str, str], home: Path) -> dict[str, Any]:
+    """Two runs of `dagster_floor.py` on a fresh instance at `home`; the second's figures."""
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shape = json.dumps(graph_shape())
+    walls: list[float] = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, str(FLOOR_SCRIPT), shape, D.isoformat()],
+            env={**env, "DAGSTER_HOME": str(home)},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        walls.append(time.perf_counter() - t0)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    inside = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"wall_s": round(walls[1], 2), "first_run_wall_s": round(walls[0], 2), **inside}
+
+
 @pytest.mark.bench
 def test_bench_market_day(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
@@ -159,6 +187,7 @@ def test_bench_market_day(tmp_path: Path) -> None:
     unchanged = materialize(env, home, log)
     add_trades(lake, D, NEW_TRADES)
     new = materialize(env, home, log)
+    dagster = dagster_floor(env, tmp_path / "dagster-floor")
     result = {
         "date": D.isoformat(),
         "tickers": sim["tickers"],
@@ -168,6 +197,8 @@ def test_bench_market_day(tmp_path: Path) -> None:
         "full_vs_floor": round(full["wall_s"] / floor, 1),
         "unchanged": unchanged,
         "new_500": new,
+        "dagster_floor": dagster,
+        "unchanged_minus_dagster_floor_s": round(unchanged["wall_s"] - dagster["wall_s"], 2),
         "targets": TARGETS,
         "met": {
             "full_vs_floor": full["wall_s"] / floor <= TARGETS["full_vs_floor"],
@@ -180,5 +211,6 @@ def test_bench_market_day(tmp_path: Path) -> None:
     print(json.dumps(result, indent=2))
     # what every run must have done, whatever the machine's load
     assert full["steps"] and unchanged["steps"] and new["steps"]
+    assert dagster["events"] > 0 and dagster["run_end_s"] > dagster["defs_s"] > 0, dagster
     for run in (full, unchanged, new):  # the run's events lie inside the process that made them
         assert run["events"] > 0 and run["before_run_s"] > 0 and run["after_run_s"] > 0, run
