@@ -34,23 +34,61 @@ def test_a_listing_is_made_once_and_follows_the_runs_own_writes(tmp_path: Path) 
     got.clear()  # a caller's copy: the kept listing is not changed through it
     assert list(inventory.footprint_objects(run, D)) == [KEY]
 
-    # a write elsewhere in the lake keeps the listing; the run's footprint writes drop it
+    # a write elsewhere in the lake keeps the listing; the run's footprint writes and deletes are
+    # applied to it: what it then answers is what a fresh listing shows, keys, sizes, fingerprints
     run.write_bytes("_state/footprint/2026-02-18.json", b"{}")
     inventory.footprint_objects(run, D)
     assert run.listings_made == 1
     run.write_bytes(KEY, b"changed\n")
     run.write_many({f"footprint/B{i:03d}/1m/2026/02/18/03.jsonl": b"%d\n" % i for i in range(10)})
     assert inventory.footprint_objects(run, D) == inventory.footprint_objects(ref, D)
+    assert list(inventory.footprint_objects(run, D)) == sorted(inventory.footprint_objects(ref, D))
     run.delete("footprint/B000/1m/2026/02/18/03.jsonl")
     assert inventory.footprint_objects(run, D) == inventory.footprint_objects(ref, D)
     assert len(inventory.footprint_objects(run, D)) == 10
-    assert run.listings_made == 3
+    assert run.listings_made == 1
+    # an hour of the next WIB date (UTC 17:00 on the 18th) is not D's: D's listing is unchanged
+    run.write_bytes("footprint/C000/1m/2026/02/18/17.jsonl", b"c\n")
+    assert inventory.footprint_objects(run, D) == inventory.footprint_objects(ref, D)
+    assert "footprint/C000/1m/2026/02/18/17.jsonl" not in inventory.footprint_objects(run, D)
+    assert run.listings_made == 1
 
     # a caller collecting temp files always lists (and the listing it made is kept)
     temps: list[str] = []
     inventory.footprint_objects(run, D, temps)
     inventory.footprint_objects(run, D)
-    assert run.listings_made == 4
+    assert run.listings_made == 2
+
+
+def test_a_failed_write_or_one_the_store_does_not_describe_drops_the_listings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = Lake(str(tmp_path / "lake"))
+    run = for_run(ref.root)
+    assert isinstance(run, RunListedLake)
+    inventory.footprint_objects(run, D)
+    real = Lake.write_many
+
+    def half_then_fail(
+        self: Lake, items: dict[str, bytes], max_workers: int = 4
+    ) -> dict[str, inventory.ObjectInfo]:
+        first = dict(list(items.items())[:1])
+        real(self, first, max_workers)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Lake, "write_many", half_then_fail)
+    with pytest.raises(OSError):
+        run.write_many({KEY: b"a\n", "footprint/B000/1m/2026/02/18/03.jsonl": b"b\n"})
+    monkeypatch.setattr(Lake, "write_many", real)
+    assert inventory.footprint_objects(run, D) == inventory.footprint_objects(ref, D)
+    assert list(inventory.footprint_objects(run, D)) == [KEY]
+    assert run.listings_made == 2
+
+    # a write whose store returns no listing info (an S3 answer without an ETag) cannot be placed
+    monkeypatch.setattr(Lake, "write_bytes", lambda self, key, data, durable=True: None)
+    run.write_bytes("footprint/B000/1m/2026/02/18/03.jsonl", b"b\n")
+    inventory.footprint_objects(run, D)
+    assert run.listings_made == 3
 
 
 def test_tickers_by_date_come_from_a_kept_listing_and_the_rest_from_the_folders(tmp_path: Path) -> None:
@@ -67,8 +105,9 @@ def test_tickers_by_date_come_from_a_kept_listing_and_the_rest_from_the_folders(
     ref.write_bytes("footprint/DDDD/1m/2026/02/19/03.jsonl", b"d\n")
     assert inventory.footprint_tickers_by_date(run, [D, e]) == {D: {"AAAA"}, e: {"CCCC", "DDDD"}}
     assert inventory.footprint_tickers_by_date(ref, [D, e]) == {D: {"AAAA", "BBBB"}, e: {"CCCC", "DDDD"}}
-    run.write_bytes("footprint/EEEE/1m/2026/02/18/03.jsonl", b"e\n")  # the run's own write: listed again
-    assert inventory.footprint_tickers_by_date(run, [D]) == {D: {"AAAA", "BBBB", "EEEE"}}
+    # the run's own write is applied to its snapshot (the other process's file stays unseen)
+    run.write_bytes("footprint/EEEE/1m/2026/02/18/03.jsonl", b"e\n")
+    assert inventory.footprint_tickers_by_date(run, [D]) == {D: {"AAAA", "EEEE"}}
 
 
 def test_a_write_during_a_listing_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

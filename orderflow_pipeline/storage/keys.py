@@ -38,7 +38,7 @@ def trade_date_of_raw_key(key: str) -> date:
     if not m:
         raise ValueError(f"not a raw_lt key: {key}")
     y, mo, dd, hh = (int(x) for x in m.groups())
-    return datetime(y, mo, dd, hh, tzinfo=timezone.utc).astimezone(WIB).date()
+    return trade_date_of_hour(datetime(y, mo, dd, hh, tzinfo=timezone.utc))
 
 
 def footprint_key(ticker: str, hour_utc: datetime) -> str:
@@ -58,6 +58,16 @@ def parse_footprint_key(key: str) -> tuple[str, datetime]:
         raise ValueError(f"not a footprint key: {key}")
     t, y, mo, dd, hh = m.groups()
     return t, datetime(int(y), int(mo), int(dd), int(hh), tzinfo=timezone.utc)
+
+
+def trade_date_of_hour(hour_utc: datetime) -> date:
+    """WIB date of a UTC hour: the date whose `footprint_hours_utc` hold it."""
+    return hour_utc.astimezone(WIB).date()
+
+
+def trade_date_of_footprint_key(key: str) -> date:
+    """WIB date of a footprint key's UTC hour; ValueError when it is not one."""
+    return trade_date_of_hour(parse_footprint_key(key)[1])
 
 
 def footprint_hours_utc(d: date | str) -> list[datetime]:

@@ -6,10 +6,13 @@ run asked for it eight times — the footprint build and its checks, the warehou
 four times in the smart-money checks — about 1 s of an unchanged re-run. (On S3 the run cache,
 `storage.run_cache.RunCachedLake`, already keeps listings for the run.)
 
-What keeps it exact: the kept listing of a date is dropped whenever this lake writes or
-deletes a key under `footprint/` (the only way the pipeline changes those files), so a layer
-reading after the footprint build lists afresh once and the later layers reuse that. A listing
-that raced with such a write (another thread of the run) is not kept. Files changed by other
+What keeps it exact: this lake's own writes and deletes under `footprint/` (the only way the
+pipeline changes those files) are applied to the kept listing of their date — a written file
+enters with the size and fingerprint its write returned, which is what a listing would show
+(`objects.stat_info`, the rename keeps size and mtime) — so the footprint checks after the build
+list nothing again (issue 28). A write that fails, or whose store does not say what it wrote,
+drops every kept listing instead. A listing that raced with a write (another thread of the run)
+is not kept. Files changed by other
 processes during the run are seen by the next run — a run works on the snapshot it listed, as
 on S3. A copy sent to a worker process starts empty, and this side drops what it kept, because
 the worker may write through its copy.
@@ -25,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from orderflow_pipeline.storage import keys as K
 from orderflow_pipeline.storage.lake import Lake, ObjectInfo
 
 FOOTPRINT_PREFIX = "footprint/"
@@ -74,26 +78,62 @@ class RunListedLake(Lake):
         if any(k.lstrip("/").startswith(FOOTPRINT_PREFIX) for k in keys):
             self.forget_listings()
 
-    # -- writes drop what they may change ------------------------------------------------------
+    def _apply(self, changes: Mapping[str, ObjectInfo | None], deleted: bool = False) -> None:
+        """Bring the kept listings up to date with this lake's finished writes (`changes`: key ->
+        what the write returned) or deletes; anything it cannot place drops them all."""
+        mine = {k: v for k, v in changes.items() if k.startswith(FOOTPRINT_PREFIX)}
+        if not mine:
+            return
+        by_date: dict[date, dict[str, ObjectInfo | None]] = {}
+        try:
+            for k, info in mine.items():
+                if info is None and not deleted:
+                    raise ValueError(f"no listing info for {k}")
+                by_date.setdefault(K.trade_date_of_footprint_key(k), {})[k] = info
+        except ValueError:
+            self.forget_listings()
+            return
+        with self._memo_lock:
+            self._generation += 1  # a listing made while these writes ran is not kept
+            for d, entries in by_date.items():
+                if (kept := self._memo.get(d)) is None:
+                    continue
+                merged = dict(kept)
+                for k, info in entries.items():
+                    if deleted or info is None:
+                        merged.pop(k, None)
+                    else:
+                        merged[k] = info
+                self._memo[d] = dict(sorted(merged.items()))  # a listing's order: by key
+
+    # -- writes keep the listings true ---------------------------------------------------------
     def write_bytes(
         self, key: str, data: bytes | Iterable[bytes], *, durable: bool = True
     ) -> ObjectInfo | None:
         try:
-            return super().write_bytes(key, data, durable=durable)
-        finally:
+            info = super().write_bytes(key, data, durable=durable)
+        except BaseException:
             self._forget((key,))
+            raise
+        self._apply({key: info})
+        return info
 
     def write_many(self, items: Mapping[str, bytes], max_workers: int = 4) -> dict[str, ObjectInfo]:
         try:
-            return super().write_many(items, max_workers)
-        finally:
+            written = super().write_many(items, max_workers)
+        except BaseException:
             self._forget(items)
+            raise
+        self._apply({k: written.get(k) for k in items})
+        return written
 
     def delete(self, key: str) -> None:
         try:
             super().delete(key)
-        finally:
+        except BaseException:
             self._forget((key,))
+            raise
+        self._apply({key: None}, deleted=True)
 
     # -- worker processes ----------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def _key_meta(key: str) -> tuple[str, date, int] | None:
         t, hour = K.parse_footprint_key(key)
     except ValueError:
         return None
-    return t, hour.astimezone(K.WIB).date(), hour.hour
+    return t, K.trade_date_of_hour(hour), hour.hour
 
 
 def _manifest_table(
