@@ -81,7 +81,7 @@ class RunListedLake(Lake):
     def _apply(self, changes: Mapping[str, ObjectInfo | None], deleted: bool = False) -> None:
         """Bring the kept listings up to date with this lake's finished writes (`changes`: key ->
         what the write returned) or deletes; anything it cannot place drops them all."""
-        mine = {k: v for k, v in changes.items() if k.startswith(FOOTPRINT_PREFIX)}
+        mine = {k: v for k, v in changes.items() if k.lstrip("/").startswith(FOOTPRINT_PREFIX)}
         if not mine:
             return
         by_date: dict[date, dict[str, ObjectInfo | None]] = {}
@@ -100,7 +100,7 @@ class RunListedLake(Lake):
                     continue
                 merged = dict(kept)
                 for k, info in entries.items():
-                    if deleted or info is None:
+                    if info is None:  # a delete (a write without info never gets here)
                         merged.pop(k, None)
                     else:
                         merged[k] = info
